@@ -1,0 +1,7 @@
+"""`python -m klogtui` is the same as the `klogtui` command."""
+
+import sys
+
+from klogtui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,179 @@
+"""Entry point: `klogtui`, `klogtui collect`, `klogtui query`.
+
+Only argument parsing and dispatch live here. The Textual app is imported lazily so
+`klogtui query` and `--help` start fast; errors are printed as one line, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from klogtui import __version__
+from klogtui.errors import KlogError, QueryError
+
+if TYPE_CHECKING:
+    from klogtui.collect.runner import CollectOptions
+
+__all__ = ["build_parser", "main"]
+
+_EPILOG = """\
+commands:
+  klogtui [options]            open the explorer (local node logs by default)
+  klogtui collect [options]    run the collector headless (e.g. as a DaemonSet)
+  klogtui query [QUERY]        search the store from a shell
+
+query language: ns=shop pod=checkout-* container!=istio-proxy stream=stderr
+  level=error app=web "connection refused" timeout -healthz (a OR b) since:15m
+"""
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sources")
+    g.add_argument("--log-dir", type=Path, metavar="DIR",
+                   help="kubelet log directory holding pods/ and/or containers/ (default /var/log)")
+    g.add_argument("--db", type=Path, metavar="FILE",
+                   help="store file (default: one per source profile under $XDG_DATA_HOME/klogtui)")
+    g.add_argument("--demo", action="store_true",
+                   help="run a synthetic cluster writing kubelet-style files (works anywhere)")
+    k = p.add_argument_group("remote mode (through the Kubernetes API)")
+    k.add_argument("--kubeconfig", metavar="FILE", nargs="?", const="",
+                   help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+    k.add_argument("--context", metavar="C", help="kubeconfig context to use")
+    k.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
+                   dest="namespaces", help="namespace to follow (repeatable)")
+    k.add_argument("-A", "--all-namespaces", action="store_true", help="follow every namespace")
+    k.add_argument("-l", "--selector", metavar="SELECTOR", help="pod label selector")
+    k.add_argument("--since", default="1h", metavar="DURATION",
+                   help="how far back to start streaming (default 1h)")
+    k.add_argument("--max-streams", type=int, default=50, metavar="N",
+                   help="log streams open at once (default 50; more are time-sliced)")
+    k.add_argument("--in-cluster", action="store_true",
+                   help="use the pod's service account (when running inside a cluster)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="klogtui",
+        description="Terminal log explorer for Kubernetes: every line kept, merged by time, "
+        "searchable, live.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"klogtui {__version__}")
+    _add_source_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="{collect,query}")
+
+    collect = sub.add_parser("collect", help="run the collector headless",
+                             description="Collect logs into the store without the UI. Runs "
+                             "until SIGINT/SIGTERM, then flushes and exits 0.")
+    _add_source_options(collect)
+    collect.add_argument("--once", action="store_true",
+                         help="ingest everything present, then exit when caught up")
+    collect.add_argument("--progress", action="store_true",
+                         help="print backfill progress on stderr even when it is not a terminal")
+
+    query = sub.add_parser("query", help="search the store",
+                           description="Print stored lines matching QUERY, oldest first.",
+                           epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    query.add_argument("query", nargs="?", default="", metavar="QUERY",
+                       help="query text (quote it in the shell); empty matches everything")
+    query.add_argument("--db", type=Path, metavar="FILE",
+                       help="store file (default: the most recently written store)")
+    query.add_argument("--limit", type=int, default=1000, metavar="N",
+                       help="keep the newest N matches (default 1000; 0 = all)")
+    query.add_argument("-o", "--output", choices=("text", "jsonl"), default="text",
+                       help="output format (default text)")
+    query.add_argument("-f", "--follow", action="store_true",
+                       help="keep printing new matching lines as they are stored")
+    query.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                       help="colour per source (default: when stdout is a terminal)")
+    return parser
+
+
+def _parse_duration_s(text: str) -> int:
+    from klogtui.store.query import parse_duration_ns
+
+    return parse_duration_ns(text) // 1_000_000_000
+
+
+def _collect_options(args: argparse.Namespace) -> CollectOptions:
+    """Turn parsed arguments into collector options, choosing the store's profile."""
+    from klogtui.collect.kube import KubeOptions
+    from klogtui.collect.runner import CollectOptions
+    from klogtui.store import default_db_path
+
+    kube = None
+    remote = args.kubeconfig is not None or args.in_cluster
+    if remote:
+        kube = KubeOptions(
+            kubeconfig=args.kubeconfig or None,
+            context=args.context,
+            namespaces=list(args.namespaces),
+            all_namespaces=args.all_namespaces,
+            selector=args.selector,
+            since_s=_parse_duration_s(args.since),
+            max_streams=args.max_streams,
+            in_cluster=args.in_cluster,
+        )
+    db = args.db
+    if db is None:
+        if args.demo:
+            # The demo's cluster is new each run; a store of an earlier run would show
+            # its pods as gone. It is synthetic data, so start it afresh.
+            db = default_db_path("demo")
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+        elif remote:
+            db = default_db_path(f"kube-{args.context or 'default'}")
+        else:
+            db = default_db_path("local")
+    return CollectOptions(
+        log_dir=None if args.demo or remote else (args.log_dir or Path("/var/log")),
+        db=db,
+        demo=args.demo,
+        once=getattr(args, "once", False),
+        kube=kube,
+        progress=getattr(args, "progress", False),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run klogtui; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "query":
+            from klogtui.query_cmd import run_query
+
+            return run_query(args)
+        opts = _collect_options(args)
+        if args.command == "collect":
+            from klogtui.collect.runner import run_collect
+
+            return run_collect(opts)
+        from klogtui.ui.app import run_app
+
+        return run_app(opts)
+    except QueryError as e:
+        print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^",
+              file=sys.stderr)
+        return 2
+    except KlogError as e:
+        print(f"klogtui: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Log sources: kubelet files, Kubernetes API streams and the demo cluster."""
+
+__all__: list[str] = []

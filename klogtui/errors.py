@@ -1,0 +1,36 @@
+"""One small exception hierarchy whose messages are meant for the user."""
+
+from __future__ import annotations
+
+__all__ = ["CollectorError", "KlogError", "QueryError", "StoreError"]
+
+
+class KlogError(Exception):
+    """Base of every error klogtui reports to the user; str() is the message."""
+
+
+class StoreError(KlogError):
+    """The store cannot be opened or used (not a klogtui store, corrupt, locked)."""
+
+
+class CollectorError(KlogError):
+    """A log source cannot be read (missing directory, bad kubeconfig, RBAC)."""
+
+
+class QueryError(KlogError):
+    """A query does not parse or cannot run.
+
+    Attributes:
+        column: 0-based position in the query text the error points at.
+        query: the query text.
+    """
+
+    def __init__(self, message: str, column: int = 0, query: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+        self.query = query
+
+    def pointer(self) -> str:
+        """The query and a caret under the offending column, for terminals."""
+        return f"{self.query}\n{' ' * self.column}^ {self.message}"

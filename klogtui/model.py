@@ -1,0 +1,170 @@
+"""Value objects shared by the collectors, the store and the UI.
+
+Nothing here imports anything of ours: sources build these, the writer stores them,
+readers hand them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag
+from typing import Protocol
+
+__all__ = [
+    "Batch",
+    "Flag",
+    "Level",
+    "LogLine",
+    "Record",
+    "Sink",
+    "Source",
+    "SourceInfo",
+    "SourceKey",
+    "Stream",
+]
+
+
+class Stream(IntEnum):
+    """Which output stream a line came from (NONE for lines we could not parse)."""
+
+    NONE = 0
+    STDOUT = 1
+    STDERR = 2
+
+    @property
+    def label(self) -> str:
+        return ("raw", "stdout", "stderr")[self]
+
+
+class Level(IntEnum):
+    """Severity found in a message; UNKNOWN when the message does not say."""
+
+    UNKNOWN = 0
+    TRACE = 1
+    DEBUG = 2
+    INFO = 3
+    WARN = 4
+    ERROR = 5
+    FATAL = 6
+
+    @property
+    def label(self) -> str:
+        return "" if self is Level.UNKNOWN else self.name.lower()
+
+
+class Flag(IntFlag):
+    """Facts about how a line was read, kept so nothing is silently altered."""
+
+    NONE = 0
+    MALFORMED = 1  # not a valid CRI/Docker line: stored raw, stamped with arrival time
+    TRUNCATED = 2  # a reassembled line exceeded the size cap; the rest was cut
+    UNTERMINATED = 4  # a partial line flushed after its grace period, never completed
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKey:
+    """Identity of one container instance's log: survives pod deletion."""
+
+    namespace: str
+    pod: str
+    container: str
+    restart: int = 0
+    pod_uid: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.pod}/{self.container}#{self.restart}"
+
+
+@dataclass(slots=True)
+class SourceInfo:
+    """Metadata about a source; fields left at None are not changed in the store."""
+
+    key: SourceKey
+    container_id: str | None = None
+    node: str | None = None
+    labels: dict[str, str] | None = None
+    state: str | None = None  # running | waiting | terminated | deleted | completed
+    reason: str | None = None  # e.g. CrashLoopBackOff, Completed, OOMKilled
+
+
+@dataclass(slots=True)
+class Record:
+    """One log line as produced by a source, before it is stored.
+
+    Attributes:
+        ts: timestamp in UTC nanoseconds since the epoch.
+        source: the container instance the line belongs to.
+        stream: Stream value.
+        message: the line's text without its line terminator.
+        level: Level value, found by the producer (see formats.detect_level).
+        flags: Flag bits.
+    """
+
+    ts: int
+    source: SourceKey
+    stream: int
+    message: str
+    level: int = 0
+    flags: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """What a source hands the writer: stored in one transaction, all or nothing.
+
+    checkpoints maps a source-defined key to a source-defined value (e.g. a file's
+    identity to its offset); the writer stores them with the records so a crash
+    rolls both back together.
+    """
+
+    records: list[Record] = field(default_factory=list)
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    sources: list[SourceInfo] = field(default_factory=list)
+    deleted_checkpoints: list[str] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    """Where sources send their batches (the store's writer, or a test list)."""
+
+    def submit(self, batch: Batch) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A stored source row, as readers see it."""
+
+    id: int
+    key: SourceKey
+    container_id: str
+    node: str
+    labels: dict[str, str]
+    state: str
+    reason: str
+    first_ts: int
+    last_ts: int
+    lines: int
+
+    @property
+    def namespace(self) -> str:
+        return self.key.namespace
+
+    @property
+    def pod(self) -> str:
+        return self.key.pod
+
+    @property
+    def container(self) -> str:
+        return self.key.container
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A stored line, as readers see it. `id` orders lines by time (keyset cursor)."""
+
+    id: int
+    ts: int
+    source_id: int
+    stream: int
+    level: int
+    flags: int
+    message: str

@@ -1,0 +1,191 @@
+"""`klogtui query`: print matching lines as text or JSON lines, optionally following.
+
+Text to a terminal is coloured per source and has control characters made visible
+(a log line must never move the cursor or recolour the terminal); text to a pipe is
+the raw message, so `klogtui query ... | grep` sees what the container wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from klogtui.errors import StoreError
+from klogtui.model import Level, LogLine, Source, Stream
+from klogtui.store.ids import SLOT_BITS
+from klogtui.store.reader import Reader
+from klogtui.store.schema import default_db_path
+
+__all__ = ["format_ts", "inert", "run_query"]
+
+_PAGE = 5_000
+_POLL_S = 0.2
+# A line may be stored a little after lines newer than it (another container's batch
+# came first); when following, look back this far for such late arrivals.
+_LATE_IDS = (30_000_000_000 // 10_000) << SLOT_BITS
+_PALETTE = (32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96, 37)
+_LEVEL_SGR = {Level.WARN: "33", Level.ERROR: "31", Level.FATAL: "1;31"}
+
+# Every C0/C1 control except tab becomes a visible escape (\x1b, \r, …).
+_INERT = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F,
+                                     *range(0x80, 0xA0))}
+
+
+def inert(text: str) -> str:
+    """Text safe to print to a terminal: control characters shown, not obeyed."""
+    return text.translate(_INERT)
+
+
+def format_ts(ts_ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds: 2026-11-24T10:00:00.123456789Z."""
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+def _latest_store() -> Path:
+    """The most recently written store under the data dir (the one a user just used)."""
+    directory = default_db_path("local").parent
+    stores = sorted(directory.glob("*.db"), key=lambda p: p.stat().st_mtime) if (
+        directory.is_dir()) else []
+    if not stores:
+        raise StoreError(
+            f"no store found in {directory}; run `klogtui` or `klogtui collect` first, "
+            "or pass --db FILE"
+        )
+    return stores[-1]
+
+
+class _Printer:
+    """Formats lines for one output stream."""
+
+    def __init__(self, reader: Reader, out: TextIO, fmt: str, color: bool) -> None:
+        self.reader = reader
+        self.out = out
+        self.fmt = fmt
+        self.color = color
+
+    def _source(self, line: LogLine) -> Source | None:
+        return self.reader.source(line.source_id)
+
+    def write(self, lines: Iterable[LogLine]) -> None:
+        write = self.out.write
+        for line in lines:
+            write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+            write("\n")
+        self.out.flush()
+
+    def jsonl(self, line: LogLine) -> str:
+        src = self._source(line)
+        obj = {
+            "ts": format_ts(line.ts),
+            "namespace": src.namespace if src else "",
+            "pod": src.pod if src else "",
+            "container": src.container if src else "",
+            "restart": src.key.restart if src else 0,
+            "stream": Stream(line.stream).label,
+            "level": Level(line.level).label,
+            "message": line.message,
+            "labels": src.labels if src else {},
+            "node": src.node if src else "",
+            "pod_uid": src.key.pod_uid if src else "",
+        }
+        if line.flags:
+            obj["flags"] = line.flags
+        return json.dumps(obj, ensure_ascii=False)
+
+    def text(self, line: LogLine) -> str:
+        src = self._source(line)
+        name = f"{src.namespace}/{src.pod}/{src.container}" if src else f"#{line.source_id}"
+        ts = format_ts(line.ts)
+        if not self.color:
+            return f"{ts} {name} {line.message}"
+        hue = _PALETTE[zlib.crc32(name.encode()) % len(_PALETTE)]
+        message = inert(line.message)
+        sgr = _LEVEL_SGR.get(Level(line.level))
+        if sgr:
+            message = f"\x1b[{sgr}m{message}\x1b[0m"
+        return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
+
+
+def _all_matches(reader: Reader, query: str) -> Iterator[list[LogLine]]:
+    cursor: int | None = None
+    while True:
+        page = reader.window_after(query, cursor, _PAGE)
+        if not page:
+            return
+        yield page
+        cursor = page[-1].id
+
+
+def _ids_in(reader: Reader, query: str, lo: int, hi: int) -> set[int]:
+    seen: set[int] = set()
+    cursor = lo
+    while True:
+        page = [ln for ln in reader.window_after(query, cursor, _PAGE) if ln.id <= hi]
+        seen.update(ln.id for ln in page)
+        if len(page) < _PAGE:
+            return seen
+        cursor = page[-1].id
+
+
+def _follow(reader: Reader, query: str, printer: _Printer, last_id: int) -> None:
+    """Print lines stored from now on, late arrivals included, each once."""
+    # Everything already stored counts as seen; a line that later appears among
+    # them (an id below last_id) arrived late and is printed when it shows up.
+    seen = _ids_in(reader, query, last_id - _LATE_IDS, last_id)
+    version = reader.data_version()
+    while True:
+        time.sleep(_POLL_S)
+        if reader.data_version() == version:
+            continue
+        version = reader.data_version()
+        cursor = last_id - _LATE_IDS
+        while True:
+            page = reader.window_after(query, cursor, _PAGE)
+            fresh = [ln for ln in page if ln.id not in seen]
+            printer.write(fresh)
+            seen.update(ln.id for ln in fresh)
+            if len(page) < _PAGE:
+                break
+            cursor = page[-1].id
+        if seen:
+            last_id = max(last_id, max(seen))
+            horizon = last_id - _LATE_IDS
+            seen = {i for i in seen if i > horizon}
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Run `klogtui query` with parsed arguments; returns the exit code."""
+    db = args.db.expanduser() if args.db else _latest_store()
+    if not db.exists():
+        raise StoreError(f"{db}: no such store")
+    reader = Reader(db)
+    out = sys.stdout
+    color = args.color == "always" or (args.color == "auto" and out.isatty()
+                                        and os.environ.get("NO_COLOR") is None)
+    printer = _Printer(reader, out, args.output, color)
+    reader.compile(args.query)  # a query error is reported before anything is printed
+    last_id = 0
+    if args.limit == 0:
+        for page in _all_matches(reader, args.query):
+            printer.write(page)
+            last_id = page[-1].id
+    else:
+        lines = reader.newest(args.query, args.limit)
+        printer.write(lines)
+        if lines:
+            last_id = lines[-1].id
+    if args.follow:
+        try:
+            _follow(reader, args.query, printer, last_id)
+        except KeyboardInterrupt:
+            return 0
+    return 0

@@ -1,0 +1,30 @@
+"""Line ids: the rowid encodes the timestamp so rowid order is time order.
+
+id = (ts_ns // 10_000) << 15 | slot. Ten-microsecond buckets with 32768 slots each
+fit in a signed 64-bit rowid until 2059. Newest-first search pages then come straight
+off the FTS5 doclist (ordered by rowid) instead of sorting by a timestamp column.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BUCKET_NS", "SLOT_BITS", "id_for_ts", "ts_of_id"]
+
+BUCKET_NS = 10_000
+SLOT_BITS = 15
+_MAX_BUCKET = (1 << (63 - SLOT_BITS)) - 1
+
+
+def bucket_of(ts_ns: int) -> int:
+    """The 10 µs bucket of a timestamp, clamped to what an id can hold."""
+    b = ts_ns // BUCKET_NS
+    return 0 if b < 0 else (_MAX_BUCKET if b > _MAX_BUCKET else b)
+
+
+def id_for_ts(ts_ns: int) -> int:
+    """The smallest id a line at ts_ns can have: use as an inclusive lower bound."""
+    return bucket_of(ts_ns) << SLOT_BITS
+
+
+def ts_of_id(line_id: int) -> int:
+    """The (bucket-rounded) timestamp an id stands for."""
+    return (line_id >> SLOT_BITS) * BUCKET_NS

@@ -1,0 +1,418 @@
+"""Read side of the store: windows, newest-N, facets, histogram, stats.
+
+Every window is a keyset page over line ids (which are time-ordered), never OFFSET,
+so paging costs the same at the top of ten million lines as at the bottom. A Reader
+serialises its own calls; threads that want to read in parallel open one each.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from klogtui.model import Level, LogLine, Source, SourceKey, Stream
+from klogtui.store.ids import id_for_ts, ts_of_id
+from klogtui.store.query import CompiledQuery, compile_query, parse
+from klogtui.store.schema import connect
+
+__all__ = ["FACET_FIELDS", "Bucket", "Reader", "StoreStats"]
+
+_COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message"
+_NS_PER_MINUTE = 60_000_000_000
+_MAX_ID = (1 << 63) - 1
+# Above this many selected sources a single scan beats one index walk per source.
+_PER_SOURCE_MAX = 64
+# Text facets and histograms count at most this many newest matches (then say so).
+_SCAN_CAP = 200_000
+FACET_FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    lines: int
+    sources: int
+    db_bytes: int
+    first_ts: int
+    last_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One histogram bucket: [start_ns, end_ns) with total and warn/error counts."""
+
+    start_ns: int
+    end_ns: int
+    total: int
+    warn: int
+    error: int
+
+
+class Reader:
+    """A read connection with the query language on top.
+
+    Args:
+        path: the store file (must exist).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path, create=False, readonly=True)
+        self._lock = threading.RLock()
+        self._sources: list[Source] = []
+        self._by_id: dict[int, Source] = {}
+        self._sources_version = -1
+        self._compiled: dict[str, CompiledQuery] = {}
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def interrupt(self) -> None:
+        """Abort the query running on this reader (from any thread)."""
+        self._conn.interrupt()
+
+    # -- sources and compilation ------------------------------------------------------
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (the writer) commits."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def sources(self, refresh: bool = True) -> list[Source]:
+        """All sources ever seen, deleted pods included (their history remains)."""
+        with self._lock:
+            if refresh:
+                version = self.data_version()
+                if version != self._sources_version:
+                    self._load_sources()
+                    self._sources_version = version
+            return self._sources
+
+    def source(self, source_id: int) -> Source | None:
+        with self._lock:
+            if source_id not in self._by_id:
+                self.sources()
+            return self._by_id.get(source_id)
+
+    def _load_sources(self) -> None:
+        rows = self._conn.execute(
+            "SELECT id, namespace, pod, container, restart, pod_uid, container_id, node, "
+            "labels, state, reason, first_ts, last_ts, lines FROM sources ORDER BY id"
+        ).fetchall()
+        self._sources = [
+            Source(
+                id=r[0], key=SourceKey(r[1], r[2], r[3], r[4], r[5]), container_id=r[6],
+                node=r[7], labels=json.loads(r[8] or "{}"), state=r[9], reason=r[10],
+                first_ts=r[11], last_ts=r[12], lines=r[13],
+            )
+            for r in rows
+        ]
+        self._by_id = {s.id: s for s in self._sources}
+        self._compiled.clear()
+
+    def compile(self, query: str | CompiledQuery) -> CompiledQuery:
+        """Compile query text against the current sources (cached until they change).
+
+        Raises:
+            QueryError: the text does not parse.
+        """
+        if isinstance(query, CompiledQuery):
+            return query
+        with self._lock:
+            self.sources()
+            cq = self._compiled.get(query)
+            if cq is None:
+                cq = compile_query(parse(query), self._sources, time.time_ns())
+                if len(self._compiled) > 64:
+                    self._compiled.clear()
+                self._compiled[query] = cq
+            return cq
+
+    # -- windows ------------------------------------------------------------------------
+
+    def newest(self, query: str | CompiledQuery, limit: int) -> list[LogLine]:
+        """The newest `limit` matching lines, oldest first."""
+        return self.window_before(query, None, limit)
+
+    def oldest(self, query: str | CompiledQuery, limit: int) -> list[LogLine]:
+        """The oldest `limit` matching lines, oldest first."""
+        return self.window_after(query, None, limit)
+
+    def window_after(
+        self, query: str | CompiledQuery, cursor: int | None, limit: int
+    ) -> list[LogLine]:
+        """Up to `limit` matching lines with id > cursor (from the oldest if None)."""
+        cq = self.compile(query)
+        lo = -1 if cursor is None else cursor
+        return self._select(cq, lo, _MAX_ID, False, limit)
+
+    def window_before(
+        self, query: str | CompiledQuery, cursor: int | None, limit: int
+    ) -> list[LogLine]:
+        """Up to `limit` matching lines with id < cursor (the newest if None), oldest first."""
+        cq = self.compile(query)
+        hi = _MAX_ID if cursor is None else cursor
+        rows = self._select(cq, -1, hi, True, limit)
+        rows.reverse()
+        return rows
+
+    def window_at(self, query: str | CompiledQuery, ts_ns: int, before: int,
+                  after: int) -> list[LogLine]:
+        """Lines around a point in time: `before` lines before it and `after` from it."""
+        cq = self.compile(query)
+        pivot = id_for_ts(ts_ns)
+        return self.window_before(cq, pivot, before) + self.window_after(cq, pivot - 1, after)
+
+    def count_after(self, query: str | CompiledQuery, cursor: int, cap: int = 10_000) -> int:
+        """How many matching lines are newer than cursor (at most cap)."""
+        return len(self._select(self.compile(query), cursor, _MAX_ID, False, cap, ids_only=True))
+
+    def line(self, line_id: int) -> LogLine | None:
+        with self._lock:
+            r = self._conn.execute(
+                f"SELECT {_COLS} FROM lines l WHERE l.id = ?", (line_id,)
+            ).fetchone()
+        return LogLine(*r) if r else None
+
+    def context(self, line_id: int, before: int, after: int) -> list[LogLine]:
+        """Lines around line_id from the same container instance, the line included."""
+        target = self.line(line_id)
+        if target is None:
+            return []
+        sql = (f"SELECT {_COLS} FROM lines l WHERE l.source_id = ? AND l.id {{op}} ? "
+               "ORDER BY l.id {dir} LIMIT ?")
+        with self._lock:
+            older = self._conn.execute(sql.format(op="<", dir="DESC"),
+                                       (target.source_id, line_id, before)).fetchall()
+            newer = self._conn.execute(sql.format(op=">", dir="ASC"),
+                                       (target.source_id, line_id, after)).fetchall()
+        return [LogLine(*r) for r in reversed(older)] + [target] + [LogLine(*r) for r in newer]
+
+    def _select(self, cq: CompiledQuery, lo: int, hi: int, desc: bool, limit: int,
+                ids_only: bool = False) -> list[LogLine]:
+        """Matching lines with lo < id < hi, newest first if desc, at most limit."""
+        if cq.min_id is not None:
+            lo = max(lo, cq.min_id - 1)
+        if cq.max_id is not None:
+            hi = min(hi, cq.max_id)
+        if limit <= 0 or lo >= hi - 1 or cq.source_ids == frozenset():
+            return []
+        order = "DESC" if desc else "ASC"
+        cols = "l.id" if ids_only else _COLS
+        with self._lock:
+            if cq.fts is not None:
+                # FTS outer (CROSS JOIN keeps that order): its doclist is in id order,
+                # so the first `limit` hits that pass the filters end the scan.
+                sql = (f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
+                       f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? "
+                       f"AND ({cq.where}){self._source_filter(cq)} "
+                       f"ORDER BY f.rowid {order} LIMIT ?")
+                rows = self._conn.execute(sql, (cq.fts, lo, hi, *cq.params, limit)).fetchall()
+            elif cq.source_ids is not None and self._per_source_wins(cq.source_ids):
+                rows = self._merge_per_source(cq, cols, lo, hi, desc, limit)
+            else:
+                sql = (f"SELECT {cols} FROM lines l NOT INDEXED WHERE l.id > ? AND l.id < ? "
+                       f"AND ({cq.where}){self._source_filter(cq)} "
+                       f"ORDER BY l.id {order} LIMIT ?")
+                rows = self._conn.execute(sql, (lo, hi, *cq.params, limit)).fetchall()
+        if ids_only:
+            return rows  # type: ignore[return-value]
+        return [LogLine(*r) for r in rows]
+
+    @staticmethod
+    def _source_filter(cq: CompiledQuery) -> str:
+        if cq.source_ids is None:
+            return ""
+        return f" AND l.source_id IN ({','.join(map(str, sorted(cq.source_ids)))})"
+
+    def _per_source_wins(self, ids: frozenset[int]) -> bool:
+        """One index walk per source pays off when the sources hold a small share."""
+        if len(ids) > _PER_SOURCE_MAX:
+            return False
+        by_id = self._by_id
+        selected = sum(by_id[i].lines for i in ids if i in by_id)
+        total = sum(s.lines for s in self._sources) or 1
+        return selected * 4 < total
+
+    def _merge_per_source(self, cq: CompiledQuery, cols: str, lo: int, hi: int,
+                          desc: bool, limit: int) -> list[tuple[object, ...]]:
+        order = "DESC" if desc else "ASC"
+        sql = (f"SELECT {cols} FROM lines l INDEXED BY lines_source WHERE l.source_id = ? "
+               f"AND l.id > ? AND l.id < ? AND ({cq.where}) ORDER BY l.id {order} LIMIT ?")
+        runs = [self._conn.execute(sql, (sid, lo, hi, *cq.params, limit)).fetchall()
+                for sid in sorted(cq.source_ids or ())]
+        merged: Iterable[tuple[object, ...]] = heapq.merge(
+            *runs, key=lambda r: r[0], reverse=desc  # type: ignore[arg-type,return-value]
+        )
+        out: list[tuple[object, ...]] = []
+        for r in merged:
+            out.append(r)
+            if len(out) >= limit:
+                break
+        return out
+
+    # -- aggregates ---------------------------------------------------------------------
+
+    def _counts_where(self, cq: CompiledQuery) -> str | None:
+        """The query as a filter over the per-minute counts table, when it can be one.
+
+        The counts table has source_id, level and stream columns named like the lines
+        table's, so a query that only looks at those runs over it unchanged.
+        """
+        if cq.fts is not None or "l.id" in cq.where or "l.message" in cq.where:
+            return None
+        return f"({cq.where}){self._source_filter(cq)}"
+
+    def facets(self, query: str | CompiledQuery, field: str,
+               limit: int = 200) -> tuple[list[tuple[str, int]], bool]:
+        """Counts of each value of `field` among lines matching the query.
+
+        field is one of FACET_FIELDS or "label:<key>". Returns (values by count
+        descending, exact); exact is False when a text query was counted over its
+        newest matches only.
+        """
+        cq = self.compile(query)
+        per_source: dict[tuple[int, int, int], int] = {}
+        exact = True
+        with self._lock:
+            where = self._counts_where(cq)
+            if where is not None:
+                lo_min, hi_min = self._minute_bounds(cq)
+                rows = self._conn.execute(
+                    f"SELECT l.source_id, l.level, l.stream, sum(l.n) FROM counts l "
+                    f"WHERE l.minute >= ? AND l.minute <= ? AND {where} "
+                    f"GROUP BY 1, 2, 3", (lo_min, hi_min, *cq.params)
+                ).fetchall()
+            else:
+                rows = self._capped_groups(cq)
+                exact = len(rows) < _SCAN_CAP
+                rows = self._group_rows(rows)
+        for sid, level, stream, n in rows:
+            per_source[(sid, level, stream)] = per_source.get((sid, level, stream), 0) + n
+        totals: dict[str, int] = {}
+        for (sid, level, stream), n in per_source.items():
+            for value in self._facet_values(field, sid, level, stream):
+                totals[value] = totals.get(value, 0) + n
+        ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ordered[:limit], exact
+
+    def _capped_groups(self, cq: CompiledQuery) -> list[tuple[int, int, int, int]]:
+        rows = self._select(cq, -1, _MAX_ID, True, _SCAN_CAP)
+        return [(r.source_id, r.level, r.stream, r.id) for r in rows]
+
+    @staticmethod
+    def _group_rows(rows: Sequence[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        groups: dict[tuple[int, int, int], int] = {}
+        for sid, level, stream, _ in rows:
+            groups[(sid, level, stream)] = groups.get((sid, level, stream), 0) + 1
+        return [(*k, n) for k, n in groups.items()]
+
+    def _facet_values(self, field: str, sid: int, level: int, stream: int) -> list[str]:
+        if field == "level":
+            return [Level(level).label or "none"]
+        if field == "stream":
+            return [Stream(stream).label]
+        src = self._by_id.get(sid)
+        if src is None:
+            return []
+        if field == "namespace":
+            return [src.namespace]
+        if field == "pod":
+            return [src.pod]
+        if field == "container":
+            return [src.container]
+        if field == "node":
+            return [src.node] if src.node else []
+        if field.startswith("label:"):
+            value = src.labels.get(field[6:])
+            return [] if value is None else [value]
+        if field == "labels":
+            return [f"{k}={v}" for k, v in src.labels.items()]
+        raise ValueError(f"unknown facet field {field!r}")
+
+    def _minute_bounds(self, cq: CompiledQuery) -> tuple[int, int]:
+        lo = 0 if cq.min_id is None else ts_of_id(cq.min_id) // _NS_PER_MINUTE
+        hi = _MAX_ID if cq.max_id is None else ts_of_id(cq.max_id) // _NS_PER_MINUTE
+        return lo, hi
+
+    def count(self, query: str | CompiledQuery) -> tuple[int, bool]:
+        """How many lines match: (count, exact). Text queries stop counting at a cap."""
+        cq = self.compile(query)
+        with self._lock:
+            where = self._counts_where(cq)
+            if where is not None and cq.min_id is None and cq.max_id is None:
+                n = self._conn.execute(
+                    f"SELECT coalesce(sum(l.n), 0) FROM counts l WHERE {where}", cq.params
+                ).fetchone()[0]
+                return int(n), True
+            n = len(self._select(cq, -1, _MAX_ID, True, _SCAN_CAP, ids_only=True))
+            return n, n < _SCAN_CAP
+
+    def histogram(self, query: str | CompiledQuery, start_ns: int, end_ns: int,
+                  buckets: int) -> list[Bucket]:
+        """Volume over [start_ns, end_ns) in `buckets` equal buckets, warn/error apart.
+
+        Uses the per-minute counts when the query allows it and buckets are at least a
+        minute wide; otherwise counts the matching lines themselves (up to a cap).
+        """
+        cq = self.compile(query)
+        buckets = max(1, buckets)
+        width = max(1, -(-(end_ns - start_ns) // buckets))
+        total = [0] * buckets
+        warn = [0] * buckets
+        error = [0] * buckets
+
+        def add(ts: int, level: int, n: int) -> None:
+            i = (ts - start_ns) // width
+            if 0 <= i < buckets:
+                total[i] += n
+                if level == Level.WARN:
+                    warn[i] += n
+                elif level >= Level.ERROR:
+                    error[i] += n
+
+        where = self._counts_where(cq)
+        with self._lock:
+            if where is not None and width >= _NS_PER_MINUTE:
+                for minute, level, n in self._conn.execute(
+                    f"SELECT l.minute, l.level, sum(l.n) FROM counts l WHERE l.minute >= ? "
+                    f"AND l.minute < ? AND {where} GROUP BY 1, 2",
+                    (start_ns // _NS_PER_MINUTE, -(-end_ns // _NS_PER_MINUTE), *cq.params),
+                ):
+                    add(minute * _NS_PER_MINUTE, level, n)
+            else:
+                lo = max(id_for_ts(start_ns) - 1, -1 if cq.min_id is None else cq.min_id - 1)
+                hi = id_for_ts(end_ns) if cq.max_id is None else min(cq.max_id, id_for_ts(end_ns))
+                for line in self._select(cq, lo, hi, True, _SCAN_CAP):
+                    add(line.ts, line.level, 1)
+        return [
+            Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
+            for i in range(buckets)
+        ]
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            lines, n_sources, first, last = self._conn.execute(
+                "SELECT coalesce(sum(lines), 0), count(*), coalesce(min(nullif(first_ts, 0)), 0), "
+                "coalesce(max(last_ts), 0) FROM sources"
+            ).fetchone()
+        size = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                size += os.path.getsize(str(self.path) + suffix)
+            except OSError:
+                pass
+        return StoreStats(int(lines), int(n_sources), size, int(first), int(last))
+
+    def time_range(self) -> tuple[int, int]:
+        """(oldest, newest) stored timestamps, (0, 0) for an empty store."""
+        with self._lock:
+            lo = self._conn.execute("SELECT ts FROM lines ORDER BY id ASC LIMIT 1").fetchone()
+            hi = self._conn.execute("SELECT ts FROM lines ORDER BY id DESC LIMIT 1").fetchone()
+        return (lo[0] if lo else 0, hi[0] if hi else 0)

@@ -1,0 +1,197 @@
+"""Opening a store file: pragmas, DDL, schema version and migrations.
+
+Every connection, the writer's and the readers', is made here so they all agree on
+WAL mode, busy timeout and the checks that tell a klogtui store from any other file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from klogtui.errors import StoreError
+
+__all__ = ["SCHEMA_VERSION", "connect", "default_db_path", "ensure_private_dir"]
+
+APP_ID = "klogtui"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+# Version 1. Line ids encode the timestamp (store/ids.py) so `ORDER BY id` is time
+# order and FTS5 doclists, which are sorted by rowid, come out newest-first for free.
+_DDL_V1 = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sources(
+    id INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    pod TEXT NOT NULL,
+    pod_uid TEXT NOT NULL,
+    container TEXT NOT NULL,
+    restart INTEGER NOT NULL,
+    container_id TEXT NOT NULL DEFAULT '',
+    node TEXT NOT NULL DEFAULT '',
+    labels TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    first_ts INTEGER NOT NULL DEFAULT 0,
+    last_ts INTEGER NOT NULL DEFAULT 0,
+    lines INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(namespace, pod, pod_uid, container, restart)
+);
+CREATE TABLE lines(
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    source_id INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX lines_source ON lines(source_id);
+CREATE VIRTUAL TABLE lines_fts USING fts5(
+    message, content='lines', content_rowid='id', columnsize=0
+);
+-- Fewer, larger merges: ingest is the hot path and queries stay sub-millisecond.
+INSERT INTO lines_fts(lines_fts, rank) VALUES('automerge', 16);
+INSERT INTO lines_fts(lines_fts, rank) VALUES('crisismerge', 64);
+CREATE TABLE counts(
+    minute INTEGER NOT NULL,
+    source_id INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY(minute, source_id, level, stream)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+# Index i upgrades a store from version i+1 to i+2; version 1 is created whole.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def default_db_path(profile: str) -> Path:
+    """The store for a source profile (e.g. "local", "demo", "ctx-prod") under XDG data."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in profile) or "default"
+    return Path(base) / "klogtui" / f"{safe}.db"
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create the store's directory readable by the user only: logs carry secrets."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _broken(path: Path, why: str) -> StoreError:
+    return StoreError(
+        f"{path}: {why}. Move it aside (mv '{path}' '{path}.broken') and klogtui will "
+        "start a new store, or pass --db to use another file."
+    )
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read the store: {e.strerror}") from e
+    if head and head != _SQLITE_MAGIC:
+        raise _broken(path, "is not a klogtui store (not an SQLite database)")
+
+
+def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection to a klogtui store, creating or migrating it if needed.
+
+    Raises:
+        StoreError: the file is not a klogtui store, is corrupt, or cannot be opened.
+    """
+    path = Path(path)
+    exists = path.exists() and path.stat().st_size > 0
+    if exists:
+        _check_header(path)
+    elif not create:
+        raise StoreError(f"{path}: no store here yet (run klogtui or klogtui collect first)")
+    else:
+        ensure_private_dir(path.parent)
+        # Create the file ourselves so it is private (0600) before SQLite writes to it.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                               isolation_level=None)
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot open the store: {e}") from e
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        _check_or_create_schema(conn, path, readonly)
+        if readonly:
+            conn.execute("PRAGMA query_only=1")
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        msg = str(e)
+        if "locked" in msg or "busy" in msg:
+            raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
+        raise _broken(path, f"is damaged or not a klogtui store ({msg})") from e
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        if readonly:
+            raise StoreError(f"{path}: the store is empty (nothing collected yet)")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have created it between our look and the lock.
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                for stmt in _DDL_V1.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.executemany(
+                    "INSERT INTO meta VALUES(?, ?)",
+                    [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return
+    if "meta" not in tables:
+        raise _broken(path, "is an SQLite database but not a klogtui store")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("app") != APP_ID:
+        raise _broken(path, "is an SQLite database but not a klogtui store")
+    version = int(meta.get("schema_version", "0"))
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the store was written by a newer klogtui (schema {version}, this one "
+            f"reads up to {SCHEMA_VERSION}); upgrade klogtui or use another --db"
+        )
+    if version < SCHEMA_VERSION:
+        if readonly:
+            raise StoreError(f"{path}: the store needs an upgrade; open it with klogtui first")
+        _migrate(conn, version)
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for step in MIGRATIONS[version - 1 :]:
+            step(conn)
+        conn.execute(
+            "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

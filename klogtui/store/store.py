@@ -1,0 +1,54 @@
+"""The store as one object: open a file, start its writer, open readers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from klogtui.store.reader import Reader
+from klogtui.store.schema import connect
+from klogtui.store.writer import CommitInfo, WriteError, Writer
+
+__all__ = ["Store"]
+
+
+class Store:
+    """A klogtui store file. Cheap to hold; connections are opened on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating or migrating) the store at path.
+
+        Raises:
+            StoreError: not a klogtui store, damaged, or not writable.
+        """
+        path = Path(path).expanduser()
+        connect(path).close()
+        return cls(path)
+
+    def start_writer(
+        self,
+        on_commit: Callable[[CommitInfo], None] | None = None,
+        on_error: Callable[[WriteError], None] | None = None,
+    ) -> Writer:
+        """Start the store's single writer thread."""
+        return Writer(self.path, on_commit=on_commit, on_error=on_error)
+
+    def reader(self) -> Reader:
+        """A new read connection (one per thread that reads in parallel)."""
+        return Reader(self.path)
+
+    def load_checkpoints(self, prefix: str = "") -> dict[str, str]:
+        """Committed checkpoints whose key starts with prefix."""
+        conn = connect(self.path)
+        try:
+            rows = conn.execute(
+                "SELECT key, value FROM checkpoints WHERE key >= ? AND key < ?",
+                (prefix, prefix + "\U0010ffff"),
+            ).fetchall()
+        finally:
+            conn.close()
+        return dict(rows)

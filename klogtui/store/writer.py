@@ -1,0 +1,341 @@
+"""The single writer thread: batches in, one transaction per group of batches.
+
+Lines, source updates, per-minute counts and the sources' checkpoints commit together,
+so a crash rolls lines and offsets back as one and a restart re-reads exactly what
+was not stored. A failed transaction (disk full, store locked) is retried with the
+same batches; nothing advances until it succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from klogtui.model import Batch, SourceInfo, SourceKey
+from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
+from klogtui.store.schema import connect
+
+__all__ = ["CommitInfo", "Writer"]
+
+log = logging.getLogger(__name__)
+
+_NS_PER_MINUTE = 60_000_000_000
+# Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
+# apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
+_COUNTER_BITS = SLOT_BITS - 5
+_MAX_LINES_PER_TX = 50_000
+_RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """Told to the on_commit callback after each transaction."""
+
+    lines: int  # lines stored by this transaction
+    total_lines: int  # lines stored by this writer since it started
+    max_id: int  # highest line id in this transaction (0 if none)
+    seconds: float  # time the transaction took
+
+
+@dataclass(frozen=True, slots=True)
+class WriteError:
+    """Told to the on_error callback when a transaction failed and will be retried."""
+
+    message: str
+    attempt: int
+
+
+class _Flush:
+    """Queue marker: set once everything submitted before it is committed."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+class Writer:
+    """Owns the store's write connection on a thread of its own.
+
+    Args:
+        path: the store file.
+        on_commit: called on the writer thread after each commit.
+        on_error: called on the writer thread when a transaction fails (it is retried).
+        max_pending: batches that may wait before submit() blocks (back-pressure).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        on_commit: Callable[[CommitInfo], None] | None = None,
+        on_error: Callable[[WriteError], None] | None = None,
+        max_pending: int = 64,
+    ) -> None:
+        self._conn = connect(path)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
+        self._on_commit = on_commit
+        self._on_error = on_error
+        self._source_ids: dict[SourceKey, int] = {}
+        self._last_slot: dict[int, tuple[int, int]] = {}  # source id -> (bucket, counter)
+        self._total = 0
+        self._closed = False
+        self.error: WriteError | None = None  # the latest unresolved failure, if any
+        self._load_sources()
+        self._thread = threading.Thread(target=self._run, name="klogtui-writer", daemon=True)
+        self._thread.start()
+
+    # -- public API, any thread -------------------------------------------------------
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch; blocks while the queue is full so producers slow down."""
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        self._queue.put(batch)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far is committed; False on timeout."""
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Commit what is queued, then stop the thread and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    @property
+    def total_lines(self) -> int:
+        return self._total
+
+    # -- writer thread ------------------------------------------------------------------
+
+    def _load_sources(self) -> None:
+        for row in self._conn.execute(
+            "SELECT id, namespace, pod, container, restart, pod_uid FROM sources"
+        ):
+            self._source_ids[SourceKey(row[1], row[2], row[3], row[4], row[5])] = row[0]
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                batches: list[Batch] = []
+                markers: list[_Flush] = []
+                stop = False
+                size = 0
+                while True:
+                    if item is _STOP:
+                        stop = True
+                    elif isinstance(item, _Flush):
+                        markers.append(item)
+                    elif isinstance(item, Batch):
+                        batches.append(item)
+                        size += len(item.records)
+                    if stop or size >= _MAX_LINES_PER_TX:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batches:
+                    self._commit_with_retry(batches)
+                for m in markers:
+                    m.done.set()
+                if stop:
+                    break
+        finally:
+            self._conn.close()
+
+    def _commit_with_retry(self, batches: list[Batch]) -> None:
+        attempt = 0
+        while True:
+            try:
+                self._commit(batches)
+                self.error = None
+                return
+            except sqlite3.Error as e:
+                attempt += 1
+                self.error = WriteError(f"store write failed: {e}; retrying", attempt)
+                log.warning("store write failed (attempt %d): %s", attempt, e)
+                if self._on_error is not None:
+                    self._on_error(self.error)
+                time.sleep(_RETRY_S[min(attempt - 1, len(_RETRY_S) - 1)])
+
+    def _commit(self, batches: list[Batch]) -> None:
+        started = time.perf_counter()
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            slot_state = dict(self._last_slot)
+            rows, counts, touched = self._prepare(batches, slot_state)
+            rows = self._insert_lines(rows)
+            conn.executemany("INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",
+                             [(r[0], r[6]) for r in rows])
+            conn.executemany(
+                "INSERT INTO counts VALUES (?,?,?,?,?) "
+                "ON CONFLICT DO UPDATE SET n = n + excluded.n",
+                [(*k, n) for k, n in counts.items()],
+            )
+            conn.executemany(
+                "UPDATE sources SET lines = lines + ?, "
+                "first_ts = CASE WHEN first_ts = 0 OR first_ts > ? THEN ? ELSE first_ts END, "
+                "last_ts = max(last_ts, ?) WHERE id = ?",
+                [(n, lo, lo, hi, sid) for sid, (n, lo, hi) in touched.items()],
+            )
+            for b in batches:
+                if b.checkpoints:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)",
+                        list(b.checkpoints.items()),
+                    )
+                if b.deleted_checkpoints:
+                    conn.executemany(
+                        "DELETE FROM checkpoints WHERE key = ?",
+                        [(k,) for k in b.deleted_checkpoints],
+                    )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # Ids cached for sources inserted by the rolled-back transaction are void.
+            self._source_ids.clear()
+            self._load_sources()
+            raise
+        self._last_slot = slot_state
+        self._total += len(rows)
+        if self._on_commit is not None:
+            max_id = max((r[0] for r in rows), default=0)
+            self._on_commit(
+                CommitInfo(len(rows), self._total, max_id, time.perf_counter() - started)
+            )
+
+    def _prepare(
+        self, batches: list[Batch], slot_state: dict[int, tuple[int, int]]
+    ) -> tuple[list[tuple[int, int, int, int, int, int, str]],
+               dict[tuple[int, int, int, int], int],
+               dict[int, tuple[int, int, int]]]:
+        """Resolve sources, assign ids and aggregate counts (no line I/O yet)."""
+        source_id = self._source_id
+        for b in batches:
+            for info in b.sources:
+                self._apply_info(info)
+        rows: list[tuple[int, int, int, int, int, int, str]] = []
+        append = rows.append
+        counts: dict[tuple[int, int, int, int], int] = {}
+        touched: dict[int, tuple[int, int, int]] = {}
+        ids = self._source_ids
+        last_key: SourceKey | None = None
+        sid = 0
+        sid_bits = 0
+        bucket = prev_bucket = -1
+        counter = 0
+        for b in batches:
+            for r in b.records:
+                if r.source is not last_key:
+                    if last_key is not None:
+                        slot_state[sid] = (prev_bucket, counter)
+                    last_key = r.source
+                    sid = ids.get(last_key) or source_id(last_key)
+                    sid_bits = (sid & 31) << _COUNTER_BITS
+                    prev_bucket, counter = slot_state.get(sid, (-1, 0))
+                ts = r.ts
+                bucket = ts // BUCKET_NS
+                if bucket == prev_bucket:
+                    counter += 1
+                else:
+                    prev_bucket = bucket = bucket_of(ts)
+                    counter = 0
+                # A counter past its bits spills into the next slots and buckets: the
+                # order stays right for this source and a collision is resolved below.
+                append(((bucket << SLOT_BITS) + sid_bits + counter, ts, sid, r.stream,
+                        r.level, r.flags, r.message))
+                key = (ts // _NS_PER_MINUTE, sid, r.level, r.stream)
+                counts[key] = counts.get(key, 0) + 1
+                t = touched.get(sid)
+                if t is None:
+                    touched[sid] = (1, ts, ts)
+                else:
+                    touched[sid] = (t[0] + 1, ts if ts < t[1] else t[1], ts if ts > t[2] else t[2])
+        if last_key is not None:
+            slot_state[sid] = (prev_bucket, counter)
+        return rows, counts, touched
+
+    def _insert_lines(
+        self, rows: list[tuple[int, int, int, int, int, int, str]]
+    ) -> list[tuple[int, int, int, int, int, int, str]]:
+        """Insert rows; on an id collision, move the loser to the next free id."""
+        conn = self._conn
+        before = conn.total_changes
+        conn.execute("SAVEPOINT lines")
+        conn.executemany("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", rows)
+        if conn.total_changes - before == len(rows):
+            conn.execute("RELEASE lines")
+            return rows
+        # Rare: two lines landed on one id (a burst of >1000 lines with one timestamp,
+        # or a restart re-reading into a bucket already used). Redo row by row.
+        conn.execute("ROLLBACK TO lines")
+        conn.execute("RELEASE lines")
+        placed = []
+        execute = conn.execute
+        for row in rows:
+            line_id = row[0]
+            while True:
+                n = conn.total_changes
+                execute("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", (line_id, *row[1:]))
+                if conn.total_changes != n:
+                    break
+                # Taken: jump past the run of used ids after it instead of probing one by one.
+                line_id = execute(
+                    "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
+                    (line_id, line_id + (1 << SLOT_BITS)),
+                ).fetchone()[0] + 1
+            placed.append((line_id, *row[1:]))
+        return placed
+
+    def _source_id(self, key: SourceKey) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO sources(namespace, pod, pod_uid, container, restart) "
+            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+            (key.namespace, key.pod, key.pod_uid, key.container, key.restart),
+        )
+        row = cur.fetchone()
+        if row is None:
+            row = self._conn.execute(
+                "SELECT id FROM sources WHERE namespace=? AND pod=? AND pod_uid=? "
+                "AND container=? AND restart=?",
+                (key.namespace, key.pod, key.pod_uid, key.container, key.restart),
+            ).fetchone()
+        self._source_ids[key] = row[0]
+        return int(row[0])
+
+    def _apply_info(self, info: SourceInfo) -> None:
+        sid = self._source_ids.get(info.key) or self._source_id(info.key)
+        sets: list[str] = []
+        args: list[object] = []
+        for column, value in (
+            ("container_id", info.container_id),
+            ("node", info.node),
+            ("state", info.state),
+            ("reason", info.reason),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if info.labels is not None:
+            sets.append("labels = ?")
+            args.append(json.dumps(info.labels, sort_keys=True))
+        if sets:
+            self._conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, sid))

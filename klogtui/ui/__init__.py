@@ -1,0 +1,3 @@
+"""The Textual application (the only package that imports textual)."""
+
+__all__: list[str] = []

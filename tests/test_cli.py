@@ -1,0 +1,83 @@
+"""The CLI surface: every command has --help, errors are one line, query output formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from klogtui.model import Batch, Level, SourceInfo, Stream
+from klogtui.store import Store
+from tests.store_helpers import SEC, T0, key, rec, write
+
+
+def klogtui(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "klogtui", *args], capture_output=True,
+                          text=True, check=check, timeout=60)
+
+
+@pytest.mark.parametrize("command", [[], ["collect"], ["query"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    out = klogtui(*command, "--help", check=True).stdout
+    assert out.startswith("usage: klogtui")
+    for option in {"": ["--kubeconfig", "--demo", "--log-dir"], "collect": ["--once"],
+                   "query": ["--limit", "-o", "-f"]}["".join(command)]:
+        assert option in out
+
+
+def test_version() -> None:
+    assert klogtui("--version", check=True).stdout.startswith("klogtui ")
+
+
+@pytest.fixture
+def filled(store: Store) -> Path:
+    web = key(ns="shop", pod="web-1", container="app")
+    write(store, Batch(
+        [rec(T0 + i * SEC, f"GET /{i}", web) for i in range(5)]
+        + [rec(T0 + 10 * SEC, "payment timeout", web, stream=Stream.STDERR, level=Level.ERROR),
+           rec(T0 + 11 * SEC, "\x1b[31mred[/] [bold]x", web)],
+        sources=[SourceInfo(web, labels={"app": "web"}, node="n1")],
+    ))
+    return store.path
+
+
+def test_query_jsonl_has_the_documented_fields(filled: Path) -> None:
+    out = klogtui("query", "timeout", "--db", str(filled), "-o", "jsonl", check=True).stdout
+    (obj,) = [json.loads(line) for line in out.splitlines()]
+    assert obj["ts"] == "2026-11-18T11:06:50.000000000Z"
+    assert {k: obj[k] for k in ("namespace", "pod", "container", "stream", "message", "restart",
+                                "labels", "level")} == {
+        "namespace": "shop", "pod": "web-1", "container": "app", "stream": "stderr",
+        "message": "payment timeout", "restart": 0, "labels": {"app": "web"}, "level": "error"}
+
+
+def test_query_limit_keeps_newest_oldest_first(filled: Path) -> None:
+    out = klogtui("query", "GET", "--db", str(filled), "--limit", "2").stdout
+    assert [line.split(" ", 2)[2] for line in out.splitlines()] == ["GET /3", "GET /4"]
+    everything = klogtui("query", "--db", str(filled), "--limit", "0").stdout
+    assert len(everything.splitlines()) == 7
+
+
+def test_query_error_points_at_the_column(filled: Path) -> None:
+    result = klogtui("query", 'pod=web "unterminated', "--db", str(filled))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("klogtui: bad query")
+    assert result.stderr.splitlines()[2].index("^") == 2 + len("pod=web ")
+
+
+def test_color_output_makes_escapes_inert(filled: Path) -> None:
+    out = klogtui("query", "bold", "--db", str(filled), "--color", "always").stdout
+    assert "\\x1b[31mred[/] [bold]x" in out
+    assert out.count("\x1b[") == out.count("\x1b[0m") * 2  # only our own colour codes
+
+
+def test_missing_or_foreign_store_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database at all, just some text" * 20)
+    result = klogtui("query", "--db", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "not a klogtui store" in result.stderr

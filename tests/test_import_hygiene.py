@@ -1,0 +1,41 @@
+"""The dependency direction is the architecture: only klogtui.ui may import textual."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import klogtui
+
+HEADLESS = sorted(
+    m.name
+    for m in pkgutil.walk_packages(klogtui.__path__, "klogtui.")
+    if not m.name.startswith("klogtui.ui") and m.name != "klogtui.__main__"
+)
+LEAVES = ["klogtui.formats", "klogtui.paths", "klogtui.model"]
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("module", HEADLESS)
+def test_headless_modules_do_not_import_textual(module: str) -> None:
+    loaded = _loaded_after_import(module)
+    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}, module
+
+
+@pytest.mark.parametrize("module", LEAVES)
+def test_leaf_modules_import_nothing_of_ours(module: str) -> None:
+    ours = {m for m in _loaded_after_import(module) if m.startswith("klogtui.")}
+    assert ours <= {module}, ours - {module}
+
+
+def test_query_command_starts_without_the_app() -> None:
+    loaded = _loaded_after_import("klogtui.query_cmd")
+    assert "klogtui.ui.app" not in loaded and "rich" not in loaded
