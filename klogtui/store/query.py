@@ -83,6 +83,7 @@ __all__ = [
     "compile_source_predicate",
     "label_name",
     "parse",
+    "parse_duration_ns",
     "to_text",
     "with_field",
     "without_field",
@@ -432,6 +433,19 @@ def _parse_time(text: str) -> tuple[bool, int]:
     delta = dt - _EPOCH
     ns = (delta.days * 86_400 + delta.seconds) * 10**9
     return False, ns + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+def parse_duration_ns(text: str) -> int:
+    """A duration in the query language's form (15m, 2h, 1h30m, 7d, 1w) in nanoseconds.
+
+    For options such as `--since 1h` that should read like `since:1h`.
+
+    Raises:
+        QueryError: text is not such a duration (column 0 of text).
+    """
+    if not _DURATION.fullmatch(text):
+        raise QueryError(f"bad duration {text!r}: use e.g. 30s, 15m, 2h, 1h30m, 7d", 0, text)
+    return _parse_time(text)[1]
 
 
 def _time_ns(text: str, now_ns: int) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -129,9 +128,11 @@ class Reader:
             cq = self._compiled.get(query)
             if cq is None:
                 cq = compile_query(parse(query), self._sources, time.time_ns())
-                if len(self._compiled) > 64:
-                    self._compiled.clear()
-                self._compiled[query] = cq
+                # `since:15m` means fifteen minutes before *now*: never reuse it.
+                if "since:" not in query and "until:" not in query:
+                    if len(self._compiled) > 64:
+                        self._compiled.clear()
+                    self._compiled[query] = cq
             return cq
 
     # -- windows ------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class Reader:
                        f"ORDER BY l.id {order} LIMIT ?")
                 rows = self._conn.execute(sql, (lo, hi, *cq.params, limit)).fetchall()
         if ids_only:
-            return rows  # type: ignore[return-value]
+            return rows
         return [LogLine(*r) for r in rows]
 
     @staticmethod

@@ -125,6 +125,10 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         raise StoreError(f"{path}: cannot open the store: {e}") from e
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not exists:
+            # Retention frees pages; incremental vacuum gives them back to the file
+            # system. It only takes effect on a database that has no page written yet.
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if not readonly:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from klogtui.store.reader import Reader
+from klogtui.store.retention import Retention
 from klogtui.store.schema import connect
 from klogtui.store.writer import CommitInfo, WriteError, Writer
 
@@ -33,9 +34,10 @@ class Store:
         self,
         on_commit: Callable[[CommitInfo], None] | None = None,
         on_error: Callable[[WriteError], None] | None = None,
+        retention: Retention | None = None,
     ) -> Writer:
         """Start the store's single writer thread."""
-        return Writer(self.path, on_commit=on_commit, on_error=on_error)
+        return Writer(self.path, on_commit=on_commit, on_error=on_error, retention=retention)
 
     def reader(self) -> Reader:
         """A new read connection (one per thread that reads in parallel)."""

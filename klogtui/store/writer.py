@@ -20,6 +20,7 @@ from pathlib import Path
 
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
+from klogtui.store.retention import Retention
 from klogtui.store.schema import connect
 
 __all__ = ["CommitInfo", "Writer"]
@@ -32,6 +33,8 @@ _NS_PER_MINUTE = 60_000_000_000
 _COUNTER_BITS = SLOT_BITS - 5
 _MAX_LINES_PER_TX = 50_000
 _RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+_IDLE_S = 1.0
+_RETENTION_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class Writer:
         on_commit: called on the writer thread after each commit.
         on_error: called on the writer thread when a transaction fails (it is retried).
         max_pending: batches that may wait before submit() blocks (back-pressure).
+        retention: limits enforced between transactions, a small batch at a time.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class Writer:
         on_commit: Callable[[CommitInfo], None] | None = None,
         on_error: Callable[[WriteError], None] | None = None,
         max_pending: int = 64,
+        retention: Retention | None = None,
     ) -> None:
         self._conn = connect(path)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
@@ -90,6 +95,10 @@ class Writer:
         self._total = 0
         self._closed = False
         self.error: WriteError | None = None  # the latest unresolved failure, if any
+        self._retention = retention
+        self._next_retention = 0.0
+        self.retained_deleted = 0  # lines dropped by retention since start
+        self._retaining = False  # a retention backlog is being worked off
         self._load_sources()
         self._thread = threading.Thread(target=self._run, name="klogtui-writer", daemon=True)
         self._thread.start()
@@ -131,7 +140,15 @@ class Writer:
     def _run(self) -> None:
         try:
             while True:
-                item = self._queue.get()
+                # While retention has a backlog, only peek at the queue between batches.
+                wait = _IDLE_S
+                if self._retention:
+                    wait = max(0.0, min(_IDLE_S, self._next_retention - time.monotonic()))
+                try:
+                    item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
+                except queue.Empty:
+                    self._enforce_retention()
+                    continue
                 batches: list[Batch] = []
                 markers: list[_Flush] = []
                 stop = False
@@ -156,8 +173,40 @@ class Writer:
                     m.done.set()
                 if stop:
                     break
+                self._enforce_retention()
         finally:
             self._conn.close()
+
+    def _enforce_retention(self) -> None:
+        """Delete one batch of lines past the limits; keep at it while more are due."""
+        if not self._retention or time.monotonic() < self._next_retention:
+            return
+        conn = self._conn
+        deleted = 0
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            below = self._retention.over_limit(conn)
+            if below is not None:
+                deleted = self._retention.delete_batch(conn, below)
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.warning("retention failed: %s", e)
+            deleted = 0
+        self.retained_deleted += deleted
+        more = deleted > 0
+        if self._retaining and not more:
+            # Backlog done: hand freed pages back and shrink the WAL, so the size a
+            # user sees on disk follows --max-size.
+            try:
+                # execute() steps a row-less PRAGMA once (one page); a script runs it to the end.
+                conn.executescript("PRAGMA incremental_vacuum;")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as e:
+                log.warning("shrinking the store failed: %s", e)
+        self._retaining = more
+        self._next_retention = time.monotonic() + (0.0 if more else _RETENTION_EVERY_S)
 
     def _commit_with_retry(self, batches: list[Batch]) -> None:
         attempt = 0
