@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from klogtui import __version__
-from klogtui.errors import KlogError, QueryError
+from klogtui.errors import BrokenStoreError, KlogError, QueryError
 
 if TYPE_CHECKING:
     from klogtui.collect.runner import CollectOptions
@@ -143,8 +143,35 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     )
 
 
+def _offer_recovery(error: BrokenStoreError) -> bool:
+    """Ask (on a terminal only) to move a damaged store aside and rebuild it; True if done."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"klogtui: {error}", file=sys.stderr)
+    answer = input("Move it aside and start a new store with every line still readable? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        return False
+    from klogtui.store.recovery import recover
+
+    salvage = recover(error.path)
+    print(f"klogtui: moved the damaged store to {salvage.moved_to}; copied {salvage.lines:,} "
+          f"lines from {salvage.sources} sources"
+          + ("" if salvage.complete else " (the rest was unreadable)"), file=sys.stderr)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run klogtui; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenStoreError as e:
+        if _offer_recovery(e):
+            return _main(argv)
+        print(f"klogtui: {e}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "query":
@@ -163,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^",
               file=sys.stderr)
         return 2
+    except BrokenStoreError:
+        raise  # main() offers to recover it
     except KlogError as e:
         print(f"klogtui: {e}", file=sys.stderr)
         return 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["CollectorError", "KlogError", "QueryError", "StoreError"]
+from pathlib import Path
+
+__all__ = ["BrokenStoreError", "CollectorError", "KlogError", "QueryError", "StoreError"]
 
 
 class KlogError(Exception):
@@ -11,6 +13,14 @@ class KlogError(Exception):
 
 class StoreError(KlogError):
     """The store cannot be opened or used (not a klogtui store, corrupt, locked)."""
+
+
+class BrokenStoreError(StoreError):
+    """The store file is damaged or is not a klogtui store; `path` says which file."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class CollectorError(KlogError):

@@ -7,21 +7,27 @@ serialises its own calls; threads that want to read in parallel open one each.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
 from klogtui.store.ids import id_for_ts, ts_of_id
 from klogtui.store.query import CompiledQuery, compile_query, parse
-from klogtui.store.schema import connect
+from klogtui.store.schema import broken_store, connect
 
 __all__ = ["FACET_FIELDS", "Bucket", "Reader", "StoreStats"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message"
 _NS_PER_MINUTE = 60_000_000_000
@@ -53,6 +59,23 @@ class Bucket:
     error: int
 
 
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Report a damaged store as BrokenStoreError (with advice), not a raw sqlite3 error."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.OperationalError:
+            raise  # interrupted, locked: not damage
+        except sqlite3.DatabaseError as e:
+            reader = args[0]
+            assert isinstance(reader, Reader)
+            raise broken_store(reader.path, f"is damaged ({e})") from e
+
+    return wrapper
+
+
 class Reader:
     """A read connection with the query language on top.
 
@@ -78,11 +101,13 @@ class Reader:
 
     # -- sources and compilation ------------------------------------------------------
 
+    @_guarded
     def data_version(self) -> int:
         """Changes whenever another connection (the writer) commits."""
         with self._lock:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    @_guarded
     def sources(self, refresh: bool = True) -> list[Source]:
         """All sources ever seen, deleted pods included (their history remains)."""
         with self._lock:
@@ -115,6 +140,7 @@ class Reader:
         self._by_id = {s.id: s for s in self._sources}
         self._compiled.clear()
 
+    @_guarded
     def compile(self, query: str | CompiledQuery) -> CompiledQuery:
         """Compile query text against the current sources (cached until they change).
 
@@ -145,6 +171,7 @@ class Reader:
         """The oldest `limit` matching lines, oldest first."""
         return self.window_after(query, None, limit)
 
+    @_guarded
     def window_after(
         self, query: str | CompiledQuery, cursor: int | None, limit: int
     ) -> list[LogLine]:
@@ -153,6 +180,7 @@ class Reader:
         lo = -1 if cursor is None else cursor
         return self._select(cq, lo, _MAX_ID, False, limit)
 
+    @_guarded
     def window_before(
         self, query: str | CompiledQuery, cursor: int | None, limit: int
     ) -> list[LogLine]:
@@ -170,10 +198,12 @@ class Reader:
         pivot = id_for_ts(ts_ns)
         return self.window_before(cq, pivot, before) + self.window_after(cq, pivot - 1, after)
 
+    @_guarded
     def count_after(self, query: str | CompiledQuery, cursor: int, cap: int = 10_000) -> int:
         """How many matching lines are newer than cursor (at most cap)."""
         return len(self._select(self.compile(query), cursor, _MAX_ID, False, cap, ids_only=True))
 
+    @_guarded
     def line(self, line_id: int) -> LogLine | None:
         with self._lock:
             r = self._conn.execute(
@@ -181,6 +211,7 @@ class Reader:
             ).fetchone()
         return LogLine(*r) if r else None
 
+    @_guarded
     def context(self, line_id: int, before: int, after: int) -> list[LogLine]:
         """Lines around line_id from the same container instance, the line included."""
         target = self.line(line_id)
@@ -270,6 +301,7 @@ class Reader:
             return None
         return f"({cq.where}){self._source_filter(cq)}"
 
+    @_guarded
     def facets(self, query: str | CompiledQuery, field: str,
                limit: int = 200) -> tuple[list[tuple[str, int]], bool]:
         """Counts of each value of `field` among lines matching the query.
@@ -342,6 +374,7 @@ class Reader:
         hi = _MAX_ID if cq.max_id is None else ts_of_id(cq.max_id) // _NS_PER_MINUTE
         return lo, hi
 
+    @_guarded
     def count(self, query: str | CompiledQuery) -> tuple[int, bool]:
         """How many lines match: (count, exact). Text queries stop counting at a cap."""
         cq = self.compile(query)
@@ -355,6 +388,7 @@ class Reader:
             n = len(self._select(cq, -1, _MAX_ID, True, _SCAN_CAP, ids_only=True))
             return n, n < _SCAN_CAP
 
+    @_guarded
     def histogram(self, query: str | CompiledQuery, start_ns: int, end_ns: int,
                   buckets: int) -> list[Bucket]:
         """Volume over [start_ns, end_ns) in `buckets` equal buckets, warn/error apart.
@@ -397,6 +431,7 @@ class Reader:
             for i in range(buckets)
         ]
 
+    @_guarded
     def stats(self) -> StoreStats:
         with self._lock:
             lines, n_sources, first, last = self._conn.execute(
@@ -411,6 +446,7 @@ class Reader:
                 pass
         return StoreStats(int(lines), int(n_sources), size, int(first), int(last))
 
+    @_guarded
     def time_range(self) -> tuple[int, int]:
         """(oldest, newest) stored timestamps, (0, 0) for an empty store."""
         with self._lock:

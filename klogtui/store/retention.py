@@ -17,8 +17,18 @@ __all__ = ["Retention", "parse_size"]
 
 _NS_PER_MINUTE = 60_000_000_000
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "ki": 2**10,
+    "mi": 2**20,
+    "gi": 2**30,
+    "ti": 2**40,
+}
 
 
 def parse_size(text: str) -> int:
@@ -60,7 +70,8 @@ class Retention:
         """Delete up to `batch` oldest lines with id < below_id; call inside a transaction."""
         rows = conn.execute(
             "SELECT id, ts, source_id, stream, level, message FROM lines WHERE id < ? "
-            "ORDER BY id LIMIT ?", (below_id, self.batch)
+            "ORDER BY id LIMIT ?",
+            (below_id, self.batch),
         ).fetchall()
         if not rows:
             return 0
@@ -77,7 +88,8 @@ class Retention:
             per_source[sid] = per_source.get(sid, 0) + 1
         conn.executemany(
             "UPDATE counts SET n = n - ? WHERE minute = ? AND source_id = ? AND level = ? "
-            "AND stream = ?", [(n, *k) for k, n in counts.items()]
+            "AND stream = ?",
+            [(n, *k) for k, n in counts.items()],
         )
         conn.execute("DELETE FROM counts WHERE n <= 0")
         conn.executemany(

@@ -11,13 +11,14 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from klogtui.errors import StoreError
+from klogtui.errors import BrokenStoreError, StoreError
 
-__all__ = ["SCHEMA_VERSION", "connect", "default_db_path", "ensure_private_dir"]
+__all__ = ["SCHEMA_VERSION", "broken_store", "connect", "default_db_path", "ensure_private_dir"]
 
 APP_ID = "klogtui"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 # Version 1. Line ids encode the timestamp (store/ids.py) so `ORDER BY id` is time
 # order and FTS5 doclists, which are sorted by rowid, come out newest-first for free.
@@ -85,10 +86,11 @@ def ensure_private_dir(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def _broken(path: Path, why: str) -> StoreError:
-    return StoreError(
+def broken_store(path: Path, why: str) -> BrokenStoreError:
+    return BrokenStoreError(
         f"{path}: {why}. Move it aside (mv '{path}' '{path}.broken') and klogtui will "
-        "start a new store, or pass --db to use another file."
+        "start a new store, or pass --db to use another file.",
+        path,
     )
 
 
@@ -99,7 +101,7 @@ def _check_header(path: Path) -> None:
     except OSError as e:
         raise StoreError(f"{path}: cannot read the store: {e.strerror}") from e
     if head and head != _SQLITE_MAGIC:
-        raise _broken(path, "is not a klogtui store (not an SQLite database)")
+        raise broken_store(path, "is not a klogtui store (not an SQLite database)")
 
 
 def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlite3.Connection:
@@ -132,6 +134,9 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         if not readonly:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # A long reader stops checkpoints and the WAL grows; once it is done, truncate
+        # the WAL back to this size instead of keeping the high-water mark on disk.
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         _check_or_create_schema(conn, path, readonly)
@@ -142,7 +147,7 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         msg = str(e)
         if "locked" in msg or "busy" in msg:
             raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
-        raise _broken(path, f"is damaged or not a klogtui store ({msg})") from e
+        raise broken_store(path, f"is damaged or not a klogtui store ({msg})") from e
     except StoreError:
         conn.close()
         raise
@@ -171,10 +176,10 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
             raise
         return
     if "meta" not in tables:
-        raise _broken(path, "is an SQLite database but not a klogtui store")
+        raise broken_store(path, "is an SQLite database but not a klogtui store")
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("app") != APP_ID:
-        raise _broken(path, "is an SQLite database but not a klogtui store")
+        raise broken_store(path, "is an SQLite database but not a klogtui store")
     version = int(meta.get("schema_version", "0"))
     if version > SCHEMA_VERSION:
         raise StoreError(
