@@ -1,0 +1,102 @@
+"""Every key binding and a query-language cheat sheet."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+__all__ = ["QUERY_CHEAT_SHEET", "HelpScreen"]
+
+QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
+    ("timeout", "lines containing the word (any case, accents ignored)"),
+    ('"connection refused"', "the phrase, words in this order"),
+    ("timeo*", "words starting with timeo"),
+    ("payment OR invoice", "either term; adjacent terms must all match"),
+    ("-healthz   NOT healthz", "lines without the term"),
+    ("(a OR b) c", "group with parentheses"),
+    ("ns=shop  pod=web-*", "namespace / pod; * is a glob"),
+    ("c=app  container!=istio-proxy", "container, or not this container"),
+    ("app=web  label.app=web", "a pod label (any key that is not built in)"),
+    ("pod=~^web-[0-9]+$  pod!~canary", "regular expression match / no match"),
+    ("stream=stderr  level=error", "stream (stdout, stderr, raw); level (trace … fatal)"),
+    ("node=worker-1", "lines from pods on a node"),
+    ("since:15m  until:2h", "time bounds counting back from now"),
+    ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given)"),
+)
+
+
+def _two_columns(
+    rows: list[tuple[str, str]] | tuple[tuple[str, str], ...], key_style: str
+) -> Table:
+    table = Table.grid(padding=(0, 3))
+    table.add_column(style=key_style, no_wrap=True)
+    table.add_column(overflow="fold")
+    for left, right in rows:
+        table.add_row(Text(left, end=""), Text(right, end=""))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """A table of the app's keys and what they do, and how to write queries.
+
+    Args:
+        bindings: (keys as shown, description) pairs, in the order to list them.
+    """
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > #help-box {
+        width: 90%;
+        max-width: 110;
+        height: 90%;
+        border: round $primary;
+        background: $surface;
+    }
+    HelpScreen #help-body {
+        height: 1fr;
+        padding: 0 1;
+    }
+    HelpScreen .help-heading {
+        text-style: bold;
+        color: $text-accent;
+        margin-top: 1;
+    }
+    HelpScreen .hint {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close"),
+    ]
+
+    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.bindings = list(bindings)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box") as box:
+            box.border_title = "Help"
+            with VerticalScroll(id="help-body"):
+                yield Static("Keys", classes="help-heading")
+                yield Static(_two_columns(self.bindings, "bold"), id="help-keys")
+                yield Static("Query language", classes="help-heading")
+                yield Static(_two_columns(QUERY_CHEAT_SHEET, "bold"), id="help-query")
+            yield Static("↑↓ PgUp PgDn scroll   Esc, q or ? close", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
