@@ -19,6 +19,7 @@ from klogtui.errors import BrokenStoreError, KlogError, QueryError
 
 if TYPE_CHECKING:
     from klogtui.collect.runner import CollectOptions
+    from klogtui.store import Retention
 
 __all__ = ["build_parser", "main"]
 
@@ -33,6 +34,9 @@ query language: ns=shop pod=checkout-* container!=istio-proxy stream=stderr
 """
 
 
+_BUILTIN_DEFAULTS: dict[str, object] = {"since": "1h", "max_streams": 50}
+
+
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sources")
     g.add_argument("--log-dir", type=Path, metavar="DIR",
@@ -41,6 +45,11 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
                    help="store file (default: one per source profile under $XDG_DATA_HOME/klogtui)")
     g.add_argument("--demo", action="store_true",
                    help="run a synthetic cluster writing kubelet-style files (works anywhere)")
+    r = p.add_argument_group("retention (also settable in the config file)")
+    r.add_argument("--retain", metavar="DURATION",
+                   help="drop lines older than this (e.g. 7d); default: keep everything")
+    r.add_argument("--max-size", metavar="SIZE",
+                   help="keep the store under this size, oldest lines first (e.g. 2GB)")
     k = p.add_argument_group("remote mode (through the Kubernetes API)")
     k.add_argument("--kubeconfig", metavar="FILE", nargs="?", const="",
                    help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
@@ -49,9 +58,9 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
                    dest="namespaces", help="namespace to follow (repeatable)")
     k.add_argument("-A", "--all-namespaces", action="store_true", help="follow every namespace")
     k.add_argument("-l", "--selector", metavar="SELECTOR", help="pod label selector")
-    k.add_argument("--since", default="1h", metavar="DURATION",
+    k.add_argument("--since", metavar="DURATION",
                    help="how far back to start streaming (default 1h)")
-    k.add_argument("--max-streams", type=int, default=50, metavar="N",
+    k.add_argument("--max-streams", type=int, metavar="N",
                    help="log streams open at once (default 50; more are time-sliced)")
     k.add_argument("--in-cluster", action="store_true",
                    help="use the pod's service account (when running inside a cluster)")
@@ -94,6 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                        help="colour per source (default: when stdout is a terminal)")
     return parser
+
+
+def _retention(args: argparse.Namespace) -> Retention | None:
+    from klogtui.store import Retention, parse_size
+    from klogtui.store.query import parse_duration_ns
+
+    max_bytes = None
+    if args.max_size:
+        try:
+            max_bytes = parse_size(args.max_size)
+        except ValueError as e:
+            raise KlogError(f"--max-size: {e}") from e
+    max_age = parse_duration_ns(args.retain) if args.retain else None
+    retention = Retention(max_age_ns=max_age, max_bytes=max_bytes)
+    return retention if retention else None
 
 
 def _parse_duration_s(text: str) -> int:
@@ -172,7 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        from klogtui.config import load_defaults
+
+        defaults = _BUILTIN_DEFAULTS | load_defaults()
+    except KlogError as e:
+        print(f"klogtui: {e}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
+    # Command line first, then the config file, then our own defaults.
+    for dest, value in defaults.items():
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, value)
     try:
         if args.command == "query":
             from klogtui.query_cmd import run_query
