@@ -1,0 +1,306 @@
+"""Build the collectors the options ask for, run them into the store's writer.
+
+`run_collect` is ``klogtui collect``: headless, until SIGINT/SIGTERM (or, with
+``--once``, until everything present is stored), then it flushes and exits 0.
+`start_collection` is the same machinery for the app: it returns a `Running` handle
+with the statistics, the writer and a `stop`.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from klogtui.collect.base import Collector, CollectorStats
+from klogtui.collect.demo import DemoCluster
+from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, check_log_dir
+from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
+
+if TYPE_CHECKING:
+    from klogtui.collect.kube import KubeOptions
+
+__all__ = ["CollectOptions", "Running", "run_collect", "start_collection"]
+
+_DEMO_NODE = "demo-node-1"
+
+
+@dataclass
+class CollectOptions:
+    """What to collect and where to store it (the CLI builds this from its arguments).
+
+    Attributes:
+        log_dir: kubelet log directory (holding pods/ and/or containers/), or None.
+        db: the store file.
+        demo: run the synthetic cluster (in a temporary directory) and collect it.
+        once: ingest what exists, then stop (``klogtui collect --once``).
+        kube: remote mode through the API server, or None.
+        progress: print backfill progress on stderr even when it is not a terminal.
+        demo_seed: the demo cluster's seed.
+        demo_prefill_minutes: history the demo writes at once before going live.
+        retention: limits the store's writer enforces (None: keep everything).
+    """
+
+    log_dir: Path | None
+    db: Path
+    demo: bool = False
+    once: bool = False
+    kube: KubeOptions | None = None
+    progress: bool = False
+    demo_seed: int = 1
+    demo_prefill_minutes: float = 5.0
+    retention: Retention | None = None
+
+
+class Running:
+    """Collection in progress: collectors feeding one writer.
+
+    Attributes:
+        stats: counters shared by the collectors (rates, lag, errors).
+        writer: the store's writer the collectors submit to.
+        log_dir: the directory being tailed (the demo's temporary one with --demo).
+    """
+
+    def __init__(
+        self,
+        stats: CollectorStats,
+        writer: Writer,
+        collectors: list[Collector],
+        demo: DemoCluster | None = None,
+        temp_dir: Path | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.stats = stats
+        self.writer = writer
+        self.log_dir = log_dir
+        self._collectors = collectors
+        self._demo = demo
+        self._temp_dir = temp_dir
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def caught_up(self) -> bool:
+        """True once every collector handed over what existed when it started."""
+        return all(c.caught_up() for c in self._collectors)
+
+    def failure(self) -> BaseException | None:
+        """Why a collector stopped on its own, if one did."""
+        for c in self._collectors:
+            failure: BaseException | None = getattr(c, "failure", None)
+            if failure is not None:
+                return failure
+        return None
+
+    def progress(self) -> tuple[int, int]:
+        """(files read, files found) of the backfill of local files."""
+        done = total = 0
+        for c in self._collectors:
+            if isinstance(c, FileCollector):
+                done += c.files_done
+                total += c.files_total
+        return done, total
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the demo and the collectors, commit what they handed over, close the
+        writer and remove the demo's directory. Safe to call more than once."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        try:
+            if self._demo is not None:
+                self._demo.stop()
+            for c in self._collectors:
+                c.stop()
+            for c in self._collectors:
+                c.join(timeout)
+            self.writer.flush(timeout)
+            self.writer.close(timeout)
+        finally:
+            if self._temp_dir is not None:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+
+def _raise_fd_limit() -> None:
+    """Tailing a busy node holds many files open; allow as many as the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit: idle files are closed anyway
+
+
+def start_collection(
+    opts: CollectOptions,
+    store: Store,
+    on_commit: Callable[[CommitInfo], None] | None = None,
+) -> Running:
+    """Start the collectors `opts` ask for, feeding a new writer of `store`.
+
+    With ``opts.demo`` a synthetic cluster first writes its history into a temporary
+    directory (removed by `Running.stop`), then keeps writing in real time.
+
+    Raises:
+        CollectorError: the log directory holds no kubelet logs (the message suggests
+            --demo and --kubeconfig), or the remote source cannot be used.
+    """
+    log_dir = opts.log_dir
+    if log_dir is not None and not opts.demo:
+        check_log_dir(log_dir)
+    demo: DemoCluster | None = None
+    temp_dir: Path | None = None
+    if opts.demo:
+        temp_dir = Path(tempfile.mkdtemp(prefix="klogtui-demo-"))
+        try:
+            minutes = opts.demo_prefill_minutes
+            demo = DemoCluster(
+                temp_dir, seed=opts.demo_seed, start_ns=time.time_ns() - int(minutes * 60e9)
+            )
+            demo.prefill(minutes)
+            # Writing the history took a moment: catch the clock up with now.
+            demo.step(max(0.0, (time.time_ns() - demo.now_ns) / 1e9))
+        except BaseException:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
+        log_dir = temp_dir
+    stats = CollectorStats()
+    # Checkpoints are read before the writer starts: opening and closing another
+    # connection to the file in this process while the writer holds it is best avoided.
+    file_points = store.load_checkpoints(CHECKPOINT_PREFIX) if log_dir is not None else {}
+    kube_points: dict[str, str] = {}
+    if opts.kube is not None:
+        from klogtui.collect import kube
+
+        kube_points = store.load_checkpoints(kube.CHECKPOINT_PREFIX)
+
+    def on_error(e: WriteError) -> None:
+        # Retried by the writer; said once, for `collect` to print and the UI to show.
+        stats.error("store", e.message)
+
+    writer = store.start_writer(on_commit=on_commit, on_error=on_error, retention=opts.retention)
+    collectors: list[Collector] = []
+    try:
+        if log_dir is not None:
+            _raise_fd_limit()
+            collectors.append(
+                FileCollector(
+                    log_dir,
+                    writer,
+                    stats,
+                    checkpoints=file_points,
+                    node=_DEMO_NODE if opts.demo else None,
+                )
+            )
+        if opts.kube is not None:
+            collectors.append(kube.KubeCollector(opts.kube, writer, stats, checkpoints=kube_points))
+        for c in collectors:
+            c.start()
+        if demo is not None:
+            demo.start()
+    except BaseException:
+        for c in collectors:
+            c.stop()
+        writer.close()
+        if demo is not None:
+            demo.stop()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return Running(stats, writer, collectors, demo, temp_dir, log_dir)
+
+
+class _Progress:
+    """One updating line on stderr while the backfill runs."""
+
+    def __init__(self, out: TextIO, enabled: bool) -> None:
+        self.out = out
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.finished = False
+        self._last = 0.0
+
+    def update(self, running: Running) -> None:
+        if not self.enabled or self.finished:
+            return
+        now = time.monotonic()
+        lines = running.stats.snapshot().lines_total
+        elapsed = max(now - self.started, 1e-9)
+        done, total = running.progress()
+        if running.caught_up():
+            self.finished = True
+            self.out.write(
+                f"\rcaught up: {total} files, {lines:,} lines in {elapsed:.1f}s "
+                f"({lines / elapsed:,.0f} lines/s)\x1b[K\n"
+            )
+        elif now - self._last >= 0.2:
+            self._last = now
+            self.out.write(
+                f"\rbackfill: {done}/{total} files, {lines:,} lines, "
+                f"{lines / elapsed:,.0f} lines/s\x1b[K"
+            )
+        self.out.flush()
+
+
+def run_collect(opts: CollectOptions) -> int:
+    """``klogtui collect``: collect into the store until told to stop.
+
+    Stops on SIGINT or SIGTERM (or once caught up with ``opts.once``), then commits
+    everything handed over and returns 0. Problems with single files are printed once
+    each and skipped.
+
+    Returns:
+        The process exit code: 0, or 1 if a collector failed.
+
+    Raises:
+        KlogError: the store or the sources cannot be used (printed by the CLI).
+    """
+    store = Store.open(opts.db)
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        running = start_collection(opts, store)
+        progress = _Progress(sys.stderr, opts.progress or sys.stderr.isatty())
+        printed: set[tuple[str, str]] = set()
+
+        def print_errors() -> None:
+            for e in running.stats.snapshot().errors:
+                if (e.where, e.message) not in printed:
+                    printed.add((e.where, e.message))
+                    print(f"klogtui: {e.where}: {e.message}", file=sys.stderr)
+
+        code = 0
+        try:
+            while not stop.wait(0.1):
+                print_errors()
+                if running.failure() is not None:
+                    code = 1
+                    break
+                progress.update(running)
+                if opts.once and running.caught_up():
+                    break
+        finally:
+            running.stop()
+        print_errors()
+        progress.update(running)
+        return code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

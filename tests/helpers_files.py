@@ -1,0 +1,247 @@
+"""Kubelet-style log files written line by line, and a file collector running into a
+real store, for the file collector's tests.
+
+Every test line says ``seq=<n>`` and carries a timestamp that grows with n, so a test
+can state exactly which lines must be stored, once each, in which order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from klogtui.collect.base import CollectorStats
+from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, Tuning
+from klogtui.model import Batch, Source, SourceKey
+from klogtui.store import Store, Writer
+
+T0 = 1_795_000_000_000_000_000  # 2026-11-19T07:46:40Z
+STAMP = "20261119-074640"
+
+# Fast timings so lifecycle tests finish in a second or two.
+FAST = Tuning(
+    batch_interval_s=0.02,
+    partial_grace_s=0.5,
+    release_s=0.2,
+    idle_close_s=0.5,
+    poll_interval_s=0.5,
+    rescan_interval_s=60.0,
+    orphan_grace_s=0.3,
+)
+
+
+def ts_text(ts: int) -> str:
+    secs, ns = divmod(ts, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns:09d}Z"
+
+
+def cri(seq: int, stream: str = "stdout", tag: str = "F", text: str | None = None) -> bytes:
+    """One CRI line for sequence number seq (its timestamp is T0 + seq ms)."""
+    body = f"seq={seq}" if text is None else text
+    return f"{ts_text(T0 + seq * 1_000_000)} {stream} {tag} {body}\n".encode()
+
+
+def lines(seqs: Iterable[int]) -> bytes:
+    return b"".join(cri(s) for s in seqs)
+
+
+@dataclass
+class Container:
+    """One container's log directory: ``<log_dir>/pods/<ns>_<pod>_<uid>/<name>``."""
+
+    log_dir: Path
+    namespace: str = "shop"
+    pod: str = "web-1"
+    uid: str = "uid-1"
+    name: str = "app"
+
+    @property
+    def dir(self) -> Path:
+        return self.log_dir / "pods" / f"{self.namespace}_{self.pod}_{self.uid}" / self.name
+
+    @property
+    def pod_dir(self) -> Path:
+        return self.dir.parent
+
+    def key(self, restart: int = 0) -> SourceKey:
+        return SourceKey(self.namespace, self.pod, self.name, restart, self.uid)
+
+    def path(self, restart: int = 0, stamp: str | None = None, gz: bool = False) -> Path:
+        name = f"{restart}.log" + (f".{stamp}" if stamp else "") + (".gz" if gz else "")
+        return self.dir / name
+
+    def append(self, data: bytes, restart: int = 0) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.path(restart), "ab") as fh:
+            fh.write(data)
+
+    def rotate(self, stamp: str, restart: int = 0) -> Path:
+        """Kubelet's rotation: rename the live file (its writer may keep writing to it)."""
+        rotated = self.path(restart, stamp)
+        os.rename(self.path(restart), rotated)
+        return rotated
+
+    def compress(self, stamp: str, restart: int = 0) -> None:
+        """Kubelet's compression: gzip into <log>.tmp, rename that to <log>.gz, remove <log>."""
+        plain = self.path(restart, stamp)
+        tmp = plain.with_name(plain.name + ".tmp")
+        with open(plain, "rb") as src, gzip.open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.rename(tmp, self.path(restart, stamp, gz=True))
+        plain.unlink()
+
+    def link(self, container_id: str, restart: int = 0, links_dir: Path | None = None) -> Path:
+        """The kubelet's containers/ symlink to this container's live file."""
+        links = links_dir or self.log_dir / "containers"
+        links.mkdir(parents=True, exist_ok=True)
+        link = links / f"{self.pod}_{self.namespace}_{self.name}-{container_id}.log"
+        link.symlink_to(self.path(restart))
+        return link
+
+
+def seq_of(message: str) -> int:
+    return int(message.split("seq=", 1)[1].split()[0])
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: SourceKey
+    message: str
+    flags: int
+    stream: int
+    ts: int
+
+
+def stored(store: Store) -> list[Stored]:
+    """Every stored line, in id (time) order."""
+    reader = store.reader()
+    try:
+        by_id: dict[int, Source] = {s.id: s for s in reader.sources()}
+        return [
+            Stored(by_id[ln.source_id].key, ln.message, ln.flags, ln.stream, ln.ts)
+            for ln in reader.oldest("", 10**9)
+        ]
+    finally:
+        reader.close()
+
+
+def stored_seqs(store: Store, key: SourceKey | None = None) -> list[int]:
+    return [seq_of(s.message) for s in stored(store) if key is None or s.key == key]
+
+
+def sources(store: Store) -> dict[SourceKey, Source]:
+    reader = store.reader()
+    try:
+        return {s.key: s for s in reader.sources()}
+    finally:
+        reader.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+def open_paths() -> list[str]:
+    """What this process's file descriptors lead to (Linux)."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass  # the descriptor listdir itself used
+    return out
+
+
+class Gate:
+    """A sink in front of the writer that can be closed, to hold the collector up."""
+
+    def __init__(self, writer: Writer) -> None:
+        import threading
+
+        self.writer = writer
+        self.open = threading.Event()
+        self.open.set()
+
+    def submit(self, batch: Batch) -> None:
+        self.open.wait()
+        self.writer.submit(batch)
+
+
+class Run:
+    """A FileCollector tailing log_dir into the store at db, as klogtui runs it."""
+
+    def __init__(self, log_dir: Path, db: Path, tuning: Tuning = FAST, gate: bool = False) -> None:
+        self.log_dir = log_dir
+        self.store = Store.open(db)
+        checkpoints = self.store.load_checkpoints(CHECKPOINT_PREFIX)
+        self.writer = self.store.start_writer()
+        self.gate = Gate(self.writer) if gate else None
+        self.stats = CollectorStats()
+        self.collector = FileCollector(
+            log_dir,
+            self.gate or self.writer,
+            self.stats,
+            checkpoints=checkpoints,
+            node="node-1",
+            tuning=tuning,
+        )
+        self.collector.start()
+
+    def caught_up(self, timeout: float = 10.0) -> Run:
+        wait_for(self.collector.caught_up, timeout, "caught up")
+        assert self.collector.failure is None, self.collector.failure
+        return self
+
+    def stored(self) -> list[Stored]:
+        """Every line committed so far, once all handed over is committed."""
+        assert self.writer.flush(10)
+        return stored(self.store)
+
+    def count(self) -> int:
+        """Lines committed so far."""
+        reader = self.store.reader()
+        try:
+            return reader.stats().lines
+        finally:
+            reader.close()
+
+    def seqs(self, key: SourceKey | None = None) -> list[int]:
+        assert self.writer.flush(10)
+        return stored_seqs(self.store, key)
+
+    def wait_seqs(
+        self, expected: list[int], key: SourceKey | None = None, timeout: float = 10
+    ) -> None:
+        """Wait until the stored lines are exactly `expected`, in that order; a moment
+        later they must still be (a late duplicate fails the test)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.seqs(key)
+            if len(got) >= len(expected) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert got == expected
+        time.sleep(0.1)
+        assert self.seqs(key) == expected
+
+    def stop(self) -> None:
+        self.collector.stop()
+        self.collector.join(10)
+        assert self.writer.flush(10)
+        self.writer.close()
+        assert self.collector.failure is None, self.collector.failure
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
