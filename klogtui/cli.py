@@ -164,6 +164,7 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         once=getattr(args, "once", False),
         kube=kube,
         progress=getattr(args, "progress", False),
+        retention=_retention(args),
     )
 
 

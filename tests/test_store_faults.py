@@ -124,3 +124,31 @@ def test_damaged_store_is_recovered_with_every_readable_line(tmp_path: Path) -> 
     assert 10_000 < len(got) < 20_000
     assert got == sorted(got) and len(set(got)) == len(got)  # in order, no duplicates
     assert got[0] == "line 00000" and got[-1] == "line 19999"
+
+
+def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store: Store) -> None:
+    """Closing any descriptor of the file drops the process's locks: never do it."""
+    writer = store.start_writer()
+    try:
+        writer.submit(Batch([rec(T0, "one")]))
+        writer.flush()
+        store.reader().close()
+        Store.open(store.path)
+        writer.submit(Batch([rec(T0 + SEC, "two")]))
+        writer.flush()
+        count = subprocess.run(
+            [sys.executable, "-c",
+             f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
+             ".execute('SELECT count(*) FROM lines').fetchone()[0])"],
+            capture_output=True, text=True, check=True).stdout.strip()
+        writer.submit(Batch([rec(T0 + 2 * SEC, "three")]))
+        writer.flush()
+        assert Path(str(store.path) + "-wal").exists()
+        count3 = subprocess.run(
+            [sys.executable, "-c",
+             f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
+             ".execute('SELECT count(*) FROM lines').fetchone()[0])"],
+            capture_output=True, text=True, check=True).stdout.strip()
+    finally:
+        writer.close()
+    assert (count, count3) == ("2", "3")

@@ -71,7 +71,6 @@ CREATE TABLE checkpoints(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWI
 # Index i upgrades a store from version i+1 to i+2; version 1 is created whole.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def default_db_path(profile: str) -> Path:
@@ -94,16 +93,6 @@ def broken_store(path: Path, why: str) -> BrokenStoreError:
     )
 
 
-def _check_header(path: Path) -> None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError as e:
-        raise StoreError(f"{path}: cannot read the store: {e.strerror}") from e
-    if head and head != _SQLITE_MAGIC:
-        raise broken_store(path, "is not a klogtui store (not an SQLite database)")
-
-
 def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlite3.Connection:
     """Open a connection to a klogtui store, creating or migrating it if needed.
 
@@ -112,11 +101,12 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
     """
     path = Path(path)
     exists = path.exists() and path.stat().st_size > 0
-    if exists:
-        _check_header(path)
-    elif not create:
-        raise StoreError(f"{path}: no store here yet (run klogtui or klogtui collect first)")
-    else:
+    # Never open the file ourselves while SQLite may hold it: closing any descriptor
+    # of a file drops this process's POSIX locks on it, the writer's included, and
+    # other processes would then delete the WAL under it. SQLite checks the header.
+    if not exists:
+        if not create:
+            raise StoreError(f"{path}: no store here yet (run klogtui or klogtui collect first)")
         ensure_private_dir(path.parent)
         # Create the file ourselves so it is private (0600) before SQLite writes to it.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -147,6 +137,10 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         msg = str(e)
         if "locked" in msg or "busy" in msg:
             raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
+        if "file is not a database" in msg:
+            raise broken_store(path, "is not a klogtui store (not an SQLite database)") from e
+        if "unable to open" in msg or "readonly" in msg:
+            raise StoreError(f"{path}: cannot open the store ({msg})") from e
         raise broken_store(path, f"is damaged or not a klogtui store ({msg})") from e
     except StoreError:
         conn.close()

@@ -74,7 +74,8 @@ class Writer:
         path: the store file.
         on_commit: called on the writer thread after each commit.
         on_error: called on the writer thread when a transaction fails (it is retried).
-        max_pending: batches that may wait before submit() blocks (back-pressure).
+        max_pending_lines: lines that may wait before submit() blocks (back-pressure:
+            bounds memory whatever the producers' batch sizes).
         retention: limits enforced between transactions, a small batch at a time.
     """
 
@@ -83,11 +84,14 @@ class Writer:
         path: Path,
         on_commit: Callable[[CommitInfo], None] | None = None,
         on_error: Callable[[WriteError], None] | None = None,
-        max_pending: int = 64,
+        max_pending_lines: int = 100_000,
         retention: Retention | None = None,
     ) -> None:
         self._conn = connect(path)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._max_pending = max_pending_lines
+        self._pending = 0  # lines submitted and not yet committed
+        self._room = threading.Condition()
         self._on_commit = on_commit
         self._on_error = on_error
         self._source_ids: dict[SourceKey, int] = {}
@@ -106,9 +110,15 @@ class Writer:
     # -- public API, any thread -------------------------------------------------------
 
     def submit(self, batch: Batch) -> None:
-        """Queue a batch; blocks while the queue is full so producers slow down."""
+        """Queue a batch; blocks while too many lines wait, so producers slow down."""
         if self._closed:
             raise RuntimeError("writer is closed")
+        n = len(batch.records)
+        with self._room:
+            # An oversized batch still goes through once the queue has drained.
+            while self._pending and self._pending + n > self._max_pending:
+                self._room.wait()
+            self._pending += n
         self._queue.put(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -169,6 +179,9 @@ class Writer:
                         break
                 if batches:
                     self._commit_with_retry(batches)
+                    with self._room:
+                        self._pending -= size
+                        self._room.notify_all()
                 for m in markers:
                     m.done.set()
                 if stop:
@@ -333,13 +346,26 @@ class Writer:
         if conn.total_changes - before == len(rows):
             conn.execute("RELEASE lines")
             return rows
-        # Rare: two lines landed on one id (a burst of >1000 lines with one timestamp,
-        # or a restart re-reading into a bucket already used). Redo row by row.
+        # Rare: two lines landed on one id (same 10 µs bucket and the same low source
+        # bits, a burst past a source's slots, a restart re-reading into a used bucket).
+        # Redo the batch: rows whose id is free go in bulk, only the losers are moved.
         conn.execute("ROLLBACK TO lines")
         conn.execute("RELEASE lines")
-        placed = []
-        execute = conn.execute
+        taken = {r[0] for r in conn.execute(
+            "SELECT id FROM lines WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([r[0] for r in rows]),),
+        )}
+        free: list[tuple[int, int, int, int, int, int, str]] = []
+        losers = []
         for row in rows:
+            if row[0] in taken:
+                losers.append(row)
+            else:
+                taken.add(row[0])
+                free.append(row)
+        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
+        execute = conn.execute
+        for row in losers:
             line_id = row[0]
             while True:
                 n = conn.total_changes
@@ -351,8 +377,8 @@ class Writer:
                     "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
                     (line_id, line_id + (1 << SLOT_BITS)),
                 ).fetchone()[0] + 1
-            placed.append((line_id, *row[1:]))
-        return placed
+            free.append((line_id, *row[1:]))
+        return free
 
     def _source_id(self, key: SourceKey) -> int:
         cur = self._conn.execute(
