@@ -1,0 +1,194 @@
+"""A thin GET-only layer over the official client's ApiClient, returning raw responses.
+
+We use the `kubernetes` package for what it does well (kubeconfig and in-cluster
+loading, TLS, bearer tokens that refresh through exec plugins) and read the bodies
+ourselves: pod lists and watch events as plain JSON (model deserialization is slow and
+`Watch.stream` retries a 410 once and then raises), log streams as raw chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+__all__ = [
+    "KubeApi",
+    "KubeConnError",
+    "KubeHTTPError",
+    "KubeTarget",
+    "Response",
+    "body_chunks",
+    "transport_reason",
+]
+
+Response = urllib3.BaseHTTPResponse
+
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^')\]]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class KubeTarget:
+    """Which cluster we talk to, for messages and defaults.
+
+    Attributes:
+        host: the API server URL.
+        context: the kubeconfig context name ("in-cluster" inside a pod).
+        namespace: the context's default namespace.
+        origin: where the settings came from (a kubeconfig path, or "in-cluster").
+    """
+
+    host: str
+    context: str
+    namespace: str
+    origin: str
+
+
+class KubeHTTPError(Exception):
+    """The API server answered with a non-2xx status.
+
+    Attributes:
+        status: the HTTP status code.
+        reason: the Status object's reason (e.g. "Forbidden", "Expired"), or HTTP's.
+        message: the Status object's message, or the body's first line.
+    """
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class KubeConnError(Exception):
+    """The API server could not be reached or the connection failed."""
+
+
+def transport_reason(exc: BaseException) -> str:
+    """A short human reason for a transport failure ("Connection refused", ...)."""
+    text = str(exc)
+    m = _ERRNO_RE.search(text)
+    if m:
+        return m.group(1).strip()
+    if isinstance(exc, urllib3.exceptions.NameResolutionError):
+        return "cannot resolve the host name"
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return "connection timed out"
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "no answer (read timed out)"
+    return " ".join(text.split())[:200] or type(exc).__name__
+
+
+def _status_error(status: int, http_reason: str, body: bytes) -> KubeHTTPError:
+    reason, message = http_reason or "", ""
+    try:
+        obj = json.loads(body)
+        if isinstance(obj, dict):
+            reason = str(obj.get("reason") or reason)
+            message = str(obj.get("message") or "")
+    except ValueError:
+        message = body.decode("utf-8", "replace").strip().splitlines()[0] if body.strip() else ""
+    return KubeHTTPError(status, reason, " ".join(message.split()))
+
+
+class KubeApi:
+    """GET requests against one API server, through the official client's auth and TLS.
+
+    Args:
+        client: an ApiClient built from a kubeconfig or in-cluster config.
+        target: what the client points at (for messages).
+        connect_timeout: seconds to wait for a TCP/TLS connection.
+    """
+
+    def __init__(self, client: ApiClient, target: KubeTarget, connect_timeout: float) -> None:
+        self.client = client
+        self.target = target
+        self._connect_timeout = connect_timeout
+
+    def open(self, path: str, query: list[tuple[str, str]], read_timeout: float | None) -> Response:
+        """Start a GET and return the response with its body unread.
+
+        Raises:
+            KubeHTTPError: the server answered with a non-2xx status (body consumed).
+            KubeConnError: no connection, TLS failure, or no answer in time.
+        """
+        try:
+            method, url, headers, body, post = self.client.param_serialize(
+                "GET",
+                path,
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            rest = self.client.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                post_params=post,
+                _request_timeout=(self._connect_timeout, read_timeout),
+            )
+        except ApiException as e:  # the REST layer wraps TLS failures this way
+            raise KubeConnError(" ".join(str(e.reason).split())[:200]) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise KubeConnError(transport_reason(e)) from e
+        resp: Response = rest.response
+        if not 200 <= resp.status <= 299:
+            try:
+                data = resp.read(1 << 16)
+            except (urllib3.exceptions.HTTPError, OSError):
+                data = b""
+            finally:
+                resp.release_conn()
+            raise _status_error(resp.status, resp.reason or "", data or b"")
+        return resp
+
+    def get_json(
+        self, path: str, query: list[tuple[str, str]], timeout: float | None
+    ) -> dict[str, Any]:
+        """GET a JSON object (a list, a Status...).
+
+        Raises:
+            KubeHTTPError, KubeConnError: as `open`; KubeConnError also for a body
+            that is cut short or not a JSON object.
+        """
+        resp = self.open(path, query, timeout)
+        try:
+            data = resp.read()
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            resp.close()
+            raise KubeConnError(transport_reason(e)) from e
+        finally:
+            resp.release_conn()
+        try:
+            obj = json.loads(data)
+        except ValueError as e:
+            raise KubeConnError(f"the server sent a body that is not JSON ({e})") from e
+        if not isinstance(obj, dict):
+            raise KubeConnError("the server sent JSON that is not an object")
+        return obj
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+def body_chunks(resp: Response, size: int = 1 << 16) -> Iterator[bytes]:
+    """A streamed body as it arrives: one HTTP chunk at a time, or what one read gets.
+
+    The API server streams logs and watches with chunked encoding, so a chunk comes
+    out as soon as the server flushed it; `read1` covers servers that do not chunk.
+    """
+    if resp.chunked:
+        yield from resp.stream(size)
+        return
+    while True:
+        data = resp.read1(size)
+        if not data:
+            return
+        yield data

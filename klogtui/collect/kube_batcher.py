@@ -1,0 +1,192 @@
+"""Merges what many stream threads read into few, time-bounded batches for the sink.
+
+Every stream hands over its lines together with its new checkpoint; the batcher keeps
+only the newest checkpoint per key, so one transaction carries thousands of lines and
+one checkpoint per container instance instead of one per network chunk. Lines reach
+the sink within `max_delay_s`.
+
+Memory stays bounded: `add` blocks while `max_buffered` lines wait, so when the sink is
+slow the streams stop reading and TCP flow control keeps the rest on the server. A
+batch is never split (its checkpoints must commit with all of their lines), so a batch
+holds at most `max_buffered` lines plus one chunk's worth; keep it small, since the
+sink may queue several.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from klogtui.collect.base import CollectorStats
+from klogtui.model import Batch, Record, Sink, SourceInfo, SourceKey
+
+__all__ = ["Batcher"]
+
+
+class Batcher:
+    """Collects records, checkpoints and source updates; submits them on its own thread.
+
+    Args:
+        sink: where batches go (the store's writer).
+        stats: counts the lines handed over, per source.
+        max_delay_s: the longest a line waits before it is submitted.
+        max_buffered: lines that may wait; `add` blocks beyond (back-pressure), and a
+            batch is submitted as soon as this many are buffered.
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        stats: CollectorStats,
+        *,
+        max_delay_s: float = 0.2,
+        max_buffered: int = 2000,
+    ) -> None:
+        self._sink = sink
+        self._stats = stats
+        self._max_delay = max_delay_s
+        self._max_buffered = max_buffered
+        lock = threading.Lock()
+        # Separate conditions: hundreds of blocked producers must not be woken each
+        # time the batcher thread is, and the other way round.
+        self._due = threading.Condition(lock)  # the batcher thread waits here
+        self._room = threading.Condition(lock)  # producers wait here for space
+        self._done = threading.Condition(lock)  # flush() waits here for submission
+        self._records: list[Record] = []
+        self._checkpoints: dict[str, str] = {}
+        self._deleted: set[str] = set()
+        self._sources: list[SourceInfo] = []
+        self._since = 0.0  # monotonic time the oldest buffered item arrived
+        self._added = 0  # sequence of the newest add()
+        self._submitted = 0  # sequence of the newest add() handed to the sink
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="klogtui-kube-batcher", daemon=True)
+        self._thread.start()
+
+    def _empty(self) -> bool:
+        return not (self._records or self._checkpoints or self._sources or self._deleted)
+
+    def add(
+        self,
+        records: list[Record],
+        checkpoint: tuple[str, str] | None = None,
+        sources: Iterable[SourceInfo] = (),
+        deleted: Iterable[str] = (),
+    ) -> int:
+        """Buffer items to be stored in one transaction; returns their sequence number.
+
+        Blocks while the buffer is full, unless the batcher is closing.
+        """
+        with self._due:
+            while len(self._records) >= self._max_buffered and not self._closing:
+                self._room.wait()
+            if self._empty():
+                # The first item starts the delay clock of an idle batcher.
+                self._since = time.monotonic()
+                self._due.notify()
+            self._records.extend(records)
+            self._sources.extend(sources)
+            if checkpoint is not None:
+                self._checkpoints[checkpoint[0]] = checkpoint[1]
+                self._deleted.discard(checkpoint[0])
+            for key in deleted:
+                self._checkpoints.pop(key, None)
+                self._deleted.add(key)
+            self._added += 1
+            if len(self._records) >= self._max_buffered:
+                self._due.notify()
+            return self._added
+
+    @property
+    def buffered(self) -> int:
+        """Lines waiting to be submitted."""
+        with self._due:
+            return len(self._records)
+
+    def mark(self) -> int:
+        """The sequence number of the newest add() so far."""
+        with self._due:
+            return self._added
+
+    def submitted(self, seq: int) -> bool:
+        """True once everything added up to sequence `seq` was handed to the sink."""
+        with self._due:
+            return self._submitted >= seq
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Submit what is buffered now and wait for it; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._due:
+            target = self._added
+            self._since = 0.0  # due at once
+            self._due.notify()
+            while self._submitted < target:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._done.wait(left)
+            return True
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Submit everything still buffered, then end the thread."""
+        with self._due:
+            self._closing = True
+            self._due.notify()
+            self._room.notify_all()
+        self._thread.join(timeout)
+
+    def _take(self) -> tuple[Batch, int] | None:
+        """Wait until a batch is due; None once closing with nothing left."""
+        with self._due:
+            while True:
+                if not self._empty():
+                    wait = self._since + self._max_delay - time.monotonic()
+                    if self._closing or wait <= 0 or len(self._records) >= self._max_buffered:
+                        break
+                    self._due.wait(wait)
+                    continue
+                # Nothing buffered: everything added so far has been submitted.
+                self._submitted = self._added
+                self._done.notify_all()
+                if self._closing:
+                    return None
+                self._due.wait()
+            batch = Batch(self._records, self._checkpoints, self._sources, sorted(self._deleted))
+            self._records, self._checkpoints, self._sources = [], {}, []
+            self._deleted = set()
+            seq = self._added
+            self._room.notify_all()
+            return batch, seq
+
+    def _run(self) -> None:
+        while True:
+            item = self._take()
+            if item is None:
+                return
+            batch, seq = item
+            try:
+                self._sink.submit(batch)
+            except Exception as e:  # noqa: BLE001 - the sink's failure must not end collection
+                self._stats.error("store", f"could not hand lines to the store: {e}")
+            else:
+                self._count(batch.records)
+            with self._due:
+                self._submitted = max(self._submitted, seq)
+                self._done.notify_all()
+
+    def _count(self, records: list[Record]) -> None:
+        per: dict[SourceKey, list[int]] = {}
+        last_key: SourceKey | None = None
+        acc: list[int] = [0, 0]
+        # Records come in runs of one instance each; compare identities, hash rarely.
+        for r in records:
+            k = r.source
+            if k is not last_key:
+                acc = per.setdefault(k, [0, 0])
+                last_key = k
+            acc[0] += 1
+            if r.ts > acc[1]:
+                acc[1] = r.ts
+        for k, (n, newest) in per.items():
+            self._stats.add_lines(f"{k.namespace}/{k.pod}/{k.container}", n, newest)

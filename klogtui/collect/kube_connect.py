@@ -1,0 +1,186 @@
+"""From the user's options to a checked connection, or a one-line CollectorError.
+
+Loading reads only local files (kubeconfig, or the service account inside a pod);
+`check_access` then asks the server the questions whose failure should stop klogtui
+before its screen opens: can we reach it, do our credentials work, may we list pods
+where the user asked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import KubeConfigMerger
+
+from klogtui.collect.kube_api import KubeApi, KubeConnError, KubeHTTPError, KubeTarget
+from klogtui.collect.kube_errors import describe_conn, describe_http
+from klogtui.errors import CollectorError
+
+__all__ = ["check_access", "connect"]
+
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
+
+
+def _kubeconfig_paths(explicit: str | None) -> list[str]:
+    if explicit:
+        return [os.path.expanduser(explicit)]
+    env = os.environ.get("KUBECONFIG", "")
+    paths = [os.path.expanduser(p) for p in env.split(os.pathsep) if p]
+    return paths or [os.path.expanduser("~/.kube/config")]
+
+
+def _load_kubeconfig(explicit: str | None, context: str | None, cfg: Configuration) -> KubeTarget:
+    paths = _kubeconfig_paths(explicit)
+    existing = [p for p in paths if os.path.isfile(p)]
+    origin = os.pathsep.join(paths)
+    if not existing:
+        raise CollectorError(f"kubeconfig not found: {origin}")
+    joined = os.pathsep.join(existing)
+    try:
+        raw = KubeConfigMerger(joined).config.value  # type: ignore[no-untyped-call]
+    except (TypeError, AttributeError) as e:
+        raise CollectorError(
+            f"invalid kubeconfig {joined}: not a YAML mapping of clusters, contexts and users"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - YAML, type and config errors all mean "invalid"
+        raise CollectorError(f"invalid kubeconfig {joined}: {_one_line(e)}") from e
+    contexts = raw.get("contexts") if isinstance(raw, dict) else None
+    if not isinstance(contexts, list):
+        raise CollectorError(f"invalid kubeconfig {joined}: no contexts list")
+    # The merger wraps list items in ConfigNode objects; their .value is the dict.
+    items = [getattr(c, "value", c) for c in contexts]
+    entries = {str(c.get("name")): c for c in items if isinstance(c, dict)}
+    if context is not None and context not in entries:
+        known = ", ".join(entries) or "none"
+        raise CollectorError(f"context {context!r} not found in {joined} (contexts: {known})")
+    chosen = context or raw.get("current-context")
+    if not chosen:
+        raise CollectorError(f"kubeconfig {joined} has no current-context; pass --context")
+    entry = entries.get(str(chosen))
+    if entry is None:
+        raise CollectorError(
+            f"invalid kubeconfig {joined}: current-context {chosen!r} is not among its contexts"
+        )
+    namespace = str((entry.get("context") or {}).get("namespace") or "default")
+    try:
+        kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=joined, context=chosen, client_configuration=cfg, persist_config=False
+        )
+    except Exception as e:  # noqa: BLE001 - missing cluster/user, bad certificate data, ...
+        raise CollectorError(
+            f"invalid kubeconfig {joined} (context {chosen!r}): {_one_line(e)}"
+        ) from e
+    return KubeTarget(host=str(cfg.host), context=str(chosen), namespace=namespace, origin=joined)
+
+
+def _load_in_cluster(cfg: Configuration) -> KubeTarget:
+    try:
+        kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=cfg
+        )
+    except ConfigException as e:
+        raise CollectorError(
+            f"in-cluster config unavailable (not running in a Kubernetes pod?): {_one_line(e)}"
+        ) from e
+    try:
+        namespace = _SA_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        namespace = "default"
+    return KubeTarget(
+        host=str(cfg.host),
+        context="in-cluster",
+        namespace=namespace,
+        origin="the pod's service account",
+    )
+
+
+def connect(
+    kubeconfig: str | None,
+    context: str | None,
+    in_cluster: bool,
+    pool_size: int,
+    connect_timeout: float,
+) -> KubeApi:
+    """Load the configuration and build the API layer (no network traffic yet).
+
+    Args:
+        kubeconfig: a kubeconfig path; None for $KUBECONFIG or ~/.kube/config.
+        context: the context to use; None for the current one.
+        in_cluster: use the pod's service account instead of a kubeconfig.
+        pool_size: HTTP connections kept per host (one per concurrent stream).
+        connect_timeout: seconds to wait for a connection.
+
+    Raises:
+        CollectorError: missing or invalid kubeconfig, unknown context, not in a pod.
+    """
+    cfg = Configuration()
+    target = _load_in_cluster(cfg) if in_cluster else _load_kubeconfig(kubeconfig, context, cfg)
+    # Our own loops retry with backoff; urllib3's silent retries would only hide failures.
+    cfg.retries = False
+    cfg.connection_pool_maxsize = pool_size
+    return KubeApi(ApiClient(configuration=cfg), target, connect_timeout)
+
+
+def check_access(
+    api: KubeApi, namespaces: list[str] | None, selector: str | None, timeout: float
+) -> None:
+    """Ask the server what must work before we start; raise a one-line error if not.
+
+    Args:
+        api: the API layer.
+        namespaces: the namespaces to follow; None for all of them.
+        selector: the pod label selector (checked by the server too).
+        timeout: seconds to wait for each answer.
+
+    Raises:
+        CollectorError: unreachable server, rejected credentials, missing RBAC
+            permission, an invalid selector, or a namespace that does not exist.
+    """
+    target = api.target
+    query = [("limit", "1")] + ([("labelSelector", selector)] if selector else [])
+    scopes: list[str | None] = list(namespaces) if namespaces is not None else [None]
+    for ns in scopes:
+        path = "/api/v1/pods" if ns is None else f"/api/v1/namespaces/{ns}/pods"
+        try:
+            api.get_json(path, query, timeout)
+        except KubeConnError as e:
+            raise CollectorError(describe_conn(str(e), target)) from e
+        except KubeHTTPError as e:
+            raise CollectorError(describe_http(e, "list pods", ns, target)) from e
+    if namespaces:
+        _check_namespaces_exist(api, namespaces, timeout)
+
+
+def _check_namespaces_exist(api: KubeApi, namespaces: list[str], timeout: float) -> None:
+    try:
+        listing = api.get_json("/api/v1/namespaces", [], timeout)
+    except KubeHTTPError as e:
+        if e.status == 403:
+            # Users confined to a namespace often may not list namespaces; we can
+            # still follow theirs, we just cannot catch a misspelt name here.
+            return
+        raise CollectorError(describe_http(e, "list namespaces", None, api.target)) from e
+    except KubeConnError as e:
+        raise CollectorError(describe_conn(str(e), api.target)) from e
+    known = {
+        str((item.get("metadata") or {}).get("name"))
+        for item in listing.get("items") or ()
+        if isinstance(item, dict)
+    }
+    missing = [ns for ns in namespaces if ns not in known]
+    if missing:
+        names = sorted(known)
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        raise CollectorError(
+            f"namespace {missing[0]!r} not found in context {api.target.context!r} "
+            f"(namespaces: {shown or 'none'})"
+        )

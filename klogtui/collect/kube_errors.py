@@ -1,0 +1,47 @@
+"""One-line, actionable wording for what the API server or the network said."""
+
+from __future__ import annotations
+
+from klogtui.collect.kube_api import KubeHTTPError, KubeTarget
+
+__all__ = ["RBAC_NEEDED", "describe_conn", "describe_http"]
+
+RBAC_NEEDED = (
+    "klogtui needs RBAC permission to get, list and watch pods, get pods/log, and list namespaces"
+)
+
+
+def _where(namespace: str | None) -> str:
+    return "in all namespaces" if namespace is None else f"in namespace {namespace!r}"
+
+
+def describe_http(
+    err: KubeHTTPError, action: str, namespace: str | None, target: KubeTarget
+) -> str:
+    """Say what failed and what to do about it.
+
+    Args:
+        err: the server's answer.
+        action: what we tried, e.g. "list pods", "watch pods", "get pods/log of web-1".
+        namespace: the namespace it was in (None: cluster-wide).
+        target: the cluster, for naming the context.
+    """
+    if err.status == 401:
+        return (
+            f"the API server at {target.host} rejected the credentials of context "
+            f"{target.context!r} (401 Unauthorized): log in again or fix the user in "
+            f"{target.origin}"
+        )
+    if err.status == 403:
+        detail = f": {err.message}" if err.message else ""
+        return f"not allowed to {action} {_where(namespace)} (403 Forbidden{detail}); {RBAC_NEEDED}"
+    detail = f": {err.message}" if err.message else ""
+    return f"cannot {action} {_where(namespace)} ({err.status} {err.reason}{detail})"
+
+
+def describe_conn(reason: str, target: KubeTarget) -> str:
+    """The API server is unreachable: say which one, from which context."""
+    return (
+        f"cannot reach the Kubernetes API server at {target.host} "
+        f"(context {target.context!r} in {target.origin}): {reason}"
+    )

@@ -1,0 +1,321 @@
+"""Reading one container instance's log through the API, turn by turn.
+
+An `InstanceStream` is a scheduler task. Each turn it looks at the pod's latest status
+(`plan_for`), opens the log request that returns its instance (current log, following
+or not, or `previous=true`), resumes at its checkpoint with `sinceTime`, hands the
+lines it reads to the batcher with the new checkpoint, and says when it wants its next
+turn: at once after a yield, after a backoff with jitter after a failure, never once
+the instance's log was read to its end.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import urllib3
+
+from klogtui.collect.base import CollectorStats
+from klogtui.collect.kube_api import (
+    KubeApi,
+    KubeConnError,
+    KubeHTTPError,
+    Response,
+    body_chunks,
+)
+from klogtui.collect.kube_batcher import Batcher
+from klogtui.collect.kube_errors import describe_conn, describe_http
+from klogtui.collect.kube_lines import LineSplitter, ReplayFilter, ResumePoint, to_records
+from klogtui.collect.kube_status import ContainerView, Plan, plan_for
+from klogtui.model import Flag, SourceKey
+
+__all__ = ["InstanceStream", "StreamTimings", "checkpoint_key"]
+
+_INITIAL_TRIES = 3  # failed first reads after which an instance stops holding up caught_up
+
+
+def checkpoint_key(key: SourceKey) -> str:
+    """The checkpoint key of a container instance: kube:<uid>:<container>:<restart>."""
+    return f"kube:{key.pod_uid}:{key.container}:{key.restart}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimings:
+    """Timeouts and delays of log streams (short in tests, generous in real use).
+
+    Attributes:
+        read_timeout_s: a stream silent this long is reconnected (catches dead TCP).
+        backoff_base_s: first reconnect delay; doubles per failure, with jitter.
+        backoff_max_s: the longest reconnect delay.
+        eof_grace_s: after a follow stream ends cleanly, how long to wait for the pod
+            status to say why (the container stopped) before following again.
+        max_line_bytes: longest line kept whole; longer ones are truncated.
+    """
+
+    read_timeout_s: float = 300.0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    eof_grace_s: float = 5.0
+    max_line_bytes: int = 1 << 20
+
+
+class _Outcome:
+    EOF, ERROR, INTERRUPTED = "eof", "error", "interrupted"
+
+
+class InstanceStream:
+    """Reads one container instance's log until it ends (a scheduler task).
+
+    Args:
+        key: the instance.
+        point: where its log was stored up to (from the checkpoint, or fresh).
+        lookup: the container's latest status (None once the pod is gone).
+        api: the API layer.
+        batcher: where lines and checkpoints go.
+        stats: error reporting.
+        timings: timeouts and delays.
+        since_s: how far back to start when there is no checkpoint.
+        initial_read: read what exists first (non-following) and tell `on_initial`.
+        on_initial: called once the initial read is over (or given up).
+        on_finished: called once the instance is finished (read to its end, or gone).
+        on_open: told +1 when a request of ours opens, -1 when it closes.
+        stopping: set when the collector stops.
+    """
+
+    def __init__(
+        self,
+        key: SourceKey,
+        point: ResumePoint,
+        lookup: Callable[[], ContainerView | None],
+        api: KubeApi,
+        batcher: Batcher,
+        stats: CollectorStats,
+        timings: StreamTimings,
+        since_s: int,
+        initial_read: bool,
+        on_initial: Callable[[InstanceStream], None],
+        on_finished: Callable[[InstanceStream], None],
+        on_open: Callable[[int], None],
+        stopping: threading.Event,
+    ) -> None:
+        self.key = key
+        self.name = f"{key.namespace}/{key.pod}/{key.container}#{key.restart}"
+        self.ckpt_key = checkpoint_key(key)
+        self.point = point
+        self._lookup = lookup
+        self._api = api
+        self._batcher = batcher
+        self._stats = stats
+        self._t = timings
+        self._since_s = since_s
+        self._initial = initial_read
+        self._initial_failures = 0
+        self._on_initial = on_initial
+        self._on_finished = on_finished
+        self._on_open = on_open
+        self._stopping = stopping
+        self._lock = threading.Lock()
+        self._resp: Response | None = None
+        self._interrupted = False
+        self._failures = 0
+        self._eof_view: ContainerView | None = None  # status when a follow ended cleanly
+        self._eof_deadline = 0.0
+        self.finished = False
+
+    # -- scheduler interface ----------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """End the current request soon (the scheduler's slice is over, or we stop)."""
+        with self._lock:
+            self._interrupted = True
+            resp = self._resp
+            if resp is not None:
+                try:
+                    # Unblocks a read waiting on a silent stream at once.
+                    resp.shutdown()
+                except (ValueError, RuntimeError, OSError):
+                    pass
+
+    def run(self) -> float | None:
+        """One turn: at most one request. Returns the delay before the next, or None."""
+        with self._lock:
+            self._interrupted = False
+        if self._stopping.is_set():
+            return None
+        view = self._lookup()
+        plan = plan_for(self.key.restart, view)
+        if plan is Plan.GONE:
+            if view is not None and not self.point.done:
+                self._stats.error(
+                    self.name,
+                    "this instance ended and was replaced before its "
+                    "log was read to the end; the API no longer serves it",
+                )
+            self._finish()
+            return None
+        if plan is Plan.WAIT:
+            # Nothing to read yet; the registry wakes us when the pod's status changes.
+            if self._initial:
+                self._initial = False
+                self._on_initial(self)
+            return None
+        if self._eof_view is not None:
+            if view == self._eof_view and time.monotonic() < self._eof_deadline:
+                return self._eof_deadline - time.monotonic()
+            self._eof_view = None
+        follow = plan is Plan.FOLLOW and not self._initial
+        return self._request(plan, view, follow)
+
+    # -- one request --------------------------------------------------------------------
+
+    def _query(self, plan: Plan, follow: bool) -> list[tuple[str, str]]:
+        q = [("container", self.key.container), ("timestamps", "true")]
+        if follow:
+            q.append(("follow", "true"))
+        if plan is Plan.PREVIOUS:
+            q.append(("previous", "true"))
+        since = self.point.since_time()
+        if since is not None:
+            q.append(("sinceTime", since))
+        elif self._since_s > 0:
+            q.append(("sinceSeconds", str(self._since_s)))
+        return q
+
+    def _request(self, plan: Plan, view: ContainerView | None, follow: bool) -> float | None:
+        key = self.key
+        path = f"/api/v1/namespaces/{key.namespace}/pods/{key.pod}/log"
+        where = f"{key.namespace}/{key.pod}/{key.container}"
+        started = time.monotonic()
+        try:
+            resp = self._api.open(path, self._query(plan, follow), self._t.read_timeout_s)
+        except KubeHTTPError as e:
+            return self._failed_request(e, where)
+        except KubeConnError as e:
+            self._stats.error(where, describe_conn(str(e), self._api.target))
+            return self._failed()
+        with self._lock:
+            if self._interrupted:
+                resp.close()
+                resp.release_conn()
+                return self._after_interrupt()
+            self._resp = resp
+        self._on_open(1)
+        try:
+            # Only a read to the end of an ended instance keeps an unfinished last line.
+            outcome, got = self._read(resp, where, ended=plan is not Plan.FOLLOW)
+        finally:
+            with self._lock:
+                self._resp = None
+            self._on_open(-1)
+        if got or time.monotonic() - started > 10 * self._t.backoff_base_s:
+            self._failures = 0
+        if outcome == _Outcome.INTERRUPTED:
+            return self._after_interrupt()
+        if outcome == _Outcome.ERROR:
+            # A silent stream ran into the read timeout, or the connection broke. A
+            # turn that lasted reset the failure count above: its retry comes quickly.
+            return self._failed()
+        self._stats.forget_errors(where)
+        if self._initial:
+            self._initial = False
+            self._on_initial(self)
+            if plan is Plan.FOLLOW:
+                return 0.0
+        if plan is Plan.FOLLOW:
+            # A follow ends cleanly when the container stops (or an idle timeout hits).
+            # Wait for the status to tell which before asking again: asking too early
+            # could return the next instance's log under this instance's name.
+            self._eof_view = view
+            self._eof_deadline = time.monotonic() + self._t.eof_grace_s
+            return self._t.eof_grace_s
+        self._finish()
+        return None
+
+    def _read(self, resp: Response, where: str, ended: bool) -> tuple[str, bool]:
+        splitter = LineSplitter(self._t.max_line_bytes)
+        replay = ReplayFilter(self.point)
+        key, point, add = self.key, self.point, self._batcher.add
+        got = False
+        outcome = _Outcome.EOF
+        try:
+            for chunk in body_chunks(resp):
+                lines = splitter.feed(chunk)
+                if lines:
+                    records = to_records(lines, key, point, replay, time.time_ns())
+                    if records:
+                        got = True
+                        add(records, (self.ckpt_key, point.to_json()))
+                if self._interrupted:
+                    outcome = _Outcome.INTERRUPTED
+                    break
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            if self._interrupted:
+                outcome = _Outcome.INTERRUPTED
+            else:
+                outcome = _Outcome.ERROR
+                if not isinstance(e, urllib3.exceptions.ReadTimeoutError):
+                    self._stats.error(where, f"log stream broke, reconnecting: {type(e).__name__}")
+        finally:
+            if outcome == _Outcome.EOF and not self._interrupted:
+                resp.release_conn()
+            else:
+                resp.close()
+                resp.release_conn()
+        if outcome == _Outcome.EOF and self._interrupted:
+            outcome = _Outcome.INTERRUPTED
+        if outcome == _Outcome.EOF and splitter.pending:
+            if ended:
+                # The container died mid-line: that fragment is all there will be.
+                records = to_records(
+                    [splitter.take()], key, point, replay, time.time_ns(), Flag.UNTERMINATED
+                )
+                if records:
+                    got = True
+                    add(records, (self.ckpt_key, point.to_json()))
+            # Otherwise the rest of the line may still come: the next request, resumed
+            # at or before its timestamp, sends it whole.
+        return outcome, got
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _after_interrupt(self) -> float | None:
+        return None if self._stopping.is_set() else 0.0
+
+    def _failed_request(self, e: KubeHTTPError, where: str) -> float | None:
+        if e.status in (401, 403):
+            action = f"get pods/log of {self.key.pod}"
+            self._stats.error(where, describe_http(e, action, self.key.namespace, self._api.target))
+            self._failures = max(self._failures, 4)  # RBAC is not fixed in a second
+        elif e.status == 404 and self._lookup() is None:
+            self._finish()
+            return None
+        elif e.status != 400:
+            # 400 is the kubelet saying the container is not where the status we
+            # acted on said (waiting, or no previous instance): re-plan after a pause.
+            self._stats.error(where, f"log request failed: {e}")
+        return self._failed()
+
+    def _failed(self) -> float:
+        self._failures += 1
+        if self._initial:
+            self._initial_failures += 1
+            if self._initial_failures >= _INITIAL_TRIES:
+                self._initial = False
+                self._on_initial(self)
+        t = self._t
+        delay = min(t.backoff_max_s, t.backoff_base_s * 2.0 ** min(self._failures - 1, 16))
+        return delay * (0.5 + random.random() / 2)  # full jitter would allow ~0
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.point.done = True
+        self._batcher.add([], (self.ckpt_key, self.point.to_json()))
+        if self._initial:
+            self._initial = False
+            self._on_initial(self)
+        self._on_finished(self)
