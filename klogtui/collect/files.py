@@ -35,6 +35,7 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
+import heapq
 import json
 import os
 import select
@@ -42,6 +43,7 @@ import stat
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,16 +407,32 @@ class FileCollector:
                 self._wake = None
 
     def _backfill(self) -> None:
-        """Read everything present, oldest content of each container first."""
+        """Read everything present: each container's files oldest first, and the
+        containers side by side in time order, a chunk at a time.
+
+        The store keeps rows in time order. Fed container after container, every
+        insert lands somewhere else in the table and ingest runs at half speed
+        (measured on 1M lines over 58 files); interleaved by time, inserts append.
+        """
         self._scan_all()
         pending = sorted(self._files.values(), key=_File.order)
         self.files_total = len(pending)
+        queues: dict[str, deque[_File]] = {}
         for f in pending:
-            if self._stop.is_set():
-                return
-            if not f.gone:
-                self._read(f)
-            self.files_done += 1
+            queues.setdefault(f.cdir.path, deque()).append(f)
+        # (timestamp of the last line read, tiebreak, that container's files)
+        heap = [(0, i, q) for i, q in enumerate(queues.values())]
+        while heap and not self._stop.is_set():
+            last_ts, i, q = heapq.heappop(heap)
+            f = q[0]
+            if f.gone or not self._read(f, turns=1):
+                q.popleft()
+                self.files_done += 1
+            if q:
+                records = self._records
+                if records and f.stream is not None and records[-1].source == f.stream.source:
+                    last_ts = records[-1].ts
+                heapq.heappush(heap, (last_ts, i, q))
             # Keep the event queue short during a long backfill; the work waits.
             self._collect_events()
             self._submit_if_due()
@@ -871,34 +889,46 @@ class FileCollector:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _read(self, f: _File, to_end: bool = False) -> None:
+    def _read(self, f: _File, to_end: bool = False, turns: int | None = None) -> bool:
         """Read what this file holds beyond its stream's offset.
 
         Args:
             f: the file.
             to_end: read to its end now, even if it is busy (it is being released).
+            turns: read at most this many chunks (backfill interleaving).
+
+        Returns:
+            True if the file has more to read after a limited turn.
         """
         if f.failed:
-            return
+            return False
         if f.fd is None and not f.compressed and not self._reopen(f):
-            return
+            return False
         if f.stream is None:
             self._identify(f)
             if f.stream is None:
-                return
+                return False
         if f.compressed:
             self._read_gz(f)
-        else:
+            return False
+        if turns is None:
             self._read_plain(f, to_end or not self._caught_up.is_set())
+            return False
+        self._read_plain(f, False, turns)
+        if f in self._to_read:
+            self._to_read.discard(f)
+            return True
+        return False
 
-    def _read_plain(self, f: _File, to_end: bool) -> None:
+    def _read_plain(self, f: _File, to_end: bool, turns: int = _TURN_CHUNKS) -> None:
         fd = f.fd
         st = f.stream
         assert fd is not None and st is not None
         pread = os.pread
         stopping = self._stop.is_set
         # A file that keeps growing gets a bounded turn, then the others get theirs.
-        turns = -1 if to_end else _TURN_CHUNKS
+        if to_end:
+            turns = -1
         while not stopping():
             if turns == 0:
                 self._to_read.add(f)

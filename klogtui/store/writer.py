@@ -243,7 +243,14 @@ class Writer:
         try:
             slot_state = dict(self._last_slot)
             rows, counts, touched = self._prepare(batches, slot_state)
+            # In id order: FTS5 flushes its pending terms to a new segment whenever a
+            # rowid is not above the previous one, and batches from different files
+            # (or stdout beside stderr) interleave in time. Sorted, one segment per
+            # transaction; unsorted, hundreds, and ingest crawls.
+            rows.sort()
             rows = self._insert_lines(rows)
+            if len(rows) > 1 and rows[-1][0] < rows[-2][0]:
+                rows.sort()  # colliding rows were moved and appended at the end
             conn.executemany("INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",
                              [(r[0], r[6]) for r in rows])
             conn.executemany(
