@@ -237,18 +237,18 @@ class _Progress:
         lines = running.stats.snapshot().lines_total
         elapsed = max(now - self.started, 1e-9)
         done, total = running.progress()
+        # Remote mode reads streams, not files: say nothing about files then.
+        files = f"{done}/{total} files, " if total else ""
         if running.caught_up():
             self.finished = True
             self.out.write(
-                f"\rcaught up: {total} files, {lines:,} lines in {elapsed:.1f}s "
-                f"({lines / elapsed:,.0f} lines/s)\x1b[K\n"
+                f"\rcaught up: {files.removeprefix(f'{done}/')}{lines:,} lines in "
+                f"{elapsed:.1f}s ({lines / elapsed:,.0f} lines/s)\x1b[K\n"
             )
         elif now - self._last >= 0.2:
             self._last = now
-            self.out.write(
-                f"\rbackfill: {done}/{total} files, {lines:,} lines, "
-                f"{lines / elapsed:,.0f} lines/s\x1b[K"
-            )
+            rate = lines / elapsed
+            self.out.write(f"\rbackfill: {files}{lines:,} lines, {rate:,.0f} lines/s\x1b[K")
         self.out.flush()
 
 
