@@ -58,5 +58,5 @@ def load_defaults(path: Path | None = None) -> dict[str, Any]:
         dest, kind = KEYS[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise KlogError(f"{path}: {key} must be a {kind.__name__}, not {value!r}")
-        defaults[dest] = Path(value) if dest == "log_dir" else value
+        defaults[dest] = Path(str(value)) if dest == "log_dir" else value
     return defaults
