@@ -1,0 +1,299 @@
+"""The query bar: the query language with an inline error, history and completion."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
+
+from klogtui.errors import QueryError
+from klogtui.store.query import parse
+
+__all__ = ["FieldSuggester", "QueryBar", "QueryHistory"]
+
+_PROMPT = "/ "
+_KEYS = ("namespace=", "pod=", "container=", "stream=", "level=", "node=", "since:", "until:")
+_FIXED_VALUES = {
+    "stream": ("stdout", "stderr", "raw"),
+    "level": ("trace", "debug", "info", "warn", "error", "fatal", "none"),
+}
+_ALIASES = {"ns": "namespace", "c": "container"}
+
+
+class QueryHistory:
+    """Applied queries, oldest first, kept in a small text file (one per line).
+
+    Args:
+        path: the history file (None: in memory only).
+        limit: entries kept.
+    """
+
+    def __init__(self, path: Path | None, limit: int = 500) -> None:
+        self.path = path
+        self.limit = limit
+        self.entries: list[str] = []
+        self.load_error: str | None = None  # why the file could not be read, if it could not
+        if path is not None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                text = ""
+            except (OSError, UnicodeDecodeError) as e:
+                # History is a convenience: start without it and say so.
+                self.load_error = f"cannot read the query history {path}: {e}"
+                text = ""
+            self.entries = [ln for ln in text.splitlines() if ln.strip()][-limit:]
+
+    def add(self, query: str) -> None:
+        """Remember a query as the newest entry (moving it if it was there) and save.
+
+        Raises:
+            OSError: the file could not be written (the entry is remembered anyway).
+        """
+        query = query.strip()
+        if not query or "\n" in query:
+            return
+        if query in self.entries:
+            self.entries.remove(query)
+        self.entries.append(query)
+        del self.entries[: -self.limit]
+        if self.path is not None:
+            # A few kilobytes, written whole and renamed so a crash never truncates it.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("\n".join(self.entries) + "\n")
+            os.replace(tmp, self.path)
+
+
+class FieldSuggester(Suggester):
+    """Completes the last word of a query: field keys, then known values of that key."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.values: dict[str, list[str]] = {}
+
+    def set_values(self, key: str, values: Iterable[str]) -> None:
+        """The values `key=` completes to (e.g. the stored namespaces)."""
+        self.values[key] = sorted(set(values))
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value or value[-1].isspace():
+            return None
+        head, _, word = value.rpartition(" ")
+        lead = f"{head} " if head else ""
+        neg = "-" if word.startswith("-") else ""
+        word = word[len(neg) :]
+        if "=" not in word:
+            if len(word) < 1:
+                return None
+            for key in _KEYS:
+                if key.startswith(word) and key != word:
+                    return lead + neg + key
+            return None
+        key_part, _, prefix = word.partition("=")
+        base = key_part[:-1] if key_part.endswith("!") else key_part
+        key = _ALIASES.get(base, base)
+        choices: Iterable[str] = _FIXED_VALUES.get(key) or self.values.get(key) or ()
+        for choice in choices:
+            if choice.startswith(prefix) and choice != prefix:
+                return f"{lead}{neg}{key_part}={choice}"
+        return None
+
+
+class QueryInput(Input):
+    """The text field: up/down walk the history, Esc gives up the edit."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", "Older query", show=False),
+        Binding("down", "history(1)", "Newer query", show=False),
+        Binding("escape", "cancel", "Back to the log", show=False),
+    ]
+
+    def __init__(self, history: QueryHistory, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.history = history
+        self._pos: int | None = None  # index into history while walking it
+        self._draft = ""
+
+    def action_history(self, step: int) -> None:
+        entries = self.history.entries
+        if not entries:
+            return
+        if self._pos is None:
+            if step > 0:
+                return
+            self._draft = self.value
+            pos = len(entries) - 1
+        else:
+            pos = self._pos + step
+        if pos >= len(entries):
+            self._pos = None
+            self._set(self._draft)
+            return
+        self._pos = max(0, pos)
+        self._set(entries[self._pos])
+
+    def _set(self, text: str) -> None:
+        with self.prevent(Input.Changed):
+            self.value = text
+        self.cursor_position = len(text)
+
+    def reset_walk(self) -> None:
+        """Forget the position in the history (after an edit or apply)."""
+        self._pos = None
+
+    def action_cancel(self) -> None:
+        self.reset_walk()
+        self.post_message(QueryBar.Cancelled())
+
+
+class QueryBar(Widget):
+    """A prompt, the query text field and, under it, the error when it does not parse.
+
+    Args:
+        history: where applied queries are remembered.
+        suggester: completion of field keys and values.
+    """
+
+    DEFAULT_CSS = """
+    QueryBar {
+        height: auto;
+        background: $boost;
+    }
+    QueryBar > Horizontal {
+        height: 1;
+    }
+    QueryBar #query-prompt {
+        width: auto;
+        color: $accent;
+        text-style: bold;
+    }
+    QueryBar QueryInput {
+        border: none;
+        height: 1;
+        padding: 0;
+        width: 1fr;
+        background: $boost;
+    }
+    QueryBar QueryInput:focus {
+        border: none;
+        background: $boost;
+    }
+    QueryBar #query-error {
+        height: auto;
+        color: $error;
+        display: none;
+    }
+    QueryBar.-error #query-error {
+        display: block;
+    }
+    """
+
+    class Applied(Message):
+        """The user pressed Enter on a query that parses."""
+
+        def __init__(self, query: str) -> None:
+            super().__init__()
+            self.query = query
+
+    class Cancelled(Message):
+        """The user pressed Esc: the bar shows the applied query again."""
+
+    def __init__(
+        self,
+        history: QueryHistory,
+        suggester: FieldSuggester | None = None,
+        *,
+        id: str | None = None,  # noqa: A002 (Textual's name)
+    ) -> None:
+        super().__init__(id=id)
+        self._history = history
+        self._suggester = suggester
+        self._applied = ""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label(_PROMPT, id="query-prompt")
+            yield QueryInput(
+                self._history,
+                placeholder='search: words, "a phrase", ns=… pod=… level=error -exclude '
+                "since:15m  (Enter applies, ? help)",
+                suggester=self._suggester,
+                id="query-input",
+                select_on_focus=False,
+            )
+        yield Static(id="query-error")
+
+    @property
+    def input(self) -> QueryInput:
+        return self.query_one(QueryInput)
+
+    @property
+    def value(self) -> str:
+        """The text in the field (maybe not applied yet)."""
+        return self.input.value
+
+    @property
+    def applied(self) -> str:
+        """The query the log pane shows."""
+        return self._applied
+
+    def set_applied(self, query: str) -> None:
+        """Show `query` as the applied query (e.g. after the tree or facets changed it)."""
+        self._applied = query
+        self.input.reset_walk()
+        with self.input.prevent(Input.Changed):
+            self.input.value = query
+        self.input.cursor_position = len(query)
+        self.show_error(None)
+
+    def show_error(self, error: QueryError | None) -> None:
+        """Show where the query is wrong, under the text; None clears it."""
+        self.set_class(error is not None, "-error")
+        if error is None:
+            self.query_one("#query-error", Static).update("")
+            return
+        caret = Text(" " * (len(_PROMPT) + error.column) + "^ ", style="bold")
+        caret.append(error.message)
+        self.query_one("#query-error", Static).update(caret)
+
+    def focus_input(self) -> None:
+        self.input.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.input.reset_walk()
+        if self.has_class("-error"):
+            self.show_error(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value
+        try:
+            parse(text)
+        except QueryError as e:
+            self.show_error(e)
+            return
+        try:
+            self._history.add(text)
+        except OSError as e:
+            self.notify(f"query history not saved: {e}", severity="warning")
+        self._applied = text
+        self.input.reset_walk()
+        self.show_error(None)
+        self.post_message(self.Applied(text))
+
+    def on_query_bar_cancelled(self, event: Cancelled) -> None:
+        self.set_applied(self._applied)

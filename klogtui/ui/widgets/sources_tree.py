@@ -1,0 +1,230 @@
+"""The sources tree: namespaces > pods > containers, with line counts and state.
+
+Selecting a node rewrites the query's namespace/pod/container terms (the query bar
+stays the one source of truth); nodes the query does not select are dimmed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from klogtui.model import Source
+from klogtui.store.query import with_field, without_field
+
+__all__ = ["Selection", "SourcesTree", "human_count"]
+
+ACTIVE_NS = 30 * 10**9  # a source that wrote within this long is shown as active
+_GONE = ("deleted",)
+_STOPPED = ("terminated", "completed", "deleted")
+
+SourcePredicate = Callable[[Source], bool]
+
+
+def human_count(n: int) -> str:
+    """A count in at most four characters: 999, 1.2k, 12k, 3.4M."""
+    if n < 1000:
+        return str(n)
+    for unit, size in (("k", 10**3), ("M", 10**6), ("G", 10**9)):
+        if n < size * 10:
+            return f"{n / size:.1f}{unit}"
+        if n < size * 1000:
+            return f"{n // size}{unit}"
+    return f"{n // 10**12}T"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a tree node stands for; None fields are not constrained."""
+
+    namespace: str | None = None
+    pod: str | None = None
+    container: str | None = None
+
+    def apply(self, query: str) -> str:
+        """The query with its namespace/pod/container terms set to this selection.
+
+        Raises:
+            QueryError: query does not parse.
+        """
+        for key, value in (
+            ("namespace", self.namespace),
+            ("pod", self.pod),
+            ("container", self.container),
+        ):
+            query = with_field(query, key, value) if value else without_field(query, key)
+        return query
+
+
+@dataclass(slots=True)
+class _Group:
+    """Aggregates over the sources under one node."""
+
+    sources: list[Source] = field(default_factory=list)
+
+    @property
+    def lines(self) -> int:
+        return sum(s.lines for s in self.sources)
+
+    def active(self, now_ns: int) -> bool:
+        return any(
+            s.last_ts >= now_ns - ACTIVE_NS and s.state not in _STOPPED for s in self.sources
+        )
+
+    def restarts(self) -> int:
+        return max((s.key.restart for s in self.sources), default=0)
+
+    def state(self) -> str:
+        """deleted / stopped / running, from the newest instance of each container."""
+        newest: dict[str, Source] = {}
+        for s in self.sources:
+            cur = newest.get(s.container)
+            if cur is None or s.key.restart > cur.key.restart:
+                newest[s.container] = s
+        states = [s.state for s in newest.values()]
+        if states and all(st in _GONE for st in states):
+            return "deleted"
+        if states and all(st in _STOPPED for st in states):
+            return "stopped"
+        return "running"
+
+
+class SourcesTree(Tree[Selection]):
+    """Every source ever stored (deleted pods too), grouped, with counts and activity.
+
+    Args:
+        now_ns: fixed "now" for the activity dots (None: the clock).
+    """
+
+    DEFAULT_CSS = """
+    SourcesTree {
+        background: $surface;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Filter by source", show=False),
+    ]
+
+    class Selected(Message):
+        """A node was chosen: filter the query to it."""
+
+        def __init__(self, selection: Selection) -> None:
+            super().__init__()
+            self.selection = selection
+
+    def __init__(self, *, now_ns: int | None = None, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(Text("all sources"), Selection(), id=id)
+        self.auto_expand = False
+        self.show_root = True
+        self.guide_depth = 2
+        self._now_ns = now_ns
+        self._by_path: dict[tuple[str, ...], TreeNode[Selection]] = {}
+        self._labels: dict[tuple[str, ...], Text] = {}
+        self._sources: list[Source] = []
+        self._pred: SourcePredicate | None = None
+
+    def update_sources(self, sources: Iterable[Source]) -> None:
+        """Show these sources (all of them): new ones are added, counts refreshed."""
+        self._sources = list(sources)
+        self._redraw()
+
+    def set_predicate(self, pred: SourcePredicate | None) -> None:
+        """Dim the nodes whose sources the query does not select (None: none dimmed)."""
+        self._pred = pred
+        self._redraw()
+
+    def _redraw(self) -> None:
+        now = time.time_ns() if self._now_ns is None else self._now_ns
+        groups: dict[tuple[str, ...], _Group] = {(): _Group()}
+        for s in self._sources:
+            paths: tuple[tuple[str, ...], ...] = (
+                (),
+                (s.namespace,),
+                (s.namespace, s.pod),
+                (s.namespace, s.pod, s.container),
+            )
+            for path in paths:
+                groups.setdefault(path, _Group()).sources.append(s)
+        self.root.expand()
+        for path in sorted(groups, key=lambda p: (len(p), p)):
+            group = groups[path]
+            label = self._label(path, group, now)
+            node = self._by_path.get(path)
+            if node is None and path:
+                node = self._add(path, label)
+            elif node is None:
+                node = self._by_path[()] = self.root
+            if self._labels.get(path) != label:
+                self._labels[path] = label
+                node.set_label(label)
+
+    def _add(self, path: tuple[str, ...], label: Text) -> TreeNode[Selection]:
+        parent = self._by_path[path[:-1]]
+        before = None
+        for i, sibling in enumerate(parent.children):
+            data = sibling.data
+            name = _name(data) if data is not None else ""
+            if name > path[-1]:
+                before = i
+                break
+        selection = Selection(*path)
+        if len(path) == 3:
+            node = parent.add_leaf(label, selection, before=before)
+        else:
+            # Namespaces open, pods closed: pods are what people scan for.
+            node = parent.add(label, selection, before=before, expand=len(path) == 1)
+        self._by_path[path] = node
+        return node
+
+    def _label(self, path: tuple[str, ...], group: _Group, now: int) -> Text:
+        matches = self._pred is None or any(self._pred(s) for s in group.sources)
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        if not path:
+            text.append("all sources ")
+            text.append(f"{human_count(group.lines)}", "dim")
+            return text
+        state = group.state()
+        if len(path) > 1:
+            if state == "deleted":
+                text.append("✕ ", "red")
+            elif state == "stopped":
+                text.append("■ ", "dim")
+            elif group.active(now):
+                text.append("● ", "green")
+            else:
+                text.append("○ ", "dim")
+        name_style = "strike" if state == "deleted" else ""
+        text.append(path[-1], name_style)
+        text.append(f" {human_count(group.lines)}", "dim")
+        restarts = group.restarts()
+        if restarts and len(path) > 1:
+            text.append(f" ↻{restarts}", "yellow")
+        if not matches:
+            text.stylize("dim")
+        return text
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[Selection]) -> None:
+        event.stop()
+        if event.node.data is not None:
+            self.post_message(self.Selected(event.node.data))
+
+    def select_path(self, selection: Selection) -> None:
+        """Move the cursor to the node for a selection, if it is in the tree."""
+        path = tuple(p for p in (selection.namespace, selection.pod, selection.container) if p)
+        node = self._by_path.get(path)
+        if node is not None:
+            self.move_cursor(node)
+
+
+def _name(selection: Selection) -> str:
+    return selection.container or selection.pod or selection.namespace or ""

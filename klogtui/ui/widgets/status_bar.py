@@ -1,0 +1,115 @@
+"""One line of state: follow/pause, ingest rate, lines stored, store size, errors."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.widget import Widget
+
+from klogtui.collect.base import StatsSnapshot
+from klogtui.store.reader import StoreStats
+from klogtui.ui.widgets.sources_tree import human_count
+
+__all__ = ["StatusBar", "human_bytes"]
+
+
+def human_bytes(n: int) -> str:
+    """A size like 812 KiB or 1.4 GiB (rounded, so it reads the same between refreshes)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KiB") else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+class StatusBar(Widget):
+    """The status line under the histogram. Feed it with the update_* methods."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $text;
+    }
+    StatusBar > .status-bar--follow {
+        background: $success;
+        color: $text;
+        text-style: bold;
+    }
+    StatusBar > .status-bar--paused {
+        background: $warning;
+        color: $text;
+        text-style: bold;
+    }
+    StatusBar > .status-bar--error {
+        color: $error;
+        text-style: bold;
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "status-bar--follow",
+        "status-bar--paused",
+        "status-bar--error",
+    }
+
+    def __init__(self, *, collecting: bool, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._collecting = collecting
+        self._follow = True
+        self._new_lines = 0
+        self._loading = False
+        self._stats: StoreStats | None = None
+        self._collector: StatsSnapshot | None = None
+        self._caught_up = False
+
+    def update_view(self, follow: bool, new_lines: int, loading: bool) -> None:
+        """The log pane's mode and how many lines arrived since it paused."""
+        self._follow, self._new_lines, self._loading = follow, new_lines, loading
+        self.refresh()
+
+    def update_store(self, stats: StoreStats) -> None:
+        """Lines stored and the store's size on disk."""
+        self._stats = stats
+        self.refresh()
+
+    def update_collector(self, snapshot: StatsSnapshot | None, caught_up: bool) -> None:
+        """The collector's rate and errors (None when running without one)."""
+        self._collector = snapshot
+        self._caught_up = caught_up
+        self.refresh()
+
+    @property
+    def error_count(self) -> int:
+        return len(self._collector.errors) if self._collector else 0
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        if self._follow:
+            text.append(" FOLLOW ", self.get_component_rich_style("status-bar--follow"))
+        else:
+            text.append(" PAUSED ", self.get_component_rich_style("status-bar--paused"))
+            if self._new_lines:
+                more = "+" if self._new_lines >= 10_000 else ""
+                text.append(f" {self._new_lines:,}{more} new (G follows)", "bold")
+        if self._loading:
+            text.append("  loading…", "italic")
+        if self._stats is not None:
+            text.append(f"  {human_count(self._stats.lines)} lines", "")
+            text.append(f" · {self._stats.sources} sources", "")
+            text.append(f" · {human_bytes(self._stats.db_bytes)}", "")
+        if not self._collecting:
+            text.append(" · no collector", "dim")
+        elif self._collector is not None:
+            text.append(f" · {self._collector.lines_per_s:,.0f} lines/s", "")
+            if not self._caught_up:
+                text.append(" · catching up", "italic")
+            if self._collector.errors:
+                n = len(self._collector.errors)
+                text.append(
+                    f"  {n} collector error{'s' if n > 1 else ''} (e)",
+                    self.get_component_rich_style("status-bar--error"),
+                )
+        return text

@@ -1,0 +1,421 @@
+"""The whole app on fixture stores: every key and flow, asserted on what the user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from textual.widgets import Input
+
+from klogtui.collect.runner import CollectOptions, start_collection
+from klogtui.store import Store
+from klogtui.ui.app import HELP_KEYS, SAVE_LIMIT, KlogApp
+from klogtui.ui.screens.context import ContextScreen
+from klogtui.ui.screens.detail import DetailScreen
+from klogtui.ui.screens.error_log import ErrorLogScreen
+from klogtui.ui.screens.facets import FacetScreen
+from klogtui.ui.screens.help import HelpScreen
+from klogtui.ui.screens.save import SaveScreen
+from klogtui.ui.screens.time_jump import TimeJumpScreen
+from klogtui.ui.widgets.log_view import LogView
+from klogtui.ui.widgets.query_bar import QueryInput
+from klogtui.ui.widgets.sources_tree import SourcesTree
+from tests.store_helpers import SEC, T0
+from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle
+
+SIZE = (140, 36)
+
+
+def make_app(tmp_path: Path, **kwargs: object) -> KlogApp:
+    store = build_demo_store(tmp_path / "demo.db")
+    return KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+def messages(app: KlogApp) -> list[str]:
+    """Each row's message (after the time and the padded pod/container column)."""
+    view = app.log_view
+    width = 14 + view._source_width + 1
+    return [row[width:].rstrip() for row in view.rendered_rows() if row.strip()]
+
+
+def tags(app: KlogApp) -> set[str]:
+    return {row.split()[1] for row in app.log_view.rendered_rows() if row.strip()}
+
+
+def status(app: KlogApp) -> str:
+    return app.status_bar.render().plain
+
+
+async def type_query(pilot: object, app: KlogApp, text: str) -> None:
+    await pilot.press("slash")  # type: ignore[attr-defined]
+    field = app.query_one(QueryInput)
+    field.value = text
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await settle(pilot)  # type: ignore[arg-type]
+
+
+async def test_startup_shows_the_newest_lines_tree_and_status(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert messages(app)[-2:] == [
+            MARKUP_LINE,
+            "colour \\x1b[31mred\\x1b[0m and bell \\x07 stay inert",
+        ]
+        assert isinstance(app.focused, LogView)
+        assert app.query_bar.value == ""
+        assert status(app).startswith(" FOLLOW   422 lines · 7 sources · ")
+        assert status(app).endswith("· no collector")
+        tree = app.sources_tree
+        labels = [str(node.label) for node in tree.root.children]
+        assert labels == ["kube-system 60", "payments 61", "shop 301"]
+        shop = tree.root.children[2]
+        pods = [str(node.label) for node in shop.children]
+        assert pods == ["○ cart-5b6c 120 ↻1", "○ checkout-7d9f8 121", "✕ old-batch-1 60"]
+
+
+async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        assert isinstance(app.focused, QueryInput)
+        await pilot.press(*"refused", "enter")
+        await settle(pilot)
+        shown = messages(app)
+        assert shown and all("connection refused" in m for m in shown)
+        assert app.query_bar.applied == "refused"
+        assert isinstance(app.focused, LogView), "Enter goes back to the log"
+        strip = app.log_view.render_line(0)
+        hit = [seg for seg in strip if seg.text == "refused"]
+        assert hit and hit[0].style is not None and hit[0].style.bold
+
+
+async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = messages(app)
+        await pilot.press("slash", *"level=bogus", "enter")
+        await settle(pilot)
+        error = str(app.query_bar.query_one("#query-error").render())
+        assert (
+            error == "        ^ unknown level 'bogus' (one of: none, trace, debug, info, "
+            "warn, error, fatal)"
+        )
+        assert isinstance(app.focused, QueryInput)
+        # The error takes a row from the log, which still shows the applied query.
+        assert messages(app) == before[1:]
+        await pilot.press("escape")
+        assert app.query_bar.value == ""
+        assert not app.query_bar.has_class("-error")
+        assert isinstance(app.focused, LogView)
+
+
+async def test_history_walks_with_up_down_and_persists(tmp_path: Path) -> None:
+    history = tmp_path / "data" / "history"
+    app = make_app(tmp_path, history_path=history)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_query(pilot, app, "refused")
+        await type_query(pilot, app, "timeout")
+        await pilot.press("slash", "ctrl+u", *"dra")
+        await pilot.press("up")
+        assert app.query_bar.value == "timeout"
+        await pilot.press("up")
+        assert app.query_bar.value == "refused"
+        await pilot.press("up")
+        assert app.query_bar.value == "refused"
+        await pilot.press("down", "down")
+        assert app.query_bar.value == "dra"
+    assert history.read_text() == "refused\ntimeout\n"
+    again = KlogApp(Store.open(tmp_path / "demo.db"), now_ns=FIXED_NOW, history_path=history)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "up")
+        assert again.query_bar.value == "timeout"
+
+
+async def test_default_history_file_is_in_the_data_dir(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_query(pilot, app, "timeout")
+    path = Path(os.environ["XDG_DATA_HOME"]) / "klogtui" / "query_history"
+    assert path.read_text() == "timeout\n"
+
+
+async def test_tree_selection_sets_the_query(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_query(pilot, app, "level=error")
+        tree = app.sources_tree
+        tree.focus()
+        tree.move_cursor(tree.root.children[1])  # payments
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query_bar.value == "level=error namespace=payments"
+        assert tags(app) == {"api-6f7d/api"}
+
+        shop = tree.root.children[2]
+        shop_cart = shop.children[0]
+        shop_cart.expand()
+        await pilot.pause()
+        tree.move_cursor(shop_cart.children[0])  # the app container of cart-5b6c
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query_bar.value == "level=error namespace=shop pod=cart-5b6c container=app"
+        assert tags(app) == {"cart-5b6c/app", "cart-5b6c/app#1"}
+        # The tree dims what the query leaves out.
+        kube_system = tree.root.children[0].label
+        assert any(s.style == "dim" and s.end == len(kube_system) for s in kube_system.spans)
+        assert not any(
+            s.style == "dim" and s.end == len(shop_cart.label) for s in shop_cart.label.spans
+        )
+
+        tree.move_cursor(tree.root)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query_bar.value == "level=error"
+
+
+async def test_facet_picker_edits_the_query(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_query(pilot, app, "timeout")
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, FacetScreen)
+        await pilot.press("enter")  # the namespace field
+        await settle(pilot)
+        await pilot.press("enter")  # its most frequent value
+        await settle(pilot)
+        assert not isinstance(app.screen, FacetScreen)
+        assert app.query_bar.value == "namespace=shop timeout"
+        assert all("timeout" in m for m in messages(app))
+        assert {t.split("/")[0] for t in tags(app)} <= {
+            "cart-5b6c",
+            "checkout-7d9f8",
+            "old-batch-1",
+        }
+
+
+async def test_enter_opens_detail_and_c_there_opens_context(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("k")  # the markup line
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.line.message == MARKUP_LINE
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, ContextScreen)
+        screen = app.screen
+        assert screen.focus_id == app.log_view.cursor_line.id  # type: ignore[union-attr]
+        sources = {ln.source_id for ln in screen.lines}
+        assert sources == {app.log_view.cursor_line.source_id}  # type: ignore[union-attr]
+        assert 1 < len(screen.lines) <= 201
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, (ContextScreen, DetailScreen))
+
+
+async def test_c_opens_context_directly(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, ContextScreen)
+        assert app.screen.lines[-1].message.startswith("colour ")
+
+
+async def test_t_jumps_to_a_time(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, TimeJumpScreen)
+        app.screen.query_one(Input).value = "11:08:00"  # UTC, like the time column
+        await pilot.press("enter")
+        await settle(pilot)
+        line = app.log_view.cursor_line
+        assert line is not None and line.ts == T0 + 80 * SEC
+        assert not app.log_view.following
+        assert " PAUSED " in status(app)
+
+
+async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_query(pilot, app, "refused")
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveScreen)
+        target = tmp_path / "out.jsonl"
+        app.screen.query_one("#save-path", Input).value = str(target)
+        await pilot.press("enter")
+        await settle(pilot)
+        rows = [json.loads(ln) for ln in target.read_text().splitlines()]
+        assert len(rows) == 60
+        assert all("connection refused" in r["message"] for r in rows)
+        assert rows[0]["ts"] == "2026-11-18T11:06:41.000000000Z"
+        assert {"ts", "namespace", "pod", "container", "stream", "message"} <= rows[0].keys()
+        assert any(f"Saved 60 lines to {target}" in n.message for n in app._notifications)
+
+        await pilot.press("s")
+        await pilot.pause()
+        text_target = tmp_path / "out.log"
+        app.screen.query_one("#fmt-text").value = True
+        await pilot.pause()
+        app.screen.query_one("#save-path", Input).value = str(text_target)
+        await pilot.press("enter")
+        await settle(pilot)
+        lines = text_target.read_text().splitlines()
+        assert len(lines) == 60
+        assert lines[0] == (
+            "2026-11-18T11:06:41.000000000Z kube-system/coredns-abc12/coredns "
+            "ERROR payment declined: connection refused (attempt 1)"
+        )
+    assert SAVE_LIMIT == 100_000
+
+
+async def test_help_lists_every_binding(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.bindings == HELP_KEYS
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+    shown = " ".join(keys for keys, _ in HELP_KEYS).split()
+    names = {
+        "slash": "/",
+        "question_mark": "?",
+        "escape": "Esc",
+        "space": "space",
+        "enter": "Enter",
+        "pageup": "PgUp",
+        "pagedown": "PgDn",
+        "home": "Home",
+        "end": "End",
+        "up": "↑",
+        "down": "↓",
+        "left": "←",
+        "right": "→",
+    }
+    for cls in (KlogApp, LogView, QueryInput, SourcesTree):
+        for binding in cls.BINDINGS:
+            for key in binding.key.split(","):  # type: ignore[union-attr]
+                assert names.get(key, key) in shown, f"{cls.__name__}: {key} not in help"
+
+
+async def test_q_quits(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_keys_of_the_main_screen_wait_while_a_dialog_is_open(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.press("f", "s", "t")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert len(app.screen_stack) == 2
+
+
+async def test_b_hides_and_shows_the_tree(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        assert not app.sources_tree.display
+        await pilot.press("b")
+        assert app.sources_tree.display
+
+
+async def test_histogram_moves_the_log_in_time(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.histogram.focus()
+        await pilot.press("home")
+        await settle(pilot)
+        line = app.log_view.cursor_line
+        assert line is not None and line.ts == T0
+        assert not app.log_view.following
+
+
+async def test_collector_lines_and_errors_reach_the_screen(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    pod_dir = logs / "pods" / "shop_web-1_uid1" / "app"
+    pod_dir.mkdir(parents=True)
+    log = pod_dir / "0.log"
+    log.write_text("2026-11-18T11:06:40.000000000Z stdout F first line\n")
+    (logs / "containers").mkdir()
+    (logs / "containers" / "web-1_shop_app-0123abcd.log").symlink_to(tmp_path / "nowhere")
+    store = Store.open(tmp_path / "live.db")
+    app = KlogApp(store, now_ns=FIXED_NOW)
+    app.collection = start_collection(
+        CollectOptions(log_dir=logs, db=store.path), store, on_commit=app.committed
+    )
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(50):
+                await settle(pilot)
+                if "first line" in " ".join(messages(app)):
+                    break
+                await pilot.pause(0.1)
+            assert messages(app)[-1] == "first line"
+            with log.open("a") as f:
+                f.write("2026-11-18T11:06:41.000000000Z stderr F second line\n")
+            for _ in range(50):
+                await pilot.pause(0.1)
+                await settle(pilot)
+                if messages(app)[-1] == "second line" and "error" in status(app):
+                    break
+            assert messages(app)[-2:] == ["first line", "second line"]
+            assert "1 collector error (e)" in status(app)
+            assert " lines/s" in status(app)
+            await pilot.press("e")
+            await pilot.pause()
+            assert isinstance(app.screen, ErrorLogScreen)
+            assert any("web-1_shop_app-0123abcd.log" in e.where for e in app.screen.errors)
+    finally:
+        app.collection.stop()
+
+
+async def test_a_failing_read_is_reported_and_the_app_goes_on(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        with open(tmp_path / "demo.db", "r+b") as f:
+            f.truncate(0)  # the store is damaged under the running app
+        await type_query(pilot, app, "refused")
+        await pilot.pause(1.2)  # a status tick fails the same way: said once
+        await settle(pilot)
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors and errors[0].startswith("log load: ")
+        assert "is damaged" in errors[0]
+        assert len(errors) == len(set(errors)), errors
+        assert not app.log_view.is_loading
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)

@@ -1,0 +1,370 @@
+"""The log pane inside a tiny host app: paging, jumps, follow/pause, find, wrap, columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+
+from klogtui.model import Batch, Record, SourceKey, Stream
+from klogtui.store import Store
+from klogtui.ui.widgets import log_view as log_view_module
+from klogtui.ui.widgets.log_view import LogView
+from tests.store_helpers import SEC, T0
+from tests.ui_fixtures import (
+    ESCAPE_LINE,
+    FIXED_NOW,
+    MARKUP_LINE,
+    build_demo_store,
+    build_numbered_store,
+    settle,
+)
+
+
+class Host(App[None]):
+    def __init__(self, store: Store, query: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.initial_query = query
+
+    def compose(self) -> ComposeResult:
+        yield LogView(self.store.reader(), now_ns=FIXED_NOW)
+
+    def on_mount(self) -> None:
+        view = self.query_one(LogView)
+        view.set_query(self.initial_query)
+        view.focus()
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+
+def messages(view: LogView) -> list[str]:
+    """The message column of each row on screen (blank rows dropped)."""
+    return [row.split(" ", 2)[-1].rstrip() for row in view.rendered_rows() if row.strip()]
+
+
+def numbers(view: LogView) -> list[int]:
+    return [int(m.split()[-1]) for m in messages(view) if m.startswith("line ")]
+
+
+def cursor_text(view: LogView) -> str:
+    line = view.cursor_line
+    assert line is not None
+    return line.message
+
+
+def append(store: Store, start: int, count: int, text: str = "new {i}") -> None:
+    writer = store.start_writer()
+    try:
+        key = SourceKey("ns", "pod-0", "c", 0, "uid-ns-pod-0")
+        writer.submit(
+            Batch(
+                records=[
+                    Record(T0 + (start + i) * SEC, key, Stream.STDOUT, text.format(i=start + i))
+                    for i in range(count)
+                ]
+            )
+        )
+        assert writer.flush(10)
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small pages and window so a few hundred lines cross many window edges."""
+    monkeypatch.setattr(log_view_module, "PAGE", 25)
+    monkeypatch.setattr(log_view_module, "MAX_WINDOW", 75)
+
+
+async def test_opens_on_the_newest_lines_following(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 600)
+    app = Host(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        assert numbers(app.view) == list(range(588, 600))
+        assert app.view.following
+        assert cursor_text(app.view) == "line 000599"
+        # Time column (UTC, same day as "now": no date) and a pod/container tag.
+        assert app.view.rendered_rows()[-1].startswith("11:16:39.000Z pod-2/c line 000599")
+
+
+async def test_g_and_G_jump_to_the_oldest_and_newest(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 600)
+    app = Host(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        assert numbers(app.view) == list(range(12))
+        assert not app.view.following
+        assert cursor_text(app.view) == "line 000000"
+        await pilot.press("G")
+        await settle(pilot)
+        assert numbers(app.view)[-1] == 599
+        assert app.view.following
+        await pilot.press("home")
+        await settle(pilot)
+        assert numbers(app.view)[0] == 0
+        await pilot.press("end")
+        await settle(pilot)
+        assert numbers(app.view)[-1] == 599
+
+
+async def test_paging_down_crosses_window_edges_without_gaps(
+    tmp_path: Path, small_pages: None
+) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 300)
+    app = Host(store)
+    async with app.run_test(size=(100, 22)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        seen: list[int] = []
+        for _ in range(40):
+            seen.extend(numbers(app.view))
+            assert len(app.view.window) <= app.view.max_window() < 300
+            await pilot.press("pagedown")
+            await settle(pilot)
+            if numbers(app.view)[-1] == 299:
+                break
+        seen.extend(numbers(app.view))
+        assert sorted(set(seen)) == list(range(300)), "every line was on screen once"
+        rows = numbers(app.view)
+        assert rows == list(range(rows[0], rows[0] + len(rows)))
+        assert rows[-1] == 299
+
+
+async def test_paging_up_keeps_the_screen_in_order(tmp_path: Path, small_pages: None) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 300)
+    app = Host(store)
+    async with app.run_test(size=(100, 22)) as pilot:
+        await settle(pilot)
+        tops: list[int] = []
+        for _ in range(40):
+            rows = numbers(app.view)
+            assert rows == list(range(rows[0], rows[0] + len(rows))), rows
+            tops.append(rows[0])
+            if rows[0] == 0:
+                break
+            await pilot.press("pageup")
+            await settle(pilot)
+        assert tops[-1] == 0
+        assert tops == sorted(tops, reverse=True)
+        assert not app.view.following
+
+
+async def test_cursor_keys_move_and_up_pauses(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 100)
+    app = Host(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("up", "k")
+        assert cursor_text(app.view) == "line 000097"
+        assert not app.view.following
+        await pilot.press("down", "j")
+        assert cursor_text(app.view) == "line 000099"
+        await pilot.press("space")
+        await settle(pilot)
+        assert app.view.following
+        await pilot.press("space")
+        assert not app.view.following
+
+
+async def test_follow_shows_new_lines_and_pause_counts_them(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 100, sources=1)
+    app = Host(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        append(store, 100, 5)
+        app.view.data_changed()
+        await settle(pilot)
+        assert messages(app.view)[-1] == "new 104"
+        assert cursor_text(app.view) == "new 104"
+
+        await pilot.press("k")  # pause
+        before = messages(app.view)
+        append(store, 105, 7)
+        app.view.data_changed()
+        await settle(pilot)
+        assert app.view.new_lines == 7
+        assert messages(app.view) == before, "a paused pane does not move"
+
+        await pilot.press("G")
+        await settle(pilot)
+        assert messages(app.view)[-1] == "new 111"
+        assert app.view.new_lines == 0
+
+
+async def test_horizontal_scroll_survives_new_lines(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 50, sources=1)
+    append(store, 50, 3, "wide {i} " + "x" * 200)
+    app = Host(store)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "l")
+        assert app.view.scroll_x == 16
+        append(store, 53, 4)
+        app.view.data_changed()
+        await settle(pilot)
+        assert app.view.scroll_x == 16
+        assert app.view.cursor_line is not None
+        assert app.view.cursor_line.message == "new 56"
+        await pilot.press("h")
+        assert app.view.scroll_x == 8
+
+
+async def test_time_jump_puts_the_cursor_on_that_time(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 600)
+    app = Host(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        app.view.jump_to_time(T0 + 300 * SEC + SEC // 2)
+        await settle(pilot)
+        assert cursor_text(app.view) == "line 000301"
+        assert 301 in numbers(app.view)
+        assert not app.view.following
+
+
+async def test_n_and_N_move_between_lines_with_the_query_words(tmp_path: Path) -> None:
+    store = build_demo_store(tmp_path / "s.db")
+    app = Host(store, "level=error OR timeout")
+    async with app.run_test(size=(120, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        assert "timeout" not in cursor_text(app.view)
+        await pilot.press("n")
+        first = cursor_text(app.view)
+        assert "timeout" in first
+        await pilot.press("n")
+        second = cursor_text(app.view)
+        assert "timeout" in second and second != first
+        await pilot.press("N")
+        assert cursor_text(app.view) == first
+
+
+async def test_n_finds_a_match_beyond_the_window(tmp_path: Path, small_pages: None) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 600)
+    app = Host(store, "level=error OR 000450")
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert cursor_text(app.view) == "line 000450"
+        assert "line 000450" in messages(app.view)
+
+
+async def test_n_without_words_says_how_it_works(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 50)
+    app = Host(store, "pod=pod-1")
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        assert any("query's words" in n.message for n in app._notifications)
+
+
+async def test_wrap_splits_long_lines_under_the_message_column(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 10, sources=1)
+    append(store, 10, 1, "long {i} " + " ".join(f"w{j:03d}" for j in range(60)))
+    app = Host(store)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await settle(pilot)
+        rows = app.view.rendered_rows()
+        assert rows[-1].startswith("11:06:50.000Z pod-0/c long 10 w000")
+        await pilot.press("w")
+        await pilot.pause()
+        rows = [r.rstrip() for r in app.view.rendered_rows()]
+        start = next(i for i, r in enumerate(rows) if "long 10" in r)
+        assert len(rows) - start >= 4, "the long line takes several rows"
+        indent = len("11:06:50.000Z pod-0/c ")
+        for row in rows[start + 1 :]:
+            assert row.startswith(" " * indent) and row[indent] == "w"
+        assert " ".join(rows[start:]).split() == [
+            "11:06:50.000Z",
+            "pod-0/c",
+            "long",
+            "10",
+            *[f"w{j:03d}" for j in range(60)],
+        ]
+        assert app.view.cursor_line is not None
+        assert app.view.cursor_line.message.startswith("long 10")
+
+
+async def test_columns_toggle(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 20, sources=1)
+    app = Host(store)
+    async with app.run_test(size=(80, 8)) as pilot:
+        await settle(pilot)
+        assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c line 000019"
+        await pilot.press("T")
+        assert app.view.rendered_rows()[-1].rstrip() == "pod-0/c line 000019"
+        await pilot.press("P")
+        assert app.view.rendered_rows()[-1].rstrip() == "line 000019"
+        await pilot.press("T", "P")
+        assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c line 000019"
+
+
+async def test_markup_and_escapes_render_literally(tmp_path: Path) -> None:
+    store = build_demo_store(tmp_path / "s.db")
+    app = Host(store)
+    async with app.run_test(size=(140, 8)) as pilot:
+        await settle(pilot)
+        rows = [r.rstrip() for r in app.view.rendered_rows()]
+        assert rows[-2].endswith(MARKUP_LINE)
+        assert rows[-1].endswith("colour \\x1b[31mred\\x1b[0m and bell \\x07 stay inert")
+        assert ESCAPE_LINE not in "".join(rows)
+        # No control character reaches the terminal, and the markup styled nothing.
+        for y in range(app.view.scrollable_content_region.height):
+            for seg in app.view.render_line(y):
+                assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in seg.text)
+        strip = app.view.render_line(6)
+        this = [seg for seg in strip if "this" in seg.text]
+        assert this and not any(seg.style and seg.style.bold for seg in this)
+
+
+async def test_a_newer_query_supersedes_an_older_one(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 300)
+    app = Host(store)
+    async with app.run_test(size=(100, 8)) as pilot:
+        await settle(pilot)
+        app.view.set_query("000123 OR 000124")
+        app.view.set_query("000007")
+        await settle(pilot)
+        assert messages(app.view) == ["line 000007"]
+        assert app.view.highlight == ("000007",)
+
+
+async def test_empty_results_say_so(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 30)
+    app = Host(store, "nothing-matches-this")
+    async with app.run_test(size=(100, 8)) as pilot:
+        await settle(pilot)
+        assert [r.strip() for r in app.view.rendered_rows() if r.strip()] == [
+            "No lines match this query."
+        ]
+
+
+async def test_click_selects_and_double_click_asks_for_detail(tmp_path: Path) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 30)
+    chosen: list[str] = []
+
+    class Watch(Host):
+        def on_log_view_line_chosen(self, event: LogView.LineChosen) -> None:
+            chosen.append(event.line.message)
+
+    app = Watch(store)
+    async with app.run_test(size=(100, 8)) as pilot:
+        await settle(pilot)
+        await pilot.click(LogView, offset=(5, 2))
+        assert cursor_text(app.view) == "line 000024"
+        await pilot.press("enter")
+        await pilot.press("c")
+        await pilot.pause()
+        assert chosen == ["line 000024", "line 000024"]
