@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"klogtui {__version__}")
+    # Browse a store without collecting into it (tests, benchmarks, a copied store).
+    parser.add_argument("--no-collect", action="store_true", help=argparse.SUPPRESS)
     _add_source_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="{collect,query}")
 
@@ -147,7 +149,7 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         )
     db = args.db
     if db is None:
-        if args.demo:
+        if args.demo and not getattr(args, "no_collect", False):
             # The demo's cluster is new each run; a store of an earlier run would show
             # its pods as gone. It is synthetic data, so start it afresh.
             db = default_db_path("demo")
@@ -222,7 +224,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_collect(opts)
         from klogtui.ui.app import run_app
 
-        return run_app(opts)
+        return run_app(opts, collect=not args.no_collect)
     except QueryError as e:
         print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^",
               file=sys.stderr)

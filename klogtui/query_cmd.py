@@ -24,7 +24,7 @@ from klogtui.store.ids import SLOT_BITS
 from klogtui.store.reader import Reader
 from klogtui.store.schema import default_db_path
 
-__all__ = ["format_ts", "inert", "run_query"]
+__all__ = ["Printer", "format_ts", "inert", "run_query"]
 
 _PAGE = 5_000
 _POLL_S = 0.2
@@ -63,7 +63,7 @@ def _latest_store() -> Path:
     return stores[-1]
 
 
-class _Printer:
+class Printer:
     """Formats lines for one output stream."""
 
     def __init__(self, reader: Reader, out: TextIO, fmt: str, color: bool) -> None:
@@ -136,7 +136,7 @@ def _ids_in(reader: Reader, query: str, lo: int, hi: int) -> set[int]:
         cursor = page[-1].id
 
 
-def _follow(reader: Reader, query: str, printer: _Printer, last_id: int) -> None:
+def _follow(reader: Reader, query: str, printer: Printer, last_id: int) -> None:
     """Print lines stored from now on, late arrivals included, each once."""
     # Everything already stored counts as seen; a line that later appears among
     # them (an id below last_id) arrived late and is printed when it shows up.
@@ -171,7 +171,7 @@ def run_query(args: argparse.Namespace) -> int:
     out = sys.stdout
     color = args.color == "always" or (args.color == "auto" and out.isatty()
                                         and os.environ.get("NO_COLOR") is None)
-    printer = _Printer(reader, out, args.output, color)
+    printer = Printer(reader, out, args.output, color)
     reader.compile(args.query)  # a query error is reported before anything is printed
     last_id = 0
     if args.limit == 0:

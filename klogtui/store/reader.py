@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
-from klogtui.store.ids import id_for_ts, ts_of_id
+from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_for_ts, ts_of_id
 from klogtui.store.query import CompiledQuery, compile_query, parse
 from klogtui.store.schema import broken_store, connect
 
@@ -96,8 +96,11 @@ class Reader:
         self._conn.close()
 
     def interrupt(self) -> None:
-        """Abort the query running on this reader (from any thread)."""
-        self._conn.interrupt()
+        """Abort the query running on this reader (from any thread); no-op once closed."""
+        try:
+            self._conn.interrupt()
+        except sqlite3.ProgrammingError:
+            pass  # closed: nothing is running
 
     # -- sources and compilation ------------------------------------------------------
 
@@ -229,33 +232,50 @@ class Reader:
     def _select(self, cq: CompiledQuery, lo: int, hi: int, desc: bool, limit: int,
                 ids_only: bool = False) -> list[LogLine]:
         """Matching lines with lo < id < hi, newest first if desc, at most limit."""
+        lo, hi = self._bounds(cq, lo, hi)
+        if limit <= 0 or lo >= hi - 1 or cq.source_ids == frozenset():
+            return []
+        cols = "l.id" if ids_only else _COLS
+        rows: list[Any]
+        with self._lock:
+            if cq.fts is None and cq.source_ids is not None and self._per_source_wins(
+                cq.source_ids
+            ):
+                rows = self._merge_per_source(cq, cols, lo, hi, desc, limit)
+            else:
+                rows = self._conn.execute(
+                    self._select_sql(cq, cols, desc), self._select_params(cq, lo, hi, limit)
+                ).fetchall()
+        if ids_only:
+            return rows
+        return [LogLine(*r) for r in rows]
+
+    @staticmethod
+    def _bounds(cq: CompiledQuery, lo: int, hi: int) -> tuple[int, int]:
+        """lo < id < hi narrowed by the query's own since/until."""
         if cq.min_id is not None:
             lo = max(lo, cq.min_id - 1)
         if cq.max_id is not None:
             hi = min(hi, cq.max_id)
-        if limit <= 0 or lo >= hi - 1 or cq.source_ids == frozenset():
-            return []
+        return lo, hi
+
+    def _select_sql(self, cq: CompiledQuery, cols: str, desc: bool) -> str:
+        """One statement for matches with lo < id < hi (see _select_params), in order."""
         order = "DESC" if desc else "ASC"
-        cols = "l.id" if ids_only else _COLS
-        with self._lock:
-            if cq.fts is not None:
-                # FTS outer (CROSS JOIN keeps that order): its doclist is in id order,
-                # so the first `limit` hits that pass the filters end the scan.
-                sql = (f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
-                       f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? "
-                       f"AND ({cq.where}){self._source_filter(cq)} "
-                       f"ORDER BY f.rowid {order} LIMIT ?")
-                rows = self._conn.execute(sql, (cq.fts, lo, hi, *cq.params, limit)).fetchall()
-            elif cq.source_ids is not None and self._per_source_wins(cq.source_ids):
-                rows = self._merge_per_source(cq, cols, lo, hi, desc, limit)
-            else:
-                sql = (f"SELECT {cols} FROM lines l NOT INDEXED WHERE l.id > ? AND l.id < ? "
-                       f"AND ({cq.where}){self._source_filter(cq)} "
-                       f"ORDER BY l.id {order} LIMIT ?")
-                rows = self._conn.execute(sql, (lo, hi, *cq.params, limit)).fetchall()
-        if ids_only:
-            return rows
-        return [LogLine(*r) for r in rows]
+        if cq.fts is not None:
+            # FTS outer (CROSS JOIN keeps that order): its doclist is in id order,
+            # so the first `limit` hits that pass the filters end the scan.
+            return (f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
+                    f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? "
+                    f"AND ({cq.where}){self._source_filter(cq)} "
+                    f"ORDER BY f.rowid {order} LIMIT ?")
+        return (f"SELECT {cols} FROM lines l NOT INDEXED WHERE l.id > ? AND l.id < ? "
+                f"AND ({cq.where}){self._source_filter(cq)} ORDER BY l.id {order} LIMIT ?")
+
+    @staticmethod
+    def _select_params(cq: CompiledQuery, lo: int, hi: int, limit: int) -> tuple[object, ...]:
+        head: tuple[object, ...] = (cq.fts, lo, hi) if cq.fts is not None else (lo, hi)
+        return (*head, *cq.params, limit)
 
     @staticmethod
     def _source_filter(cq: CompiledQuery) -> str:
@@ -273,7 +293,7 @@ class Reader:
         return selected * 4 < total
 
     def _merge_per_source(self, cq: CompiledQuery, cols: str, lo: int, hi: int,
-                          desc: bool, limit: int) -> list[tuple[object, ...]]:
+                          desc: bool, limit: int) -> list[Any]:
         order = "DESC" if desc else "ASC"
         sql = (f"SELECT {cols} FROM lines l INDEXED BY lines_source WHERE l.source_id = ? "
                f"AND l.id > ? AND l.id < ? AND ({cq.where}) ORDER BY l.id {order} LIMIT ?")
@@ -422,10 +442,19 @@ class Reader:
                 ):
                     add(minute * _NS_PER_MINUTE, level, n)
             else:
+                # Grouped in SQL: ids carry the time, so only (bucket, level, count)
+                # rows come back to Python, not every matching line.
                 lo = max(id_for_ts(start_ns) - 1, -1 if cq.min_id is None else cq.min_id - 1)
                 hi = id_for_ts(end_ns) if cq.max_id is None else min(cq.max_id, id_for_ts(end_ns))
-                for line in self._select(cq, lo, hi, True, _SCAN_CAP):
-                    add(line.ts, line.level, 1)
+                lo, hi = self._bounds(cq, lo, hi)
+                inner = self._select_sql(cq, "l.id, l.level", desc=True)
+                params = self._select_params(cq, lo, hi, _SCAN_CAP)
+                for bucket_ts, level, n in self._conn.execute(
+                    f"SELECT ((id >> {SLOT_BITS}) * {BUCKET_NS} - ?) / ? * ? + ?, level, "
+                    f"count(*) FROM ({inner}) GROUP BY 1, 2",
+                    (start_ns, width, width, start_ns, *params),
+                ):
+                    add(bucket_ts, level, n)
         return [
             Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
             for i in range(buckets)

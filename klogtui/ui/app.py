@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
-from klogtui.query_cmd import _Printer
+from klogtui.query_cmd import Printer
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
 from klogtui.store.ids import ts_of_id
 from klogtui.store.query import compile_source_predicate, parse
@@ -119,7 +119,7 @@ def export_lines(reader: Reader, query: str, out: TextIO, fmt: str, limit: int) 
             break
         taken += len(page)
         cursor = page[0].id
-    printer = _Printer(reader, out, fmt, color=False)
+    printer = Printer(reader, out, fmt, color=False)
     after = None if cursor is None else cursor - 1
     written = 0
     while written < taken:
