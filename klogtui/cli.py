@@ -218,6 +218,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
             return run_query(args)
         opts = _collect_options(args)
+        if opts.log_dir is not None and not getattr(args, "no_collect", False):
+            from klogtui.collect.files import check_log_dir
+
+            check_log_dir(opts.log_dir)  # before a store is created for nothing
         if args.command == "collect":
             from klogtui.collect.runner import run_collect
 

@@ -53,8 +53,11 @@ def format_ts(ts_ns: int) -> str:
 def _latest_store() -> Path:
     """The most recently written store under the data dir (the one a user just used)."""
     directory = default_db_path("local").parent
-    stores = sorted(directory.glob("*.db"), key=lambda p: p.stat().st_mtime) if (
-        directory.is_dir()) else []
+    def written(db: Path) -> float:
+        wal = Path(f"{db}-wal")  # commits land in the WAL first
+        return max(db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
+
+    stores = sorted(directory.glob("*.db"), key=written) if directory.is_dir() else []
     if not stores:
         raise StoreError(
             f"no store found in {directory}; run `klogtui` or `klogtui collect` first, "

@@ -81,3 +81,13 @@ def test_missing_or_foreign_store_is_one_line(tmp_path: Path) -> None:
     result = klogtui("query", "--db", str(bad))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "not a klogtui store" in result.stderr
+
+
+def test_no_kubelet_logs_is_one_line_and_creates_no_store(tmp_path: Path) -> None:
+    result = klogtui("collect", "--once", "--log-dir", str(tmp_path / "nothing"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "--demo" in result.stderr
+    assert "--kubeconfig" in result.stderr
+    from klogtui.store import default_db_path
+
+    assert not default_db_path("local").exists()
