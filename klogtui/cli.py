@@ -39,31 +39,68 @@ _BUILTIN_DEFAULTS: dict[str, object] = {"since": "1h", "max_streams": 50}
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sources")
-    g.add_argument("--log-dir", type=Path, metavar="DIR",
-                   help="kubelet log directory holding pods/ and/or containers/ (default /var/log)")
-    g.add_argument("--db", type=Path, metavar="FILE",
-                   help="store file (default: one per source profile under $XDG_DATA_HOME/klogtui)")
-    g.add_argument("--demo", action="store_true",
-                   help="run a synthetic cluster writing kubelet-style files (works anywhere)")
+    g.add_argument(
+        "--log-dir",
+        type=Path,
+        metavar="DIR",
+        help="kubelet log directory holding pods/ and/or containers/ (default /var/log)",
+    )
+    g.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="store file (default: one per source profile under $XDG_DATA_HOME/klogtui)",
+    )
+    g.add_argument(
+        "--demo",
+        action="store_true",
+        help="run a synthetic cluster writing kubelet-style files (works anywhere)",
+    )
     r = p.add_argument_group("retention (also settable in the config file)")
-    r.add_argument("--retain", metavar="DURATION",
-                   help="drop lines older than this (e.g. 7d); default: keep everything")
-    r.add_argument("--max-size", metavar="SIZE",
-                   help="keep the store under this size, oldest lines first (e.g. 2GB)")
+    r.add_argument(
+        "--retain",
+        metavar="DURATION",
+        help="drop lines older than this (e.g. 7d); default: keep everything",
+    )
+    r.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="keep the store under this size, oldest lines first (e.g. 2GB)",
+    )
     k = p.add_argument_group("remote mode (through the Kubernetes API)")
-    k.add_argument("--kubeconfig", metavar="FILE", nargs="?", const="",
-                   help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+    k.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)",
+    )
     k.add_argument("--context", metavar="C", help="kubeconfig context to use")
-    k.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
-                   dest="namespaces", help="namespace to follow (repeatable)")
+    k.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        dest="namespaces",
+        help="namespace to follow (repeatable)",
+    )
     k.add_argument("-A", "--all-namespaces", action="store_true", help="follow every namespace")
     k.add_argument("-l", "--selector", metavar="SELECTOR", help="pod label selector")
-    k.add_argument("--since", metavar="DURATION",
-                   help="how far back to start streaming (default 1h)")
-    k.add_argument("--max-streams", type=int, metavar="N",
-                   help="log streams open at once (default 50; more are time-sliced)")
-    k.add_argument("--in-cluster", action="store_true",
-                   help="use the pod's service account (when running inside a cluster)")
+    k.add_argument(
+        "--since", metavar="DURATION", help="how far back to start streaming (default 1h)"
+    )
+    k.add_argument(
+        "--max-streams",
+        type=int,
+        metavar="N",
+        help="log streams open at once (default 50; more are time-sliced)",
+    )
+    k.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="use the pod's service account (when running inside a cluster)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,30 +117,68 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="{collect,query}")
 
-    collect = sub.add_parser("collect", help="run the collector headless",
-                             description="Collect logs into the store without the UI. Runs "
-                             "until SIGINT/SIGTERM, then flushes and exits 0.")
+    collect = sub.add_parser(
+        "collect",
+        help="run the collector headless",
+        description="Collect logs into the store without the UI. Runs "
+        "until SIGINT/SIGTERM, then flushes and exits 0.",
+    )
     _add_source_options(collect)
-    collect.add_argument("--once", action="store_true",
-                         help="ingest everything present, then exit when caught up")
-    collect.add_argument("--progress", action="store_true",
-                         help="print backfill progress on stderr even when it is not a terminal")
+    collect.add_argument(
+        "--once", action="store_true", help="ingest everything present, then exit when caught up"
+    )
+    collect.add_argument(
+        "--progress",
+        action="store_true",
+        help="print backfill progress on stderr even when it is not a terminal",
+    )
 
-    query = sub.add_parser("query", help="search the store",
-                           description="Print stored lines matching QUERY, oldest first.",
-                           epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    query.add_argument("query", nargs="?", default="", metavar="QUERY",
-                       help="query text (quote it in the shell); empty matches everything")
-    query.add_argument("--db", type=Path, metavar="FILE",
-                       help="store file (default: the most recently written store)")
-    query.add_argument("--limit", type=int, default=1000, metavar="N",
-                       help="keep the newest N matches (default 1000; 0 = all)")
-    query.add_argument("-o", "--output", choices=("text", "jsonl"), default="text",
-                       help="output format (default text)")
-    query.add_argument("-f", "--follow", action="store_true",
-                       help="keep printing new matching lines as they are stored")
-    query.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                       help="colour per source (default: when stdout is a terminal)")
+    query = sub.add_parser(
+        "query",
+        help="search the store",
+        description="Print stored lines matching QUERY, oldest first.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument(
+        "query",
+        nargs="?",
+        default="",
+        metavar="QUERY",
+        help="query text (quote it in the shell); empty matches everything",
+    )
+    query.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="store file (default: the most recently written store)",
+    )
+    query.add_argument(
+        "--limit",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="keep the newest N matches (default 1000; 0 = all)",
+    )
+    query.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "jsonl"),
+        default="text",
+        help="output format (default text)",
+    )
+    query.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new matching lines as they are stored",
+    )
+    query.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour per source (default: when stdout is a terminal)",
+    )
     return parser
 
 
@@ -181,9 +256,12 @@ def _offer_recovery(error: BrokenStoreError) -> bool:
     from klogtui.store.recovery import recover
 
     salvage = recover(error.path)
-    print(f"klogtui: moved the damaged store to {salvage.moved_to}; copied {salvage.lines:,} "
-          f"lines from {salvage.sources} sources"
-          + ("" if salvage.complete else " (the rest was unreadable)"), file=sys.stderr)
+    print(
+        f"klogtui: moved the damaged store to {salvage.moved_to}; copied {salvage.lines:,} "
+        f"lines from {salvage.sources} sources"
+        + ("" if salvage.complete else " (the rest was unreadable)"),
+        file=sys.stderr,
+    )
     return True
 
 
@@ -230,8 +308,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_app(opts, collect=not args.no_collect)
     except QueryError as e:
-        print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^",
-              file=sys.stderr)
+        print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^", file=sys.stderr)
         return 2
     except BrokenStoreError:
         raise  # main() offers to recover it

@@ -35,8 +35,9 @@ _PALETTE = (32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96, 37)
 _LEVEL_SGR = {Level.WARN: "33", Level.ERROR: "31", Level.FATAL: "1;31"}
 
 # Every C0/C1 control except tab becomes a visible escape (\x1b, \r, …).
-_INERT = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F,
-                                     *range(0x80, 0xA0))}
+_INERT = {
+    c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0))
+}
 
 
 def inert(text: str) -> str:
@@ -53,6 +54,7 @@ def format_ts(ts_ns: int) -> str:
 def _latest_store() -> Path:
     """The most recently written store under the data dir (the one a user just used)."""
     directory = default_db_path("local").parent
+
     def written(db: Path) -> float:
         wal = Path(f"{db}-wal")  # commits land in the WAL first
         return max(db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
@@ -172,8 +174,9 @@ def run_query(args: argparse.Namespace) -> int:
         raise StoreError(f"{db}: no such store")
     reader = Reader(db)
     out = sys.stdout
-    color = args.color == "always" or (args.color == "auto" and out.isatty()
-                                        and os.environ.get("NO_COLOR") is None)
+    color = args.color == "always" or (
+        args.color == "auto" and out.isatty() and os.environ.get("NO_COLOR") is None
+    )
     printer = Printer(reader, out, args.output, color)
     reader.compile(args.query)  # a query error is reported before anything is printed
     last_id = 0

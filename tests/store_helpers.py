@@ -9,12 +9,19 @@ T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z, an arbitrary fixed insta
 SEC = 1_000_000_000
 
 
-def key(ns: str = "shop", pod: str = "web-1", container: str = "app", restart: int = 0) -> SourceKey:
+def key(
+    ns: str = "shop", pod: str = "web-1", container: str = "app", restart: int = 0
+) -> SourceKey:
     return SourceKey(ns, pod, container, restart, pod_uid=f"uid-{pod}")
 
 
-def rec(ts: int, message: str, source: SourceKey | None = None, stream: int = Stream.STDOUT,
-        level: int = 0) -> Record:
+def rec(
+    ts: int,
+    message: str,
+    source: SourceKey | None = None,
+    stream: int = Stream.STDOUT,
+    level: int = 0,
+) -> Record:
     return Record(ts, source or key(), stream, message, level)
 
 

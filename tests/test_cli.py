@@ -15,16 +15,24 @@ from tests.store_helpers import SEC, T0, key, rec, write
 
 
 def klogtui(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "klogtui", *args], capture_output=True,
-                          text=True, check=check, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "klogtui", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["collect"], ["query"]])
 def test_every_command_has_help(command: list[str]) -> None:
     out = klogtui(*command, "--help", check=True).stdout
     assert out.startswith("usage: klogtui")
-    for option in {"": ["--kubeconfig", "--demo", "--log-dir"], "collect": ["--once"],
-                   "query": ["--limit", "-o", "-f"]}["".join(command)]:
+    for option in {
+        "": ["--kubeconfig", "--demo", "--log-dir"],
+        "collect": ["--once"],
+        "query": ["--limit", "-o", "-f"],
+    }["".join(command)]:
         assert option in out
 
 
@@ -35,12 +43,17 @@ def test_version() -> None:
 @pytest.fixture
 def filled(store: Store) -> Path:
     web = key(ns="shop", pod="web-1", container="app")
-    write(store, Batch(
-        [rec(T0 + i * SEC, f"GET /{i}", web) for i in range(5)]
-        + [rec(T0 + 10 * SEC, "payment timeout", web, stream=Stream.STDERR, level=Level.ERROR),
-           rec(T0 + 11 * SEC, "\x1b[31mred[/] [bold]x", web)],
-        sources=[SourceInfo(web, labels={"app": "web"}, node="n1")],
-    ))
+    write(
+        store,
+        Batch(
+            [rec(T0 + i * SEC, f"GET /{i}", web) for i in range(5)]
+            + [
+                rec(T0 + 10 * SEC, "payment timeout", web, stream=Stream.STDERR, level=Level.ERROR),
+                rec(T0 + 11 * SEC, "\x1b[31mred[/] [bold]x", web),
+            ],
+            sources=[SourceInfo(web, labels={"app": "web"}, node="n1")],
+        ),
+    )
     return store.path
 
 
@@ -48,10 +61,28 @@ def test_query_jsonl_has_the_documented_fields(filled: Path) -> None:
     out = klogtui("query", "timeout", "--db", str(filled), "-o", "jsonl", check=True).stdout
     (obj,) = [json.loads(line) for line in out.splitlines()]
     assert obj["ts"] == "2026-11-18T11:06:50.000000000Z"
-    assert {k: obj[k] for k in ("namespace", "pod", "container", "stream", "message", "restart",
-                                "labels", "level")} == {
-        "namespace": "shop", "pod": "web-1", "container": "app", "stream": "stderr",
-        "message": "payment timeout", "restart": 0, "labels": {"app": "web"}, "level": "error"}
+    assert {
+        k: obj[k]
+        for k in (
+            "namespace",
+            "pod",
+            "container",
+            "stream",
+            "message",
+            "restart",
+            "labels",
+            "level",
+        )
+    } == {
+        "namespace": "shop",
+        "pod": "web-1",
+        "container": "app",
+        "stream": "stderr",
+        "message": "payment timeout",
+        "restart": 0,
+        "labels": {"app": "web"},
+        "level": "error",
+    }
 
 
 def test_query_limit_keeps_newest_oldest_first(filled: Path) -> None:

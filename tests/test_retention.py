@@ -56,8 +56,14 @@ def test_size_retention_keeps_the_store_bounded(store: Store) -> None:
     t = time.time_ns() - 3600 * SEC
     try:
         for b in range(10):
-            writer.submit(Batch([rec(t + (b * 5000 + i) * 1000, f"line {b} {i} " + "x" * 150)
-                                 for i in range(5000)]))
+            writer.submit(
+                Batch(
+                    [
+                        rec(t + (b * 5000 + i) * 1000, f"line {b} {i} " + "x" * 150)
+                        for i in range(5000)
+                    ]
+                )
+            )
             writer.flush()
         reader = store.reader()
         _wait(lambda: reader.stats().db_bytes < 8_000_000 and reader.count("")[0] < 50_000)
@@ -68,8 +74,10 @@ def test_size_retention_keeps_the_store_bounded(store: Store) -> None:
     _integrity(store)
 
 
-@pytest.mark.parametrize(("text", "size"), [("2GB", 2 * 10**9), ("500M", 500 * 10**6),
-                                            ("1.5GiB", int(1.5 * 2**30)), ("1048576", 2**20)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("2GB", 2 * 10**9), ("500M", 500 * 10**6), ("1.5GiB", int(1.5 * 2**30)), ("1048576", 2**20)],
+)
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
 

@@ -61,8 +61,9 @@ def test_same_instant_across_sources_and_batches_never_collides(store: Store) ->
 
 
 def test_text_search_newest_first_window(store: Store) -> None:
-    lines = [rec(T0 + i * SEC, f"request {i} {'timeout' if i % 3 == 0 else 'ok'}")
-             for i in range(30)]
+    lines = [
+        rec(T0 + i * SEC, f"request {i} {'timeout' if i % 3 == 0 else 'ok'}") for i in range(30)
+    ]
     write(store, Batch(lines))
     reader = store.reader()
     got = reader.newest("timeout", 4)
@@ -73,11 +74,16 @@ def test_text_search_newest_first_window(store: Store) -> None:
 
 def test_metadata_filters_use_sources_stream_and_level(store: Store) -> None:
     web, db = key(pod="web-1"), key(ns="data", pod="db-0", container="postgres")
-    write(store, Batch(
-        [rec(T0 + i, f"web {i}", web) for i in range(5)]
-        + [rec(T0 + 10 + i, f"db {i}", db, stream=Stream.STDERR, level=Level.ERROR)
-           for i in range(3)]
-    ))
+    write(
+        store,
+        Batch(
+            [rec(T0 + i, f"web {i}", web) for i in range(5)]
+            + [
+                rec(T0 + 10 + i, f"db {i}", db, stream=Stream.STDERR, level=Level.ERROR)
+                for i in range(3)
+            ]
+        ),
+    )
     reader = store.reader()
     assert messages(reader.newest("ns=data", 10)) == ["db 0", "db 1", "db 2"]
     assert messages(reader.newest("pod=web-*", 2)) == ["web 3", "web 4"]
@@ -87,10 +93,13 @@ def test_metadata_filters_use_sources_stream_and_level(store: Store) -> None:
 
 def test_facets_and_count_from_counts_and_from_text(store: Store) -> None:
     web, api = key(pod="web-1"), key(pod="api-1")
-    write(store, Batch(
-        [rec(T0 + i * SEC, "GET /health ok", web) for i in range(6)]
-        + [rec(T0 + i * SEC, "GET /orders timeout", api, level=Level.ERROR) for i in range(4)]
-    ))
+    write(
+        store,
+        Batch(
+            [rec(T0 + i * SEC, "GET /health ok", web) for i in range(6)]
+            + [rec(T0 + i * SEC, "GET /orders timeout", api, level=Level.ERROR) for i in range(4)]
+        ),
+    )
     reader = store.reader()
     assert reader.facets("", "pod") == ([("web-1", 6), ("api-1", 4)], True)
     assert reader.facets("", "level") == ([("none", 6), ("error", 4)], True)
@@ -102,8 +111,11 @@ def test_facets_and_count_from_counts_and_from_text(store: Store) -> None:
 
 def test_histogram_buckets_totals_and_errors(store: Store) -> None:
     minute = 60 * SEC
-    lines = [rec(T0 + m * minute + s * SEC, f"m{m}", level=Level.ERROR if s == 0 else 0)
-             for m in range(10) for s in range(3)]
+    lines = [
+        rec(T0 + m * minute + s * SEC, f"m{m}", level=Level.ERROR if s == 0 else 0)
+        for m in range(10)
+        for s in range(3)
+    ]
     write(store, Batch(lines))
     reader = store.reader()
     start = T0 - T0 % minute
@@ -119,13 +131,21 @@ def test_histogram_buckets_totals_and_errors(store: Store) -> None:
 
 def test_source_metadata_updates_and_counts(store: Store) -> None:
     k = key(pod="web-1")
-    write(store, Batch([rec(T0, "x", k), rec(T0 + SEC, "y", k)],
-                       sources=[SourceInfo(k, node="node-a", labels={"app": "web"},
-                                           state="running")]))
+    write(
+        store,
+        Batch(
+            [rec(T0, "x", k), rec(T0 + SEC, "y", k)],
+            sources=[SourceInfo(k, node="node-a", labels={"app": "web"}, state="running")],
+        ),
+    )
     write(store, Batch(sources=[SourceInfo(k, state="deleted", reason="PodDeleted")]))
     (src,) = store.reader().sources()
     assert (src.node, src.labels, src.state, src.reason) == (
-        "node-a", {"app": "web"}, "deleted", "PodDeleted")
+        "node-a",
+        {"app": "web"},
+        "deleted",
+        "PodDeleted",
+    )
     assert (src.lines, src.first_ts, src.last_ts) == (2, T0, T0 + SEC)
     assert messages(store.reader().newest("app=web", 5)) == ["x", "y"]
 
@@ -140,8 +160,9 @@ def test_checkpoints_commit_with_lines_and_can_be_deleted(store: Store) -> None:
 
 def test_context_is_same_container_only(store: Store) -> None:
     a, b = key(pod="a"), key(pod="b")
-    write(store, Batch([rec(T0 + i, f"{'ab'[i % 2]}{i}", a if i % 2 == 0 else b)
-                        for i in range(10)]))
+    write(
+        store, Batch([rec(T0 + i, f"{'ab'[i % 2]}{i}", a if i % 2 == 0 else b) for i in range(10)])
+    )
     reader = store.reader()
     pivot = next(ln for ln in reader.newest("", 20) if ln.message == "a4")
     assert messages(reader.context(pivot.id, 1, 2)) == ["a2", "a4", "a6", "a8"]
@@ -168,8 +189,9 @@ def test_store_file_is_private(tmp_path: Path) -> None:
         (None, "an SQLite database but not a klogtui store"),
     ],
 )
-def test_foreign_files_are_refused_with_advice(tmp_path: Path, content: bytes | None,
-                                               expected: str) -> None:
+def test_foreign_files_are_refused_with_advice(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
     path = tmp_path / "other.db"
     if content is None:
         conn = sqlite3.connect(path)

@@ -34,8 +34,12 @@ def test_disk_full_mid_batch_advances_nothing_then_recovers(store: Store) -> Non
         # A full disk, as SQLite sees it: no page may be added to the file.
         pages = writer._conn.execute("PRAGMA page_count").fetchone()[0]
         writer._conn.execute(f"PRAGMA max_page_count={pages}")
-        writer.submit(Batch([rec(T0 + i, "big " + "x" * 2000) for i in range(1, 500)],
-                            checkpoints={"file:a": "2"}))
+        writer.submit(
+            Batch(
+                [rec(T0 + i, "big " + "x" * 2000) for i in range(1, 500)],
+                checkpoints={"file:a": "2"},
+            )
+        )
         deadline = time.monotonic() + 10
         while writer.error is None:
             assert time.monotonic() < deadline
@@ -55,17 +59,23 @@ def test_disk_full_mid_batch_advances_nothing_then_recovers(store: Store) -> Non
 def test_store_locked_by_another_process_waits_and_loses_nothing(store: Store) -> None:
     hold_s = 12  # longer than the busy timeout (10 s), so the writer has to retry
     locker = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys, time\n"
-         f"c = sqlite3.connect({str(store.path)!r}, isolation_level=None)\n"
-         "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-         f"time.sleep({hold_s}); c.execute('COMMIT')\n"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(store.path)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
+            f"time.sleep({hold_s}); c.execute('COMMIT')\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
     writer = store.start_writer()
     try:
-        writer.submit(Batch([rec(T0 + i, f"line {i}") for i in range(1000)],
-                            checkpoints={"file:x": "1000"}))
+        writer.submit(
+            Batch([rec(T0 + i, f"line {i}") for i in range(1000)], checkpoints={"file:x": "1000"})
+        )
         assert writer.flush(hold_s + 30)
     finally:
         writer.close()
@@ -137,18 +147,30 @@ def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store
         writer.submit(Batch([rec(T0 + SEC, "two")]))
         writer.flush()
         count = subprocess.run(
-            [sys.executable, "-c",
-             f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
-             ".execute('SELECT count(*) FROM lines').fetchone()[0])"],
-            capture_output=True, text=True, check=True).stdout.strip()
+            [
+                sys.executable,
+                "-c",
+                f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
+                ".execute('SELECT count(*) FROM lines').fetchone()[0])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         writer.submit(Batch([rec(T0 + 2 * SEC, "three")]))
         writer.flush()
         assert Path(str(store.path) + "-wal").exists()
         count3 = subprocess.run(
-            [sys.executable, "-c",
-             f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
-             ".execute('SELECT count(*) FROM lines').fetchone()[0])"],
-            capture_output=True, text=True, check=True).stdout.strip()
+            [
+                sys.executable,
+                "-c",
+                f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
+                ".execute('SELECT count(*) FROM lines').fetchone()[0])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     finally:
         writer.close()
     assert (count, count3) == ("2", "3")

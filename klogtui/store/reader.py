@@ -134,9 +134,16 @@ class Reader:
         ).fetchall()
         self._sources = [
             Source(
-                id=r[0], key=SourceKey(r[1], r[2], r[3], r[4], r[5]), container_id=r[6],
-                node=r[7], labels=json.loads(r[8] or "{}"), state=r[9], reason=r[10],
-                first_ts=r[11], last_ts=r[12], lines=r[13],
+                id=r[0],
+                key=SourceKey(r[1], r[2], r[3], r[4], r[5]),
+                container_id=r[6],
+                node=r[7],
+                labels=json.loads(r[8] or "{}"),
+                state=r[9],
+                reason=r[10],
+                first_ts=r[11],
+                last_ts=r[12],
+                lines=r[13],
             )
             for r in rows
         ]
@@ -194,8 +201,9 @@ class Reader:
         rows.reverse()
         return rows
 
-    def window_at(self, query: str | CompiledQuery, ts_ns: int, before: int,
-                  after: int) -> list[LogLine]:
+    def window_at(
+        self, query: str | CompiledQuery, ts_ns: int, before: int, after: int
+    ) -> list[LogLine]:
         """Lines around a point in time: `before` lines before it and `after` from it."""
         cq = self.compile(query)
         pivot = id_for_ts(ts_ns)
@@ -220,17 +228,22 @@ class Reader:
         target = self.line(line_id)
         if target is None:
             return []
-        sql = (f"SELECT {_COLS} FROM lines l WHERE l.source_id = ? AND l.id {{op}} ? "
-               "ORDER BY l.id {dir} LIMIT ?")
+        sql = (
+            f"SELECT {_COLS} FROM lines l WHERE l.source_id = ? AND l.id {{op}} ? "
+            "ORDER BY l.id {dir} LIMIT ?"
+        )
         with self._lock:
-            older = self._conn.execute(sql.format(op="<", dir="DESC"),
-                                       (target.source_id, line_id, before)).fetchall()
-            newer = self._conn.execute(sql.format(op=">", dir="ASC"),
-                                       (target.source_id, line_id, after)).fetchall()
+            older = self._conn.execute(
+                sql.format(op="<", dir="DESC"), (target.source_id, line_id, before)
+            ).fetchall()
+            newer = self._conn.execute(
+                sql.format(op=">", dir="ASC"), (target.source_id, line_id, after)
+            ).fetchall()
         return [LogLine(*r) for r in reversed(older)] + [target] + [LogLine(*r) for r in newer]
 
-    def _select(self, cq: CompiledQuery, lo: int, hi: int, desc: bool, limit: int,
-                ids_only: bool = False) -> list[LogLine]:
+    def _select(
+        self, cq: CompiledQuery, lo: int, hi: int, desc: bool, limit: int, ids_only: bool = False
+    ) -> list[LogLine]:
         """Matching lines with lo < id < hi, newest first if desc, at most limit."""
         lo, hi = self._bounds(cq, lo, hi)
         if limit <= 0 or lo >= hi - 1 or cq.source_ids == frozenset():
@@ -238,8 +251,10 @@ class Reader:
         cols = "l.id" if ids_only else _COLS
         rows: list[Any]
         with self._lock:
-            if cq.fts is None and cq.source_ids is not None and self._per_source_wins(
-                cq.source_ids
+            if (
+                cq.fts is None
+                and cq.source_ids is not None
+                and self._per_source_wins(cq.source_ids)
             ):
                 rows = self._merge_per_source(cq, cols, lo, hi, desc, limit)
             else:
@@ -265,12 +280,16 @@ class Reader:
         if cq.fts is not None:
             # FTS outer (CROSS JOIN keeps that order): its doclist is in id order,
             # so the first `limit` hits that pass the filters end the scan.
-            return (f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
-                    f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? "
-                    f"AND ({cq.where}){self._source_filter(cq)} "
-                    f"ORDER BY f.rowid {order} LIMIT ?")
-        return (f"SELECT {cols} FROM lines l NOT INDEXED WHERE l.id > ? AND l.id < ? "
-                f"AND ({cq.where}){self._source_filter(cq)} ORDER BY l.id {order} LIMIT ?")
+            return (
+                f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
+                f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? "
+                f"AND ({cq.where}){self._source_filter(cq)} "
+                f"ORDER BY f.rowid {order} LIMIT ?"
+            )
+        return (
+            f"SELECT {cols} FROM lines l NOT INDEXED WHERE l.id > ? AND l.id < ? "
+            f"AND ({cq.where}){self._source_filter(cq)} ORDER BY l.id {order} LIMIT ?"
+        )
 
     @staticmethod
     def _select_params(cq: CompiledQuery, lo: int, hi: int, limit: int) -> tuple[object, ...]:
@@ -292,15 +311,22 @@ class Reader:
         total = sum(s.lines for s in self._sources) or 1
         return selected * 4 < total
 
-    def _merge_per_source(self, cq: CompiledQuery, cols: str, lo: int, hi: int,
-                          desc: bool, limit: int) -> list[Any]:
+    def _merge_per_source(
+        self, cq: CompiledQuery, cols: str, lo: int, hi: int, desc: bool, limit: int
+    ) -> list[Any]:
         order = "DESC" if desc else "ASC"
-        sql = (f"SELECT {cols} FROM lines l INDEXED BY lines_source WHERE l.source_id = ? "
-               f"AND l.id > ? AND l.id < ? AND ({cq.where}) ORDER BY l.id {order} LIMIT ?")
-        runs = [self._conn.execute(sql, (sid, lo, hi, *cq.params, limit)).fetchall()
-                for sid in sorted(cq.source_ids or ())]
+        sql = (
+            f"SELECT {cols} FROM lines l INDEXED BY lines_source WHERE l.source_id = ? "
+            f"AND l.id > ? AND l.id < ? AND ({cq.where}) ORDER BY l.id {order} LIMIT ?"
+        )
+        runs = [
+            self._conn.execute(sql, (sid, lo, hi, *cq.params, limit)).fetchall()
+            for sid in sorted(cq.source_ids or ())
+        ]
         merged: Iterable[tuple[object, ...]] = heapq.merge(
-            *runs, key=lambda r: r[0], reverse=desc  # type: ignore[arg-type,return-value]
+            *runs,
+            key=lambda r: r[0],
+            reverse=desc,  # type: ignore[arg-type,return-value]
         )
         out: list[tuple[object, ...]] = []
         for r in merged:
@@ -322,8 +348,9 @@ class Reader:
         return f"({cq.where}){self._source_filter(cq)}"
 
     @_guarded
-    def facets(self, query: str | CompiledQuery, field: str,
-               limit: int = 200) -> tuple[list[tuple[str, int]], bool]:
+    def facets(
+        self, query: str | CompiledQuery, field: str, limit: int = 200
+    ) -> tuple[list[tuple[str, int]], bool]:
         """Counts of each value of `field` among lines matching the query.
 
         field is one of FACET_FIELDS or "label:<key>". Returns (values by count
@@ -340,7 +367,8 @@ class Reader:
                 rows = self._conn.execute(
                     f"SELECT l.source_id, l.level, l.stream, sum(l.n) FROM counts l "
                     f"WHERE l.minute >= ? AND l.minute <= ? AND {where} "
-                    f"GROUP BY 1, 2, 3", (lo_min, hi_min, *cq.params)
+                    f"GROUP BY 1, 2, 3",
+                    (lo_min, hi_min, *cq.params),
                 ).fetchall()
             else:
                 rows = self._capped_groups(cq)
@@ -409,8 +437,9 @@ class Reader:
             return n, n < _SCAN_CAP
 
     @_guarded
-    def histogram(self, query: str | CompiledQuery, start_ns: int, end_ns: int,
-                  buckets: int) -> list[Bucket]:
+    def histogram(
+        self, query: str | CompiledQuery, start_ns: int, end_ns: int, buckets: int
+    ) -> list[Bucket]:
         """Volume over [start_ns, end_ns) in `buckets` equal buckets, warn/error apart.
 
         Uses the per-minute counts when the query allows it and buckets are at least a

@@ -72,7 +72,6 @@ CREATE TABLE checkpoints(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWI
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
 
-
 def default_db_path(profile: str) -> Path:
     """The store for a source profile (e.g. "local", "demo", "ctx-prod") under XDG data."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
@@ -111,8 +110,9 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         # Create the file ourselves so it is private (0600) before SQLite writes to it.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
-                               isolation_level=None)
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+        )
     except sqlite3.Error as e:
         raise StoreError(f"{path}: cannot open the store: {e}") from e
     try:
@@ -191,9 +191,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     try:
         for step in MIGRATIONS[version - 1 :]:
             step(conn)
-        conn.execute(
-            "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
-        )
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -251,8 +251,9 @@ class Writer:
             rows = self._insert_lines(rows)
             if len(rows) > 1 and rows[-1][0] < rows[-2][0]:
                 rows.sort()  # colliding rows were moved and appended at the end
-            conn.executemany("INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",
-                             [(r[0], r[6]) for r in rows])
+            conn.executemany(
+                "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)", [(r[0], r[6]) for r in rows]
+            )
             conn.executemany(
                 "INSERT INTO counts VALUES (?,?,?,?,?) "
                 "ON CONFLICT DO UPDATE SET n = n + excluded.n",
@@ -293,9 +294,11 @@ class Writer:
 
     def _prepare(
         self, batches: list[Batch], slot_state: dict[int, tuple[int, int]]
-    ) -> tuple[list[tuple[int, int, int, int, int, int, str]],
-               dict[tuple[int, int, int, int], int],
-               dict[int, tuple[int, int, int]]]:
+    ) -> tuple[
+        list[tuple[int, int, int, int, int, int, str]],
+        dict[tuple[int, int, int, int], int],
+        dict[int, tuple[int, int, int]],
+    ]:
         """Resolve sources, assign ids and aggregate counts (no line I/O yet)."""
         source_id = self._source_id
         for b in batches:
@@ -329,8 +332,17 @@ class Writer:
                     counter = 0
                 # A counter past its bits spills into the next slots and buckets: the
                 # order stays right for this source and a collision is resolved below.
-                append(((bucket << SLOT_BITS) + sid_bits + counter, ts, sid, r.stream,
-                        r.level, r.flags, r.message))
+                append(
+                    (
+                        (bucket << SLOT_BITS) + sid_bits + counter,
+                        ts,
+                        sid,
+                        r.stream,
+                        r.level,
+                        r.flags,
+                        r.message,
+                    )
+                )
                 key = (ts // _NS_PER_MINUTE, sid, r.level, r.stream)
                 counts[key] = counts.get(key, 0) + 1
                 t = touched.get(sid)
@@ -358,10 +370,13 @@ class Writer:
         # Redo the batch: rows whose id is free go in bulk, only the losers are moved.
         conn.execute("ROLLBACK TO lines")
         conn.execute("RELEASE lines")
-        taken = {r[0] for r in conn.execute(
-            "SELECT id FROM lines WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps([r[0] for r in rows]),),
-        )}
+        taken = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM lines WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[0] for r in rows]),),
+            )
+        }
         free: list[tuple[int, int, int, int, int, int, str]] = []
         losers = []
         for row in rows:
@@ -380,10 +395,13 @@ class Writer:
                 if conn.total_changes != n:
                     break
                 # Taken: jump past the run of used ids after it instead of probing one by one.
-                line_id = execute(
-                    "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
-                    (line_id, line_id + (1 << SLOT_BITS)),
-                ).fetchone()[0] + 1
+                line_id = (
+                    execute(
+                        "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
+                        (line_id, line_id + (1 << SLOT_BITS)),
+                    ).fetchone()[0]
+                    + 1
+                )
             free.append((line_id, *row[1:]))
         return free
 
