@@ -337,6 +337,7 @@ class FileCollector:
         self._links_dirty = False
         self._rescan_pods: set[str] = set()
         self._rescan: set[_Dir] = set()
+        self._dangling: set[_Dir] = set()  # directories with a log name that is a broken link
         self._to_read: set[_File] = set()
 
         # The batch being filled.
@@ -702,6 +703,10 @@ class FileCollector:
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            if os.path.islink(path):
+                # Docker rotates the json log a pods/ link leads to by renaming it: no
+                # event of ours says when the new target appears, so look again.
+                self._dangling.add(d)
             return None
         except OSError as e:
             self.stats.error(path, f"cannot read: {e.strerror}; skipped")
@@ -793,13 +798,18 @@ class FileCollector:
         self._unwatch(f.watch)
         f.watch = None
 
-    def _identify(self, f: _File) -> None:
-        """Attach a file to the content stream its first line names (once it has one)."""
+    def _identify(self, f: _File, finished: bool = False) -> None:
+        """Attach a file to the content stream its first line names (once it has one).
+
+        A `finished` file (deleted, or no longer written) whose whole content is one
+        short unterminated line is named by that content: it is all there will be.
+        """
         try:
             if f.compressed:
                 head = _read_head(f.path, True)
             elif f.fd is not None:
-                head = _head(os.pread(f.fd, _HEAD_MAX, 0))
+                data = os.pread(f.fd, _HEAD_MAX, 0)
+                head = _head(data) or (data if finished and data else None)
             else:
                 return
         except (OSError, EOFError, zlib.error) as e:
@@ -876,6 +886,8 @@ class FileCollector:
         """Read a gone file to its end, store its unfinished end if it was the last copy
         of its content, and close it."""
         self._closing.discard(f)
+        if f.fd is not None and f.stream is None and not f.failed:
+            self._identify(f, finished=True)
         if f.fd is not None and f.stream is not None:
             self._read(f, to_end=True)
             st = f.stream
@@ -1137,6 +1149,17 @@ class FileCollector:
                 self._touch()
                 self._deleted.add(st.key)
         for f in list(self._files.values()):
+            if (
+                f.stream is None
+                and f.fd is not None
+                and not f.failed
+                and now - f.last_growth >= t.partial_grace_s
+                and not self._is_live(f)
+            ):
+                # Shorter than a line and no longer written: read what there is.
+                self._identify(f, finished=True)
+                if f.stream is not None:
+                    self._to_read.add(f)
             fs = f.stream
             if (
                 f.fd is not None
@@ -1149,7 +1172,11 @@ class FileCollector:
                 self._close_fd(f)
 
     def _poll_sizes(self) -> None:
-        """Catch writes whose inotify event never came (some file systems drop them)."""
+        """Catch writes whose inotify event never came (some file systems drop them),
+        and targets of broken links that appeared since."""
+        if self._dangling:
+            self._rescan.update(d for d in self._dangling if not d.gone)
+            self._dangling.clear()
         for f in self._files.values():
             if f.fd is None or f.failed:
                 continue

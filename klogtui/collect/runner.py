@@ -296,6 +296,12 @@ def run_collect(opts: CollectOptions) -> int:
                 progress.update(running)
                 if opts.once and running.caught_up():
                     break
+            else:
+                if opts.once and not running.caught_up():
+                    # A signal ended --once before it caught up: scripts must be able
+                    # to tell an interrupted ingest from a finished one.
+                    print("klogtui: stopped before catching up", file=sys.stderr)
+                    code = 130
         finally:
             running.stop()
         print_errors()

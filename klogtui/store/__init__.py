@@ -1,10 +1,33 @@
-"""The SQLite FTS5 store: schema, the single writer, readers and the query language."""
+"""The SQLite FTS5 store: schema, the single writer, readers and the query language.
 
-from klogtui.store.reader import Bucket, Reader, StoreStats
-from klogtui.store.retention import Retention, parse_size
-from klogtui.store.schema import default_db_path
-from klogtui.store.store import Store
-from klogtui.store.writer import CommitInfo, WriteError, Writer
+Names are imported on first use, so `klogtui query` (which only reads) does not pay
+for the writer, retention and recovery modules at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from klogtui.store.reader import Bucket, Reader, StoreStats
+    from klogtui.store.retention import Retention, parse_size
+    from klogtui.store.schema import default_db_path
+    from klogtui.store.store import Store
+    from klogtui.store.writer import CommitInfo, WriteError, Writer
+
+_HOMES = {
+    "Bucket": "reader",
+    "Reader": "reader",
+    "StoreStats": "reader",
+    "Retention": "retention",
+    "parse_size": "retention",
+    "default_db_path": "schema",
+    "Store": "store",
+    "CommitInfo": "writer",
+    "WriteError": "writer",
+    "Writer": "writer",
+}
 
 __all__ = [
     "Bucket",
@@ -18,3 +41,10 @@ __all__ = [
     "default_db_path",
     "parse_size",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'klogtui.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"klogtui.store.{home}"), name)

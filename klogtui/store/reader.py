@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -319,16 +320,12 @@ class Reader:
             f"SELECT {cols} FROM lines l INDEXED BY lines_source WHERE l.source_id = ? "
             f"AND l.id > ? AND l.id < ? AND ({cq.where}) ORDER BY l.id {order} LIMIT ?"
         )
-        runs = [
+        runs: list[list[Any]] = [
             self._conn.execute(sql, (sid, lo, hi, *cq.params, limit)).fetchall()
             for sid in sorted(cq.source_ids or ())
         ]
-        merged: Iterable[tuple[object, ...]] = heapq.merge(
-            *runs,
-            key=lambda r: r[0],
-            reverse=desc,  # type: ignore[arg-type,return-value]
-        )
-        out: list[tuple[object, ...]] = []
+        merged: Iterable[Any] = heapq.merge(*runs, key=itemgetter(0), reverse=desc)
+        out: list[Any] = []
         for r in merged:
             out.append(r)
             if len(out) >= limit:
