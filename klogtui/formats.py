@@ -59,6 +59,9 @@ def _invalid(s: object) -> ValueError:
     return ValueError(f"not an RFC 3339 timestamp: {s!r}")
 
 
+_MAX_SECONDS = (2**63 - 1) // 1_000_000_000 - 1
+
+
 def _parse_timestamp_full(s: bytes | str) -> int:
     """parse_timestamp for every form; fills the cache the fast paths read."""
     if isinstance(s, bytes) and len(s) > 26 and s[19] == 0x2E:
@@ -109,6 +112,10 @@ def _parse_timestamp_full(s: bytes | str) -> int:
                 raise _invalid(s)
             offset = zone_hours * 3600 + zone_minutes * 60
             secs = secs - offset if m[9] == b"+" else secs + offset
+        if not 0 <= secs < _MAX_SECONDS:
+            # Before 1970 or after 2262 does not fit the store's 64-bit nanoseconds:
+            # no real log says so, and the line is kept raw like any other bad stamp.
+            raise _invalid(s)
         if len(_SECONDS_CACHE) >= _SECONDS_CACHE_MAX:
             _SECONDS_CACHE.clear()
         _SECONDS_CACHE[key] = secs

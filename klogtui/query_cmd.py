@@ -40,6 +40,9 @@ _INERT = {
 }
 
 
+_JSON_C1 = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0))}
+
+
 def inert(text: str) -> str:
     """Text safe to print to a terminal: control characters shown, not obeyed."""
     return text.translate(_INERT)
@@ -71,11 +74,14 @@ def _latest_store() -> Path:
 class Printer:
     """Formats lines for one output stream."""
 
-    def __init__(self, reader: Reader, out: TextIO, fmt: str, color: bool) -> None:
+    def __init__(
+        self, reader: Reader, out: TextIO, fmt: str, color: bool, terminal: bool = False
+    ) -> None:
         self.reader = reader
         self.out = out
         self.fmt = fmt
         self.color = color
+        self.terminal = terminal or color  # log text must be made inert
 
     def _source(self, line: LogLine) -> Source | None:
         return self.reader.source(line.source_id)
@@ -104,14 +110,17 @@ class Printer:
         }
         if line.flags:
             obj["flags"] = line.flags
-        return json.dumps(obj, ensure_ascii=False)
+        # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
+        # terminals): escape them too, the JSON means the same.
+        return json.dumps(obj, ensure_ascii=False).translate(_JSON_C1)
 
     def text(self, line: LogLine) -> str:
         src = self._source(line)
         name = f"{src.namespace}/{src.pod}/{src.container}" if src else f"#{line.source_id}"
         ts = format_ts(line.ts)
         if not self.color:
-            return f"{ts} {name} {line.message}"
+            message = inert(line.message) if self.terminal else line.message
+            return f"{ts} {name} {message}"
         hue = _PALETTE[zlib.crc32(name.encode()) % len(_PALETTE)]
         message = inert(line.message)
         sgr = _LEVEL_SGR.get(Level(line.level))
@@ -177,7 +186,7 @@ def run_query(args: argparse.Namespace) -> int:
     color = args.color == "always" or (
         args.color == "auto" and out.isatty() and os.environ.get("NO_COLOR") is None
     )
-    printer = Printer(reader, out, args.output, color)
+    printer = Printer(reader, out, args.output, color, terminal=out.isatty())
     reader.compile(args.query)  # a query error is reported before anything is printed
     last_id = 0
     if args.limit == 0:
