@@ -330,6 +330,7 @@ class FakeCluster:
         self.forbid_namespace_list = False
         self.log_conns: list[_LogConn] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.methods: list[tuple[str, str]] = []  # (method, path) of every request, any verb
         # Finished log responses: (pod, container, query, whole lines sent).
         self.log_served: list[tuple[str, str, dict[str, list[str]], int]] = []
         self.stopped = False
@@ -626,6 +627,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         pass
+
+    def parse_request(self) -> bool:
+        # Every verb is logged, also those the double does not serve (they get 501).
+        ok = super().parse_request()
+        if ok:
+            with self.server.cluster.cond:
+                self.server.cluster.methods.append((self.command, self.path))
+        return ok
 
     # -- plumbing -------------------------------------------------------------------------
 

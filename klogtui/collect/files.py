@@ -741,7 +741,12 @@ class FileCollector:
         if f.head is None:
             return True
         try:
-            return _read_head(path, f.compressed) == f.head
+            if f.compressed:
+                return _read_head(path, True) == f.head
+            with open(path, "rb") as fh:
+                # Its first bytes, as reads check them: a head can also be the whole
+                # unterminated content of a finished file (see _identify).
+                return fh.read(len(f.head)) == f.head
         except (OSError, EOFError, zlib.error):
             return False  # then it is tracked anew: harmless, its content decides
 

@@ -86,6 +86,7 @@ class Running:
         self._demo = demo
         self._temp_dir = temp_dir
         self._stopped = False
+        self._committed = True
         self._lock = threading.Lock()
 
     def caught_up(self) -> bool:
@@ -109,12 +110,18 @@ class Running:
                 total += c.files_total
         return done, total
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
         """Stop the demo and the collectors, commit what they handed over, close the
-        writer and remove the demo's directory. Safe to call more than once."""
+        writer and remove the demo's directory. Safe to call more than once.
+
+        Returns:
+            False if what was handed over could not be committed within `timeout`
+            (the store stayed locked or full, or its writer failed). Its checkpoints
+            were not committed either, so the next run reads it again.
+        """
         with self._lock:
             if self._stopped:
-                return
+                return self._committed
             self._stopped = True
         try:
             if self._demo is not None:
@@ -123,11 +130,12 @@ class Running:
                 c.stop()
             for c in self._collectors:
                 c.join(timeout)
-            self.writer.flush(timeout)
+            self._committed = self.writer.flush(timeout)
             self.writer.close(timeout)
         finally:
             if self._temp_dir is not None:
                 shutil.rmtree(self._temp_dir, ignore_errors=True)
+        return self._committed
 
 
 def _raise_fd_limit() -> None:
@@ -260,7 +268,8 @@ def run_collect(opts: CollectOptions) -> int:
     each and skipped.
 
     Returns:
-        The process exit code: 0, or 1 if a collector failed.
+        The process exit code: 0; 1 if a collector failed or what was read could not
+        be committed; 130 if a signal ended ``--once`` before it caught up.
 
     Raises:
         KlogError: the store or the sources cannot be used (printed by the CLI).
@@ -287,6 +296,7 @@ def run_collect(opts: CollectOptions) -> int:
                     print(f"klogtui: {e.where}: {e.message}", file=sys.stderr)
 
         code = 0
+        committed = False
         try:
             while not stop.wait(0.1):
                 print_errors()
@@ -303,9 +313,17 @@ def run_collect(opts: CollectOptions) -> int:
                     print("klogtui: stopped before catching up", file=sys.stderr)
                     code = 130
         finally:
-            running.stop()
+            committed = running.stop()
         print_errors()
         progress.update(running)
+        if not committed:
+            # Exit 0 would tell a script or a DaemonSet that everything was stored.
+            print(
+                "klogtui: store: the last lines read could not be committed in time; "
+                "the next run reads them again",
+                file=sys.stderr,
+            )
+            return 1
         return code
     finally:
         for sig, handler in previous.items():
