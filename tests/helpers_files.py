@@ -8,6 +8,7 @@ can state exactly which lines must be stored, once each, in which order.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import time
@@ -245,3 +246,14 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def docker_lines(seqs: Iterable[int]) -> bytes:
+    """Docker json-file records "seq=N", one per sequence number, 1 ms apart."""
+    return b"".join(
+        json.dumps(
+            {"log": f"seq={s}\n", "stream": "stdout", "time": ts_text(T0 + s * 1_000_000)}
+        ).encode()
+        + b"\n"
+        for s in seqs
+    )

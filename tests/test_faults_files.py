@@ -9,7 +9,6 @@ CI runs short versions; ``pytest -m chaos`` runs the long ones (same code, longe
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import shutil
 import signal
@@ -31,16 +30,15 @@ from tests.helpers_faults import (
     written,
 )
 from tests.helpers_files import (
-    T0,
     Container,
     Run,
     cri,
+    docker_lines,
     lines,
     open_paths,
     sources,
     stored,
     stored_seqs,
-    ts_text,
     wait_for,
 )
 
@@ -408,34 +406,24 @@ def test_pods_deleted_while_stopped_and_during_backfill(tmp_path: Path) -> None:
 # -- dockershim: pods/.../0.log is a symlink to Docker's json-file log --------------------
 
 
-def _docker(seqs: range) -> bytes:
-    return b"".join(
-        json.dumps(
-            {"log": f"seq={s}\n", "stream": "stdout", "time": ts_text(T0 + s * 1_000_000)}
-        ).encode()
-        + b"\n"
-        for s in seqs
-    )
-
-
 def test_docker_rotation_behind_a_pod_symlink(tmp_path: Path) -> None:
     """Docker rotates its json log by renaming it (<id>-json.log.1) and reopening;
     the kubelet's symlink keeps its name and so leads to the new file."""
     real = tmp_path / "docker" / "c0ffee-json.log"
     real.parent.mkdir()
-    real.write_bytes(_docker(range(10)))
+    real.write_bytes(docker_lines(range(10)))
     c = Container(tmp_path / "logs")
     c.dir.mkdir(parents=True)
     c.path().symlink_to(real)
     with Run(c.log_dir, tmp_path / "db").caught_up() as run:
         with open(real, "ab", buffering=0) as dockerd:
-            dockerd.write(_docker(range(10, 20)))
+            dockerd.write(docker_lines(range(10, 20)))
             os.rename(real, real.with_name(real.name + ".1"))
-            dockerd.write(_docker(range(20, 25)))  # until it reopens
-        real.write_bytes(_docker(range(25, 40)))
+            dockerd.write(docker_lines(range(20, 25)))  # until it reopens
+        real.write_bytes(docker_lines(range(25, 40)))
         run.wait_seqs(list(range(40)))
         with open(real, "ab") as fh:
-            fh.write(_docker(range(40, 45)))
+            fh.write(docker_lines(range(40, 45)))
         run.wait_seqs(list(range(45)))
         wait_for(lambda: run.stats.files_open == 1, what="the rotated json log released")
 
@@ -447,8 +435,8 @@ def test_pod_symlink_retargeted_and_dangling(tmp_path: Path) -> None:
     first = tmp_path / "docker" / "a-json.log"
     second = tmp_path / "docker" / "b-json.log"
     first.parent.mkdir()
-    first.write_bytes(_docker(range(10)))
-    second.write_bytes(_docker(range(100, 110)))
+    first.write_bytes(docker_lines(range(10)))
+    second.write_bytes(docker_lines(range(100, 110)))
     c = Container(tmp_path / "logs")
     c.dir.mkdir(parents=True)
     c.path().symlink_to(first)
@@ -462,6 +450,6 @@ def test_pod_symlink_retargeted_and_dangling(tmp_path: Path) -> None:
         second.unlink()  # dangling now
         run.wait_seqs(list(range(10)) + list(range(100, 110)))
         wait_for(lambda: run.stats.files_open == 0, what="the deleted target released")
-        second.write_bytes(_docker(range(200, 205)))
+        second.write_bytes(docker_lines(range(200, 205)))
         run.wait_seqs(list(range(10)) + list(range(100, 110)) + list(range(200, 205)), timeout=5)
         assert run.stats.snapshot().errors == ()

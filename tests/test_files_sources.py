@@ -4,7 +4,6 @@ symlinks, unreadable files, a lost inotify queue, a missing log directory."""
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import time
 from pathlib import Path
@@ -14,7 +13,15 @@ import pytest
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.files import FileCollector
 from klogtui.errors import CollectorError
-from tests.helpers_files import STAMP, T0, Container, Run, lines, sources, ts_text, wait_for
+from tests.helpers_files import (
+    STAMP,
+    Container,
+    Run,
+    docker_lines,
+    lines,
+    sources,
+    wait_for,
+)
 
 CID = "4f1c9e" + "0" * 58
 
@@ -128,26 +135,16 @@ def test_node_name_and_states_of_sources(tmp_path: Path) -> None:
         assert got == {c.key(): ("node-1", "running"), job.key(): ("node-1", "running")}
 
 
-def _docker(seqs: range) -> bytes:
-    return b"".join(
-        json.dumps(
-            {"log": f"seq={s}\n", "stream": "stdout", "time": ts_text(T0 + s * 1_000_000)}
-        ).encode()
-        + b"\n"
-        for s in seqs
-    )
-
-
 def test_symlinked_docker_json_file_is_followed(tmp_path: Path) -> None:
     # dockershim: pods/.../0.log is a symlink to Docker's json-file log.
     real = tmp_path / "docker" / "4f1c9e-json.log"
     real.parent.mkdir()
-    real.write_bytes(_docker(range(5)))
+    real.write_bytes(docker_lines(range(5)))
     c = Container(tmp_path / "logs")
     c.dir.mkdir(parents=True)
     c.path().symlink_to(real)
     with Run(c.log_dir, tmp_path / "db").caught_up() as run:
         assert run.seqs() == list(range(5))
         with open(real, "ab") as fh:
-            fh.write(_docker(range(5, 10)))
+            fh.write(docker_lines(range(5, 10)))
         run.wait_seqs(list(range(10)))
