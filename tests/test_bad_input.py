@@ -584,15 +584,23 @@ def _stored_of(run: Run, pod: str) -> list[tuple[str, int]]:
     return [(ln.message, ln.flags) for ln in lines_ if sources[ln.source_id] == 0]
 
 
-def test_gz_rotation_with_garbage_after_the_gzip_stream(tmp_path: Path) -> None:
-    # A .gz with trailing junk (a copy cut or appended to): what decompresses is kept.
+@pytest.mark.parametrize("damage", ["trailing-garbage", "truncated"])
+def test_damaged_gz_rotation_keeps_what_decompresses(tmp_path: Path, damage: str) -> None:
+    """A .gz cut short or followed by junk: every line before the damage is stored,
+    the file is reported once, the rest of the container is collected."""
     c = Container(tmp_path / "logs")
     c.dir.mkdir(parents=True)
-    c.path(0, "20261119-070000", gz=True).write_bytes(gzip.compress(lines(range(5))) + b"junk")
-    c.append(lines(range(5, 10)))
+    good = gzip.compress(lines(range(20_000)))
+    blob = good + b"junk" if damage == "trailing-garbage" else good[: len(good) * 3 // 4]
+    c.path(0, "20261119-070000", gz=True).write_bytes(blob)
+    c.append(lines(range(20_000, 20_010)))
     with Run(c.log_dir, tmp_path / "db").caught_up() as run:
         got = run.seqs()
-        assert got[-5:] == list(range(5, 10))
-        assert got[:-5] in ([], list(range(5)))
-        assert len(run.stats.snapshot().errors) == (0 if got[:-5] else 1)
+        assert got[-10:] == list(range(20_000, 20_010))
+        kept = got[:-10]
+        assert kept == list(range(len(kept)))
+        assert len(kept) == 20_000 if damage == "trailing-garbage" else 10_000 < len(kept)
+        assert [
+            (Path(e.where).name, e.message.split(":")[0]) for e in run.stats.snapshot().errors
+        ] == [("0.log.20261119-070000.gz", "cannot read")]
         assert [s for s in stored(run.store) if s.flags] == []

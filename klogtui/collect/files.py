@@ -1028,7 +1028,10 @@ class FileCollector:
                 while True:
                     if self._stop.is_set():
                         return  # the checkpoint says where to go on next time
-                    data = g.read(_CHUNK)
+                    # read1: what one read of the file gives. read() would drop the
+                    # good data it holds when a later part is damaged (truncated,
+                    # trailing garbage); this way everything before the damage is kept.
+                    data = g.read1(_CHUNK)
                     if not data:
                         break
                     if buf:
