@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from klogtui.errors import BrokenStoreError
+from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.model import Batch
 from klogtui.store import Store
 from klogtui.store.recovery import recover
@@ -174,3 +174,17 @@ def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store
     finally:
         writer.close()
     assert (count, count3) == ("2", "3")
+
+
+def test_a_writer_bug_stops_it_visibly_instead_of_hanging_producers(store: Store) -> None:
+    writer = store.start_writer()
+    try:
+        bad = rec(T0, "x")
+        bad.ts = "not a timestamp"  # type: ignore[assignment]
+        writer.submit(Batch([bad]))
+        assert not writer.flush(10)  # says nothing was committed, instead of hanging
+        assert writer.failure is not None
+        with pytest.raises(StoreError, match="writer stopped"):
+            writer.submit(Batch([rec(T0, "after")]))
+    finally:
+        writer.close()

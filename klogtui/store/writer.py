@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from klogtui.errors import StoreError
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 from klogtui.store.retention import Retention
@@ -99,6 +100,7 @@ class Writer:
         self._total = 0
         self._closed = False
         self.error: WriteError | None = None  # the latest unresolved failure, if any
+        self.failure: BaseException | None = None  # what stopped the writer thread
         self._retention = retention
         self._next_retention = 0.0
         self.retained_deleted = 0  # lines dropped by retention since start
@@ -116,16 +118,25 @@ class Writer:
         n = len(batch.records)
         with self._room:
             # An oversized batch still goes through once the queue has drained.
-            while self._pending and self._pending + n > self._max_pending:
+            while self._pending and self._pending + n > self._max_pending and not self.failure:
                 self._room.wait()
+            if self.failure is not None:
+                raise StoreError(f"the store's writer stopped: {self.failure!r}")
             self._pending += n
         self._queue.put(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything submitted so far is committed; False on timeout."""
+        """Wait until everything submitted so far is committed; False on timeout or if
+        the writer stopped (then what it held was not committed)."""
         marker = _Flush()
         self._queue.put(marker)
-        return marker.done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not marker.done.wait(0.1):
+            if self.failure is not None:
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return self.failure is None
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Commit what is queued, then stop the thread and close the connection."""
@@ -149,46 +160,66 @@ class Writer:
 
     def _run(self) -> None:
         try:
-            while True:
-                # While retention has a backlog, only peek at the queue between batches.
-                wait = _IDLE_S
-                if self._retention:
-                    wait = max(0.0, min(_IDLE_S, self._next_retention - time.monotonic()))
-                try:
-                    item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
-                except queue.Empty:
-                    self._enforce_retention()
-                    continue
-                batches: list[Batch] = []
-                markers: list[_Flush] = []
-                stop = False
-                size = 0
-                while True:
-                    if item is _STOP:
-                        stop = True
-                    elif isinstance(item, _Flush):
-                        markers.append(item)
-                    elif isinstance(item, Batch):
-                        batches.append(item)
-                        size += len(item.records)
-                    if stop or size >= _MAX_LINES_PER_TX:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batches:
-                    self._commit_with_retry(batches)
-                    with self._room:
-                        self._pending -= size
-                        self._room.notify_all()
-                for m in markers:
-                    m.done.set()
-                if stop:
-                    break
-                self._enforce_retention()
+            self._loop()
+        except Exception as e:
+            # A bug, not a store condition (those are retried): stop visibly, and wake
+            # producers so they fail instead of waiting forever for room.
+            log.exception("store writer stopped")
+            with self._room:
+                self.failure = e
+                self._room.notify_all()
+            self._release_flushes()
         finally:
             self._conn.close()
+
+    def _release_flushes(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Flush):
+                item.done.set()
+
+    def _loop(self) -> None:
+        while True:
+            # While retention has a backlog, only peek at the queue between batches.
+            wait = _IDLE_S
+            if self._retention:
+                wait = max(0.0, min(_IDLE_S, self._next_retention - time.monotonic()))
+            try:
+                item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
+            except queue.Empty:
+                self._enforce_retention()
+                continue
+            batches: list[Batch] = []
+            markers: list[_Flush] = []
+            stop = False
+            size = 0
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Flush):
+                    markers.append(item)
+                elif isinstance(item, Batch):
+                    batches.append(item)
+                    size += len(item.records)
+                if stop or size >= _MAX_LINES_PER_TX:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batches:
+                self._commit_with_retry(batches)
+                with self._room:
+                    self._pending -= size
+                    self._room.notify_all()
+            for m in markers:
+                m.done.set()
+            if stop:
+                break
+            self._enforce_retention()
 
     def _enforce_retention(self) -> None:
         """Delete one batch of lines past the limits; keep at it while more are due."""
@@ -231,7 +262,8 @@ class Writer:
             except sqlite3.Error as e:
                 attempt += 1
                 self.error = WriteError(f"store write failed: {e}; retrying", attempt)
-                log.warning("store write failed (attempt %d): %s", attempt, e)
+                # on_error tells the user; the log only keeps the detail for debugging.
+                log.debug("store write failed (attempt %d): %s", attempt, e)
                 if self._on_error is not None:
                     self._on_error(self.error)
                 time.sleep(_RETRY_S[min(attempt - 1, len(_RETRY_S) - 1)])
@@ -377,10 +409,15 @@ class Writer:
                 (json.dumps([r[0] for r in rows]),),
             )
         }
+        # A collision moves its row, and every later row of the same source in the
+        # same bucket, to the end of that bucket: the source's lines keep their order.
         free: list[tuple[int, int, int, int, int, int, str]] = []
         losers = []
+        moved: set[tuple[int, int]] = set()  # (source id, bucket)
         for row in rows:
-            if row[0] in taken:
+            group = (row[2], row[0] >> SLOT_BITS)
+            if row[0] in taken or group in moved:
+                moved.add(group)
                 losers.append(row)
             else:
                 taken.add(row[0])
@@ -388,20 +425,17 @@ class Writer:
         conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
         execute = conn.execute
         for row in losers:
-            line_id = row[0]
-            while True:
+            start = (row[0] >> SLOT_BITS) << SLOT_BITS
+            line_id = execute(
+                "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
+                (start, start + (1 << SLOT_BITS)),
+            ).fetchone()[0] + 1
+            while True:  # past a full bucket (rare): the next free id after it
                 n = conn.total_changes
                 execute("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", (line_id, *row[1:]))
                 if conn.total_changes != n:
                     break
-                # Taken: jump past the run of used ids after it instead of probing one by one.
-                line_id = (
-                    execute(
-                        "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
-                        (line_id, line_id + (1 << SLOT_BITS)),
-                    ).fetchone()[0]
-                    + 1
-                )
+                line_id += 1
             free.append((line_id, *row[1:]))
         return free
 
