@@ -115,7 +115,14 @@ def test_kill_9_during_backfill_of_gzipped_rotations(
     total = sum(nxt.values())
     for _ in range(kills):
         proc = collect_proc(log_dir, db)
-        time.sleep(rng.uniform(0.3, 1.2))
+        # Kill at a random moment once this run has committed something, so a slow
+        # start on a loaded machine does not turn the kill into one before backfill.
+        before = committed_lines(db)
+        deadline = time.monotonic() + 30
+        while committed_lines(db) == before and proc.poll() is None:
+            assert time.monotonic() < deadline, "the collector committed nothing"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         got = committed_lines(db)
