@@ -122,10 +122,13 @@ def stored(store: Store) -> list[Stored]:
     """Every stored line, in id (time) order."""
     reader = store.reader()
     try:
+        # Lines first: a source is committed with its first line, so every source
+        # a line names is there by the time the sources are read afterwards.
+        lines = reader.oldest("", 10**9)
         by_id: dict[int, Source] = {s.id: s for s in reader.sources()}
         return [
             Stored(by_id[ln.source_id].key, ln.message, ln.flags, ln.stream, ln.ts)
-            for ln in reader.oldest("", 10**9)
+            for ln in lines
         ]
     finally:
         reader.close()

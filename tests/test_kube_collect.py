@@ -42,9 +42,10 @@ def stored(store: Store) -> dict[str, list[str]]:
     """Messages per instance ("ns/pod/container#restart"), in stored (time) order."""
     reader = store.reader()
     try:
+        lines = reader.oldest("", 10_000_000)  # before sources: see helpers_files.stored
         names = {s.id: str(s.key) for s in reader.sources()}
         out: dict[str, list[str]] = {}
-        for line in reader.oldest("", 10_000_000):
+        for line in lines:
             out.setdefault(names[line.source_id], []).append(line.message)
         return out
     finally:
