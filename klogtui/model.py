@@ -25,15 +25,20 @@ __all__ = [
 
 
 class Stream(IntEnum):
-    """Which output stream a line came from (NONE for lines we could not parse)."""
+    """Which output stream a line came from.
+
+    NONE marks file lines we could not parse; COMBINED marks lines read through the
+    Kubernetes API, which interleaves stdout and stderr without saying which is which.
+    """
 
     NONE = 0
     STDOUT = 1
     STDERR = 2
+    COMBINED = 3
 
     @property
     def label(self) -> str:
-        return ("raw", "stdout", "stderr")[self]
+        return ("raw", "stdout", "stderr", "combined")[self]
 
 
 class Level(IntEnum):

@@ -66,11 +66,11 @@ def test_records_parse_the_kubelet_timestamp_and_level() -> None:
     ]
     recs = to_records(lines, KEY, point, ReplayFilter(point), arrival_ns=0)
     assert [(r.ts, r.message, r.level, r.stream) for r in recs] == [
-        (T * NS + 123456789, "ERROR boom", Level.ERROR, Stream.NONE),
-        ((T + 1) * NS, "level=warn msg=x", Level.WARN, Stream.NONE),
-        ((T + 2) * NS, "", Level.UNKNOWN, Stream.NONE),
-        ((T + 3) * NS, "crlf", Level.UNKNOWN, Stream.NONE),
-        ((T + 4) * NS, "bad \\xff byte", Level.UNKNOWN, Stream.NONE),
+        (T * NS + 123456789, "ERROR boom", Level.ERROR, Stream.COMBINED),
+        ((T + 1) * NS, "level=warn msg=x", Level.WARN, Stream.COMBINED),
+        ((T + 2) * NS, "", Level.UNKNOWN, Stream.COMBINED),
+        ((T + 3) * NS, "crlf", Level.UNKNOWN, Stream.COMBINED),
+        ((T + 4) * NS, "bad \\xff byte", Level.UNKNOWN, Stream.COMBINED),
     ]
     assert all(r.source == KEY and r.flags == 0 for r in recs)
     assert (point.last_ts_second, point.count_in_that_second, point.lines) == (T + 4, 1, 5)

@@ -226,5 +226,5 @@ def to_records(
             message += f" …[truncated {dropped} bytes]"
             flags |= Flag.TRUNCATED
         point.advance(ts)
-        append(Record(ts, key, Stream.NONE, message, detect_level(message), flags))
+        append(Record(ts, key, Stream.COMBINED, message, detect_level(message), flags))
     return records

@@ -39,8 +39,9 @@ Keys: namespace (ns), pod, container (c), node, stream, level; any other key is 
 label (`app=web`; `label.app=web` says the same, and `label.pod=x` names a label that
 shares a name with a key). Values are globs for `=`/`!=` (only `*` is special) and
 Python regexes, searched anywhere in the value, for `=~`/`!~`. Names, nodes and labels
-match case-sensitively; stream (stdout, stderr, raw) and level (none, trace, debug,
-info, warn, error, fatal; aliases warning, err, critical, unknown) case-insensitively.
+match case-sensitively; stream (stdout, stderr, raw, combined) and level (none, trace,
+debug, info, warn, error, fatal; aliases warning, err, critical, unknown)
+case-insensitively.
 `!=` and `!~` are the negations of `=` and `=~`, so `app!=web` also selects pods without
 an `app` label, as in Kubernetes label selectors.
 
@@ -117,10 +118,7 @@ class Field:
     value: str
 
     def __str__(self) -> str:
-        bare = f"{self.key}{self.op}{self.value}"
-        if _lexes_to(bare, self):
-            return bare
-        return f"{self.key}{self.op}{_quote(self.value)}"
+        return _written(f"{self.key}{self.op}", self.value, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +129,7 @@ class TimeBound:
     text: str
 
     def __str__(self) -> str:
-        bare = f"{self.kind}:{self.text}"
-        if _lexes_to(bare, self):
-            return bare
-        return f"{self.kind}:{_quote(self.text)}"
+        return _written(f"{self.kind}:", self.text, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +395,12 @@ def _lexes_to(word: str, node: Node) -> bool:
     except QueryError:
         return False
     return len(toks) == 2 and toks[0].node == node and toks[1].kind == _RPAREN
+
+
+def _written(head: str, value: str, node: Node) -> str:
+    """`head` and value as written: value bare where that reads back as node, else quoted."""
+    bare = head + value
+    return bare if _lexes_to(bare, node) else head + _quote(value)
 
 
 # -- time -----------------------------------------------------------------------------

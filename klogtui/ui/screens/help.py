@@ -25,7 +25,7 @@ QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
     ("c=app  container!=istio-proxy", "container, or not this container"),
     ("app=web  label.app=web", "a pod label (any key that is not built in)"),
     ("pod=~^web-[0-9]+$  pod!~canary", "regular expression match / no match"),
-    ("stream=stderr  level=error", "stream (stdout, stderr, raw); level (trace … fatal)"),
+    ("stream=stderr  level=error", "stream (stdout, stderr, raw, combined); level (trace … fatal)"),
     ("node=worker-1", "lines from pods on a node"),
     ("since:15m  until:2h", "time bounds counting back from now"),
     ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given)"),

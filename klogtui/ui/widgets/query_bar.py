@@ -24,7 +24,7 @@ __all__ = ["FieldSuggester", "QueryBar", "QueryHistory"]
 _PROMPT = "/ "
 _KEYS = ("namespace=", "pod=", "container=", "stream=", "level=", "node=", "since:", "until:")
 _FIXED_VALUES = {
-    "stream": ("stdout", "stderr", "raw"),
+    "stream": ("stdout", "stderr", "raw", "combined"),
     "level": ("trace", "debug", "info", "warn", "error", "fatal", "none"),
 }
 _ALIASES = {"ns": "namespace", "c": "container"}
