@@ -330,6 +330,7 @@ def bench_ui_follow(
         warmup=args.warmup,
         drain=args.drain,
         log=log,
+        watch=False,
     )
     return _rss_row(
         g.rss_mb, args.follow_seconds, f"over a copy of the {_short(big_lines)} store", True, log

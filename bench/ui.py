@@ -186,7 +186,7 @@ async def _child_open(db: Path, runs: int, process_start: float) -> dict[str, ob
 
 
 async def _child_follow(
-    db: Path, log_dir: Path, seconds: float, drain: float, query: str
+    db: Path, log_dir: Path, seconds: float, drain: float, query: str, watch: bool
 ) -> dict[str, object]:
     from klogtui.collect.runner import CollectOptions, start_collection
     from klogtui.store import Store
@@ -207,6 +207,9 @@ async def _child_follow(
             # Lines arrive until the parent's writer stops; keep looking a little longer.
             deadline = time.monotonic() + seconds + drain
             while time.monotonic() < deadline:
+                if not watch:  # a memory run: keep no bookkeeping of our own in the app
+                    await asyncio.sleep(0.5)
+                    continue
                 now = time.time_ns()
                 for row in view.rendered_rows():
                     m = _ROW_RE.search(row)
@@ -227,7 +230,9 @@ def _child(argv: list[str]) -> None:
         result = asyncio.run(_child_open(Path(argv[1]), int(argv[2]), float(argv[3])))
     else:
         result = asyncio.run(
-            _child_follow(Path(argv[1]), Path(argv[2]), float(argv[3]), float(argv[4]), argv[5])
+            _child_follow(
+                Path(argv[1]), Path(argv[2]), float(argv[3]), float(argv[4]), argv[5], argv[6] == "1"
+            )
         )
     print(json.dumps(result), flush=True)
 
@@ -272,6 +277,7 @@ def follow_app(
     warmup: float = 2.0,
     drain: float = 3.0,
     log: Callable[[str], None] = print,
+    watch: bool = True,
 ) -> FollowResult:
     """Run the following app while a writer appends `rate` lines/s for `seconds`.
 
@@ -283,6 +289,8 @@ def follow_app(
         warmup: seconds of lines left out of the latency figures.
         drain: how long the app keeps watching after the writer stopped.
         log: told about problems.
+        watch: record when lines appear on screen; a run that only measures memory
+            passes False, so the app's RSS holds none of the harness's bookkeeping.
     """
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
         root = Path(tmp) / "logs"
@@ -303,6 +311,7 @@ def follow_app(
                 str(seconds),
                 str(drain),
                 query,
+                "1" if watch else "0",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -353,7 +362,7 @@ def follow_app(
             )
     seen = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1])["seen"].items()}
     first = int(rate * warmup)
-    mine = _selected_seqs(query, first, total)
+    mine = _selected_seqs(query, first, total) if watch else []
     lat = [seen[s] / 1e9 for s in mine if s in seen]
     if mine and len(lat) < len(mine):
         log(f"  on screen: {len(mine) - len(lat)} of {len(mine)} lines never appeared")

@@ -127,9 +127,9 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         # A long reader stops checkpoints and the WAL grows; once it is done, truncate
         # the WAL back to this size instead of keeping the high-water mark on disk.
         conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-        # Page cache per connection: the writer gains from a bigger one; readers mostly
-        # want their pages from the OS cache, and the app holds several of them.
-        conn.execute(f"PRAGMA cache_size={-8192 if readonly else -32768}")
+        # 8 MiB page cache per connection; the rest comes from the OS page cache. A 32 MiB
+        # writer cache gained ~3% ingest and cost the app 25 MB of RSS while following.
+        conn.execute("PRAGMA cache_size=-8192")
         conn.execute("PRAGMA temp_store=MEMORY")
         _check_or_create_schema(conn, path, readonly)
         if readonly:
