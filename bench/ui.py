@@ -231,7 +231,12 @@ def _child(argv: list[str]) -> None:
     else:
         result = asyncio.run(
             _child_follow(
-                Path(argv[1]), Path(argv[2]), float(argv[3]), float(argv[4]), argv[5], argv[6] == "1"
+                Path(argv[1]),
+                Path(argv[2]),
+                float(argv[3]),
+                float(argv[4]),
+                argv[5],
+                argv[6] == "1",
             )
         )
     print(json.dumps(result), flush=True)
