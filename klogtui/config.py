@@ -14,7 +14,6 @@ Options given on the command line win over the file.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +44,17 @@ def load_defaults(path: Path | None = None) -> dict[str, Any]:
     """
     path = path or config_path()
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        f = open(path, "rb")  # closed by the "with" below
     except FileNotFoundError:
         return {}
+    except OSError as e:
+        raise KlogError(f"{path}: cannot read the configuration: {e}") from e
+    # Imported here: most runs have no config file, and `klogtui query` starts faster.
+    import tomllib
+
+    try:
+        with f:
+            data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise KlogError(f"{path}: cannot read the configuration: {e}") from e
     defaults: dict[str, Any] = {}
