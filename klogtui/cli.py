@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -296,6 +297,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
             return run_query(args)
         opts = _collect_options(args)
+        # Ingest allocates millions of short-lived rows; collecting the young generation
+        # every 700 of them cost ~5% of `collect --once` throughput for nothing freed.
+        gc.set_threshold(100_000, 50, 100)
         if opts.log_dir is not None and not getattr(args, "no_collect", False):
             from klogtui.collect.files import check_log_dir
 
