@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh store file per test, and user config kept out of tests."""
+"""Shared fixtures: a fresh store file per test, user config kept out of tests, and the
+local time zone set explicitly for tests that show or read local times."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,3 +28,24 @@ def _isolated_home(
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     yield Store.open(tmp_path / "store.db")
+
+
+def _local_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> Iterator[None]:
+    # time.tzset() makes the process re-read TZ, both when set and after it is restored.
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local zone is UTC for the test."""
+    yield from _local_zone(monkeypatch, "UTC")
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local zone is Europe/Berlin (CET in winter, CEST in summer) for the test."""
+    yield from _local_zone(monkeypatch, "Europe/Berlin")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from rich.color import Color
 from textual.app import App, ComposeResult
 from textual.strip import Strip
@@ -69,15 +67,6 @@ def yellowish(c: Color | None) -> bool:
     assert c is not None
     r, g, b = c.get_truecolor()
     return r > 150 and g > 120 and b < r - 60
-
-
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 async def test_bars_proportional_one_row() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +63,6 @@ async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 5.
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
         await pilot.pause(0.01)
-
-
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 SOURCE = Source(
@@ -401,21 +392,15 @@ async def test_time_jump_error_keeps_screen_open(utc: None) -> None:
         assert app.results == [None]
 
 
-async def test_time_jump_says_which_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    try:
-        app = Host(lambda: TimeJumpScreen(T0))
-        async with app.run_test(size=(90, 20)) as pilot:
-            await pilot.pause()
-            hint = text_of(app.screen.query_one(".hint"))
-            assert "Times without Z or an offset are local time, CET (UTC+01:00)." in hint
-            await pilot.press(*"10:30", "enter")
-            # 10:30 CET on 2026-11-18 is 09:30Z, 1h36m40s before T0.
-            assert app.results == [T0 - 5_800 * SEC]
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+async def test_time_jump_says_which_zone(berlin: None) -> None:
+    app = Host(lambda: TimeJumpScreen(T0))
+    async with app.run_test(size=(90, 20)) as pilot:
+        await pilot.pause()
+        hint = text_of(app.screen.query_one(".hint"))
+        assert "Times without Z or an offset are local time, CET (UTC+01:00)." in hint
+        await pilot.press(*"10:30", "enter")
+        # 10:30 CET on 2026-11-18 is 09:30Z, 1h36m40s before T0.
+        assert app.results == [T0 - 5_800 * SEC]
 
 
 # -- save -----------------------------------------------------------------------------
