@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TypedDict, Unpack
 
 from rich.text import Text
 
@@ -21,6 +22,7 @@ from klogtui.query_cmd import inert
 __all__ = [
     "ESCAPE_STYLE",
     "HIGHLIGHT_STYLE",
+    "LineOptions",
     "TIME_STYLE",
     "fit_tag",
     "format_line",
@@ -135,6 +137,16 @@ def _message_text(message: str, level: int) -> Text:
     return text
 
 
+class LineOptions(TypedDict, total=False):
+    """The keyword arguments of `format_parts`, which `format_line` passes on."""
+
+    show_time: bool
+    show_source: bool
+    highlight: Sequence[str]
+    now_ns: int | None
+    source_width: int
+
+
 def format_parts(
     line: LogLine,
     source: Source | None,
@@ -148,7 +160,20 @@ def format_parts(
     """The line's prefix (time and source columns) and its message, apart.
 
     Callers that wrap long lines indent the continuation rows by the prefix width.
-    Arguments are those of `format_line`.
+
+    Args:
+        line: the stored line.
+        source: its source (None if unknown: the tag shows the source id).
+        show_time: include the time column (UTC).
+        show_source: include the `pod/container` tag, coloured per source.
+        highlight: text terms to highlight in the message (a query's `highlight`).
+        now_ns: "now" in UTC ns, which decides whether the date is shown (default:
+            the clock; fixed in tests).
+        source_width: pad or cut the tag to this many cells (0: as long as it is).
+
+    Returns:
+        The prefix and the message as Text; the message is data (no markup), control
+        characters shown as escapes, warnings yellow and errors red.
     """
     prefix = Text(end="")
     if show_time:
@@ -172,40 +197,11 @@ def format_parts(
     return prefix, message
 
 
-def format_line(
-    line: LogLine,
-    source: Source | None,
-    *,
-    show_time: bool = True,
-    show_source: bool = True,
-    highlight: Sequence[str] = (),
-    now_ns: int | None = None,
-    source_width: int = 0,
-) -> Text:
+def format_line(line: LogLine, source: Source | None, **options: Unpack[LineOptions]) -> Text:
     """A stored line as Rich Text, for the log pane and the context screen.
 
-    Args:
-        line: the stored line.
-        source: its source (None if unknown: the tag shows the source id).
-        show_time: include the time column (UTC).
-        show_source: include the `pod/container` tag, coloured per source.
-        highlight: text terms to highlight in the message (a query's `highlight`).
-        now_ns: "now" in UTC ns, which decides whether the date is shown (default:
-            the clock; fixed in tests).
-        source_width: pad or cut the tag to this many cells (0: as long as it is).
-
-    Returns:
-        The line as Text; the message is data (no markup), control characters shown
-        as escapes, warnings yellow and errors red.
+    Arguments are those of `format_parts`; the line is its prefix and message joined.
     """
-    prefix, message = format_parts(
-        line,
-        source,
-        show_time=show_time,
-        show_source=show_source,
-        highlight=highlight,
-        now_ns=now_ns,
-        source_width=source_width,
-    )
+    prefix, message = format_parts(line, source, **options)
     prefix.append_text(message)
     return prefix
