@@ -24,7 +24,10 @@ __all__ = ["FIELDS", "FacetScreen", "excluding"]
 FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
 """The built-in facet fields; label keys follow as `label:<key>`."""
 
-Fetch = Callable[[str], list[tuple[str, int]]]
+Pairs = list[tuple[str, int]]
+Counts = Pairs | tuple[Pairs, bool]
+"""(value, line count) pairs, or (pairs, exact) as `Reader.facets` gives them."""
+Fetch = Callable[[str], Counts]
 
 
 def _query_key(field: str) -> str:
@@ -58,19 +61,26 @@ def excluding(query: str, key: str, value: str) -> str:
     return to_text(items[0] if len(items) == 1 else And(tuple(items)))
 
 
+def _split(counts: Counts) -> tuple[Pairs, bool]:
+    """(pairs, exact) from what a fetch gave."""
+    return counts if isinstance(counts, tuple) else (counts, True)
+
+
 class FacetScreen(ModalScreen[str | None]):
     """Fields on the left, their values with line counts on the right.
 
     Moving through the fields loads that field's values on a thread worker (a newer
     field cancels the older load). Enter on a value dismisses with the query narrowed
     to `key=value`; `-` or `x` with `key!=value`; `/` filters the values as you type.
-    Esc/q dismisses with None.
+    Esc/q dismisses with None. Counts that are not exact (a text query counted over
+    its newest matches only) are shown as `≥` lower bounds, with a line saying why.
 
     Args:
         query: the current query text.
         fetch: blocking; fetch(field) gives (value, count) pairs for a field of
             FIELDS or `label:<key>`, and fetch("labels") gives ("key=value", count)
-            pairs. Called on worker threads, possibly two at once.
+            pairs; either as (pairs, exact) like `Reader.facets`, or bare pairs when
+            the counts are exact. Called on worker threads, possibly two at once.
     """
 
     DEFAULT_CSS = """
@@ -101,6 +111,15 @@ class FacetScreen(ModalScreen[str | None]):
     FacetScreen #facet-values {
         height: 1fr;
     }
+    FacetScreen #facet-note {
+        height: auto;
+        color: $text-warning;
+        padding: 0 1;
+        display: none;
+    }
+    FacetScreen #facet-note.-shown {
+        display: block;
+    }
     FacetScreen #facet-error {
         height: auto;
         color: $error;
@@ -129,9 +148,10 @@ class FacetScreen(ModalScreen[str | None]):
         self.query_text = query
         self._fetch = fetch
         self._values: list[tuple[str, int]] = []
+        self._exact = True
         self._field = FIELDS[0]
-        self._values_worker: Worker[list[tuple[str, int]]] | None = None
-        self._labels_worker: Worker[list[tuple[str, int]]] | None = None
+        self._values_worker: Worker[Counts] | None = None
+        self._labels_worker: Worker[Counts] | None = None
         self._errors: dict[str, str] = {}  # by what failed: "values", "labels", "query"
 
     def compose(self) -> ComposeResult:
@@ -145,6 +165,11 @@ class FacetScreen(ModalScreen[str | None]):
                 with Vertical(id="facet-right"):
                     yield Input(placeholder="type to filter values", id="facet-filter")
                     yield OptionList(id="facet-values")
+                    yield Static(
+                        "≥ at least: this text query is counted over its newest matches "
+                        "only, so older lines may add to these counts (and values).",
+                        id="facet-note",
+                    )
                     yield Static(id="facet-error")
             yield Static(
                 "↑↓ move  Tab switch pane  Enter only this value  - or x exclude it  "
@@ -169,6 +194,8 @@ class FacetScreen(ModalScreen[str | None]):
     def _load(self, field: str) -> None:
         self._field = field
         self._values = []
+        self._exact = True
+        self.query_one("#facet-note").set_class(False, "-shown")
         values = self.query_one("#facet-values", OptionList)
         values.clear_options()
         values.loading = True
@@ -188,14 +215,15 @@ class FacetScreen(ModalScreen[str | None]):
         if worker is self._values_worker:
             if event.state == WorkerState.SUCCESS and worker.result is not None:
                 self.query_one("#facet-values", OptionList).loading = False
-                self._values = worker.result
+                self._values, self._exact = _split(worker.result)
+                self.query_one("#facet-note").set_class(not self._exact, "-shown")
                 self._refilter()
             elif event.state == WorkerState.ERROR:
                 self.query_one("#facet-values", OptionList).loading = False
                 self._show_error("values", f"cannot count {self._field} values: {worker.error}")
         elif worker is self._labels_worker:
             if event.state == WorkerState.SUCCESS and worker.result is not None:
-                keys = sorted({kv.partition("=")[0] for kv, _ in worker.result})
+                keys = sorted({kv.partition("=")[0] for kv, _ in _split(worker.result)[0]})
                 self.query_one("#facet-fields", OptionList).add_options(
                     Option(Text(f"label:{inert(k)}"), id=f"label:{k}") for k in keys
                 )
@@ -207,7 +235,7 @@ class FacetScreen(ModalScreen[str | None]):
         values = self.query_one("#facet-values", OptionList)
         values.clear_options()
         values.add_options(
-            Option(self._prompt(value, count), id=str(i))
+            Option(self._prompt(value, count, self._exact), id=str(i))
             for i, (value, count) in enumerate(self._values)
             if needle in value.casefold()
         )
@@ -215,8 +243,9 @@ class FacetScreen(ModalScreen[str | None]):
             values.highlighted = 0
 
     @staticmethod
-    def _prompt(value: str, count: int) -> Text:
-        text = Text(f"{count:>11,}  ", style="dim", end="")
+    def _prompt(value: str, count: int, exact: bool) -> Text:
+        number = f"{count:,}" if exact else f"≥{count:,}"
+        text = Text(f"{number:>11}  ", style="dim", end="")
         text.append(inert(value))
         return text
 

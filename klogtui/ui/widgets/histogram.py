@@ -23,6 +23,8 @@ __all__ = ["Histogram"]
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 # Segments of a bar from the bottom up; the order is also the colour priority.
 _ERROR, _WARN, _NORMAL, _EMPTY = range(4)
+# Fills the time a capped count did not reach: unknown, unlike an empty bar.
+_UNCOUNTED = "░"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class Histogram(Widget, can_focus=True):
     the last one when the widget is 3 or more rows high (that row is a time axis).
     The range the log pane shows is tinted (see `set_visible`). A cursor bucket is
     moved with left/right/home/end (or h/l) or a click; each move posts `Jump`.
+    Buckets that are not exact (a text query counted over its newest matches only)
+    show the time before the oldest counted line hatched and say so there.
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -139,15 +143,23 @@ class Histogram(Widget, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._buckets: list[Bucket] = []
+        self._exact = True
         self._visible: tuple[int, int] | None = None
         self._cursor_ns: int | None = None
         self._slots_cache: tuple[int, list[_Slot]] | None = None
 
     # -- public API ------------------------------------------------------------------
 
-    def set_buckets(self, buckets: list[Bucket]) -> None:
-        """Show these buckets (oldest first). The cursor stays on the same time."""
+    def set_buckets(self, buckets: list[Bucket], exact: bool = True) -> None:
+        """Show these buckets (oldest first). The cursor stays on the same time.
+
+        Args:
+            buckets: the counts, oldest first.
+            exact: False when only the newest matches were counted (every one from
+                the oldest counted line on), so the time before that is unknown.
+        """
         self._buckets = list(buckets)
+        self._exact = exact
         self._slots_cache = None
         self.refresh()
 
@@ -180,6 +192,23 @@ class Histogram(Widget, can_focus=True):
             if slot.start_ns <= ts_ns < slot.end_ns:
                 return i
         return None
+
+    def _first_counted(self, slots: list[_Slot]) -> int:
+        """Index of the first slot whose counts are known (0 when all are)."""
+        if self._exact:
+            return 0
+        return next((i for i, s in enumerate(slots) if s.total), 0)
+
+    def _uncounted_note(self, width: int) -> str:
+        """What the hatched (not counted) columns say, as much as fits in width."""
+        counted = sum(b.total for b in self._buckets)
+        for note in (
+            f" older matches not counted (newest {counted:,} only) ",
+            " not counted ",
+        ):
+            if len(note) <= width:
+                return note.rjust(width, _UNCOUNTED)
+        return _UNCOUNTED * width
 
     def _in_view(self, slot: _Slot) -> bool:
         return self._visible is not None and (
@@ -248,15 +277,23 @@ class Histogram(Widget, can_focus=True):
             return self._axis_line(slots, width)
         if not slots:
             return Strip.blank(width, self.rich_style)
-        seg, view_bg, cursor_bg, _ = self._colors()
+        seg, view_bg, cursor_bg, axis = self._colors()
         cursor = self._cursor_index()
         units = bar_rows * 8
         peak = max(max(s.total for s in slots), 1)
         row = bar_rows - 1 - y  # 0 is the bottom row
         lo = row * 8
         segments: list[Segment] = []
+        first = self._first_counted(slots)
+        hatch = ""
+        if first:
+            hatch_width = slots[first].x0
+            hatch = self._uncounted_note(hatch_width) if row == 0 else _UNCOUNTED * hatch_width
         for i, s in enumerate(slots):
             bg = cursor_bg if i == cursor else view_bg if self._in_view(s) else Style()
+            if i < first:
+                segments.append(Segment(hatch[s.x0 : s.x1], bg + axis))
+                continue
             err = _ceil_units(min(s.error, s.total), units, peak)
             warn = _ceil_units(min(s.error + s.warn, s.total), units, peak)
             top = _ceil_units(s.total, units, peak)
@@ -303,7 +340,10 @@ class Histogram(Widget, can_focus=True):
         index = self._cursor_index()
         if index is not None:
             s = slots[index]
-            label = f"▲ {short_time(s.start_ns, span)} {s.total:,}"
+            if index < self._first_counted(slots):
+                label = f"▲ {short_time(s.start_ns, span)} not counted"
+            else:
+                label = f"▲ {short_time(s.start_ns, span)} {s.total:,}"
             if s.error or s.warn:
                 label += f" ({s.error:,} err, {s.warn:,} warn)"
             at = max(len(left) + 1, min(s.x0, width - len(right) - 1 - len(label)))

@@ -12,6 +12,11 @@ Follow mode re-reads the newest lines on every commit (collapsed, at most a few 
 a second), which also picks up lines stored late with older timestamps. Pausing
 freezes the window and counts the lines that arrived since.
 
+A cursor movement that needs lines beyond the window that are still being fetched
+(the cursor on the last loaded line, say, with the next page on its way) waits for
+that page and then happens; later movements queue behind it, in order, so fast key
+presses are neither lost nor applied twice. A jump or a new query drops the queue.
+
 `n`/`N` move the cursor to the next/previous line containing one of the query's
 text terms (the highlighted words). The query bar filters, so with a pure text
 query every line is a hit and n/N step through the hits; with terms under OR or
@@ -30,6 +35,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -210,6 +216,11 @@ class LogView(ScrollView, can_focus=True):
         self._lines: list[LogLine] = []
         self._ids: list[int] = []
         self._offsets: list[int] = [0]  # row where each window line starts, then the total
+        # Wrapped: rows of each window line, and whether that is still a guess (see
+        # _make_exact). Empty when not wrapped (one row a line).
+        self._heights: list[int] = []
+        self._guessed: list[bool] = []
+        self._settling = False
         self._sources: dict[int, Source] = {}
         self._at_top = True
         self._at_bottom = True
@@ -217,6 +228,7 @@ class LogView(ScrollView, can_focus=True):
         self._loaded_once = False
         self._pending_older = False
         self._pending_newer = False
+        self._queued: list[str] = []  # cursor movements waiting for a page (see _move)
         self._finding = False
         self._follow = True
         self._cursor = -1
@@ -329,6 +341,7 @@ class LogView(ScrollView, can_focus=True):
         self._follow = follow
         self._loading = True
         self._pending_older = self._pending_newer = False
+        self._queued.clear()  # they were meant for the window this load replaces
         self._follow_throttle.busy = self._follow_throttle.dirty = False
         # Whatever the reader is doing belongs to an older request now.
         self._reader.interrupt()
@@ -549,6 +562,7 @@ class LogView(ScrollView, can_focus=True):
             self._highlight = page.highlight
         if page.kind == "failed":
             self._loading = self._pending_older = self._pending_newer = False
+            self._queued.clear()  # the page they wait for is not coming
             self._rebuild()
             self._post_state()
             return
@@ -565,6 +579,8 @@ class LogView(ScrollView, can_focus=True):
             self._pending_newer = False
             if self._ids and page.edge_id == self._ids[-1]:
                 self._apply_newer(page)
+        if page.kind in ("older", "newer"):
+            self._run_queued()
         self._post_state()
         self.call_after_refresh(self._check_edges)
 
@@ -604,6 +620,8 @@ class LogView(ScrollView, can_focus=True):
             self._scroll_rows(0)
         else:
             self._cursor = min(bisect_right(self._ids, page.anchor_id - 1), len(self._ids) - 1)
+            rows = self._page_rows()
+            self._make_exact(self._cursor - rows, self._cursor + rows)
             # The anchor a third of the way down, with history above it in view.
             self._scroll_rows(self._offsets[self._cursor] - self._page_rows() // 3)
 
@@ -617,6 +635,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _stick_to_bottom(self) -> None:
         """Scroll to the end now, and again once a new horizontal scrollbar took a row."""
+        self._make_exact(len(self._lines) - self._page_rows() - 1, len(self._lines))
         self._scroll_rows(self._offsets[-1])
 
         def again() -> None:
@@ -705,14 +724,24 @@ class LogView(ScrollView, can_focus=True):
             self._source_width = max(self._source_width, min(widest, cap))
         key = self._render_key()
         if self.wrap:
-            offsets = [0]
-            total = 0
-            for i in range(len(self._lines)):
-                total += len(self._strips(i, key))
-                offsets.append(total)
-            self._offsets = offsets
+            # Wrapping a whole window takes long (a 20 KB line alone is hundreds of
+            # rows): lines not wrapped yet get a guess from their length, made exact
+            # as they come near the screen (_settle), so this costs a few screens.
             width = self._content_width()
+            indent = self._indent_guess()
+            heights: list[int] = []
+            guessed: list[bool] = []
+            for line in self._lines:
+                strips = self._cache.get((line.id, *key))
+                guessed.append(strips is None)
+                if strips is None:
+                    heights.append(_guess_rows(len(line.message), indent, width))
+                else:
+                    heights.append(len(strips))
+            self._heights, self._guessed = heights, guessed
+            self._offsets = list(accumulate(heights, initial=0))
         else:
+            self._heights, self._guessed = [], []
             self._offsets = list(range(len(self._lines) + 1))
             width = self._max_width
             for i in range(len(self._lines)):
@@ -724,6 +753,65 @@ class LogView(ScrollView, can_focus=True):
         finally:
             self._adjusting = False
         self.refresh()
+
+    def _indent_guess(self) -> int:
+        """The prefix (time and source columns) width of a line, to guess rows by."""
+        if not self._lines:
+            return 0
+        line = self._lines[-1]
+        prefix, _ = format_parts(
+            line,
+            self._sources.get(line.source_id),
+            show_time=self.show_time,
+            show_source=self.show_source,
+            now_ns=self._now_ns,
+            source_width=self._source_width,
+        )
+        return prefix.cell_len
+
+    def _make_exact(self, lo: int, hi: int) -> None:
+        """Wrap the window lines lo..hi-1 whose rows are guessed; the screen stays still.
+
+        A line above the screen that turns out taller or shorter moves the rows under
+        it: the scroll position moves with them, so the same line stays at the top.
+        """
+        if not self.wrap or len(self._guessed) != len(self._lines):
+            return
+        lo, hi = max(lo, 0), min(hi, len(self._lines))
+        if not any(self._guessed[lo:hi]):
+            return
+        key = self._render_key()
+        top = round(self.scroll_y)
+        anchor = self._line_at_row(top)
+        within = top - self._offsets[anchor]
+        changed = False
+        for i in range(lo, hi):
+            if self._guessed[i]:
+                self._guessed[i] = False
+                rows = len(self._strips(i, key))
+                changed = changed or rows != self._heights[i]
+                self._heights[i] = rows
+        if not changed:
+            return
+        self._offsets = list(accumulate(self._heights, initial=0))
+        self._adjusting = True
+        try:
+            self.virtual_size = Size(self._content_width(), self._offsets[-1])
+        finally:
+            self._adjusting = False
+        self._scroll_rows(self._offsets[anchor] + min(within, self._heights[anchor] - 1))
+
+    def _settle(self) -> None:
+        """Make the rows of the lines on screen, and a screen either side, exact."""
+        if self._settling or not self.wrap or not self._lines:
+            return
+        self._settling = True
+        try:
+            top = self._line_at_row(round(self.scroll_y))
+            rows = self._page_rows()
+            self._make_exact(top - rows, top + 2 * rows)
+        finally:
+            self._settling = False
 
     def _strips(self, index: int, key: tuple[object, ...]) -> list[Strip]:
         line = self._lines[index]
@@ -769,10 +857,15 @@ class LogView(ScrollView, can_focus=True):
         if row >= self._offsets[-1]:
             return Strip.blank(width, base)
         index = bisect_right(self._offsets, row) - 1
-        if self.wrap and self._wrap_width != self._content_width() and not self._rewrap:
-            # A scrollbar came or went: wrap again to the new width after this frame.
-            self._rewrap = True
-            self.call_after_refresh(self._rewrap_now)
+        if self.wrap and not self._rewrap:
+            if self._wrap_width != self._content_width():
+                # A scrollbar came or went: wrap again to the new width after this frame.
+                self._rewrap = True
+                self.call_after_refresh(self._rewrap_now)
+            elif index < len(self._guessed) and self._guessed[index]:
+                # Shown before _settle ran (a scroll Textual made): settle after this frame.
+                self._rewrap = True
+                self.call_after_refresh(self._settle_now)
         strips = self._strips(index, self._render_key())
         strip = strips[min(row - self._offsets[index], len(strips) - 1)]
         if index == self._cursor:
@@ -783,6 +876,10 @@ class LogView(ScrollView, can_focus=True):
     def _rewrap_now(self) -> None:
         self._rewrap = False
         self._settings_changed()
+
+    def _settle_now(self) -> None:
+        self._rewrap = False
+        self._settle()
 
     def _empty_row(self, y: int, width: int, base: Style) -> Strip:
         if y != self._page_rows() // 3:
@@ -804,6 +901,7 @@ class LogView(ScrollView, can_focus=True):
             self.scroll_to(y=max(0, min(y, self.max_scroll_y)), animate=False, force=True)
         finally:
             self._adjusting = False
+        self._settle()
         self.refresh()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -812,6 +910,7 @@ class LogView(ScrollView, can_focus=True):
             # Scrolling up pauses; a clamp to the new bottom after a resize does not.
             if new_value < old_value and self._follow and round(new_value) < self.max_scroll_y:
                 self.pause()
+            self._settle()
             self._keep_cursor_in_view()
             self._check_edges()
         self._post_state()
@@ -855,9 +954,10 @@ class LogView(ScrollView, can_focus=True):
         if self._follow and index < len(self._lines) - 1:
             self.pause()
         self._cursor = index
+        rows = self._page_rows()
+        self._make_exact(index - rows, index + rows + 1)
         start, end = self._offsets[index], self._offsets[index + 1]
         top = round(self.scroll_y)
-        rows = self._page_rows()
         if start < top:
             self._scroll_rows(start)
         elif end > top + rows:
@@ -866,27 +966,71 @@ class LogView(ScrollView, can_focus=True):
         self._check_edges()
 
     def action_cursor_up(self) -> None:
-        self._move_cursor(self._cursor - 1)
+        self._move("line_up")
 
     def action_cursor_down(self) -> None:
-        self._move_cursor(self._cursor + 1)
+        self._move("line_down")
+
+    def action_page_up(self) -> None:
+        self._move("page_up")
+
+    def action_page_down(self) -> None:
+        self._move("page_down")
+
+    def _move(self, kind: str) -> None:
+        """Make a cursor movement now, or after the ones queued before it."""
+        self._queued.append(kind)
+        self._run_queued()
+
+    def _run_queued(self) -> None:
+        """Make the queued movements in order, up to one that must wait for a page."""
+        while self._queued:
+            kind = self._queued[0]
+            if self._must_wait(kind):
+                self.pause()  # a follow refresh would replace the window they wait on
+                return
+            del self._queued[0]
+            if kind == "line_up":
+                self._move_cursor(self._cursor - 1)
+            elif kind == "line_down":
+                self._move_cursor(self._cursor + 1)
+            elif kind == "page_up":
+                self._page(-1)
+            else:
+                self._page(1)
+
+    def _must_wait(self, kind: str) -> bool:
+        """Whether a movement needs lines past the window edge that exist but are not
+        loaded yet; if so, the page with them is on its way once this returns."""
+        if self._cursor < 0 or self._loading:
+            return False  # nothing to move, or a new window is coming anyway
+        if kind == "line_down":
+            beyond = self._cursor + 1 >= len(self._lines)
+        elif kind == "line_up":
+            beyond = self._cursor == 0
+        elif kind == "page_down":
+            beyond = self._offsets[self._cursor] + self._page_rows() >= self._offsets[-1]
+        else:
+            beyond = self._offsets[self._cursor] < self._page_rows()
+        down = kind in ("line_down", "page_down")
+        if not beyond or (self._at_bottom if down else self._at_top):
+            return False
+        if not (self._pending_newer if down else self._pending_older):
+            self._extend(older=not down)
+        return True
 
     def _line_at_row(self, row: int) -> int:
         return max(0, min(bisect_right(self._offsets, row) - 1, len(self._lines) - 1))
 
-    def action_page_up(self) -> None:
+    def _page(self, step: int) -> None:
+        """Move the cursor and the screen a page up (step -1) or down (step 1)."""
         if self._cursor < 0:
             return
-        self.pause()
-        target = self._line_at_row(self._offsets[self._cursor] - self._page_rows())
-        self._scroll_rows(round(self.scroll_y) - self._page_rows())
-        self._move_cursor(target)
-
-    def action_page_down(self) -> None:
-        if self._cursor < 0:
-            return
-        target = self._line_at_row(self._offsets[self._cursor] + self._page_rows())
-        self._scroll_rows(round(self.scroll_y) + self._page_rows())
+        if step < 0:
+            self.pause()
+        rows = step * self._page_rows()
+        target = self._line_at_row(self._offsets[self._cursor] + rows)
+        self._scroll_rows(round(self.scroll_y) + rows)
         self._move_cursor(target)
 
     def action_top(self) -> None:
@@ -1054,6 +1198,13 @@ class LogView(ScrollView, can_focus=True):
                 self._follow, self._new_lines, self._loading, first, last, len(self._lines)
             )
         )
+
+
+def _guess_rows(length: int, indent: int, width: int) -> int:
+    """Rows a message of `length` characters wraps to, about (see LogView._render_strips)."""
+    if width - indent < _MIN_WRAP_MESSAGE:
+        return max(1, -(-(indent + length) // width))
+    return max(1, -(-length // (width - indent)))
 
 
 def _sources_of(reader: Reader, lines: list[LogLine]) -> dict[int, Source]:
