@@ -1,5 +1,6 @@
 """Fault-injection helpers: a runtime-like writer process that rotates its files at a
-high rate, `klogtui collect` as a subprocess, and an exact tally of stored lines.
+high rate, `klogtui collect` as a subprocess, another process holding the store's write
+lock, and an exact tally of stored lines.
 
 The writer (``python -m tests.helpers_faults ROOT --method M ...``) writes numbered CRI
 lines (``seq=<n>``, timestamps strictly increasing per container) into
@@ -244,14 +245,38 @@ def committed_lines(db: Path) -> int:
         conn.close()
 
 
+def collect_argv(log_dir: Path, db: Path, *extra: str) -> list[str]:
+    """The command line of `klogtui collect --log-dir log_dir --db db`, extra options last."""
+    argv = [sys.executable, "-m", "klogtui", "collect", "--log-dir", str(log_dir), "--db", str(db)]
+    return argv + list(extra)
+
+
 def collect_proc(log_dir: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
     """`klogtui collect --log-dir log_dir --db db` as a user starts it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "klogtui", "collect", "--log-dir", str(log_dir), "--db", str(db)]
-        + list(extra),
+        collect_argv(log_dir, db, *extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def lock_store(db: Path, hold_s: float) -> subprocess.Popen[str]:
+    """Another process holding the store's write lock for hold_s seconds, from the
+    moment this returns; it prints `free` on its stdout when it lets go."""
+    locker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
+            f"time.sleep({hold_s}); c.execute('COMMIT'); print('free', flush=True)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    return locker
 
 
 def key(i: int, restart: int = 0) -> SourceKey:

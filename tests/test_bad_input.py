@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from itertools import count
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 from klogtui.formats import LineDecoder
 from klogtui.model import Flag, Stream
 from klogtui.store import Store
+from tests.helpers_faults import collect_argv
 from tests.helpers_files import (
     FAST,
     T0,
@@ -423,15 +423,7 @@ def test_permission_denied_as_root_without_dac_override(tmp_path: Path) -> None:
         "setpriv",
         "--inh-caps=-all",
         "--bounding-set=-dac_override,-dac_read_search",
-        sys.executable,
-        "-m",
-        "klogtui",
-        "collect",
-        "--once",
-        "--log-dir",
-        str(c.log_dir),
-        "--db",
-        str(db),
+        *collect_argv(c.log_dir, db, "--once"),
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

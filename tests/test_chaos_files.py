@@ -22,6 +22,7 @@ import pytest
 
 from klogtui.model import Flag
 from klogtui.store import Store
+from tests.helpers_faults import collect_proc
 from tests.helpers_files import seq_of, stored
 
 WRITER = r"""
@@ -133,15 +134,6 @@ os.rename(os.path.join(root, "counts.json.tmp"), os.path.join(root, "counts.json
 """
 
 
-def _collector(log_dir: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "klogtui", "collect", "--log-dir", str(log_dir), "--db", str(db)]
-        + list(extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 def _chaos(tmp_path: Path, seconds: float, seed: int) -> tuple[int, int]:
     """Run the writer for `seconds` while killing collectors; check; (kills, lines)."""
     log_dir = tmp_path / "logs"
@@ -154,7 +146,7 @@ def _chaos(tmp_path: Path, seconds: float, seed: int) -> tuple[int, int]:
     kills = 0
     try:
         while writer.poll() is None:
-            collector = _collector(log_dir, db)
+            collector = collect_proc(log_dir, db)
             time.sleep(rng.uniform(0.2, 1.5))
             collector.kill()
             collector.wait()
@@ -162,7 +154,7 @@ def _chaos(tmp_path: Path, seconds: float, seed: int) -> tuple[int, int]:
     finally:
         writer.kill()
     assert writer.wait() == 0
-    final = _collector(log_dir, db, "--once")
+    final = collect_proc(log_dir, db, "--once")
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()
 

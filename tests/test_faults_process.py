@@ -11,7 +11,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from tests.helpers_faults import (
     Tally,
     collect_proc,
     committed_lines,
+    lock_store,
     stamp,
     start_writer,
     tally,
@@ -167,19 +167,7 @@ def test_store_locked_by_another_process_while_collecting(tmp_path: Path, hold_s
     err = _Stderr(proc)
     try:
         wait_for(lambda: committed_lines(db) > 1000, 20, "collecting")
-        locker = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sqlite3, sys, time\n"
-                f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-                "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-                f"time.sleep({hold_s}); c.execute('COMMIT'); print('free', flush=True)\n",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        locker = lock_store(db, hold_s)
         time.sleep(0.5)  # a commit that began before the lock is done now
         held = (committed_lines(db), _checkpoints(db))
         deadline = time.monotonic() + hold_s - 1.5
@@ -280,24 +268,6 @@ def test_disk_full_mid_batch(tmp_path: Path, small_fs: Path, then: str) -> None:
     _offset_matches_stored(db, c)
 
 
-def _lock(db: Path, hold_s: float) -> subprocess.Popen[str]:
-    """Another process holding the store's write lock for hold_s seconds."""
-    locker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time\n"
-            f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-            f"time.sleep({hold_s}); c.execute('COMMIT')\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
-    return locker
-
-
 def test_stop_says_when_it_could_not_commit(tmp_path: Path) -> None:
     """Stopped while another process holds the store: stop() says that what was read
     is not stored (nor its offsets), and the next run stores it once."""
@@ -307,7 +277,7 @@ def test_stop_says_when_it_could_not_commit(tmp_path: Path) -> None:
     store = Store.open(db)
     running = start_collection(CollectOptions(log_dir=c.log_dir, db=db), store)
     wait_for(lambda: committed_lines(db) == 100, 10, "first lines")
-    locker = _lock(db, 4)
+    locker = lock_store(db, 4)
     try:
         c.append(lines(range(100, 200)))
         time.sleep(0.5)
@@ -331,7 +301,7 @@ def test_collect_stopped_while_the_store_is_locked_exits_1(tmp_path: Path) -> No
     proc = collect_proc(c.log_dir, db)
     try:
         wait_for(lambda: committed_lines(db) == 100, 20, "first lines")
-        locker = _lock(db, 75)  # longer than the flush and close timeouts (30 s each)
+        locker = lock_store(db, 75)  # longer than the flush and close timeouts (30 s each)
         c.append(lines(range(100, 200)))
         time.sleep(1)
         proc.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ import pytest
 
 from klogtui.model import Batch
 from klogtui.store import Store
-from tests.helpers_faults import committed_lines
+from tests.helpers_faults import collect_argv, committed_lines
 from tests.helpers_files import Container, lines, wait_for
 from tests.kube_double import FakeCluster, KubeDouble
 from tests.store_helpers import T0, rec, write
@@ -70,17 +70,7 @@ def test_store_in_an_existing_directory_is_still_private(tmp_path: Path) -> None
     c = Container(tmp_path / "logs")
     c.append(lines(range(3)))
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "klogtui",
-            "collect",
-            "--once",
-            "--log-dir",
-            str(c.log_dir),
-            "--db",
-            str(shared / "s.db"),
-        ],
+        collect_argv(c.log_dir, shared / "s.db", "--once"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -106,8 +96,11 @@ _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _OWN_SGR = re.compile(rb"\x1b\[[0-9;]*m")  # klogtui's own colours
 
 
-def _query_on_a_terminal(db: Path, *args: str, no_color: bool) -> bytes:
-    """Run `klogtui query` with stdout and stderr on a pty; the raw bytes it wrote."""
+def _start_query_on_a_pty(
+    db: Path, *args: str, no_color: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `klogtui query` with stdout and stderr on a pty; the process and the pty's
+    master side, which the caller reads and closes."""
     master, slave = os.openpty()
     tty.setraw(slave)  # no "\n" -> "\r\n": the bytes as written
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
@@ -121,6 +114,12 @@ def _query_on_a_terminal(db: Path, *args: str, no_color: bool) -> bytes:
         env=env,
     )
     os.close(slave)
+    return proc, master
+
+
+def _query_on_a_terminal(db: Path, *args: str, no_color: bool) -> bytes:
+    """Run `klogtui query` with stdout and stderr on a pty; the raw bytes it wrote."""
+    proc, master = _start_query_on_a_pty(db, *args, no_color=no_color)
     out = b""
     while True:
         try:
@@ -170,17 +169,7 @@ def test_query_to_a_terminal_never_emits_control_sequences_from_logs(
 
 def _follow_for_a_moment(db: Path) -> bytes:
     """`query -f` on a terminal: what it printed in its first second."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "klogtui", "query", "-f", "--db", str(db)],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-    )
-    os.close(slave)
+    proc, master = _start_query_on_a_pty(db, "-f")
     out = b""
     deadline = time.monotonic() + 10
     try:

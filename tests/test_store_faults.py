@@ -16,6 +16,7 @@ from klogtui.model import Batch
 from klogtui.store import Store
 from klogtui.store.recovery import recover
 from klogtui.store.schema import WAL_LIMIT_BYTES
+from tests.helpers_faults import lock_store
 from tests.store_helpers import SEC, T0, rec, write
 
 
@@ -58,19 +59,7 @@ def test_disk_full_mid_batch_advances_nothing_then_recovers(store: Store) -> Non
 @pytest.mark.slow
 def test_store_locked_by_another_process_waits_and_loses_nothing(store: Store) -> None:
     hold_s = 12  # longer than the busy timeout (10 s), so the writer has to retry
-    locker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time\n"
-            f"c = sqlite3.connect({str(store.path)!r}, isolation_level=None)\n"
-            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-            f"time.sleep({hold_s}); c.execute('COMMIT')\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    locker = lock_store(store.path, hold_s)
     writer = store.start_writer()
     try:
         writer.submit(
@@ -136,6 +125,21 @@ def test_damaged_store_is_recovered_with_every_readable_line(tmp_path: Path) -> 
     assert got[0] == "line 00000" and got[-1] == "line 19999"
 
 
+def _count_in_another_process(db: Path) -> str:
+    """The number of lines another process sees committed in the store at db."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sqlite3; print(sqlite3.connect({str(db)!r})"
+            ".execute('SELECT count(*) FROM lines').fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store: Store) -> None:
     """Closing any descriptor of the file drops the process's locks: never do it."""
     writer = store.start_writer()
@@ -146,31 +150,11 @@ def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store
         Store.open(store.path)
         writer.submit(Batch([rec(T0 + SEC, "two")]))
         writer.flush()
-        count = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
-                ".execute('SELECT count(*) FROM lines').fetchone()[0])",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        count = _count_in_another_process(store.path)
         writer.submit(Batch([rec(T0 + 2 * SEC, "three")]))
         writer.flush()
         assert Path(str(store.path) + "-wal").exists()
-        count3 = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import sqlite3; print(sqlite3.connect({str(store.path)!r})"
-                ".execute('SELECT count(*) FROM lines').fetchone()[0])",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        count3 = _count_in_another_process(store.path)
     finally:
         writer.close()
     assert (count, count3) == ("2", "3")
@@ -179,8 +163,7 @@ def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store
 def test_a_writer_bug_stops_it_visibly_instead_of_hanging_producers(store: Store) -> None:
     writer = store.start_writer()
     try:
-        bad = rec(T0, "x")
-        bad.ts = "not a timestamp"  # type: ignore[assignment]
+        bad = rec(T0, "x")._replace(ts="not a timestamp")
         writer.submit(Batch([bad]))
         assert not writer.flush(10)  # says nothing was committed, instead of hanging
         assert writer.failure is not None
