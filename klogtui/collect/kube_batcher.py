@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from klogtui.collect.base import CollectorStats
 from klogtui.model import Batch, Record, Sink, SourceInfo, SourceKey
@@ -175,7 +175,7 @@ class Batcher:
                 self._submitted = max(self._submitted, seq)
                 self._done.notify_all()
 
-    def _count(self, records: list[Record]) -> None:
+    def _count(self, records: Sequence[Record]) -> None:
         per: dict[SourceKey, list[int]] = {}
         last_key: SourceKey | None = None
         acc: list[int] = [0, 0]

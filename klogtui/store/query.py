@@ -62,9 +62,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias, TypeVar
 
 from klogtui.errors import QueryError
 from klogtui.model import Level, Source, Stream
@@ -92,9 +91,29 @@ __all__ = [
 
 # -- AST ------------------------------------------------------------------------------
 
+_T = TypeVar("_T", bound=type)
 
-@dataclass(frozen=True, slots=True)
-class Text:
+
+def _compared_by_type(cls: _T) -> _T:
+    """Make a NamedTuple node equal only to nodes of its own type.
+
+    Nodes are NamedTuples because they are cheap to define (see klogtui.model), but
+    plain tuples compare by value alone: And((a, b)) would equal Or((a, b)).
+    """
+
+    def eq(self: tuple[object, ...], other: object) -> bool:
+        return type(self) is type(other) and tuple.__eq__(self, other)
+
+    def ne(self: tuple[object, ...], other: object) -> bool:
+        return not eq(self, other)
+
+    cls.__eq__ = eq  # type: ignore[method-assign,assignment]
+    cls.__ne__ = ne  # type: ignore[method-assign,assignment]
+    return cls
+
+
+@_compared_by_type
+class Text(NamedTuple):
     """A full-text term: a bare word (phrase=False) or a "quoted phrase"; prefix: `word*`."""
 
     value: str
@@ -109,8 +128,8 @@ class Text:
         return _quote(self.value) + star
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+@_compared_by_type
+class Field(NamedTuple):
     """`key op value`; key is normalized (see the module docstring), op one of OPS."""
 
     key: str
@@ -121,8 +140,8 @@ class Field:
         return _written(f"{self.key}{self.op}", self.value, self)
 
 
-@dataclass(frozen=True, slots=True)
-class TimeBound:
+@_compared_by_type
+class TimeBound(NamedTuple):
     """`since:text` / `until:text`; text is a duration or an absolute time, as written."""
 
     kind: str
@@ -132,8 +151,8 @@ class TimeBound:
         return _written(f"{self.kind}:", self.text, self)
 
 
-@dataclass(frozen=True, slots=True)
-class Not:
+@_compared_by_type
+class Not(NamedTuple):
     """Negation (`NOT x` or `-x`)."""
 
     item: Node
@@ -145,8 +164,8 @@ class Not:
         return f"-{inner}"
 
 
-@dataclass(frozen=True, slots=True)
-class And:
+@_compared_by_type
+class And(NamedTuple):
     """All items match (adjacent terms)."""
 
     items: tuple[Node, ...]
@@ -155,8 +174,8 @@ class And:
         return " ".join(f"({i})" if isinstance(i, (And, Or)) else str(i) for i in self.items)
 
 
-@dataclass(frozen=True, slots=True)
-class Or:
+@_compared_by_type
+class Or(NamedTuple):
     """Any item matches."""
 
     items: tuple[Node, ...]
@@ -229,8 +248,7 @@ _TERM, _LPAREN, _RPAREN, _OR, _AND, _NOT, _NEG = range(7)
 _KEYWORDS = {"OR": _OR, "AND": _AND, "NOT": _NOT}
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
     kind: int
     col: int
     node: Node | None = None
@@ -569,8 +587,7 @@ def parse(text: str) -> Query:
 # -- compiler -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledQuery:
+class CompiledQuery(NamedTuple):
     """A query as SQL over `lines l` (see klogtui.store.schema), split for fast paths.
 
     A line matches when ALL of these hold (`full_where` gives them as one expression):

@@ -15,10 +15,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_for_ts, ts_of_id
@@ -40,8 +39,7 @@ _SCAN_CAP = 200_000
 FACET_FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
 
 
-@dataclass(frozen=True, slots=True)
-class StoreStats:
+class StoreStats(NamedTuple):
     lines: int
     sources: int
     db_bytes: int
@@ -49,8 +47,7 @@ class StoreStats:
     last_ts: int
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):
     """One histogram bucket: [start_ns, end_ns) with total and warn/error counts."""
 
     start_ns: int
@@ -240,7 +237,11 @@ class Reader:
             newer = self._conn.execute(
                 sql.format(op=">", dir="ASC"), (target.source_id, line_id, after)
             ).fetchall()
-        return [LogLine(*r) for r in reversed(older)] + [target] + [LogLine(*r) for r in newer]
+        return (
+            [LogLine._make(r) for r in reversed(older)]
+            + [target]
+            + [LogLine._make(r) for r in newer]
+        )
 
     def _select(
         self, cq: CompiledQuery, lo: int, hi: int, desc: bool, limit: int, ids_only: bool = False
@@ -264,7 +265,7 @@ class Reader:
                 ).fetchall()
         if ids_only:
             return rows
-        return [LogLine(*r) for r in rows]
+        return [LogLine._make(r) for r in rows]
 
     @staticmethod
     def _bounds(cq: CompiledQuery, lo: int, hi: int) -> tuple[int, int]:

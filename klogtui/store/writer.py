@@ -426,10 +426,13 @@ class Writer:
         execute = conn.execute
         for row in losers:
             start = (row[0] >> SLOT_BITS) << SLOT_BITS
-            line_id = execute(
-                "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
-                (start, start + (1 << SLOT_BITS)),
-            ).fetchone()[0] + 1
+            line_id = (
+                execute(
+                    "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
+                    (start, start + (1 << SLOT_BITS)),
+                ).fetchone()[0]
+                + 1
+            )
             while True:  # past a full bucket (rare): the next free id after it
                 n = conn.total_changes
                 execute("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", (line_id, *row[1:]))
