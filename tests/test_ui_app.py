@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from klogtui.collect.runner import CollectOptions, start_collection
@@ -27,9 +30,14 @@ from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle
 SIZE = (140, 36)
 
 
-def make_app(tmp_path: Path, **kwargs: object) -> KlogApp:
+@asynccontextmanager
+async def demo_app(tmp_path: Path, **kwargs: object) -> AsyncIterator[tuple[KlogApp, Pilot[int]]]:
+    """The app on a fresh demo store, running at SIZE, its first load done."""
     store = build_demo_store(tmp_path / "demo.db")
-    return KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+    app = KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        yield app, pilot
 
 
 def messages(app: KlogApp) -> list[str]:
@@ -56,9 +64,7 @@ async def type_query(pilot: object, app: KlogApp, text: str) -> None:
 
 
 async def test_startup_shows_the_newest_lines_tree_and_status(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         assert messages(app)[-2:] == [
             MARKUP_LINE,
             "colour \\x1b[31mred\\x1b[0m and bell \\x07 stay inert",
@@ -76,9 +82,7 @@ async def test_startup_shows_the_newest_lines_tree_and_status(tmp_path: Path) ->
 
 
 async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("slash")
         assert isinstance(app.focused, QueryInput)
         await pilot.press(*"refused", "enter")
@@ -93,9 +97,7 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
 
 
 async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         before = messages(app)
         await pilot.press("slash", *"level=bogus", "enter")
         await settle(pilot)
@@ -115,9 +117,7 @@ async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> N
 
 async def test_history_walks_with_up_down_and_persists(tmp_path: Path) -> None:
     history = tmp_path / "data" / "history"
-    app = make_app(tmp_path, history_path=history)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path, history_path=history) as (app, pilot):
         await type_query(pilot, app, "refused")
         await type_query(pilot, app, "timeout")
         await pilot.press("slash", "ctrl+u", *"dra")
@@ -138,18 +138,14 @@ async def test_history_walks_with_up_down_and_persists(tmp_path: Path) -> None:
 
 
 async def test_default_history_file_is_in_the_data_dir(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await type_query(pilot, app, "timeout")
     path = Path(os.environ["XDG_DATA_HOME"]) / "klogtui" / "query_history"
     assert path.read_text() == "timeout\n"
 
 
 async def test_tree_selection_sets_the_query(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await type_query(pilot, app, "level=error")
         tree = app.sources_tree
         tree.focus()
@@ -182,9 +178,7 @@ async def test_tree_selection_sets_the_query(tmp_path: Path) -> None:
 
 
 async def test_facet_picker_edits_the_query(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await type_query(pilot, app, "timeout")
         await pilot.press("f")
         await settle(pilot)
@@ -204,9 +198,7 @@ async def test_facet_picker_edits_the_query(tmp_path: Path) -> None:
 
 
 async def test_enter_opens_detail_and_c_there_opens_context(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("k")  # the markup line
         await pilot.press("enter")
         await pilot.pause()
@@ -226,9 +218,7 @@ async def test_enter_opens_detail_and_c_there_opens_context(tmp_path: Path) -> N
 
 
 async def test_c_opens_context_directly(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("c")
         await settle(pilot)
         assert isinstance(app.screen, ContextScreen)
@@ -236,9 +226,7 @@ async def test_c_opens_context_directly(tmp_path: Path) -> None:
 
 
 async def test_t_jumps_to_a_time(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("t")
         await pilot.pause()
         assert isinstance(app.screen, TimeJumpScreen)
@@ -252,9 +240,7 @@ async def test_t_jumps_to_a_time(tmp_path: Path) -> None:
 
 
 async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await type_query(pilot, app, "refused")
         await pilot.press("s")
         await pilot.pause()
@@ -288,9 +274,7 @@ async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
 
 
 async def test_help_lists_every_binding(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -321,18 +305,14 @@ async def test_help_lists_every_binding(tmp_path: Path) -> None:
 
 
 async def test_q_quits(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
 
 
 async def test_keys_of_the_main_screen_wait_while_a_dialog_is_open(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("question_mark")
         await pilot.pause()
         await pilot.press("f", "s", "t")
@@ -342,9 +322,7 @@ async def test_keys_of_the_main_screen_wait_while_a_dialog_is_open(tmp_path: Pat
 
 
 async def test_b_hides_and_shows_the_tree(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("b")
         assert not app.sources_tree.display
         await pilot.press("b")
@@ -352,9 +330,7 @@ async def test_b_hides_and_shows_the_tree(tmp_path: Path) -> None:
 
 
 async def test_histogram_moves_the_log_in_time(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         app.histogram.focus()
         await pilot.press("home")
         await settle(pilot)
@@ -403,9 +379,7 @@ async def test_collector_lines_and_errors_reach_the_screen(tmp_path: Path) -> No
 
 
 async def test_a_failing_read_is_reported_and_the_app_goes_on(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with demo_app(tmp_path) as (app, pilot):
         with open(tmp_path / "demo.db", "r+b") as f:
             f.truncate(0)  # the store is damaged under the running app
         await type_query(pilot, app, "refused")
