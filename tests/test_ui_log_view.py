@@ -11,7 +11,7 @@ from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.store import Store
 from klogtui.ui.widgets import log_view as log_view_module
 from klogtui.ui.widgets.log_view import LogView
-from tests.store_helpers import SEC, T0
+from tests.store_helpers import SEC, T0, write
 from tests.ui_fixtures import (
     ESCAPE_LINE,
     FIXED_NOW,
@@ -57,20 +57,12 @@ def cursor_text(view: LogView) -> str:
 
 
 def append(store: Store, start: int, count: int, text: str = "new {i}") -> None:
-    writer = store.start_writer()
-    try:
-        key = SourceKey("ns", "pod-0", "c", 0, "uid-ns-pod-0")
-        writer.submit(
-            Batch(
-                records=[
-                    Record(T0 + (start + i) * SEC, key, Stream.STDOUT, text.format(i=start + i))
-                    for i in range(count)
-                ]
-            )
-        )
-        assert writer.flush(10)
-    finally:
-        writer.close()
+    key = SourceKey("ns", "pod-0", "c", 0, "uid-ns-pod-0")
+    records = [
+        Record(T0 + (start + i) * SEC, key, Stream.STDOUT, text.format(i=start + i))
+        for i in range(count)
+    ]
+    write(store, Batch(records=records))
 
 
 @pytest.fixture
