@@ -166,8 +166,7 @@ class FacetScreen(ModalScreen[str | None]):
                     yield Input(placeholder="type to filter values", id="facet-filter")
                     yield OptionList(id="facet-values")
                     yield Static(
-                        "≥ at least: this text query is counted over its newest matches "
-                        "only, so older lines may add to these counts (and values).",
+                        "≥ at least: only this text query's newest matches were counted",
                         id="facet-note",
                     )
                     yield Static(id="facet-error")
