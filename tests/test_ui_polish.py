@@ -296,7 +296,39 @@ async def test_wrapped_window_scrolls_and_pages_in_order(tmp_path: Path) -> None
         app.view.scroll_to(y=app.view.max_scroll_y, animate=False)
         await settle(pilot)
         assert_in_order(app.view, 300)
+        cursor = app.view.cursor_line
+        await pilot.resize_terminal(60, 12)  # every line wraps anew, to a new width
+        await settle(pilot)
+        assert_in_order(app.view, 300)
+        assert app.view.cursor_line == cursor
         await pilot.press("w")  # and back: one row a line again
         await settle(pilot)
         numbers = [int(re.findall(r"\bL(\d{4})\b", row)[0]) for row in app.view.rendered_rows()]
         assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+
+
+async def test_wrapped_window_follows_new_lines_to_the_last_row(tmp_path: Path) -> None:
+    store = build_wrapping_store(tmp_path / "s.db", 200)
+    app = LogHost(store)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot)
+        key = SourceKey("ns", "pod-0", "c", 0, "uid-ns-pod-0")
+        for start in (200, 205):
+            records = [
+                Record(T0 + i * SEC, key, Stream.STDOUT, " ".join(words(i)))
+                for i in range(start, start + 5)
+            ]
+            writer = store.start_writer()
+            try:
+                writer.submit(Batch(records=records))
+                assert writer.flush(10)
+            finally:
+                writer.close()
+            app.view.data_changed()
+            await pilot.pause(0.3)  # refreshes while following are throttled
+            await settle(pilot)
+            assert app.view.following
+            assert_in_order(app.view, start + 5)
+            assert app.view.rendered_rows()[-1].split()[-1] == words(start + 4)[-1]
