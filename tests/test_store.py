@@ -119,13 +119,15 @@ def test_histogram_buckets_totals_and_errors(store: Store) -> None:
     write(store, Batch(lines))
     reader = store.reader()
     start = T0 - T0 % minute
-    coarse = reader.histogram("", start, start + 10 * minute, 5)
+    coarse, exact = reader.histogram("", start, start + 10 * minute, 5)
+    assert exact
     assert [b.total for b in coarse] == [6, 6, 6, 6, 6]
     assert [b.error for b in coarse] == [2, 2, 2, 2, 2]
     # Narrower than a minute per bucket: counted from the lines themselves.
-    fine = reader.histogram("", start, start + minute, 4)
+    fine, _ = reader.histogram("", start, start + minute, 4)
     assert sum(b.total for b in fine) == 3
-    text = reader.histogram("m3", start, start + 10 * minute, 10)
+    text, exact = reader.histogram("m3", start, start + 10 * minute, 10)
+    assert exact
     assert [b.total for b in text] == [0, 0, 0, 3, 0, 0, 0, 0, 0, 0]
 
 

@@ -128,8 +128,7 @@ async def test_histogram_of_a_capped_text_query_marks_what_it_did_not_count(
 ) -> None:
     reader = build_numbered_store(tmp_path / "s.db", 300).reader()
     start, end = T0, T0 + 300 * SEC
-    buckets = reader.histogram("line", start, end, 60)  # 5 s, 5 lines a bucket
-    _, exact = reader.count("line")  # the same matches, the same cap
+    buckets, exact = reader.histogram("line", start, end, 60)  # 5 s, 5 lines a bucket
     assert not exact and sum(b.total for b in buckets) == CAP
     app = HistHost()
     async with app.run_test(size=(60, 3)) as pilot:
@@ -332,3 +331,21 @@ async def test_wrapped_window_follows_new_lines_to_the_last_row(tmp_path: Path) 
             assert app.view.following
             assert_in_order(app.view, start + 5)
             assert app.view.rendered_rows()[-1].split()[-1] == words(start + 4)[-1]
+
+
+async def test_the_app_says_when_a_text_query_was_counted_only_in_part(
+    tmp_path: Path, small_cap: None
+) -> None:
+    """Through the app's own readers: the histogram hatches what it did not count and
+    the facet picker shows lower bounds with its note."""
+    from klogtui.ui.app import KlogApp
+
+    store = build_numbered_store(tmp_path / "s.db", 300)
+    app = KlogApp(store, now_ns=FIXED_NOW, history_path=None, query="line")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        hist = app.histogram
+        await until(pilot, lambda: "░" in hist.render_line(0).text)
+        await pilot.press("f")
+        await until(pilot, lambda: values_shown(app) == [f"≥{CAP} ns"])
+        assert app.screen.query_one("#facet-note").display

@@ -437,11 +437,13 @@ class Reader:
     @_guarded
     def histogram(
         self, query: str | CompiledQuery, start_ns: int, end_ns: int, buckets: int
-    ) -> list[Bucket]:
+    ) -> tuple[list[Bucket], bool]:
         """Volume over [start_ns, end_ns) in `buckets` equal buckets, warn/error apart.
 
         Uses the per-minute counts when the query allows it and buckets are at least a
-        minute wide; otherwise counts the matching lines themselves (up to a cap).
+        minute wide; otherwise counts the matching lines themselves, the newest first
+        and up to a cap. Returns (buckets, exact); exact is False when the cap cut the
+        count short: the buckets before the oldest line counted are not counted.
         """
         cq = self.compile(query)
         buckets = max(1, buckets)
@@ -460,6 +462,7 @@ class Reader:
                     error[i] += n
 
         where = self._counts_where(cq)
+        exact = True
         with self._lock:
             if where is not None and width >= _NS_PER_MINUTE:
                 for minute, level, n in self._conn.execute(
@@ -476,16 +479,19 @@ class Reader:
                 lo, hi = self._bounds(cq, lo, hi)
                 inner = self._select_sql(cq, "l.id, l.level", desc=True)
                 params = self._select_params(cq, lo, hi, _SCAN_CAP)
+                counted = 0
                 for bucket_ts, level, n in self._conn.execute(
                     f"SELECT ((id >> {SLOT_BITS}) * {BUCKET_NS} - ?) / ? * ? + ?, level, "
                     f"count(*) FROM ({inner}) GROUP BY 1, 2",
                     (start_ns, width, width, start_ns, *params),
                 ):
                     add(bucket_ts, level, n)
+                    counted += n
+                exact = counted < _SCAN_CAP
         return [
             Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
             for i in range(buckets)
-        ]
+        ], exact
 
     @_guarded
     def stats(self) -> StoreStats:

@@ -179,10 +179,11 @@ class KlogApp(App[int]):
             self.sources = sources
 
     class _Buckets(Message):
-        def __init__(self, generation: int, buckets: list[Bucket]) -> None:
+        def __init__(self, generation: int, buckets: list[Bucket], exact: bool) -> None:
             super().__init__()
             self.generation = generation
             self.buckets = buckets
+            self.exact = exact
 
     def __init__(
         self,
@@ -384,14 +385,17 @@ class KlogApp(App[int]):
                     lo = max(lo, ts_of_id(cq.min_id))
                 if cq.max_id is not None:
                     hi = min(hi, ts_of_id(cq.max_id))
-                buckets = reader.histogram(cq, lo, hi, width) if stats.lines and hi > lo else []
+                buckets: list[Bucket] = []
+                exact = True
+                if stats.lines and hi > lo:
+                    buckets, exact = reader.histogram(cq, lo, hi, width)
             except QueryError:
-                buckets = []
+                buckets, exact = [], True
             except Exception as e:
                 if "interrupt" in str(e) and generation != self._hist_generation:
                     return  # superseded
                 raise
-            self.post_message(self._Buckets(generation, buckets))
+            self.post_message(self._Buckets(generation, buckets, exact))
 
         self.run_worker(
             work,
@@ -408,7 +412,7 @@ class KlogApp(App[int]):
 
     def on_klog_app__buckets(self, event: _Buckets) -> None:
         if event.generation == self._hist_generation:
-            self.histogram.set_buckets(event.buckets)
+            self.histogram.set_buckets(event.buckets, event.exact)
 
     def on_histogram_jump(self, event: Histogram.Jump) -> None:
         self.log_view.jump_to_time(event.ts_ns)
@@ -484,13 +488,13 @@ class KlogApp(App[int]):
         query = self.query_bar.applied
         values, labels = self._reader("facets"), self._reader("facet-labels")
 
-        def fetch(field: str) -> list[tuple[str, int]]:
+        def fetch(field: str) -> tuple[list[tuple[str, int]], bool]:
             if field == "labels":
-                return labels.facets(query, field)[0]
+                return labels.facets(query, field)
             # The screen asks for one field's values at a time: a newer field makes
             # the count still running for the previous one moot.
             values.interrupt()
-            return values.facets(query, field)[0]
+            return values.facets(query, field)
 
         def done(new_query: str | None) -> None:
             if new_query is not None:
