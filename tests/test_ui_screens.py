@@ -201,8 +201,8 @@ FACETS: dict[str, list[tuple[str, int]]] = {
 }
 
 
-def fetch(field: str) -> list[tuple[str, int]]:
-    return FACETS.get(field, [])
+def fetch(field: str) -> tuple[list[tuple[str, int]], bool]:
+    return FACETS.get(field, []), True
 
 
 def values_shown(app: App[Any]) -> list[str]:
@@ -291,7 +291,7 @@ async def test_facets_newer_field_wins_over_slow_fetch() -> None:
     release = threading.Event()
     calls: list[str] = []
 
-    def slow(field: str) -> list[tuple[str, int]]:
+    def slow(field: str) -> tuple[list[tuple[str, int]], bool]:
         calls.append(field)
         if field == "namespace":
             release.wait(5)
@@ -311,7 +311,7 @@ async def test_facets_newer_field_wins_over_slow_fetch() -> None:
 
 
 async def test_facets_fetch_error_shown_not_raised() -> None:
-    def broken(field: str) -> list[tuple[str, int]]:
+    def broken(field: str) -> tuple[list[tuple[str, int]], bool]:
         raise RuntimeError("database is locked")
 
     app = Host(lambda: FacetScreen("", broken))

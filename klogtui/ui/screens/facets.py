@@ -24,9 +24,8 @@ __all__ = ["FIELDS", "FacetScreen", "excluding"]
 FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
 """The built-in facet fields; label keys follow as `label:<key>`."""
 
-Pairs = list[tuple[str, int]]
-Counts = Pairs | tuple[Pairs, bool]
-"""(value, line count) pairs, or (pairs, exact) as `Reader.facets` gives them."""
+Counts = tuple[list[tuple[str, int]], bool]
+"""(value, line count) pairs and whether the counts are exact, as `Reader.facets` gives."""
 Fetch = Callable[[str], Counts]
 
 
@@ -61,11 +60,6 @@ def excluding(query: str, key: str, value: str) -> str:
     return to_text(items[0] if len(items) == 1 else And(tuple(items)))
 
 
-def _split(counts: Counts) -> tuple[Pairs, bool]:
-    """(pairs, exact) from what a fetch gave."""
-    return counts if isinstance(counts, tuple) else (counts, True)
-
-
 class FacetScreen(ModalScreen[str | None]):
     """Fields on the left, their values with line counts on the right.
 
@@ -77,10 +71,10 @@ class FacetScreen(ModalScreen[str | None]):
 
     Args:
         query: the current query text.
-        fetch: blocking; fetch(field) gives (value, count) pairs for a field of
-            FIELDS or `label:<key>`, and fetch("labels") gives ("key=value", count)
-            pairs; either as (pairs, exact) like `Reader.facets`, or bare pairs when
-            the counts are exact. Called on worker threads, possibly two at once.
+        fetch: blocking; fetch(field) gives (pairs, exact) like `Reader.facets`: the
+            (value, count) pairs for a field of FIELDS or `label:<key>`, or for
+            "labels" ("key=value", count) pairs. Called on worker threads, possibly
+            two at once.
     """
 
     DEFAULT_CSS = """
@@ -214,7 +208,7 @@ class FacetScreen(ModalScreen[str | None]):
         if worker is self._values_worker:
             if event.state == WorkerState.SUCCESS and worker.result is not None:
                 self.query_one("#facet-values", OptionList).loading = False
-                self._values, self._exact = _split(worker.result)
+                self._values, self._exact = worker.result
                 self.query_one("#facet-note").set_class(not self._exact, "-shown")
                 self._refilter()
             elif event.state == WorkerState.ERROR:
@@ -222,7 +216,7 @@ class FacetScreen(ModalScreen[str | None]):
                 self._show_error("values", f"cannot count {self._field} values: {worker.error}")
         elif worker is self._labels_worker:
             if event.state == WorkerState.SUCCESS and worker.result is not None:
-                keys = sorted({kv.partition("=")[0] for kv, _ in _split(worker.result)[0]})
+                keys = sorted({kv.partition("=")[0] for kv, _ in worker.result[0]})
                 self.query_one("#facet-fields", OptionList).add_options(
                     Option(Text(f"label:{inert(k)}"), id=f"label:{k}") for k in keys
                 )
