@@ -758,16 +758,20 @@ class LogView(ScrollView, can_focus=True):
         """The prefix (time and source columns) width of a line, to guess rows by."""
         if not self._lines:
             return 0
-        line = self._lines[-1]
-        prefix, _ = format_parts(
+        prefix, _ = self._format(self._lines[-1], highlight=())
+        return prefix.cell_len
+
+    def _format(self, line: LogLine, highlight: tuple[str, ...]) -> tuple[Text, Text]:
+        """The line's prefix and message as the pane's columns settings show them."""
+        return format_parts(
             line,
             self._sources.get(line.source_id),
             show_time=self.show_time,
             show_source=self.show_source,
+            highlight=highlight,
             now_ns=self._now_ns,
             source_width=self._source_width,
         )
-        return prefix.cell_len
 
     def _make_exact(self, lo: int, hi: int) -> None:
         """Wrap the window lines lo..hi-1 whose rows are guessed; the screen stays still.
@@ -824,15 +828,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _render_strips(self, line: LogLine, key: tuple[object, ...]) -> list[Strip]:
         wrap_width = int(key[0])  # type: ignore[call-overload]
-        prefix, message = format_parts(
-            line,
-            self._sources.get(line.source_id),
-            show_time=self.show_time,
-            show_source=self.show_source,
-            highlight=self._highlight,
-            now_ns=self._now_ns,
-            source_width=self._source_width,
-        )
+        prefix, message = self._format(line, self._highlight)
         console = self.app.console
         if not wrap_width:
             prefix.append_text(message)
