@@ -115,14 +115,16 @@ def test_kill_9_during_backfill_of_gzipped_rotations(
     total = sum(nxt.values())
     for _ in range(kills):
         proc = collect_proc(log_dir, db)
-        # Kill at a random moment once this run has committed something, so a slow
-        # start on a loaded machine does not turn the kill into one before backfill.
+        # Kill at a random moment soon after this run's first commit: a slow start on
+        # a loaded machine does not turn the kill into one before the backfill, and a
+        # fast collector is still caught inside it (a run's backlog takes well under a
+        # second here).
         before = committed_lines(db)
         deadline = time.monotonic() + 30
         while committed_lines(db) == before and proc.poll() is None:
             assert time.monotonic() < deadline, "the collector committed nothing"
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.6))
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.1))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         got = committed_lines(db)
@@ -135,10 +137,11 @@ def test_kill_9_during_backfill_of_gzipped_rotations(
                 c.rotate(stamp(n_rot))
                 newest[c.pod] = n_rot
                 n_rot += 1
-            more(c, rng.randint(0, per_file // 4))
+            more(c, rng.randint(per_file // 2, per_file))
         total = sum(nxt.values())
     _final_once(log_dir, db)
-    result = _check(db, {c.pod: nxt[c.pod] for c in cs}, f"{kills} kills during backfill")
+    label = f"{kills} kills ({mid_backfill} mid-backfill)"
+    result = _check(db, {c.pod: nxt[c.pod] for c in cs}, label)
     assert mid_backfill >= kills // 2, f"only {mid_backfill} kills landed mid-backfill"
     assert result.written == total
 
