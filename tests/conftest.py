@@ -49,3 +49,11 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The local zone is Europe/Berlin (CET in winter, CEST in summer) for the test."""
     yield from _local_zone(monkeypatch, "Europe/Berlin")
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 25 lines and a 75-line window, so a few hundred lines (or a few key
+    presses) cross many window edges of the log pane."""
+    monkeypatch.setattr("klogtui.ui.widgets.log_view.PAGE", 25)
+    monkeypatch.setattr("klogtui.ui.widgets.log_view.MAX_WINDOW", 75)

@@ -4,41 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from textual.app import App, ComposeResult
-
 from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.store import Store
-from klogtui.ui.widgets import log_view as log_view_module
 from klogtui.ui.widgets.log_view import LogView
 from tests.store_helpers import SEC, T0, write
 from tests.ui_fixtures import (
     ESCAPE_LINE,
-    FIXED_NOW,
     MARKUP_LINE,
+    LogHost,
     build_demo_store,
     build_numbered_store,
     settle,
 )
-
-
-class Host(App[None]):
-    def __init__(self, store: Store, query: str = "") -> None:
-        super().__init__()
-        self.store = store
-        self.initial_query = query
-
-    def compose(self) -> ComposeResult:
-        yield LogView(self.store.reader(), now_ns=FIXED_NOW)
-
-    def on_mount(self) -> None:
-        view = self.query_one(LogView)
-        view.set_query(self.initial_query)
-        view.focus()
-
-    @property
-    def view(self) -> LogView:
-        return self.query_one(LogView)
 
 
 def messages(view: LogView) -> list[str]:
@@ -65,16 +42,9 @@ def append(store: Store, start: int, count: int, text: str = "new {i}") -> None:
     write(store, Batch(records=records))
 
 
-@pytest.fixture
-def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small pages and window so a few hundred lines cross many window edges."""
-    monkeypatch.setattr(log_view_module, "PAGE", 25)
-    monkeypatch.setattr(log_view_module, "MAX_WINDOW", 75)
-
-
 async def test_opens_on_the_newest_lines_following(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 600)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         assert numbers(app.view) == list(range(588, 600))
@@ -86,7 +56,7 @@ async def test_opens_on_the_newest_lines_following(tmp_path: Path) -> None:
 
 async def test_g_and_G_jump_to_the_oldest_and_newest(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 600)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         await pilot.press("g")
@@ -110,7 +80,7 @@ async def test_paging_down_crosses_window_edges_without_gaps(
     tmp_path: Path, small_pages: None
 ) -> None:
     store = build_numbered_store(tmp_path / "s.db", 300)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 22)) as pilot:
         await settle(pilot)
         await pilot.press("g")
@@ -132,7 +102,7 @@ async def test_paging_down_crosses_window_edges_without_gaps(
 
 async def test_paging_up_keeps_the_screen_in_order(tmp_path: Path, small_pages: None) -> None:
     store = build_numbered_store(tmp_path / "s.db", 300)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 22)) as pilot:
         await settle(pilot)
         tops: list[int] = []
@@ -151,7 +121,7 @@ async def test_paging_up_keeps_the_screen_in_order(tmp_path: Path, small_pages: 
 
 async def test_cursor_keys_move_and_up_pauses(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 100)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         await pilot.press("up", "k")
@@ -168,7 +138,7 @@ async def test_cursor_keys_move_and_up_pauses(tmp_path: Path) -> None:
 
 async def test_follow_shows_new_lines_and_pause_counts_them(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 100, sources=1)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         append(store, 100, 5)
@@ -194,7 +164,7 @@ async def test_follow_shows_new_lines_and_pause_counts_them(tmp_path: Path) -> N
 async def test_horizontal_scroll_survives_new_lines(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 50, sources=1)
     append(store, 50, 3, "wide {i} " + "x" * 200)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(80, 12)) as pilot:
         await settle(pilot)
         await pilot.press("l", "l")
@@ -211,7 +181,7 @@ async def test_horizontal_scroll_survives_new_lines(tmp_path: Path) -> None:
 
 async def test_time_jump_puts_the_cursor_on_that_time(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 600)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         app.view.jump_to_time(T0 + 300 * SEC + SEC // 2)
@@ -223,7 +193,7 @@ async def test_time_jump_puts_the_cursor_on_that_time(tmp_path: Path) -> None:
 
 async def test_n_and_N_move_between_lines_with_the_query_words(tmp_path: Path) -> None:
     store = build_demo_store(tmp_path / "s.db")
-    app = Host(store, "level=error OR timeout")
+    app = LogHost(store, "level=error OR timeout")
     async with app.run_test(size=(120, 12)) as pilot:
         await settle(pilot)
         await pilot.press("g")
@@ -241,7 +211,7 @@ async def test_n_and_N_move_between_lines_with_the_query_words(tmp_path: Path) -
 
 async def test_n_finds_a_match_beyond_the_window(tmp_path: Path, small_pages: None) -> None:
     store = build_numbered_store(tmp_path / "s.db", 600)
-    app = Host(store, "level=error OR 000450")
+    app = LogHost(store, "level=error OR 000450")
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         await pilot.press("g")
@@ -254,7 +224,7 @@ async def test_n_finds_a_match_beyond_the_window(tmp_path: Path, small_pages: No
 
 async def test_n_without_words_says_how_it_works(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 50)
-    app = Host(store, "pod=pod-1")
+    app = LogHost(store, "pod=pod-1")
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         await pilot.press("n")
@@ -265,7 +235,7 @@ async def test_n_without_words_says_how_it_works(tmp_path: Path) -> None:
 async def test_wrap_splits_long_lines_under_the_message_column(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 10, sources=1)
     append(store, 10, 1, "long {i} " + " ".join(f"w{j:03d}" for j in range(60)))
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(80, 12)) as pilot:
         await settle(pilot)
         rows = app.view.rendered_rows()
@@ -291,7 +261,7 @@ async def test_wrap_splits_long_lines_under_the_message_column(tmp_path: Path) -
 
 async def test_columns_toggle(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 20, sources=1)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(80, 8)) as pilot:
         await settle(pilot)
         assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c line 000019"
@@ -305,7 +275,7 @@ async def test_columns_toggle(tmp_path: Path) -> None:
 
 async def test_markup_and_escapes_render_literally(tmp_path: Path) -> None:
     store = build_demo_store(tmp_path / "s.db")
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(140, 8)) as pilot:
         await settle(pilot)
         rows = [r.rstrip() for r in app.view.rendered_rows()]
@@ -323,7 +293,7 @@ async def test_markup_and_escapes_render_literally(tmp_path: Path) -> None:
 
 async def test_a_newer_query_supersedes_an_older_one(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 300)
-    app = Host(store)
+    app = LogHost(store)
     async with app.run_test(size=(100, 8)) as pilot:
         await settle(pilot)
         app.view.set_query("000123 OR 000124")
@@ -335,7 +305,7 @@ async def test_a_newer_query_supersedes_an_older_one(tmp_path: Path) -> None:
 
 async def test_empty_results_say_so(tmp_path: Path) -> None:
     store = build_numbered_store(tmp_path / "s.db", 30)
-    app = Host(store, "nothing-matches-this")
+    app = LogHost(store, "nothing-matches-this")
     async with app.run_test(size=(100, 8)) as pilot:
         await settle(pilot)
         assert [r.strip() for r in app.view.rendered_rows() if r.strip()] == [
@@ -347,7 +317,7 @@ async def test_click_selects_and_double_click_asks_for_detail(tmp_path: Path) ->
     store = build_numbered_store(tmp_path / "s.db", 30)
     chosen: list[str] = []
 
-    class Watch(Host):
+    class Watch(LogHost):
         def on_log_view_line_chosen(self, event: LogView.LineChosen) -> None:
             chosen.append(event.line.message)
 

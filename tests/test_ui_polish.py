@@ -24,11 +24,10 @@ import klogtui.store.reader as reader_module
 from klogtui.model import Batch, Record, SourceInfo, SourceKey, Stream
 from klogtui.store import Reader, Store
 from klogtui.ui.screens.facets import FacetScreen
-from klogtui.ui.widgets import log_view as log_view_module
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
-from tests.store_helpers import SEC, T0
-from tests.ui_fixtures import FIXED_NOW, build_numbered_store, settle
+from tests.store_helpers import SEC, T0, write
+from tests.ui_fixtures import FIXED_NOW, LogHost, build_numbered_store, settle
 
 CAP = 60  # the reader's scan cap in these tests
 
@@ -148,31 +147,6 @@ async def test_histogram_of_a_capped_text_query_marks_what_it_did_not_count(
 # -- cursor moves while a page loads ---------------------------------------------------
 
 
-class LogHost(App[None]):
-    def __init__(self, store: Store) -> None:
-        super().__init__()
-        self.log_reader = store.reader()
-
-    def compose(self) -> ComposeResult:
-        yield LogView(self.log_reader, now_ns=FIXED_NOW)
-
-    def on_mount(self) -> None:
-        view = self.query_one(LogView)
-        view.set_query("")
-        view.focus()
-
-    @property
-    def view(self) -> LogView:
-        return self.query_one(LogView)
-
-
-@pytest.fixture
-def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages of 25 lines and a 75-line window, so a few presses reach the window edge."""
-    monkeypatch.setattr(log_view_module, "PAGE", 25)
-    monkeypatch.setattr(log_view_module, "MAX_WINDOW", 75)
-
-
 def cursor_text(view: LogView) -> str:
     line = view.cursor_line
     assert line is not None
@@ -193,7 +167,7 @@ async def test_page_down_past_the_window_waits_for_the_page(
         await settle(pilot)
         assert cursor_text(app.view) == "line 000000" and len(app.view.window) == 25
         # Holding the reader's lock keeps every page fetch waiting (a slow disk).
-        with app.log_reader._lock:
+        with app.reader._lock:
             await pilot.press(*["pagedown"] * 5)
             assert cursor_text(app.view) == "line 000024", "the last loaded line"
         await settle(pilot)
@@ -209,7 +183,7 @@ async def test_moves_up_past_the_window_wait_in_order(tmp_path: Path, small_page
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         assert cursor_text(app.view) == "line 000599" and len(app.view.window) == 25
-        with app.log_reader._lock:
+        with app.reader._lock:
             await pilot.press(*["pageup"] * 4, "k", "k", "k")
             assert cursor_text(app.view) == "line 000575", "the first loaded line"
         await settle(pilot)
@@ -224,7 +198,7 @@ async def test_a_move_back_queues_behind_the_waiting_one(tmp_path: Path, small_p
         await settle(pilot)
         await pilot.press("g")
         await settle(pilot)
-        with app.log_reader._lock:
+        with app.reader._lock:
             await pilot.press("pagedown", "pagedown", "pagedown", "up", "up")
         await settle(pilot)
         # 0 -> 12 -> 24 -> (waits) 36 -> 35 -> 34: the ups come after the page.
@@ -243,12 +217,7 @@ def build_wrapping_store(path: Path, lines: int) -> Store:
     store = Store.open(path)
     key = SourceKey("ns", "pod-0", "c", 0, "uid-ns-pod-0")
     records = [Record(T0 + i * SEC, key, Stream.STDOUT, " ".join(words(i))) for i in range(lines)]
-    writer = store.start_writer()
-    try:
-        writer.submit(Batch(records=records, sources=[SourceInfo(key, state="running")]))
-        assert writer.flush(30)
-    finally:
-        writer.close()
+    write(store, Batch(records=records, sources=[SourceInfo(key, state="running")]))
     return store
 
 
@@ -319,12 +288,7 @@ async def test_wrapped_window_follows_new_lines_to_the_last_row(tmp_path: Path) 
                 Record(T0 + i * SEC, key, Stream.STDOUT, " ".join(words(i)))
                 for i in range(start, start + 5)
             ]
-            writer = store.start_writer()
-            try:
-                writer.submit(Batch(records=records))
-                assert writer.flush(10)
-            finally:
-                writer.close()
+            write(store, Batch(records=records))
             app.view.data_changed()
             await pilot.pause(0.3)  # refreshes while following are throttled
             await settle(pilot)

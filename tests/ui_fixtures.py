@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from klogtui.model import Batch, Level, Record, SourceInfo, SourceKey, Stream
 from klogtui.store import Store
+from klogtui.ui.widgets.log_view import LogView
 from tests.store_helpers import SEC, T0
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "MARKUP_LINE",
     "ESCAPE_LINE",
     "SOURCES",
+    "LogHost",
     "build_demo_store",
     "build_empty_store",
     "build_numbered_store",
@@ -32,6 +35,28 @@ __all__ = [
 FIXED_NOW = T0 + 600 * SEC
 MARKUP_LINE = "render [bold red]this[/] literally"
 ESCAPE_LINE = "colour \x1b[31mred\x1b[0m and bell \x07 stay inert"
+
+
+class LogHost(App[None]):
+    """The log pane alone in an app, on its own `reader` of `store`, showing `query`."""
+
+    def __init__(self, store: Store, query: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.reader = store.reader()
+        self.initial_query = query
+
+    def compose(self) -> ComposeResult:
+        yield LogView(self.reader, now_ns=FIXED_NOW)
+
+    def on_mount(self) -> None:
+        view = self.query_one(LogView)
+        view.set_query(self.initial_query)
+        view.focus()
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
 
 
 def _key(ns: str, pod: str, container: str, restart: int = 0) -> SourceKey:
