@@ -127,8 +127,7 @@ def stored(store: Store) -> list[Stored]:
         lines = reader.oldest("", 10**9)
         by_id: dict[int, Source] = {s.id: s for s in reader.sources()}
         return [
-            Stored(by_id[ln.source_id].key, ln.message, ln.flags, ln.stream, ln.ts)
-            for ln in lines
+            Stored(by_id[ln.source_id].key, ln.message, ln.flags, ln.stream, ln.ts) for ln in lines
         ]
     finally:
         reader.close()
