@@ -259,3 +259,17 @@ def docker_lines(seqs: Iterable[int]) -> bytes:
         + b"\n"
         for s in seqs
     )
+
+
+def docker_log_behind_pod_link(
+    tmp_path: Path, name: str, seqs: Iterable[int]
+) -> tuple[Path, Container]:
+    """Docker's json-file log tmp_path/docker/<name> holding `seqs`, and a container
+    whose 0.log is a symlink to it, as dockershim lays them out."""
+    real = tmp_path / "docker" / name
+    real.parent.mkdir()
+    real.write_bytes(docker_lines(seqs))
+    c = Container(tmp_path / "logs")
+    c.dir.mkdir(parents=True)
+    c.path().symlink_to(real)
+    return real, c

@@ -34,6 +34,7 @@ from tests.helpers_files import (
     Run,
     cri,
     docker_lines,
+    docker_log_behind_pod_link,
     lines,
     open_paths,
     sources,
@@ -409,12 +410,7 @@ def test_pods_deleted_while_stopped_and_during_backfill(tmp_path: Path) -> None:
 def test_docker_rotation_behind_a_pod_symlink(tmp_path: Path) -> None:
     """Docker rotates its json log by renaming it (<id>-json.log.1) and reopening;
     the kubelet's symlink keeps its name and so leads to the new file."""
-    real = tmp_path / "docker" / "c0ffee-json.log"
-    real.parent.mkdir()
-    real.write_bytes(docker_lines(range(10)))
-    c = Container(tmp_path / "logs")
-    c.dir.mkdir(parents=True)
-    c.path().symlink_to(real)
+    real, c = docker_log_behind_pod_link(tmp_path, "c0ffee-json.log", range(10))
     with Run(c.log_dir, tmp_path / "db").caught_up() as run:
         with open(real, "ab", buffering=0) as dockerd:
             dockerd.write(docker_lines(range(10, 20)))

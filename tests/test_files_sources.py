@@ -18,6 +18,7 @@ from tests.helpers_files import (
     Container,
     Run,
     docker_lines,
+    docker_log_behind_pod_link,
     lines,
     sources,
     wait_for,
@@ -137,12 +138,7 @@ def test_node_name_and_states_of_sources(tmp_path: Path) -> None:
 
 def test_symlinked_docker_json_file_is_followed(tmp_path: Path) -> None:
     # dockershim: pods/.../0.log is a symlink to Docker's json-file log.
-    real = tmp_path / "docker" / "4f1c9e-json.log"
-    real.parent.mkdir()
-    real.write_bytes(docker_lines(range(5)))
-    c = Container(tmp_path / "logs")
-    c.dir.mkdir(parents=True)
-    c.path().symlink_to(real)
+    real, c = docker_log_behind_pod_link(tmp_path, "4f1c9e-json.log", range(5))
     with Run(c.log_dir, tmp_path / "db").caught_up() as run:
         assert run.seqs() == list(range(5))
         with open(real, "ab") as fh:
