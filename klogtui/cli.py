@@ -113,8 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"klogtui {__version__}")
-    # Browse a store without collecting into it (tests, benchmarks, a copied store).
-    parser.add_argument("--no-collect", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-collect",
+        action="store_true",
+        help="browse the store given by --db without collecting into it (e.g. a copied store)",
+    )
     _add_source_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="{collect,query}")
 

@@ -29,7 +29,7 @@ def test_every_command_has_help(command: list[str]) -> None:
     out = klogtui(*command, "--help", check=True).stdout
     assert out.startswith("usage: klogtui")
     for option in {
-        "": ["--kubeconfig", "--demo", "--log-dir"],
+        "": ["--kubeconfig", "--demo", "--log-dir", "--no-collect"],
         "collect": ["--once"],
         "query": ["--limit", "-o", "-f"],
     }["".join(command)]:
