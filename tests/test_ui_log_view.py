@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 from textual.events import MouseScrollDown
@@ -414,3 +415,29 @@ async def test_arrows_and_wheel_scroll_through_a_wrapped_line_taller_than_the_pa
         assert cursor_text(view) == TALL_LINE
         assert all(row.strip() for row in view.rendered_rows())
         assert not any("line 0000" in row for row in view.rendered_rows())
+
+
+async def test_a_query_without_matches_while_paused_shows_the_ones_that_come(
+    tmp_path: Path,
+) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 100, sources=1)
+    app = LogHost(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        app.view.set_query("zebra")
+        await settle(pilot)
+        assert "No lines match this query." in "".join(app.view.rendered_rows())
+        # Other lines first (the pane takes note of the newest), then two matches.
+        append(store, 100, 3)
+        app.view.data_changed()
+        await settle(pilot)
+        append(store, 103, 2, "zebra {i}")
+        app.view.data_changed()
+        deadline = time.monotonic() + 15
+        while messages(app.view) != ["zebra 103", "zebra 104"]:
+            assert time.monotonic() < deadline, f"not shown; {app.view.new_lines} new counted"
+            await pilot.pause(0.1)
+            await settle(pilot)
+        assert not app.view.following  # still paused: they were shown, not followed
+        assert app.view.new_lines == 0

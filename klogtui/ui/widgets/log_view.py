@@ -226,6 +226,7 @@ class LogView(ScrollView, can_focus=True):
         self._at_bottom = True
         self._loading = False
         self._loaded_once = False
+        self._no_matches = False  # the last load found nothing (not: it failed)
         self._pending_older = False
         self._pending_newer = False
         self._queued: list[str] = []  # cursor movements waiting for a page (see _move)
@@ -340,6 +341,7 @@ class LogView(ScrollView, can_focus=True):
         self._generation += 1
         self._follow = follow
         self._loading = True
+        self._no_matches = False
         self._pending_older = self._pending_newer = False
         self._queued.clear()  # they were meant for the window this load replaces
         self._follow_throttle.busy = self._follow_throttle.dirty = False
@@ -493,6 +495,11 @@ class LogView(ScrollView, can_focus=True):
         )
 
     def _start_count(self) -> None:
+        if self._no_matches and not self._follow:
+            # Paused keeps the screen still, but an empty one has nothing to keep:
+            # show the matches that came since instead of counting them.
+            self._start_load("oldest")
+            return
         throttle = self._count_throttle
         if throttle.busy:
             throttle.dirty = True
@@ -606,6 +613,7 @@ class LogView(ScrollView, can_focus=True):
         self._at_top, self._at_bottom = page.at_top, page.at_bottom
         self._follow = page.follow
         self._new_lines = 0
+        self._no_matches = not page.lines
         self._set_window(page.lines)
         if page.at_bottom and page.lines:
             self._hwm_id = page.lines[-1].id
