@@ -495,11 +495,6 @@ class LogView(ScrollView, can_focus=True):
         )
 
     def _start_count(self) -> None:
-        if self._no_matches and not self._follow:
-            # Paused keeps the screen still, but an empty one has nothing to keep:
-            # show the matches that came since instead of counting them.
-            self._start_load("oldest")
-            return
         throttle = self._count_throttle
         if throttle.busy:
             throttle.dirty = True
@@ -595,9 +590,14 @@ class LogView(ScrollView, can_focus=True):
         throttle = self._count_throttle
         throttle.busy = False
         if message.generation == self._generation and not self._follow:
-            self._hwm_id = message.hwm_id
-            self._new_lines = message.count
-            self._post_state()
+            if self._no_matches and (message.hwm_id >= 0 or message.count):
+                # Paused keeps the screen still, but an empty one has nothing to
+                # keep: show the matches that came since instead of counting them.
+                self._start_load("oldest")
+            else:
+                self._hwm_id = message.hwm_id
+                self._new_lines = message.count
+                self._post_state()
         if throttle.dirty and not self._follow:
             throttle.dirty = False
             self._throttled(throttle, self._start_count)
