@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
 from rich.color import Color
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from klogtui.store import Bucket
+from klogtui.ui.app import KlogApp
 from klogtui.ui.widgets.histogram import Histogram
+from klogtui.ui.widgets.query_bar import QueryInput
+from tests.store_helpers import T0 as DEMO_T0
+from tests.ui_fixtures import FIXED_NOW, build_demo_store, settle
 
 T0 = 1_795_000_000_000_000_000 - 1_795_000_000_000_000_000 % 60_000_000_000  # a whole minute
 MIN = 60_000_000_000
@@ -234,3 +240,29 @@ async def test_empty() -> None:
         await pilot.pause()
         assert app.jumps == []
         assert "no lines in this range" in rows(h)[2]
+
+
+async def test_in_the_app_only_a_text_query_is_capped_and_the_axis_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None
+) -> None:
+    # The demo store spans 7 minutes: at this width its buckets are seconds wide, so
+    # the histogram counts lines, not per-minute counts. A cap of 50 stands in for the
+    # real 200,000: the 422 lines, and the 60 that say "ok", are over it.
+    monkeypatch.setattr("klogtui.store.reader._SCAN_CAP", 50)
+    store = build_demo_store(tmp_path / "demo.db")
+    app = KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        shown = rows(app.histogram)
+        assert not any("not counted" in row for row in shown)
+        start = time.strftime("%H:%M:%SZ", time.gmtime(DEMO_T0 // 10**9))
+        assert shown[-1].startswith(start)  # the time axis, under the bars
+        app.histogram.focus()
+        await pilot.press("home")
+        await settle(pilot)
+        assert "▲ " + start in rows(app.histogram)[-1]
+        await pilot.press("slash")
+        app.query_one(QueryInput).value = "ok"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "not counted" in "".join(rows(app.histogram))

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from pathlib import Path
+
+import pytest
+from textual.events import MouseScrollDown
+from textual.pilot import Pilot
 
 from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.store import Store
@@ -330,3 +337,109 @@ async def test_click_selects_and_double_click_asks_for_detail(tmp_path: Path) ->
         await pilot.press("c")
         await pilot.pause()
         assert chosen == ["line 000024", "line 000024"]
+
+
+# A 44 KB JSON line (hundreds of rows wrapped) between numbered lines 0-9 and 11-29.
+TALL_KEYS = [f"k{i:04d}" for i in range(2200)]
+TALL_LINE = json.dumps({k: f"value-{k}" for k in TALL_KEYS})
+
+
+def tall_line_store(path: Path) -> Store:
+    store = build_numbered_store(path, 10, sources=1)
+    append(store, 10, 1, TALL_LINE.replace("{", "{{").replace("}", "}}"))
+    append(store, 11, 19, "line {i:06d}")
+    return store
+
+
+def keys_on_screen(view: LogView) -> set[str]:
+    return set(re.findall(r'"(k\d{4})"', "\n".join(view.rendered_rows())))
+
+
+async def onto_the_tall_line(pilot: Pilot[None], view: LogView) -> None:
+    """Wrap, go to the top, and move the cursor down onto the tall line."""
+    await pilot.press("w", "g")
+    await settle(pilot)
+    await pilot.press(*["down"] * 10)
+    await pilot.pause()
+    assert cursor_text(view) == TALL_LINE
+
+
+async def test_pages_scroll_through_a_wrapped_line_taller_than_the_pane(
+    tmp_path: Path,
+) -> None:
+    assert len(TALL_LINE) > 44_000
+    app = LogHost(tall_line_store(tmp_path / "s.db"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        view = app.view
+        await onto_the_tall_line(pilot, view)
+        # Past the line, a page down starts at the next line; a page up from its first
+        # row (under the ten one-row lines before it) reaches the top.
+        for key, after in (("pagedown", "line 000011"), ("pageup", "line 000000")):
+            seen = keys_on_screen(view)
+            presses = 0
+            while presses == 0 or cursor_text(view) == TALL_LINE:
+                assert presses < 200, f"{key} does not get past the tall line"
+                screen = view.rendered_rows()
+                await pilot.press(key)
+                await pilot.pause()
+                presses += 1
+                assert view.rendered_rows() != screen, f"{key} left the screen as it was"
+                seen |= keys_on_screen(view)
+            assert presses > 10  # it takes pages to go through the line (700+ rows)
+            assert seen == set(TALL_KEYS), "every part of the line was on screen"
+            assert cursor_text(view) == after
+            assert any(after in row for row in view.rendered_rows())
+
+
+async def test_arrows_and_wheel_scroll_through_a_wrapped_line_taller_than_the_pane(
+    tmp_path: Path,
+) -> None:
+    app = LogHost(tall_line_store(tmp_path / "s.db"))
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        view = app.view
+        await onto_the_tall_line(pilot, view)
+        before = view.rendered_rows()
+        await pilot.press("down")
+        await pilot.pause()
+        assert cursor_text(view) == TALL_LINE
+        assert view.rendered_rows()[:-1] == before[1:], "down scrolls the line by a row"
+        await pilot.press("up", "up")
+        await pilot.pause()
+        assert cursor_text(view) == "line 000009"
+        await pilot.press("down")
+        await pilot.pause()
+        for _ in range(5):  # the wheel scrolls 3 rows a notch: the line still fills the pane
+            view.post_message(MouseScrollDown(view, 10, 5, 0, 1, 0, False, False, False))
+            await pilot.pause()
+        assert cursor_text(view) == TALL_LINE
+        assert all(row.strip() for row in view.rendered_rows())
+        assert not any("line 0000" in row for row in view.rendered_rows())
+
+
+@pytest.mark.parametrize("others_first", [True, False])
+async def test_a_query_without_matches_while_paused_shows_the_ones_that_come(
+    tmp_path: Path, others_first: bool
+) -> None:
+    store = build_numbered_store(tmp_path / "s.db", 100, sources=1)
+    app = LogHost(store)
+    async with app.run_test(size=(100, 12)) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        app.view.set_query("zebra")
+        await settle(pilot)
+        assert "No lines match this query." in "".join(app.view.rendered_rows())
+        if others_first:  # the pane takes note of the newest before the matches come
+            append(store, 100, 3)
+            app.view.data_changed()
+            await settle(pilot)
+        append(store, 103, 2, "zebra {i}")
+        app.view.data_changed()
+        deadline = time.monotonic() + 15
+        while messages(app.view) != ["zebra 103", "zebra 104"]:
+            assert time.monotonic() < deadline, f"not shown; {app.view.new_lines} new counted"
+            await pilot.pause(0.1)
+            await settle(pilot)
+        assert not app.view.following  # still paused: they were shown, not followed
+        assert app.view.new_lines == 0

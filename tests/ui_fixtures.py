@@ -9,6 +9,7 @@ is derived from the line index, so every run writes the same store.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -187,7 +188,7 @@ def build_empty_store(path: Path) -> Store:
     return Store.open(path)
 
 
-async def settle(pilot: Pilot[object], rounds: int = 20) -> None:
+async def settle(pilot: Pilot[Any], rounds: int = 20) -> None:
     """Wait until the app's workers are done and their messages handled."""
     app = pilot.app
     for _ in range(rounds):

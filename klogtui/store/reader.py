@@ -442,8 +442,9 @@ class Reader:
 
         Uses the per-minute counts when the query allows it and buckets are at least a
         minute wide; otherwise counts the matching lines themselves, the newest first
-        and up to a cap. Returns (buckets, exact); exact is False when the cap cut the
-        count short: the buckets before the oldest line counted are not counted.
+        and, for a text query, up to a cap. Returns (buckets, exact); exact is False
+        when the cap cut the count short: the buckets before the oldest line counted
+        are not counted.
         """
         cq = self.compile(query)
         buckets = max(1, buckets)
@@ -478,7 +479,10 @@ class Reader:
                 hi = id_for_ts(end_ns) if cq.max_id is None else min(cq.max_id, id_for_ts(end_ns))
                 lo, hi = self._bounds(cq, lo, hi)
                 inner = self._select_sql(cq, "l.id, l.level", desc=True)
-                params = self._select_params(cq, lo, hi, _SCAN_CAP)
+                # Only text queries are capped: any other one counts every line in
+                # range (LIMIT -1: no limit), about 0.2 s per 500,000 lines.
+                cap = _SCAN_CAP if cq.is_text else -1
+                params = self._select_params(cq, lo, hi, cap)
                 counted = 0
                 for bucket_ts, level, n in self._conn.execute(
                     f"SELECT ((id >> {SLOT_BITS}) * {BUCKET_NS} - ?) / ? * ? + ?, level, "
@@ -487,7 +491,7 @@ class Reader:
                 ):
                     add(bucket_ts, level, n)
                     counted += n
-                exact = counted < _SCAN_CAP
+                exact = cap < 0 or counted < cap
         return [
             Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
             for i in range(buckets)

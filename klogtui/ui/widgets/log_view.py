@@ -226,6 +226,7 @@ class LogView(ScrollView, can_focus=True):
         self._at_bottom = True
         self._loading = False
         self._loaded_once = False
+        self._no_matches = False  # the last load found nothing (not: it failed)
         self._pending_older = False
         self._pending_newer = False
         self._queued: list[str] = []  # cursor movements waiting for a page (see _move)
@@ -340,6 +341,7 @@ class LogView(ScrollView, can_focus=True):
         self._generation += 1
         self._follow = follow
         self._loading = True
+        self._no_matches = False
         self._pending_older = self._pending_newer = False
         self._queued.clear()  # they were meant for the window this load replaces
         self._follow_throttle.busy = self._follow_throttle.dirty = False
@@ -588,9 +590,14 @@ class LogView(ScrollView, can_focus=True):
         throttle = self._count_throttle
         throttle.busy = False
         if message.generation == self._generation and not self._follow:
-            self._hwm_id = message.hwm_id
-            self._new_lines = message.count
-            self._post_state()
+            if self._no_matches and (message.hwm_id >= 0 or message.count):
+                # Paused keeps the screen still, but an empty one has nothing to
+                # keep: show the matches that came since instead of counting them.
+                self._start_load("oldest")
+            else:
+                self._hwm_id = message.hwm_id
+                self._new_lines = message.count
+                self._post_state()
         if throttle.dirty and not self._follow:
             throttle.dirty = False
             self._throttled(throttle, self._start_count)
@@ -606,6 +613,7 @@ class LogView(ScrollView, can_focus=True):
         self._at_top, self._at_bottom = page.at_top, page.at_bottom
         self._follow = page.follow
         self._new_lines = 0
+        self._no_matches = not page.lines
         self._set_window(page.lines)
         if page.at_bottom and page.lines:
             self._hwm_id = page.lines[-1].id
@@ -917,13 +925,18 @@ class LogView(ScrollView, can_focus=True):
             return
         top = round(self.scroll_y)
         bottom = top + self._page_rows()
-        start = self._offsets[self._cursor]
-        if start < top:
+        start, end = self._offsets[self._cursor], self._offsets[self._cursor + 1]
+        # (A line taller than the screen keeps the cursor while it fills the screen.)
+        if start < top and end < bottom:
             self._cursor = min(bisect_right(self._offsets, top - 1), len(self._lines) - 1)
             self.refresh()
         elif start >= bottom:
             self._cursor = max(0, bisect_right(self._offsets, bottom - 1) - 1)
-            if self._offsets[self._cursor + 1] > bottom and self._cursor > 0:
+            if (
+                self._offsets[self._cursor + 1] > bottom
+                and self._cursor > 0
+                and self._offsets[self._cursor] > top
+            ):
                 self._cursor -= 1
             self.refresh()
 
@@ -954,7 +967,12 @@ class LogView(ScrollView, can_focus=True):
         self._make_exact(index - rows, index + rows + 1)
         start, end = self._offsets[index], self._offsets[index + 1]
         top = round(self.scroll_y)
-        if start < top:
+        if end - start > rows:
+            # Taller than the screen: fill the screen with it, its end when coming
+            # from below, so that scrolling goes on through it (_scroll_through).
+            if not start <= top <= end - rows:
+                self._scroll_rows(max(start, min(top, end - rows)))
+        elif start < top:
             self._scroll_rows(start)
         elif end > top + rows:
             self._scroll_rows(min(start, end - rows))
@@ -987,9 +1005,11 @@ class LogView(ScrollView, can_focus=True):
                 return
             del self._queued[0]
             if kind == "line_up":
-                self._move_cursor(self._cursor - 1)
+                if not self._scroll_through(-1):
+                    self._move_cursor(self._cursor - 1)
             elif kind == "line_down":
-                self._move_cursor(self._cursor + 1)
+                if not self._scroll_through(1):
+                    self._move_cursor(self._cursor + 1)
             elif kind == "page_up":
                 self._page(-1)
             else:
@@ -1018,6 +1038,26 @@ class LogView(ScrollView, can_focus=True):
     def _line_at_row(self, row: int) -> int:
         return max(0, min(bisect_right(self._offsets, row) - 1, len(self._lines) - 1))
 
+    def _scroll_through(self, rows: int) -> bool:
+        """Scroll up to `rows` rows (up when negative) within the cursor line, as far as
+        it goes on past the screen; False when it does not go on that way."""
+        if self._cursor < 0 or not self._lines:
+            return False
+        self._make_exact(self._cursor, self._cursor + 1)
+        start, end = self._offsets[self._cursor], self._offsets[self._cursor + 1]
+        top = round(self.scroll_y)
+        if rows > 0:
+            target = min(top + rows, end - self._page_rows())
+        else:
+            target = max(top + rows, start)
+        if (target - top) * rows <= 0:
+            return False
+        if rows < 0:
+            self.pause()
+        self._scroll_rows(target)
+        self._check_edges()
+        return True
+
     def _page(self, step: int) -> None:
         """Move the cursor and the screen a page up (step -1) or down (step 1)."""
         if self._cursor < 0:
@@ -1025,7 +1065,12 @@ class LogView(ScrollView, can_focus=True):
         if step < 0:
             self.pause()
         rows = step * self._page_rows()
-        target = self._line_at_row(self._offsets[self._cursor] + rows)
+        if self._scroll_through(rows):
+            return
+        row = self._offsets[self._cursor] + rows
+        if step > 0:
+            row = max(row, self._offsets[self._cursor + 1])  # past a line taller than a page
+        target = self._line_at_row(row)
         self._scroll_rows(round(self.scroll_y) + rows)
         self._move_cursor(target)
 
