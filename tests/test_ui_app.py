@@ -25,17 +25,19 @@ from klogtui.ui.widgets.log_view import LogView
 from klogtui.ui.widgets.query_bar import QueryInput
 from klogtui.ui.widgets.sources_tree import SourcesTree
 from tests.store_helpers import SEC, T0
-from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle
+from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle, until
 
 SIZE = (140, 36)
 
 
 @asynccontextmanager
-async def demo_app(tmp_path: Path, **kwargs: object) -> AsyncIterator[tuple[KlogApp, Pilot[int]]]:
-    """The app on a fresh demo store, running at SIZE, its first load done."""
+async def demo_app(
+    tmp_path: Path, size: tuple[int, int] = SIZE, **kwargs: object
+) -> AsyncIterator[tuple[KlogApp, Pilot[int]]]:
+    """The app on a fresh demo store, running at `size`, its first load done."""
     store = build_demo_store(tmp_path / "demo.db")
     app = KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         yield app, pilot
 
@@ -319,6 +321,19 @@ async def test_keys_of_the_main_screen_wait_while_a_dialog_is_open(tmp_path: Pat
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         assert len(app.screen_stack) == 2
+
+
+async def test_the_layout_follows_each_resize_at_once(tmp_path: Path) -> None:
+    # Narrow terminals get a narrow tree, so the log keeps most of the width.
+    async with demo_app(tmp_path, size=(160, 45)) as (app, pilot):
+        tree, log = app.sources_tree, app.log_view
+        assert (tree.outer_size.width, log.outer_size.width) == (34, 126)
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: app.size.width == 80 and log.outer_size.width == 60)
+        assert tree.outer_size.width == 20
+        await pilot.resize_terminal(160, 45)
+        await until(pilot, lambda: app.size.width == 160 and log.outer_size.width == 126)
+        assert tree.outer_size.width == 34
 
 
 async def test_b_hides_and_shows_the_tree(tmp_path: Path) -> None:

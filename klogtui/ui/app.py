@@ -15,6 +15,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -250,8 +251,9 @@ class KlogApp(App[int]):
         self._tick()
         self.set_interval(_TICK_S, self._tick)
 
-    def on_resize(self) -> None:
-        self.set_class(self.size.width < 110, "-narrow")
+    def on_resize(self, event: events.Resize) -> None:
+        # This handler runs before App's own, which is what updates self.size.
+        self.set_class(event.size.width < 110, "-narrow")
         self.call_after_refresh(self._refresh_histogram)
 
     def on_unmount(self) -> None:
