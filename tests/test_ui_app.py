@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -96,6 +98,38 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
         strip = app.log_view.render_line(0)
         hit = [seg for seg in strip if seg.text == "refused"]
         assert hit and hit[0].style is not None and hit[0].style.bold
+
+
+def burst(app: KlogApp, text: str) -> None:
+    """Hand the app every key of `text` at once ("\r" is Enter), as a terminal does on a
+    paste, for a fast typist or over a laggy link: no key waits for the one before."""
+    for char in text:
+        key = "enter" if char == "\r" else char if char.isalnum() else _character_to_key(char)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app.post_message(event)
+
+
+async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        burst(app, "/quota")  # q alone quits, t opens the time jump
+        await until(pilot, lambda: app.query_bar.value == "quota")
+        await settle(pilot)
+        assert app.is_running and len(app.screen_stack) == 1
+        assert isinstance(app.focused, QueryInput)
+        await pilot.press("escape")
+        # e alone opens the error log, l scrolls, = and space do nothing; then Enter.
+        burst(app, "/level=fatal OR refused\r")
+        await until(pilot, lambda: app.query_bar.applied == "level=fatal OR refused")
+        await settle(pilot)
+        assert len(app.screen_stack) == 1
+        assert isinstance(app.focused, LogView)
+        shown = messages(app)
+        assert shown and all("connection refused" in m for m in shown)
+        # In the field, `/` is text.
+        burst(app, "/ /api/cart")
+        await until(pilot, lambda: app.query_bar.value.endswith(" /api/cart"))
+        assert app.query_bar.value == "level=fatal OR refused /api/cart"
 
 
 async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from klogtui.collect.base import CollectorStats
@@ -151,7 +151,9 @@ class KlogApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_query", "Query"),
+        # Priority: handled as the key arrives, before the keys typed after it are
+        # handed to the focused widget (see action_focus_query).
+        Binding("slash", "focus_query", "Query", priority=True),
         Binding("f", "facets", "Facets"),
         Binding("t", "time_jump", "Time"),
         Binding("s", "save", "Save"),
@@ -459,6 +461,8 @@ class KlogApp(App[int]):
         # Keys of the main screen do nothing while a dialog is open.
         if action in _MAIN_ONLY and len(self.screen_stack) > 1:
             return False
+        if action == "focus_query" and isinstance(self.focused, Input):
+            return False  # typing in a field: `/` is text
         return True
 
     def action_focus_query(self) -> None:
