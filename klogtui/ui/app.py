@@ -10,6 +10,8 @@ watches the store's data version, so a store written by another process is live 
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from datetime import UTC
 from pathlib import Path
@@ -561,8 +563,18 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
     app = KlogApp(store)
     if collect:
         app.collection = start_collection(opts, store, on_commit=app.committed)
+
+    async def run() -> int | None:
+        # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the
+        # terminal gets back its main screen, echo and no mouse reporting, and the
+        # collector below still flushes.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.exit)
+        return await app.run_async()
+
     try:
-        result = app.run()
+        result = asyncio.run(run())
     finally:
         if app.collection is not None:
             app.collection.stop()
