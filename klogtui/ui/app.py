@@ -217,7 +217,7 @@ class KlogApp(App[int]):
         self._hist_last = 0.0
         self._hist_scheduled = False
         self._hist_after_load = False
-        self._errors_told: set[str] = set()  # worker errors already shown
+        self._errors_told: set[str] = set()  # worker errors already shown (their text)
 
     # -- layout -------------------------------------------------------------------------
 
@@ -544,10 +544,13 @@ class KlogApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Every background read reports its failure here: shown, never a crash.
         if event.state == WorkerState.ERROR:
-            message = f"{event.worker.name}: {event.worker.error}"
-            # A broken store fails every tick the same way: say each thing once.
-            if message not in self._errors_told:
-                self._errors_told.add(message)
+            error = str(event.worker.error)
+            # A broken store fails every read the same way (the log load, the histogram,
+            # each status tick, in whatever order they run): say each thing once, named
+            # after the read that met it first.
+            if error not in self._errors_told:
+                self._errors_told.add(error)
+                message = f"{event.worker.name}: {error}"
                 self.notify(message, title="Error", severity="error", timeout=10)
 
 
