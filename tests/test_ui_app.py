@@ -276,6 +276,39 @@ async def test_t_jumps_to_a_time(tmp_path: Path) -> None:
         assert " PAUSED " in status(app)
 
 
+@pytest.mark.parametrize(
+    ("asked", "told", "shown_ts"),
+    [
+        ("10:30", "no lines before 10:30Z; showing the oldest at 11:06Z", T0),
+        ("11:14:30", "no lines after 11:14:30Z; showing the newest at 11:13:40Z", None),
+    ],
+)
+async def test_a_jump_past_the_data_says_where_it_landed(
+    tmp_path: Path, asked: str, told: str, shown_ts: int | None
+) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        newest = app.log_view.cursor_line
+        await pilot.press("t")
+        await pilot.pause()
+        app.screen.query_one(Input).value = asked
+        await pilot.press("enter")
+        await settle(pilot)
+        line = app.log_view.cursor_line
+        assert line is not None and newest is not None
+        assert line.ts == (newest.ts if shown_ts is None else shown_ts)
+        assert told in [n.message for n in app._notifications]
+
+
+async def test_a_jump_inside_the_data_says_nothing(tmp_path: Path) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "11:08"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app._notifications
+
+
 async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
     async with demo_app(tmp_path) as (app, pilot):
         await type_query(pilot, app, "refused")

@@ -40,6 +40,7 @@ from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
+from klogtui.ui.time_text import short_time
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
 from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
@@ -73,6 +74,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("← →  h l", "scroll long lines sideways"),
     ("n  N", "next / previous line with the query's words"),
     ("Enter", "detail of the cursor line (on the tree: filter by that source)"),
+    ("→ ← (tree)", "open / close a namespace or pod"),
     ("c", "context: the lines around it from the same container"),
     ("w", "wrap long lines"),
     ("T  P", "show / hide the time and pod/container columns"),
@@ -489,8 +491,35 @@ class KlogApp(App[int]):
             if ts_ns is not None:
                 self.log_view.jump_to_time(ts_ns)
                 self.log_view.focus()
+                self._tell_if_past_the_ends(ts_ns)
 
         self.push_screen(TimeJumpScreen(self.now_ns(), zone=UTC), done)
+
+    def _tell_if_past_the_ends(self, ts_ns: int) -> None:
+        """Say so when a jump lands on the oldest or newest line because none is that far."""
+        query, reader = self.query_bar.applied, self._reader("jump")
+
+        def work() -> None:
+            cq = reader.compile(query)
+            oldest, newest = reader.oldest(cq, 1), reader.newest(cq, 1)
+            if not oldest or not newest:
+                return  # nothing matches: the log pane says so
+            if ts_ns < oldest[0].ts:
+                end, side, which = oldest[0].ts, "before", "oldest"
+            elif ts_ns > newest[0].ts:
+                end, side, which = newest[0].ts, "after", "newest"
+            else:
+                return
+            span = abs(end - ts_ns)
+            self.call_from_thread(
+                self.notify,
+                f"no lines {side} {short_time(ts_ns, span)}; "
+                f"showing the {which} at {short_time(end, span)}",
+            )
+
+        self.run_worker(
+            work, name="time jump", group="jump", exclusive=True, thread=True, exit_on_error=False
+        )
 
     def action_facets(self) -> None:
         query = self.query_bar.applied
