@@ -109,6 +109,7 @@ class SourcesTree(Tree[Selection]):
     SourcesTree {
         background: $surface;
         scrollbar-size-vertical: 1;
+        overflow-x: hidden;  /* labels are fitted to the width (render_label) */
     }
     """
 
