@@ -107,9 +107,16 @@ class Terminal:
         return [int(p) for p in text.split()]
 
     def close(self) -> None:
+        """End the server and its pane; remove its socket (kill-server leaves it behind)."""
+        try:
+            socket_path = self.display("#{socket_path}")
+        except subprocess.CalledProcessError:
+            socket_path = ""  # the server is gone already
         subprocess.run(
             [self.tmux_path, "-L", self.socket, "kill-server"], capture_output=True, timeout=30
         )
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
 
     def __enter__(self) -> Terminal:
         return self
