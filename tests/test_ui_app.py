@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -25,17 +28,19 @@ from klogtui.ui.widgets.log_view import LogView
 from klogtui.ui.widgets.query_bar import QueryInput
 from klogtui.ui.widgets.sources_tree import SourcesTree
 from tests.store_helpers import SEC, T0
-from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle
+from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle, until
 
 SIZE = (140, 36)
 
 
 @asynccontextmanager
-async def demo_app(tmp_path: Path, **kwargs: object) -> AsyncIterator[tuple[KlogApp, Pilot[int]]]:
-    """The app on a fresh demo store, running at SIZE, its first load done."""
+async def demo_app(
+    tmp_path: Path, size: tuple[int, int] = SIZE, **kwargs: object
+) -> AsyncIterator[tuple[KlogApp, Pilot[int]]]:
+    """The app on a fresh demo store, running at `size`, its first load done."""
     store = build_demo_store(tmp_path / "demo.db")
     app = KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         yield app, pilot
 
@@ -94,6 +99,38 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
         strip = app.log_view.render_line(0)
         hit = [seg for seg in strip if seg.text == "refused"]
         assert hit and hit[0].style is not None and hit[0].style.bold
+
+
+def burst(app: KlogApp, text: str) -> None:
+    """Hand the app every key of `text` at once ("\r" is Enter), as a terminal does on a
+    paste, for a fast typist or over a laggy link: no key waits for the one before."""
+    for char in text:
+        key = "enter" if char == "\r" else char if char.isalnum() else _character_to_key(char)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app.post_message(event)
+
+
+async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        burst(app, "/quota")  # q alone quits, t opens the time jump
+        await until(pilot, lambda: app.query_bar.value == "quota")
+        await settle(pilot)
+        assert app.is_running and len(app.screen_stack) == 1
+        assert isinstance(app.focused, QueryInput)
+        await pilot.press("escape")
+        # e alone opens the error log, l scrolls, = and space do nothing; then Enter.
+        burst(app, "/level=fatal OR refused\r")
+        await until(pilot, lambda: app.query_bar.applied == "level=fatal OR refused")
+        await settle(pilot)
+        assert len(app.screen_stack) == 1
+        assert isinstance(app.focused, LogView)
+        shown = messages(app)
+        assert shown and all("connection refused" in m for m in shown)
+        # In the field, `/` is text.
+        burst(app, "/ /api/cart")
+        await until(pilot, lambda: app.query_bar.value.endswith(" /api/cart"))
+        assert app.query_bar.value == "level=fatal OR refused /api/cart"
 
 
 async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:
@@ -239,6 +276,39 @@ async def test_t_jumps_to_a_time(tmp_path: Path) -> None:
         assert " PAUSED " in status(app)
 
 
+@pytest.mark.parametrize(
+    ("asked", "told", "shown_ts"),
+    [
+        ("10:30", "no lines before 10:30Z; showing the oldest at 11:06Z", T0),
+        ("11:14:30", "no lines after 11:14:30Z; showing the newest at 11:13:40Z", None),
+    ],
+)
+async def test_a_jump_past_the_data_says_where_it_landed(
+    tmp_path: Path, asked: str, told: str, shown_ts: int | None
+) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        newest = app.log_view.cursor_line
+        await pilot.press("t")
+        await pilot.pause()
+        app.screen.query_one(Input).value = asked
+        await pilot.press("enter")
+        await settle(pilot)
+        line = app.log_view.cursor_line
+        assert line is not None and newest is not None
+        assert line.ts == (newest.ts if shown_ts is None else shown_ts)
+        assert told in [n.message for n in app._notifications]
+
+
+async def test_a_jump_inside_the_data_says_nothing(tmp_path: Path) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "11:08"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app._notifications
+
+
 async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
     async with demo_app(tmp_path) as (app, pilot):
         await type_query(pilot, app, "refused")
@@ -321,6 +391,19 @@ async def test_keys_of_the_main_screen_wait_while_a_dialog_is_open(tmp_path: Pat
         assert len(app.screen_stack) == 2
 
 
+async def test_the_layout_follows_each_resize_at_once(tmp_path: Path) -> None:
+    # Narrow terminals get a narrow tree, so the log keeps most of the width.
+    async with demo_app(tmp_path, size=(160, 45)) as (app, pilot):
+        tree, log = app.sources_tree, app.log_view
+        assert (tree.outer_size.width, log.outer_size.width) == (34, 126)
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: app.size.width == 80 and log.outer_size.width == 60)
+        assert tree.outer_size.width == 20
+        await pilot.resize_terminal(160, 45)
+        await until(pilot, lambda: app.size.width == 160 and log.outer_size.width == 126)
+        assert tree.outer_size.width == 34
+
+
 async def test_b_hides_and_shows_the_tree(tmp_path: Path) -> None:
     async with demo_app(tmp_path) as (app, pilot):
         await pilot.press("b")
@@ -378,17 +461,27 @@ async def test_collector_lines_and_errors_reach_the_screen(tmp_path: Path) -> No
         app.collection.stop()
 
 
-async def test_a_failing_read_is_reported_and_the_app_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["log load", "store status"])
+async def test_a_failing_read_is_reported_once_and_the_app_goes_on(
+    tmp_path: Path, first: str
+) -> None:
+    # Several reads meet the damage (the log load, the histogram, each status tick) in
+    # an order that depends on timing: the user is told once, whichever came first.
     async with demo_app(tmp_path) as (app, pilot):
         with open(tmp_path / "demo.db", "r+b") as f:
             f.truncate(0)  # the store is damaged under the running app
+        if first == "store status":
+            app._tick()
+            await settle(pilot)
         await type_query(pilot, app, "refused")
-        await pilot.pause(1.2)  # a status tick fails the same way: said once
-        await settle(pilot)
+        for _ in range(2):  # status ticks fail the same way
+            app._tick()
+            await settle(pilot)
         errors = [n.message for n in app._notifications if n.severity == "error"]
-        assert errors and errors[0].startswith("log load: ")
-        assert "is damaged" in errors[0]
-        assert len(errors) == len(set(errors)), errors
+        assert len(errors) == 1, errors
+        read, _, error = errors[0].partition(": ")
+        assert read in ("log load", "histogram", "store status")
+        assert error.startswith(f"{tmp_path / 'demo.db'}: is damaged")
         assert not app.log_view.is_loading
         await pilot.press("question_mark")
         await pilot.pause()

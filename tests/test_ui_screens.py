@@ -131,6 +131,16 @@ async def test_detail_shows_all_metadata(utc: None) -> None:
         assert "plain text" in text_of(app.screen.query_one("#detail-message"))
 
 
+async def test_detail_shows_a_dash_for_no_labels() -> None:
+    bare = SOURCE._replace(labels={}, container_id="", node="")
+    app = Host(lambda: DetailScreen(line(0, "plain text"), bare, now_ns=T0))
+    async with app.run_test(size=(110, 45)) as pilot:
+        await pilot.pause()
+        meta = text_of(app.screen.query_one("#detail-meta")).splitlines()
+        assert "labels        -" in meta
+        assert "container id  -" in meta
+
+
 async def test_detail_pretty_prints_json_with_colour() -> None:
     msg = '{"level":"error","msg":"boom","attempts":[1,2],"esc":"\x1b[31m"}'
     app = Host(lambda: DetailScreen(line(0, msg), SOURCE))

@@ -178,6 +178,55 @@ async def test_tree_groups_sources_with_counts_and_state(tmp_path: Path) -> None
         assert str(tree.root.label) == "all sources 427"
 
 
+def _pod(i: int, ns: str, pod: str, restart: int, lines: int) -> Source:
+    key = SourceKey(ns, pod, "app", restart)
+    return Source(i, key, "", "", {}, "running", "", FIXED_NOW, FIXED_NOW, lines)
+
+
+async def test_long_names_give_way_to_counts_and_restarts() -> None:
+    app = TreeHost()
+    async with app.run_test(size=(34, 12)) as pilot:
+        tree = app.query_one(SourcesTree)
+        tree.update_sources(
+            [
+                _pod(1, "shop", "payment-8c7b6a5d4-m9n8b", 4, 251),
+                _pod(2, "shop", "web-1", 0, 12),
+                _pod(3, "observability-and-monitoring", "prometheus-0", 0, 2_100),
+            ]
+        )
+        await pilot.pause()
+        rows = [tree.render_line(y).text.rstrip() for y in range(tree.size.height)]
+        assert rows[1:6] == [
+            "├ ▼ observability-and-monito… 2.1k",
+            "│ └ ▶ ● prometheus-0 2.1k",
+            "└ ▼ shop 263",
+            "  ├ ▶ ● payment-8c7b6a5d4-… 251 ↻4",
+            "  └ ▶ ● web-1 12",
+        ]
+        assert tree.virtual_size.width <= tree.scrollable_content_region.width  # no sideways
+
+
+async def test_right_and_left_open_and_close_nodes() -> None:
+    app = TreeHost()
+    async with app.run_test(size=(40, 12)) as pilot:
+        tree = app.query_one(SourcesTree)
+        tree.update_sources([_pod(1, "shop", "web-1", 0, 12), _pod(2, "shop", "web-2", 1, 5)])
+        tree.focus()
+        await pilot.pause()
+        web1 = tree.root.children[0].children[0]
+        await pilot.press("right", "right")  # into the open namespace, to its first pod
+        assert tree.cursor_node is web1 and not web1.is_expanded
+        await pilot.press("right")
+        assert web1.is_expanded
+        await pilot.press("right")
+        assert tree.cursor_node is web1.children[0]
+        await pilot.press("left", "left")  # up to the pod, then close it
+        assert tree.cursor_node is web1 and not web1.is_expanded
+        await pilot.press("left")
+        assert tree.cursor_node is tree.root.children[0]
+        assert tree.scroll_x == 0
+
+
 def test_selection_rewrites_the_query() -> None:
     q = "level=error ns=shop pod=web-1 timeout"
     assert Selection("payments").apply(q) == "level=error namespace=payments timeout"

@@ -8,6 +8,8 @@ is derived from the line index, so every run writes the same store.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ __all__ = [
     "build_empty_store",
     "build_numbered_store",
     "settle",
+    "until",
 ]
 
 # "Now" for the app in tests: ten minutes after the fixture's first line, same UTC day.
@@ -202,3 +205,11 @@ async def settle(pilot: Pilot[Any], rounds: int = 20) -> None:
             await pilot.pause()
             if not any(w.is_running for w in app.workers):
                 return
+
+
+async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until cond() holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.01)

@@ -10,16 +10,19 @@ watches the store's data version, so a store written by another process is live 
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from klogtui.collect.base import CollectorStats
@@ -37,6 +40,7 @@ from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
+from klogtui.ui.time_text import short_time
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
 from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
@@ -70,6 +74,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("← →  h l", "scroll long lines sideways"),
     ("n  N", "next / previous line with the query's words"),
     ("Enter", "detail of the cursor line (on the tree: filter by that source)"),
+    ("→ ← (tree)", "open / close a namespace or pod"),
     ("c", "context: the lines around it from the same container"),
     ("w", "wrap long lines"),
     ("T  P", "show / hide the time and pod/container columns"),
@@ -150,7 +155,9 @@ class KlogApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_query", "Query"),
+        # Priority: handled as the key arrives, before the keys typed after it are
+        # handed to the focused widget (see action_focus_query).
+        Binding("slash", "focus_query", "Query", priority=True),
         Binding("f", "facets", "Facets"),
         Binding("t", "time_jump", "Time"),
         Binding("s", "save", "Save"),
@@ -212,7 +219,7 @@ class KlogApp(App[int]):
         self._hist_last = 0.0
         self._hist_scheduled = False
         self._hist_after_load = False
-        self._errors_told: set[str] = set()  # worker errors already shown
+        self._errors_told: set[str] = set()  # worker errors already shown (their text)
 
     # -- layout -------------------------------------------------------------------------
 
@@ -250,8 +257,9 @@ class KlogApp(App[int]):
         self._tick()
         self.set_interval(_TICK_S, self._tick)
 
-    def on_resize(self) -> None:
-        self.set_class(self.size.width < 110, "-narrow")
+    def on_resize(self, event: events.Resize) -> None:
+        # This handler runs before App's own, which is what updates self.size.
+        self.set_class(event.size.width < 110, "-narrow")
         self.call_after_refresh(self._refresh_histogram)
 
     def on_unmount(self) -> None:
@@ -457,6 +465,8 @@ class KlogApp(App[int]):
         # Keys of the main screen do nothing while a dialog is open.
         if action in _MAIN_ONLY and len(self.screen_stack) > 1:
             return False
+        if action == "focus_query" and isinstance(self.focused, Input):
+            return False  # typing in a field: `/` is text
         return True
 
     def action_focus_query(self) -> None:
@@ -481,8 +491,35 @@ class KlogApp(App[int]):
             if ts_ns is not None:
                 self.log_view.jump_to_time(ts_ns)
                 self.log_view.focus()
+                self._tell_if_past_the_ends(ts_ns)
 
         self.push_screen(TimeJumpScreen(self.now_ns(), zone=UTC), done)
+
+    def _tell_if_past_the_ends(self, ts_ns: int) -> None:
+        """Say so when a jump lands on the oldest or newest line because none is that far."""
+        query, reader = self.query_bar.applied, self._reader("jump")
+
+        def work() -> None:
+            cq = reader.compile(query)
+            oldest, newest = reader.oldest(cq, 1), reader.newest(cq, 1)
+            if not oldest or not newest:
+                return  # nothing matches: the log pane says so
+            if ts_ns < oldest[0].ts:
+                end, side, which = oldest[0].ts, "before", "oldest"
+            elif ts_ns > newest[0].ts:
+                end, side, which = newest[0].ts, "after", "newest"
+            else:
+                return
+            span = abs(end - ts_ns)
+            self.call_from_thread(
+                self.notify,
+                f"no lines {side} {short_time(ts_ns, span)}; "
+                f"showing the {which} at {short_time(end, span)}",
+            )
+
+        self.run_worker(
+            work, name="time jump", group="jump", exclusive=True, thread=True, exit_on_error=False
+        )
 
     def action_facets(self) -> None:
         query = self.query_bar.applied
@@ -536,10 +573,13 @@ class KlogApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Every background read reports its failure here: shown, never a crash.
         if event.state == WorkerState.ERROR:
-            message = f"{event.worker.name}: {event.worker.error}"
-            # A broken store fails every tick the same way: say each thing once.
-            if message not in self._errors_told:
-                self._errors_told.add(message)
+            error = str(event.worker.error)
+            # A broken store fails every read the same way (the log load, the histogram,
+            # each status tick, in whatever order they run): say each thing once, named
+            # after the read that met it first.
+            if error not in self._errors_told:
+                self._errors_told.add(error)
+                message = f"{event.worker.name}: {error}"
                 self.notify(message, title="Error", severity="error", timeout=10)
 
 
@@ -555,8 +595,18 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
     app = KlogApp(store)
     if collect:
         app.collection = start_collection(opts, store, on_commit=app.committed)
+
+    async def run() -> int | None:
+        # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the
+        # terminal gets back its main screen, echo and no mouse reporting, and the
+        # collector below still flushes.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.exit)
+        return await app.run_async()
+
     try:
-        result = app.run()
+        result = asyncio.run(run())
     finally:
         if app.collection is not None:
             app.collection.stop()

@@ -97,7 +97,7 @@ def _metadata(line: LogLine, source: Source | None, now_ns: int) -> Table:
         row("node", source.node or "-")
         state = source.state or "-"
         row("state", f"{state} ({source.reason})" if source.reason else state)
-        row("labels", *(f"{k}={v}" for k, v in sorted(source.labels.items())) or ["-"])
+        row("labels", *([f"{k}={v}" for k, v in sorted(source.labels.items())] or ["-"]))
     stream = Stream(line.stream).label if line.stream in set(Stream) else str(line.stream)
     row("stream", stream)
     level = Level(line.level).label if line.level in set(Level) else str(line.level)

@@ -270,7 +270,9 @@ class QueryBar(Widget):
         self.query_one("#query-error", Static).update(caret)
 
     def focus_input(self) -> None:
-        self.input.focus()
+        # At once, not after a refresh as Widget.focus() does: keys that arrive right
+        # behind the `/` (a fast typist, a paste, a laggy link) must land in the field.
+        self.screen.set_focus(self.input)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

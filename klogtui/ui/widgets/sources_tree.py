@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -108,11 +109,15 @@ class SourcesTree(Tree[Selection]):
     SourcesTree {
         background: $surface;
         scrollbar-size-vertical: 1;
+        overflow-x: hidden;  /* labels are fitted to the width (render_label) */
     }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Filter by source", show=False),
+        # Arrows open and close nodes (labels fit the width: nothing to scroll sideways).
+        Binding("right", "open_node", "Open", show=False),
+        Binding("left", "close_node", "Close", show=False),
     ]
 
     class Selected(Message):
@@ -123,6 +128,8 @@ class SourcesTree(Tree[Selection]):
             self.selection = selection
 
     def __init__(self, *, now_ns: int | None = None, id: str | None = None) -> None:  # noqa: A002
+        # Characters after the name in each label; Tree's __init__ renders the root's.
+        self._tails: dict[tuple[str, ...], int] = {}
         super().__init__(Text("all sources"), Selection(), id=id)
         self.auto_expand = False
         self.show_root = True
@@ -158,7 +165,7 @@ class SourcesTree(Tree[Selection]):
         self.root.expand()
         for path in sorted(groups, key=lambda p: (len(p), p)):
             group = groups[path]
-            label = self._label(path, group, now)
+            label, tail = self._label(path, group, now)
             node = self._by_path.get(path)
             if node is None and path:
                 node = self._add(path, label)
@@ -166,6 +173,7 @@ class SourcesTree(Tree[Selection]):
                 node = self._by_path[()] = self.root
             if self._labels.get(path) != label:
                 self._labels[path] = label
+                self._tails[path] = tail
                 node.set_label(label)
 
     def _add(self, path: tuple[str, ...], label: Text) -> TreeNode[Selection]:
@@ -186,13 +194,14 @@ class SourcesTree(Tree[Selection]):
         self._by_path[path] = node
         return node
 
-    def _label(self, path: tuple[str, ...], group: _Group, now: int) -> Text:
+    def _label(self, path: tuple[str, ...], group: _Group, now: int) -> tuple[Text, int]:
+        """A node's label, and how many characters follow the name (counts, restarts)."""
         matches = self._pred is None or any(self._pred(s) for s in group.sources)
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         if not path:
             text.append("all sources ")
             text.append(f"{human_count(group.lines)}", "dim")
-            return text
+            return text, 0
         state = group.state()
         if len(path) > 1:
             if state == "deleted":
@@ -205,13 +214,49 @@ class SourcesTree(Tree[Selection]):
                 text.append("○ ", "dim")
         name_style = "strike" if state == "deleted" else ""
         text.append(path[-1], name_style)
+        name_end = len(text)
         text.append(f" {human_count(group.lines)}", "dim")
         restarts = group.restarts()
         if restarts and len(path) > 1:
             text.append(f" ↻{restarts}", "yellow")
         if not matches:
             text.stylize("dim")
-        return text
+        return text, len(text) - name_end
+
+    def render_label(self, node: TreeNode[Selection], base_style: Style, style: Style) -> Text:
+        # A long name gives way (ellipsis) so its count and restart marker stay in view.
+        text = super().render_label(node, base_style, style)
+        selection = node.data
+        if selection is None:
+            return text
+        path = _path(selection)
+        room = self.scrollable_content_region.width - len(path) * self.guide_depth
+        tail = self._tails.get(path, 0)
+        if room <= tail or text.cell_len <= room:
+            return text  # not laid out yet, or it fits
+        head = text[: len(text) - tail]
+        head.truncate(room - tail, overflow="ellipsis")
+        return head + text[len(text) - tail :]
+
+    def action_open_node(self) -> None:
+        """Open the cursor's node; on an open one (or a leaf), go to its first child."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_close_node(self) -> None:
+        """Close the cursor's node; on a closed one (or a leaf), go to its parent."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded and node is not self.root:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[Selection]) -> None:
         event.stop()
@@ -220,10 +265,13 @@ class SourcesTree(Tree[Selection]):
 
     def select_path(self, selection: Selection) -> None:
         """Move the cursor to the node for a selection, if it is in the tree."""
-        path = tuple(p for p in (selection.namespace, selection.pod, selection.container) if p)
-        node = self._by_path.get(path)
+        node = self._by_path.get(_path(selection))
         if node is not None:
             self.move_cursor(node)
+
+
+def _path(selection: Selection) -> tuple[str, ...]:
+    return tuple(p for p in (selection.namespace, selection.pod, selection.container) if p)
 
 
 def _name(selection: Selection) -> str:
