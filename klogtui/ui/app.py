@@ -28,6 +28,7 @@ from klogtui.model import LogLine, Source
 from klogtui.query_cmd import Printer
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
 from klogtui.store.ids import ts_of_id
+from klogtui.store.owner import pid_alive
 from klogtui.store.query import compile_source_predicate, parse
 from klogtui.store.schema import default_db_path
 from klogtui.ui.screens.context import ContextScreen
@@ -198,6 +199,8 @@ class KlogApp(App[int]):
         super().__init__()
         self.store = store
         self.collection = collection
+        # The pid of another process collecting into the store (0: unknown), if one is.
+        self.collected_by: int | None = None
         self._now_ns = now_ns
         self._initial_query = query
         if history_path == "default":
@@ -309,6 +312,9 @@ class KlogApp(App[int]):
             self.status_bar.update_collector(
                 self.collection.stats.snapshot(), self.collection.caught_up()
             )
+        elif self.collected_by is not None:
+            pid = self.collected_by
+            self.status_bar.update_elsewhere(pid, running=not pid or pid_alive(pid))
         if self._tick_busy:
             return
         self._tick_busy = True
@@ -550,11 +556,17 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
         The exit code. The collector is stopped (and flushed) after the UI closes.
     """
     from klogtui.collect.runner import start_collection
+    from klogtui.store.owner import CollectingElsewhere
 
     store = Store.open(opts.db)
     app = KlogApp(store)
     if collect:
-        app.collection = start_collection(opts, store, on_commit=app.committed)
+        try:
+            app.collection = start_collection(opts, store, on_commit=app.committed)
+        except CollectingElsewhere as e:
+            # A second collector would store every line twice: show the store live as
+            # the other process fills it (the tick follows its commits).
+            app.collected_by = e.pid
     try:
         result = app.run()
     finally:

@@ -1,0 +1,148 @@
+"""One store between processes: a single collector per store, the TUI beside it as a
+live reader, a store deleted under the collector, a read-only store. Real `klogtui
+collect` processes, real files; lines written, stored and duplicated are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from klogtui.cli import main
+from klogtui.store import Store
+from klogtui.ui.app import KlogApp
+from tests.helpers_faults import Tally, collect_proc, committed_lines, start_writer, tally, written
+from tests.helpers_files import wait_for
+
+_SEQ = re.compile(r"seq=(\d+)$")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM proc if it still runs; its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    return err.decode()
+
+
+def _exact(db: Path, counts: dict[str, int], label: str) -> Tally:
+    result = tally(Store.open(db), counts)
+    print(f"{label}: {result}")
+    assert (result.stored, result.duplicated, result.lost) == (result.written, 0, 0), result
+    return result
+
+
+# -- one collector per store -------------------------------------------------------------
+
+
+def test_a_second_collector_on_one_store_refuses_and_nothing_doubles(tmp_path: Path) -> None:
+    """Two `klogtui collect` on one --db while lines stream and rotate: the second says
+    who collects and exits 1 at once. The first is killed with -9 mid-stream; the kernel
+    releases its lock, so a third one takes over. Every line is stored once."""
+    log_dir = tmp_path / "logs"
+    (log_dir / "pods").mkdir(parents=True)
+    db = tmp_path / "store.db"
+    writer = start_writer(log_dir, "rename", rate=3_000, seconds=6, rotate_lines=2_000)
+    first = collect_proc(log_dir, db)
+    second = third = None
+    try:
+        wait_for(lambda: committed_lines(db) > 1_000, 30, "first collector storing")
+        second = collect_proc(log_dir, db)
+        refused = _exit_within(second, 30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        third = collect_proc(log_dir, db)
+        assert writer.wait(60) == 0
+        w = written(log_dir)
+        wait_for(lambda: committed_lines(db) >= w.total, 60, "every line stored")
+        third_ran = third.poll() is None
+        third_err = _stop(third)
+    finally:
+        for p in (first, second, third, writer):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    _exact(db, w.pods, "two collectors, then kill -9 and a third")
+    assert refused, "the second collector ran beside the first"
+    assert second.returncode == 1
+    assert _stop(second) == (
+        f"klogtui: {db}: another klogtui (pid {first.pid}) is already collecting into "
+        "this store; a second collector would store every line twice. Stop it first, or "
+        "pass --db to collect into another store (`klogtui query` and `klogtui` read it "
+        "while it collects).\n"
+    )
+    assert third_ran, "the third collector was refused after a kill -9"
+    assert (third.returncode, third_err) == (0, "")
+
+
+def _exit_within(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether proc exits by itself within timeout."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def test_the_app_on_a_store_being_collected_reads_it_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`klogtui --db X` while `klogtui collect --db X` runs: the app does not collect
+    too (nothing doubles), says who collects, and shows new lines as they are stored."""
+    log_dir = tmp_path / "logs"
+    (log_dir / "pods").mkdir(parents=True)
+    db = tmp_path / "store.db"
+    writer = start_writer(log_dir, "rename", rate=2_000, seconds=5, rotate_lines=2_000)
+    collector = collect_proc(log_dir, db)
+    seen: dict[str, object] = {}
+
+    async def drive(app: KlogApp) -> None:
+        async with app.run_test(size=(140, 36)) as pilot:
+            # Live: the newest lines, written after the app opened, reach the screen.
+            await _until(pilot, lambda: writer.poll() is not None, 60)
+            last = {f"seq={n - 1}" for n in written(log_dir).pods.values()}
+            await _until(pilot, lambda: last <= _shown(app), 60)
+            seen["collection"] = app.collection
+            seen["status"] = _status(app)
+
+    def run(app: KlogApp) -> int:
+        asyncio.run(drive(app))
+        return 0
+
+    monkeypatch.setattr(KlogApp, "run", run)
+    try:
+        wait_for(lambda: committed_lines(db) > 500, 30, "the collector storing")
+        assert main(["--log-dir", str(log_dir), "--db", str(db)]) == 0
+        w = written(log_dir)
+        wait_for(lambda: committed_lines(db) >= w.total, 60, "every line stored")
+        assert _stop(collector) == ""
+    finally:
+        for p in (collector, writer):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    _exact(db, w.pods, "the app beside `klogtui collect`")
+    assert seen["collection"] is None
+    assert str(seen["status"]).endswith(f" · collected by pid {collector.pid}")
+
+
+def _status(app: KlogApp) -> str:
+    return app.status_bar.render().plain
+
+
+def _shown(app: KlogApp) -> set[str]:
+    return {
+        f"seq={m[1]}" for row in app.log_view.rendered_rows() if (m := _SEQ.search(row.rstrip()))
+    }
+
+
+async def _until(pilot: object, condition: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
