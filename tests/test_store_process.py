@@ -8,6 +8,7 @@ import asyncio
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -146,3 +147,98 @@ async def _until(pilot: object, condition: object, timeout: float = 30) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {condition}"
         await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+# -- the store deleted under the collector -----------------------------------------------
+
+
+@pytest.mark.parametrize("removed", [("",), ("", "-wal", "-shm")], ids=["db", "db-wal-shm"])
+def test_a_store_deleted_while_collecting_stops_it_loudly(
+    tmp_path: Path, removed: tuple[str, ...]
+) -> None:
+    """`rm store.db` (or `rm store.db*`) while `klogtui collect` writes: it stops with
+    exit 1 and says why instead of writing on into the unlinked file, and leaves no WAL
+    behind for a new store to take for its own. The next run starts a new store from
+    the log files, which still hold every line: all of them are stored, once."""
+    log_dir = tmp_path / "logs"
+    (log_dir / "pods").mkdir(parents=True)
+    db = tmp_path / "store.db"
+    writer = start_writer(log_dir, "rename", rate=3_000, seconds=5, rotate_lines=2_000)
+    proc = collect_proc(log_dir, db)
+    try:
+        wait_for(lambda: committed_lines(db) > 1_000, 30, "collecting")
+        for suffix in removed:
+            Path(f"{db}{suffix}").unlink()
+        stopped = _exit_within(proc, 30)
+        err = _stop(proc)
+        left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("store.db"))
+        assert writer.wait(60) == 0
+    finally:
+        for p in (proc, writer):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    w = written(log_dir)
+    again = collect_proc(log_dir, db, "--once")
+    assert _stop_when_done(again) == ""
+    _exact(db, w.pods, f"store deleted ({', '.join('store.db' + s for s in removed)})")
+    assert stopped, "the collector wrote on into the deleted store"
+    assert proc.returncode == 1
+    assert err == (
+        f"klogtui: store: {db}: the store was deleted or replaced while klogtui was "
+        "collecting into it; stopped rather than write on into a file no one can read. "
+        "Lines it held are gone with it; run klogtui again to start a new store (the log "
+        "files still on disk are read again from their start).\n"
+    )
+    assert left == ["store.db.lock"]
+
+
+def _stop_when_done(proc: subprocess.Popen[bytes]) -> str:
+    """stderr of a `collect --once` that must finish by itself with exit 0."""
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return err.decode()
+
+
+def test_a_wal_deleted_while_collecting_is_replaced_and_the_store_stays_readable(
+    tmp_path: Path,
+) -> None:
+    """`rm store.db-wal` while `klogtui collect` writes: queries right after it still
+    answer (never "damaged … move it aside", which would have a user throw away a good
+    store); the collector copies what the deleted WAL held into the store, says so once,
+    starts a new WAL and goes on. Every line is stored once."""
+    log_dir = tmp_path / "logs"
+    (log_dir / "pods").mkdir(parents=True)
+    db = tmp_path / "store.db"
+    writer = start_writer(log_dir, "rename", rate=3_000, seconds=5, rotate_lines=2_000)
+    proc = collect_proc(log_dir, db)
+    answers = []
+    try:
+        wait_for(lambda: committed_lines(db) > 1_000, 30, "collecting")
+        Path(f"{db}-wal").unlink()
+        for _ in range(3):
+            answers.append(
+                subprocess.run(
+                    [sys.executable, "-m", "klogtui", "query", "--db", str(db), "--limit", "1"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            )
+        assert writer.wait(60) == 0
+        w = written(log_dir)
+        wait_for(lambda: committed_lines(db) >= w.total, 60, "every line stored")
+        err = _stop(proc)
+    finally:
+        for p in (proc, writer):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    _exact(db, w.pods, "WAL deleted while collecting")
+    assert [(a.returncode, a.stderr) for a in answers] == [(0, "")] * 3
+    assert all(_SEQ.search(a.stdout.strip()) for a in answers)
+    assert proc.returncode == 0
+    assert err == (
+        f"klogtui: store: {db}-wal was deleted while collecting; every line it held was "
+        "kept in the store and a new one started\n"
+    )

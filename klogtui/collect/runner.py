@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo import DemoCluster
 from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, check_log_dir
+from klogtui.errors import StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock
 
@@ -312,7 +313,10 @@ def run_collect(opts: CollectOptions) -> int:
         printed: set[tuple[str, str]] = set()
 
         def print_errors() -> None:
+            gone = running.writer.failure
             for e in running.stats.snapshot().errors:
+                if gone is not None and e.where != "store" and str(gone) in e.message:
+                    continue  # a collector stopped because the writer did: said once
                 if (e.where, e.message) not in printed:
                     printed.add((e.where, e.message))
                     print(f"klogtui: {e.where}: {e.message}", file=sys.stderr)
@@ -322,7 +326,7 @@ def run_collect(opts: CollectOptions) -> int:
         try:
             while not stop.wait(0.1):
                 print_errors()
-                if running.failure() is not None:
+                if running.failure() is not None or running.writer.failure is not None:
                     code = 1
                     break
                 progress.update(running)
@@ -338,6 +342,8 @@ def run_collect(opts: CollectOptions) -> int:
             committed = running.stop()
         print_errors()
         progress.update(running)
+        if isinstance(running.writer.failure, StoreError):
+            return 1  # the store cannot be written any more: printed above
         if not committed:
             # Exit 0 would tell a script or a DaemonSet that everything was stored.
             print(

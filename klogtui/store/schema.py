@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ APP_ID = "klogtui"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
+_IO_RETRIES = 4
+_IO_RETRY_S = 0.5
 
 # Version 1. Line ids encode the timestamp (store/ids.py) so `ORDER BY id` is time
 # order and FTS5 doclists, which are sorted by rowid, come out newest-first for free.
@@ -98,7 +101,27 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
     Raises:
         StoreError: the file is not a klogtui store, is corrupt, or cannot be opened.
     """
-    path = Path(path)
+    for _ in range(_IO_RETRIES):
+        try:
+            return _connect(Path(path), create, readonly)
+        except _StoreIOError:
+            # A WAL deleted under the collector reads as an I/O error until the
+            # collector notices (within a second) and starts a new one.
+            time.sleep(_IO_RETRY_S)
+    try:
+        return _connect(Path(path), create, readonly)
+    except _StoreIOError as e:
+        raise StoreError(
+            f"{path}: cannot read the store ({e}); if its -wal file was deleted, the "
+            "collector writing it starts a new one: try again"
+        ) from e
+
+
+class _StoreIOError(StoreError):
+    """SQLite's "disk I/O error": a file beside the store changed, not damage."""
+
+
+def _connect(path: Path, create: bool, readonly: bool) -> sqlite3.Connection:
     exists = path.exists() and path.stat().st_size > 0
     # Never open the file ourselves while SQLite may hold it: closing any descriptor
     # of a file drops this process's POSIX locks on it, the writer's included, and
@@ -141,6 +164,8 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
             raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
         if "file is not a database" in msg:
             raise broken_store(path, "is not a klogtui store (not an SQLite database)") from e
+        if "disk I/O error" in msg:
+            raise _StoreIOError(msg) from e
         if "unable to open" in msg or "readonly" in msg:
             raise StoreError(f"{path}: cannot open the store ({msg})") from e
         raise broken_store(path, f"is damaged or not a klogtui store ({msg})") from e
