@@ -5,7 +5,9 @@ collect` processes, real files; lines written, stored and duplicated are counted
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +19,16 @@ import pytest
 from klogtui.cli import main
 from klogtui.store import Store
 from klogtui.ui.app import KlogApp
-from tests.helpers_faults import Tally, collect_proc, committed_lines, start_writer, tally, written
-from tests.helpers_files import wait_for
+from tests.helpers_faults import (
+    Tally,
+    collect_argv,
+    collect_proc,
+    committed_lines,
+    start_writer,
+    tally,
+    written,
+)
+from tests.helpers_files import Container, lines, stored_seqs, wait_for
 
 _SEQ = re.compile(r"seq=(\d+)$")
 
@@ -242,3 +252,98 @@ def test_a_wal_deleted_while_collecting_is_replaced_and_the_store_stays_readable
         f"klogtui: store: {db}-wal was deleted while collecting; every line it held was "
         "kept in the store and a new one started\n"
     )
+
+
+# -- a read-only store -------------------------------------------------------------------
+
+# Root reads and writes anything; without these capabilities file modes apply to it too.
+_NO_DAC = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+
+# The app as a user starts it, driven by Pilot: which lines it shows, its status line
+# and its notifications, as JSON on stdout.
+_APP_SCRIPT = """
+import asyncio, json, re, sys
+from klogtui.cli import main
+from klogtui.ui.app import KlogApp
+
+seen = {}
+
+async def drive(app):
+    async with app.run_test(size=(140, 36)) as pilot:
+        for _ in range(400):
+            rows = [r.rstrip() for r in app.log_view.rendered_rows()]
+            seen["shown"] = [int(m[1]) for r in rows if (m := re.search(r"seq=(\\d+)$", r))]
+            if seen["shown"]:
+                break
+            await pilot.pause(0.05)
+        seen["status"] = app.status_bar.render().plain
+        seen["notices"] = [n.message for n in app._notifications]
+        seen["collecting"] = app.collection is not None
+
+def run(app):
+    asyncio.run(drive(app))
+    return 0
+
+KlogApp.run = run
+seen["code"] = main(sys.argv[1:])
+print(json.dumps(seen))
+"""
+
+
+def _as_user(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_NO_DAC, sys.executable, *argv], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.parametrize("read_only", ["store-0400", "directory-0500"])
+def test_a_read_only_store_is_read_and_collecting_into_it_says_so_at_once(
+    tmp_path: Path, read_only: str
+) -> None:
+    """A store the user cannot write (the file 0400, or a cleanly closed store in a
+    0500 directory): `klogtui collect` says so at once and exits 1; `klogtui query` and
+    the app read every line; the app, unless told --no-collect, says why it does not
+    collect."""
+    c = Container(tmp_path / "logs")
+    c.append(lines(range(100)))
+    directory = tmp_path / "stores"
+    db = directory / "store.db"
+    assert _stop_when_done(collect_proc(c.log_dir, db, "--once")) == ""
+    c.append(lines(range(100, 110)))  # not stored yet: collecting would need to write
+    if read_only == "store-0400":
+        db.chmod(0o400)
+    else:
+        directory.chmod(0o500)
+    try:
+        started = time.monotonic()
+        collect = _as_user("-m", "klogtui", *collect_argv(c.log_dir, db, "--once")[3:])
+        took = time.monotonic() - started
+        left_by_collect = sorted(p.name for p in directory.iterdir())
+        query = _as_user("-m", "klogtui", "query", "--db", str(db), "--limit", "0")
+        viewer = _as_user("-c", _APP_SCRIPT, "--no-collect", "--db", str(db))
+        app = _as_user("-c", _APP_SCRIPT, "--log-dir", str(c.log_dir), "--db", str(db))
+    finally:
+        directory.chmod(0o700)
+    assert (query.returncode, query.stderr) == (0, "")
+    assert [int(m[1]) for m in re.finditer(r"seq=(\d+)", query.stdout)] == list(range(100))
+    why = (
+        f"{db}: the store is read-only (mode 0400)"
+        if read_only == "store-0400"
+        else f"{db}: the store's directory {directory} is read-only and SQLite writes "
+        "store.db-wal and store.db-shm beside the store"
+    )
+    advice = (
+        "klogtui cannot collect into it. Make it writable, or pass --db to collect into "
+        "another store; `klogtui query` reads it as it is"
+    )
+    assert (collect.returncode, collect.stderr) == (1, f"klogtui: {why}; {advice}\n")
+    assert took < 20, f"took {took:.0f}s to say so"
+    assert left_by_collect == ["store.db", "store.db.lock"]
+    for run, notices in ((viewer, []), (app, [f"{why}; {advice}. Showing it without collecting."])):
+        assert run.returncode == 0, run.stderr
+        seen = json.loads(run.stdout)
+        assert seen["shown"] and seen["shown"][-1] == 99
+        assert seen["status"].endswith(" · no collector")
+        assert (seen["collecting"], seen["notices"]) == (False, notices)
+    assert sorted(stored_seqs(Store.open(db))) == list(range(100))

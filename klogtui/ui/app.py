@@ -201,6 +201,7 @@ class KlogApp(App[int]):
         self.collection = collection
         # The pid of another process collecting into the store (0: unknown), if one is.
         self.collected_by: int | None = None
+        self.notices: list[str] = []  # said once the app is up (why it does not collect)
         self._now_ns = now_ns
         self._initial_query = query
         if history_path == "default":
@@ -248,6 +249,8 @@ class KlogApp(App[int]):
     def on_mount(self) -> None:
         if self._history.load_error:
             self.notify(self._history.load_error, severity="warning")
+        for notice in self.notices:
+            self.notify(notice, severity="warning", timeout=15)
         self._apply_query(self._initial_query)
         self.log_view.focus()
         self._tick()
@@ -558,8 +561,18 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
     from klogtui.collect.runner import start_collection
     from klogtui.store.owner import CollectingElsewhere
 
-    store = Store.open(opts.db)
+    notices: list[str] = []
+    from klogtui.store.schema import ReadOnlyStoreError
+
+    try:
+        store = Store.open(opts.db, readonly=not collect)
+    except ReadOnlyStoreError as e:
+        # Still worth showing: what it holds can be read.
+        store = Store.open(opts.db, readonly=True)
+        collect = False
+        notices.append(f"{e}. Showing it without collecting.")
     app = KlogApp(store)
+    app.notices = notices
     if collect:
         try:
             app.collection = start_collection(opts, store, on_commit=app.committed)
