@@ -232,8 +232,12 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
             # The demo's cluster is new each run; a store of an earlier run would show
             # its pods as gone. It is synthetic data, so start it afresh.
             db = default_db_path("demo")
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(db) + suffix).unlink(missing_ok=True)
+            from klogtui.store.owner import collecting_pid
+
+            # Unless another demo is running on it: then this one shows that one's store.
+            if collecting_pid(db) is None:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(db) + suffix).unlink(missing_ok=True)
         elif remote:
             db = default_db_path(f"kube-{args.context or 'default'}")
         else:

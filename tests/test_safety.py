@@ -59,8 +59,13 @@ def test_collect_creates_the_store_private_even_with_umask_0(tmp_path: Path, whe
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert dir_mode == 0o700
-    # The WAL and shared-memory files hold log text too.
-    assert files == {db.name: 0o600, db.name + "-wal": 0o600, db.name + "-shm": 0o600}
+    # The WAL and shared-memory files hold log text too; the lock file names the pid.
+    assert files == {
+        db.name: 0o600,
+        db.name + "-wal": 0o600,
+        db.name + "-shm": 0o600,
+        db.name + ".lock": 0o600,
+    }
 
 
 def test_store_in_an_existing_directory_is_still_private(tmp_path: Path) -> None:

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo import DemoCluster
 from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, check_log_dir
+from klogtui.errors import StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
+from klogtui.store.owner import OwnerLock
 
 if TYPE_CHECKING:
     from klogtui.collect.kube import KubeOptions
@@ -78,6 +80,7 @@ class Running:
         demo: DemoCluster | None = None,
         temp_dir: Path | None = None,
         log_dir: Path | None = None,
+        owner: OwnerLock | None = None,
     ) -> None:
         self.stats = stats
         self.writer = writer
@@ -85,6 +88,7 @@ class Running:
         self._collectors = collectors
         self._demo = demo
         self._temp_dir = temp_dir
+        self._owner = owner
         self._stopped = False
         self._committed = True
         self._lock = threading.Lock()
@@ -133,6 +137,8 @@ class Running:
             self._committed = self.writer.flush(timeout)
             self.writer.close(timeout)
         finally:
+            if self._owner is not None:
+                self._owner.release()
             if self._temp_dir is not None:
                 shutil.rmtree(self._temp_dir, ignore_errors=True)
         return self._committed
@@ -162,10 +168,27 @@ def start_collection(
     Raises:
         CollectorError: the log directory holds no kubelet logs (the message suggests
             --demo and --kubeconfig), or the remote source cannot be used.
+        CollectingElsewhere: another process collects into the store (its pid says which).
     """
     log_dir = opts.log_dir
     if log_dir is not None and not opts.demo:
         check_log_dir(log_dir)
+    # Before any checkpoint is read: a second collector would read every file again.
+    owner = OwnerLock.acquire(store.path)
+    try:
+        return _start(opts, store, owner, log_dir, on_commit)
+    except BaseException:
+        owner.release()
+        raise
+
+
+def _start(
+    opts: CollectOptions,
+    store: Store,
+    owner: OwnerLock,
+    log_dir: Path | None,
+    on_commit: Callable[[CommitInfo], None] | None,
+) -> Running:
     demo: DemoCluster | None = None
     temp_dir: Path | None = None
     if opts.demo:
@@ -225,7 +248,7 @@ def start_collection(
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise
-    return Running(stats, writer, collectors, demo, temp_dir, log_dir)
+    return Running(stats, writer, collectors, demo, temp_dir, log_dir, owner)
 
 
 class _Progress:
@@ -290,7 +313,10 @@ def run_collect(opts: CollectOptions) -> int:
         printed: set[tuple[str, str]] = set()
 
         def print_errors() -> None:
+            gone = running.writer.failure
             for e in running.stats.snapshot().errors:
+                if gone is not None and e.where != "store" and str(gone) in e.message:
+                    continue  # a collector stopped because the writer did: said once
                 if (e.where, e.message) not in printed:
                     printed.add((e.where, e.message))
                     print(f"klogtui: {e.where}: {e.message}", file=sys.stderr)
@@ -300,7 +326,7 @@ def run_collect(opts: CollectOptions) -> int:
         try:
             while not stop.wait(0.1):
                 print_errors()
-                if running.failure() is not None:
+                if running.failure() is not None or running.writer.failure is not None:
                     code = 1
                     break
                 progress.update(running)
@@ -316,6 +342,8 @@ def run_collect(opts: CollectOptions) -> int:
             committed = running.stop()
         print_errors()
         progress.update(running)
+        if isinstance(running.writer.failure, StoreError):
+            return 1  # the store cannot be written any more: printed above
         if not committed:
             # Exit 0 would tell a script or a DaemonSet that everything was stored.
             print(

@@ -19,6 +19,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
+from klogtui.errors import StoreError
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_for_ts, ts_of_id
 from klogtui.store.query import CompiledQuery, compile_query, parse
@@ -64,7 +65,14 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as e:
+            if "disk I/O error" in str(e):
+                reader = args[0]
+                assert isinstance(reader, Reader)
+                raise StoreError(
+                    f"{reader.path}: cannot read the store ({e}); if its -wal file was "
+                    "deleted, the collector writing it starts a new one: try again"
+                ) from e
             raise  # interrupted, locked: not damage
         except sqlite3.DatabaseError as e:
             reader = args[0]

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 
-__all__ = ["SCHEMA_VERSION", "broken_store", "connect", "default_db_path", "ensure_private_dir"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ReadOnlyStoreError",
+    "broken_store",
+    "connect",
+    "default_db_path",
+    "ensure_private_dir",
+]
 
 APP_ID = "klogtui"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
+_IO_RETRIES = 4
+_IO_RETRY_S = 0.5
 
 # Version 1. Line ids encode the timestamp (store/ids.py) so `ORDER BY id` is time
 # order and FTS5 doclists, which are sorted by rowid, come out newest-first for free.
@@ -99,6 +110,72 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         StoreError: the file is not a klogtui store, is corrupt, or cannot be opened.
     """
     path = Path(path)
+    if not readonly:
+        _check_writable(path)
+    for _ in range(_IO_RETRIES):
+        try:
+            return _connect_or_snapshot(path, create, readonly)
+        except _StoreIOError:
+            # A WAL deleted under the collector reads as an I/O error until the
+            # collector notices (within a second) and starts a new one.
+            time.sleep(_IO_RETRY_S)
+    try:
+        return _connect_or_snapshot(path, create, readonly)
+    except _StoreIOError as e:
+        raise StoreError(
+            f"{path}: cannot read the store ({e}); if its -wal file was deleted, the "
+            "collector writing it starts a new one: try again"
+        ) from e
+
+
+class _StoreIOError(StoreError):
+    """SQLite's "disk I/O error": a file beside the store changed, not damage."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """The store (or its directory) cannot be written: it can be read, not collected into."""
+
+
+class _CannotStartWal(StoreError):
+    """A reader cannot create the -shm and -wal files SQLite reads a WAL store with."""
+
+
+def _check_writable(path: Path) -> None:
+    """Say at once when the store cannot be written, rather than retry every commit."""
+    if not path.exists():
+        return  # created below, or the directory's error says why not
+    advice = (
+        "klogtui cannot collect into it. Make it writable, or pass --db to collect into "
+        "another store; `klogtui query` reads it as it is"
+    )
+    if not os.access(path, os.W_OK):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        raise ReadOnlyStoreError(f"{path}: the store is read-only (mode {mode:04o}); {advice}")
+    directory = path.parent
+    companions = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+    if not os.access(directory, os.W_OK | os.X_OK) and not all(
+        p.exists() and os.access(p, os.W_OK) for p in companions
+    ):
+        raise ReadOnlyStoreError(
+            f"{path}: the store's directory {directory} is read-only and SQLite writes "
+            f"{path.name}-wal and {path.name}-shm beside the store; {advice}"
+        )
+
+
+def _connect_or_snapshot(path: Path, create: bool, readonly: bool) -> sqlite3.Connection:
+    try:
+        return _connect(path, create, readonly)
+    except _CannotStartWal:
+        if Path(f"{path}-wal").exists():
+            raise
+        # A store closed cleanly in a directory we cannot write: no -wal means no
+        # collector is writing it, so read the file as it is (SQLite's "immutable").
+        return _connect(path, create, readonly, snapshot=True)
+
+
+def _connect(
+    path: Path, create: bool, readonly: bool, snapshot: bool = False
+) -> sqlite3.Connection:
     exists = path.exists() and path.stat().st_size > 0
     # Never open the file ourselves while SQLite may hold it: closing any descriptor
     # of a file drops this process's POSIX locks on it, the writer's included, and
@@ -109,9 +186,14 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         ensure_private_dir(path.parent)
         # Create the file ourselves so it is private (0600) before SQLite writes to it.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    target = f"{path.absolute().as_uri()}?mode=ro&immutable=1" if snapshot else str(path)
     try:
         conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+            target,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+            isolation_level=None,
+            uri=snapshot,
         )
     except sqlite3.Error as e:
         raise StoreError(f"{path}: cannot open the store: {e}") from e
@@ -141,7 +223,13 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
             raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
         if "file is not a database" in msg:
             raise broken_store(path, "is not a klogtui store (not an SQLite database)") from e
-        if "unable to open" in msg or "readonly" in msg:
+        if "disk I/O error" in msg:
+            raise _StoreIOError(msg) from e
+        if readonly and not snapshot and ("unable to open" in msg or "readonly" in msg):
+            raise _CannotStartWal(f"{path}: cannot open the store ({msg})") from e
+        if "readonly" in msg:
+            raise ReadOnlyStoreError(f"{path}: the store is read-only ({msg})") from e
+        if "unable to open" in msg:
             raise StoreError(f"{path}: cannot open the store ({msg})") from e
         raise broken_store(path, f"is damaged or not a klogtui store ({msg})") from e
     except StoreError:

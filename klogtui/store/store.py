@@ -20,14 +20,16 @@ class Store:
         self.path = Path(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
-        """Open (creating or migrating) the store at path.
+    def open(cls, path: str | Path, *, readonly: bool = False) -> Store:
+        """Open (creating or migrating) the store at path; with readonly, only check
+        that it can be read (nothing is created or written).
 
         Raises:
-            StoreError: not a klogtui store, damaged, or not writable.
+            StoreError: not a klogtui store, damaged, or not writable
+                (ReadOnlyStoreError, at once).
         """
         path = Path(path).expanduser()
-        connect(path).close()
+        connect(path, create=not readonly, readonly=readonly).close()
         return cls(path)
 
     def start_writer(

@@ -23,6 +23,7 @@ from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 from klogtui.store.retention import Retention
 from klogtui.store.schema import connect
+from klogtui.store.store_files import StoreFiles, StoreGone
 
 __all__ = ["CommitInfo", "Writer"]
 
@@ -88,7 +89,9 @@ class Writer:
         max_pending_lines: int = 100_000,
         retention: Retention | None = None,
     ) -> None:
+        self._path = path
         self._conn = connect(path)
+        self._files = StoreFiles(path)
         self._queue: queue.Queue[object] = queue.Queue()
         self._max_pending = max_pending_lines
         self._pending = 0  # lines submitted and not yet committed
@@ -120,6 +123,8 @@ class Writer:
             # An oversized batch still goes through once the queue has drained.
             while self._pending and self._pending + n > self._max_pending and not self.failure:
                 self._room.wait()
+            if isinstance(self.failure, StoreError):
+                raise StoreError(str(self.failure))
             if self.failure is not None:
                 raise StoreError(f"the store's writer stopped: {self.failure!r}")
             self._pending += n
@@ -162,9 +167,14 @@ class Writer:
         try:
             self._loop()
         except Exception as e:
-            # A bug, not a store condition (those are retried): stop visibly, and wake
-            # producers so they fail instead of waiting forever for room.
-            log.exception("store writer stopped")
+            # A bug, or a store that cannot be written any more (not a condition that
+            # passes, those are retried): stop visibly, and wake producers so they fail
+            # instead of waiting forever for room.
+            if isinstance(e, StoreError):
+                if self._on_error is not None:
+                    self._on_error(WriteError(str(e), 0))
+            else:
+                log.exception("store writer stopped")
             with self._room:
                 self.failure = e
                 self._room.notify_all()
@@ -190,6 +200,7 @@ class Writer:
             try:
                 item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
             except queue.Empty:
+                self._check_files()
                 self._enforce_retention()
                 continue
             batches: list[Batch] = []
@@ -270,6 +281,7 @@ class Writer:
 
     def _commit(self, batches: list[Batch]) -> None:
         started = time.perf_counter()
+        self._check_files()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -308,6 +320,8 @@ class Writer:
                         "DELETE FROM checkpoints WHERE key = ?",
                         [(k,) for k in b.deleted_checkpoints],
                     )
+            if self._files.store_gone():
+                raise self._store_gone()
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -323,6 +337,42 @@ class Writer:
             self._on_commit(
                 CommitInfo(len(rows), self._total, max_id, time.perf_counter() - started)
             )
+
+    def _check_files(self) -> None:
+        """Stop if the store was deleted or replaced; start a new WAL if ours was deleted."""
+        if self._files.store_gone():
+            raise self._store_gone()
+        if not self._files.wal_gone():
+            return
+        # Our connection still reads and writes the unlinked WAL: copy every frame into
+        # the store, then reopen so the WAL at the path is used again. Until everything
+        # is copied (readers hold frames), keep the connection and try again later.
+        busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy or frames != copied:
+            return
+        self._conn.close()
+        self._conn = connect(self._path)
+        self._files = StoreFiles(self._path)
+        message = (
+            f"{self._path}-wal was deleted while collecting; every line it held was kept "
+            "in the store and a new one started"
+        )
+        log.info("%s", message)
+        if self._on_error is not None:
+            self._on_error(WriteError(message, 0))
+
+    def _store_gone(self) -> StoreGone:
+        # Frames not yet in the (moved or unlinked) store file go there through our
+        # descriptor, and the WAL left at the path is removed: a new store created
+        # there must not take it for its own.
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as e:
+            log.warning("could not checkpoint the gone store: %s", e)
+        self._files.remove_companions()
+        return StoreGone(self._path)
 
     def _prepare(
         self, batches: list[Batch], slot_state: dict[int, tuple[int, int]]

@@ -31,6 +31,7 @@ from klogtui.model import LogLine, Source
 from klogtui.query_cmd import Printer
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
 from klogtui.store.ids import ts_of_id
+from klogtui.store.owner import pid_alive
 from klogtui.store.query import compile_source_predicate, parse
 from klogtui.store.schema import default_db_path
 from klogtui.ui.screens.context import ContextScreen
@@ -205,6 +206,9 @@ class KlogApp(App[int]):
         super().__init__()
         self.store = store
         self.collection = collection
+        # The pid of another process collecting into the store (0: unknown), if one is.
+        self.collected_by: int | None = None
+        self.notices: list[str] = []  # said once the app is up (why it does not collect)
         self._now_ns = now_ns
         self._initial_query = query
         if history_path == "default":
@@ -252,6 +256,8 @@ class KlogApp(App[int]):
     def on_mount(self) -> None:
         if self._history.load_error:
             self.notify(self._history.load_error, severity="warning")
+        for notice in self.notices:
+            self.notify(notice, severity="warning", timeout=15)
         self._apply_query(self._initial_query)
         self.log_view.focus()
         self._tick()
@@ -317,6 +323,9 @@ class KlogApp(App[int]):
             self.status_bar.update_collector(
                 self.collection.stats.snapshot(), self.collection.caught_up()
             )
+        elif self.collected_by is not None:
+            pid = self.collected_by
+            self.status_bar.update_elsewhere(pid, running=not pid or pid_alive(pid))
         if self._tick_busy:
             return
         self._tick_busy = True
@@ -590,11 +599,26 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
         The exit code. The collector is stopped (and flushed) after the UI closes.
     """
     from klogtui.collect.runner import start_collection
+    from klogtui.store.owner import CollectingElsewhere
+    from klogtui.store.schema import ReadOnlyStoreError
 
-    store = Store.open(opts.db)
+    notices: list[str] = []
+    try:
+        store = Store.open(opts.db, readonly=not collect)
+    except ReadOnlyStoreError as e:
+        # Still worth showing: what it holds can be read.
+        store = Store.open(opts.db, readonly=True)
+        collect = False
+        notices.append(f"{e}. Showing it without collecting.")
     app = KlogApp(store)
+    app.notices = notices
     if collect:
-        app.collection = start_collection(opts, store, on_commit=app.committed)
+        try:
+            app.collection = start_collection(opts, store, on_commit=app.committed)
+        except CollectingElsewhere as e:
+            # A second collector would store every line twice: show the store live as
+            # the other process fills it (the tick follows its commits).
+            app.collected_by = e.pid
 
     async def run() -> int | None:
         # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the

@@ -64,6 +64,7 @@ class StatusBar(Widget):
         self._stats: StoreStats | None = None
         self._collector: StatsSnapshot | None = None
         self._caught_up = False
+        self._elsewhere: tuple[int, bool] | None = None  # (pid, still running)
 
     def update_view(self, follow: bool, new_lines: int, loading: bool) -> None:
         """The log pane's mode and how many lines arrived since it paused."""
@@ -79,6 +80,11 @@ class StatusBar(Widget):
         """The collector's rate and errors (None when running without one)."""
         self._collector = snapshot
         self._caught_up = caught_up
+        self.refresh()
+
+    def update_elsewhere(self, pid: int, running: bool) -> None:
+        """Another process (pid, 0 if unknown) collects into the store this app shows."""
+        self._elsewhere = (pid, running)
         self.refresh()
 
     @property
@@ -100,7 +106,17 @@ class StatusBar(Widget):
             text.append(f"  {human_count(self._stats.lines)} lines", "")
             text.append(f" · {self._stats.sources} sources", "")
             text.append(f" · {human_bytes(self._stats.db_bytes)}", "")
-        if not self._collecting:
+        if self._elsewhere is not None:
+            pid, running = self._elsewhere
+            who = f"pid {pid}" if pid else "another process"
+            if running:
+                text.append(f" · collected by {who}", "")
+            else:
+                text.append(
+                    f" · {who} stopped collecting",
+                    self.get_component_rich_style("status-bar--error"),
+                )
+        elif not self._collecting:
             text.append(" · no collector", "dim")
         elif self._collector is not None:
             text.append(f" · {self._collector.lines_per_s:,.0f} lines/s", "")
