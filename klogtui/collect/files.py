@@ -105,6 +105,9 @@ class Tuning:
         poll_interval_s: open files' sizes are checked this often, in case an inotify
             event was missed (network and overlay file systems).
         rescan_interval_s: every directory is listed again this often.
+        unwatched_scan_s: a directory without an inotify watch (the kernel's limit of
+            watches or of inotify instances was reached) is listed again this often,
+            and its files are looked at for growth: polling stands in for its events.
         orphan_grace_s: a content stream whose files all vanished keeps its checkpoint
             this long, so a copy that shows up late (copytruncate) continues it.
     """
@@ -117,6 +120,7 @@ class Tuning:
     poll_interval_s: float = 2.0
     rescan_interval_s: float = 30.0
     orphan_grace_s: float = 5.0
+    unwatched_scan_s: float = 1.0
 
 
 def check_log_dir(log_dir: Path) -> None:
@@ -316,7 +320,10 @@ class FileCollector:
         self._thread: threading.Thread | None = None
         self._wake_lock = threading.Lock()
         self._wake: tuple[int, int] | None = None
-        self._inotify: Any = None
+        self._inotify: Any = None  # None when the kernel would not give us one: polling
+        self._inotify_error = ""  # why there is none
+        self._out_of_watches = False  # a watch was refused (ENOSPC): some directories polled
+        self._polling_said = False
 
         self._watches: dict[int, tuple[str, Any]] = {}
         self._pod_dirs: dict[str, int | None] = {}
@@ -381,7 +388,7 @@ class FileCollector:
 
     def _run(self) -> None:
         try:
-            self._inotify = INotify()
+            self._inotify = self._start_inotify()
             self._backfill()
             if not self._stop.is_set():
                 self._submit()
@@ -406,6 +413,41 @@ class FileCollector:
                 for fd in self._wake:
                     os.close(fd)
                 self._wake = None
+
+    def _start_inotify(self) -> Any:
+        """An inotify instance, or None (then every directory is polled) when the kernel
+        refuses one: out of inotify instances or of file descriptors."""
+        try:
+            return INotify()
+        except OSError as e:
+            if e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+                raise
+            self._inotify_error = e.strerror or str(e)
+            return None
+
+    def _say_polling(self) -> None:
+        """Say once, with the count, that directories are polled instead of watched."""
+        if self._polling_said or not (self._inotify is None or self._out_of_watches):
+            return
+        self._polling_said = True
+        polled = len(self._unwatched_dirs()) + sum(
+            1 for pod, wd in self._pod_dirs.items() if wd is None and pod != self._pods_path
+        )
+        every = f"{self.tuning.unwatched_scan_s:g} s"
+        dirs = "1 directory is" if polled == 1 else f"{polled:,} directories are"
+        if self._inotify is None:
+            self.stats.error(
+                "inotify",
+                f"cannot start ({self._inotify_error}: the limit of inotify instances, "
+                "fs.inotify.max_user_instances, or of open files is reached); "
+                f"{dirs} polled every {every} instead of watched",
+            )
+        else:
+            self.stats.error(
+                "inotify",
+                f"out of watches (raise fs.inotify.max_user_watches); {dirs} polled "
+                f"every {every} instead of watched",
+            )
 
     def _backfill(self) -> None:
         """Read everything present: each container's files oldest first, and the
@@ -438,19 +480,22 @@ class FileCollector:
             self._collect_events()
             self._submit_if_due()
         self._forget_unclaimed_checkpoints()
+        self._say_polling()
 
     def _follow(self) -> None:
         t = self.tuning
         assert self._wake is not None
         poller = select.poll()
-        poller.register(self._inotify.fileno(), select.POLLIN)
+        if self._inotify is not None:
+            poller.register(self._inotify.fileno(), select.POLLIN)
         poller.register(self._wake[0], select.POLLIN)
         now = time.monotonic()
         next_settle = now + 0.25
         next_poll = now + t.poll_interval_s
         next_rescan = now + t.rescan_interval_s
+        next_unwatched = now + t.unwatched_scan_s
         while not self._stop.is_set():
-            wait = min(next_settle, next_poll, next_rescan) - time.monotonic()
+            wait = min(next_settle, next_poll, next_rescan, next_unwatched) - time.monotonic()
             if self._batch_since:
                 wait = min(wait, self._batch_since + t.batch_interval_s - time.monotonic())
             if self._to_read or self._rescan:
@@ -466,6 +511,11 @@ class FileCollector:
             if now >= next_poll:
                 self._poll_sizes()
                 next_poll = now + t.poll_interval_s
+            if now >= next_unwatched:
+                self._poll_unwatched()
+                # Said after a round of polling, so the count covers a burst of new pods.
+                self._say_polling()
+                next_unwatched = now + t.unwatched_scan_s
             self._do_pending()
             if now >= next_settle:
                 self._settle(now)
@@ -476,6 +526,8 @@ class FileCollector:
 
     def _collect_events(self) -> None:
         """Turn queued inotify events into pending work (rescans, reads)."""
+        if self._inotify is None:
+            return
         for ev in self._inotify.read(timeout=0):
             mask = ev.mask
             if mask & _in.Q_OVERFLOW:
@@ -532,11 +584,15 @@ class FileCollector:
     # -- directories ----------------------------------------------------------------------
 
     def _watch(self, path: str, mask: int, kind: str, obj: Any) -> int | None:
+        """Watch path; None if it cannot be (then `_poll_unwatched` lists it instead)."""
+        if self._inotify is None:
+            return None
         try:
             wd: int = self._inotify.add_watch(path, mask)
         except OSError as e:
-            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
-                # ENOSPC: out of inotify watches. Periodic polls and rescans still work.
+            if e.errno == errno.ENOSPC:
+                self._out_of_watches = True  # said once for all, by _say_polling
+            elif e.errno not in (errno.ENOENT, errno.ENOTDIR):
                 self.stats.error(path, f"cannot watch: {e.strerror}; falling back to polling")
             return None
         self._watches[wd] = (kind, obj)
@@ -553,7 +609,7 @@ class FileCollector:
 
     def _scan_all(self) -> None:
         """(Re)list everything. Watches come before listings: nothing slips between."""
-        if self._pods_path not in self._pod_dirs and os.path.isdir(self._pods_path):
+        if self._pod_dirs.get(self._pods_path) is None and os.path.isdir(self._pods_path):
             self._pod_dirs[self._pods_path] = self._watch(
                 self._pods_path, _POD_DIR_MASK, "pods", self._pods_path
             )
@@ -571,7 +627,8 @@ class FileCollector:
 
     def _scan_pod(self, pod: str) -> None:
         """A pod directory appeared, changed or vanished."""
-        if pod not in self._pod_dirs and os.path.isdir(pod):
+        if self._pod_dirs.get(pod) is None and os.path.isdir(pod):
+            # New, or its watch was refused before: (try to) watch it, then list it.
             self._pod_dirs[pod] = self._watch(pod, _POD_DIR_MASK, "pod", pod)
         try:
             names = set(os.listdir(pod))
@@ -596,10 +653,43 @@ class FileCollector:
             d = self._dirs[real] = _Dir(path, real)
             d.wd = self._watch(path, _CONTAINER_DIR_MASK, "cdir", d)
             self._scan_dir(d)
-        elif d.wd is None or self._watches.get(d.wd, ("", None))[1] is not d:
-            # Its watch was lost (out of watches, or dropped by the kernel): try again.
-            d.wd = self._watch(path, _CONTAINER_DIR_MASK, "cdir", d)
+        elif not self._watched(d):
+            self._rewatch(d)
         return d
+
+    def _watched(self, d: _Dir) -> bool:
+        return d.wd is not None and self._watches.get(d.wd, ("", None))[1] is d
+
+    def _rewatch(self, d: _Dir) -> None:
+        """Its watch was refused (out of watches) or dropped by the kernel: try again."""
+        d.wd = self._watch(d.path, _CONTAINER_DIR_MASK, "cdir", d)
+        if d.wd is not None:
+            self._rescan.add(d)  # what changed before the watch: list it once more
+
+    def _unwatched_dirs(self) -> list[_Dir]:
+        return [d for d in self._dirs.values() if not self._watched(d)]
+
+    def _poll_unwatched(self) -> None:
+        """Stand in for the events of directories without a watch: list them again and
+        look for growth in their files, so a pod that comes and goes between two full
+        rescans is still read."""
+        if self._inotify is None or (
+            self._pod_dirs.get(self._pods_path) is None and os.path.isdir(self._pods_path)
+        ):
+            self._scan_all()
+            dirs = list(self._dirs.values())
+        else:
+            for pod, wd in list(self._pod_dirs.items()):
+                if wd is None:
+                    self._scan_pod(pod)
+            if self._links_wd is None:
+                self._scan_links()
+            dirs = self._unwatched_dirs()
+            for d in dirs:
+                self._rewatch(d)
+                self._scan_dir(d)
+        for d in dirs:
+            self._to_read.update(f for f in d.by_name.values() if f.fd is not None)
 
     def _scan_links(self) -> None:
         """containers/ symlinks: container ids for the sources, and container
