@@ -38,16 +38,17 @@ import hashlib
 import heapq
 import json
 import os
+import resource
 import select
 import stat
 import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from inotify_simple import INotify  # type: ignore[import-untyped]
 from inotify_simple import flags as _in
@@ -86,6 +87,10 @@ _RESCAN_EVENTS = (
     _in.CREATE | _in.MOVED_TO | _in.MOVED_FROM | _in.DELETE | _in.ATTRIB | _in.DELETE_SELF
 )
 _DIR_GONE_EVENTS = _in.DELETE_SELF | _in.MOVE_SELF | _in.IGNORED
+# Out of file descriptors: this process's (EMFILE, `ulimit -n`) or the system's (ENFILE).
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +203,13 @@ class _File:
         "failed",
         "fd",
         "gone",
+        "grew_while_shed",
         "head",
         "ident",
         "info",
         "last_growth",
         "name",
+        "shed",
         "signature",
         "size_seen",
         "stream",
@@ -225,6 +232,8 @@ class _File:
         self.failed = False  # unreadable: reported once, skipped until it changes
         self.gone = False  # no name leads to it any more
         self.last_growth = time.monotonic()
+        self.shed = False  # closed for want of file descriptors, though still written
+        self.grew_while_shed = False  # ... and written to since: bytes only its name holds
 
     @property
     def path(self) -> str:
@@ -324,6 +333,12 @@ class FileCollector:
         self._inotify_error = ""  # why there is none
         self._out_of_watches = False  # a watch was refused (ENOSPC): some directories polled
         self._polling_said = False
+        # Out of file descriptors: what could not be opened or listed is tried again by
+        # a full scan at the next polling round, after the files read are closed.
+        self._fds_said = False
+        self._retry_scan = False
+        self._retry_files: set[_File] = set()  # tracked, but their read could not open them
+        self._opened = 0  # files opened so far (progress while retrying)
 
         self._watches: dict[int, tuple[str, Any]] = {}
         self._pod_dirs: dict[str, int | None] = {}
@@ -358,7 +373,15 @@ class FileCollector:
 
     def start(self) -> None:
         """Start the collector thread: backfill what exists, then follow."""
-        self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno not in _OUT_OF_FDS:
+                raise
+            raise CollectorError(
+                f"cannot start the file collector: {e.strerror} "
+                f"(ulimit -n is {resource.getrlimit(resource.RLIMIT_NOFILE)[0]})"
+            ) from e
         self._thread = threading.Thread(target=self._run, name="klogtui-files", daemon=True)
         self._thread.start()
 
@@ -392,7 +415,8 @@ class FileCollector:
             self._backfill()
             if not self._stop.is_set():
                 self._submit()
-                self._caught_up.set()
+                if not self._retry_scan:
+                    self._caught_up.set()
                 self._follow()
             self._submit()
         except BaseException as e:  # noqa: BLE001 - kept for the runner, which reports it
@@ -479,8 +503,92 @@ class FileCollector:
             # Keep the event queue short during a long backfill; the work waits.
             self._collect_events()
             self._submit_if_due()
+        self._read_what_could_not_be_opened()
         self._forget_unclaimed_checkpoints()
         self._say_polling()
+
+    def _read_what_could_not_be_opened(self) -> None:
+        """Out of file descriptors during the backfill: close the files read, open the
+        next ones, read them; again while that makes progress (then `_follow` goes on)."""
+        while self._retry_scan and not self._stop.is_set():
+            opened = self._opened
+            self._retry()
+            self._do_pending()
+            self._submit_if_due()
+            if self._opened == opened:
+                break
+
+    # -- out of file descriptors ----------------------------------------------------------
+
+    def _with_fds(self, op: Callable[[], _T]) -> _T:
+        """op(); if it ran out of file descriptors, once more after closing idle files.
+
+        Raises:
+            OSError: what op raised the second time (or the first, for other errors).
+        """
+        try:
+            return op()
+        except OSError as e:
+            if e.errno not in _OUT_OF_FDS:
+                raise
+            self._out_of_fds(e)
+        return op()
+
+    def _out_of_fds(self, e: OSError) -> None:
+        if not self._fds_said:
+            self._fds_said = True
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            self.stats.error(
+                "file descriptors",
+                f"out of them ({e.strerror}; ulimit -n is {soft}): files are read in "
+                "turns, closed once read and reopened when they grow",
+            )
+        self._shed_idle_fds()
+
+    def _retry_later(self, e: OSError, f: _File | None = None) -> bool:
+        """Whether e is a shortage of descriptors: then a later scan tries again (and
+        reads f again)."""
+        if e.errno not in _OUT_OF_FDS:
+            return False
+        self._retry_scan = True
+        if f is not None:
+            self._retry_files.add(f)
+        return True
+
+    def _retry(self) -> None:
+        """Try again what could not be opened for want of descriptors."""
+        self._retry_scan = False
+        self._shed_idle_fds()
+        self._scan_all()
+        files, self._retry_files = self._retry_files, set()
+        self._to_read.update(f for f in files if not f.gone)
+
+    def _shed_idle_fds(self) -> None:
+        """Close every file read to its end that a name still leads to: it is reopened
+        when it grows, as files closed while idle are. Deleted files, and files holding
+        a partial line, stay open: their bytes would be lost with the descriptor."""
+        for f in list(self._files.values()):
+            st = f.stream
+            if (
+                f.fd is None
+                or st is None
+                or f.watch is not None
+                or f in self._closing
+                or st.tail
+                or st.decoder.pending
+            ):
+                continue
+            try:
+                fst = os.fstat(f.fd)
+            except OSError:
+                continue
+            if fst.st_nlink and fst.st_size == f.size_seen:
+                self._close_fd(f)
+                f.shed = True
+
+    def _note_growth(self, f: _File) -> None:
+        if f.fd is None and f.shed:
+            f.grew_while_shed = True
 
     def _follow(self) -> None:
         t = self.tuning
@@ -512,11 +620,16 @@ class FileCollector:
                 self._poll_sizes()
                 next_poll = now + t.poll_interval_s
             if now >= next_unwatched:
+                if self._retry_scan:
+                    self._retry()
                 self._poll_unwatched()
                 # Said after a round of polling, so the count covers a burst of new pods.
                 self._say_polling()
                 next_unwatched = now + t.unwatched_scan_s
             self._do_pending()
+            if not self._caught_up.is_set() and not self._retry_scan and not self._to_read:
+                self._submit()
+                self._caught_up.set()  # what could not be opened at first is read now
             if now >= next_settle:
                 self._settle(now)
                 next_settle = now + 0.25
@@ -544,6 +657,7 @@ class FileCollector:
                 if mask & _in.MODIFY and ev.name:
                     f = obj.by_name.get(ev.name)
                     if f is not None:
+                        self._note_growth(f)
                         self._to_read.add(f)
                         continue
                 self._rescan.add(obj)
@@ -616,8 +730,12 @@ class FileCollector:
         if self._links_wd is None and os.path.isdir(self._links_path):
             self._links_wd = self._watch(self._links_path, _LINKS_MASK, "links", None)
         try:
-            listed = {os.path.join(self._pods_path, n) for n in os.listdir(self._pods_path)}
-        except OSError:
+            listed = {
+                os.path.join(self._pods_path, n)
+                for n in self._with_fds(lambda: os.listdir(self._pods_path))
+            }
+        except OSError as e:
+            self._retry_later(e)
             listed = set()
         for pod in sorted(listed | (self._pod_dirs.keys() - {self._pods_path})):
             self._scan_pod(pod)
@@ -631,8 +749,10 @@ class FileCollector:
             # New, or its watch was refused before: (try to) watch it, then list it.
             self._pod_dirs[pod] = self._watch(pod, _POD_DIR_MASK, "pod", pod)
         try:
-            names = set(os.listdir(pod))
-        except OSError:
+            names = set(self._with_fds(lambda: os.listdir(pod)))
+        except OSError as e:
+            if self._retry_later(e):
+                return  # it is there: only we cannot look
             if pod in self._pod_dirs:
                 self._unwatch(self._pod_dirs.pop(pod))
             names = set()
@@ -695,8 +815,9 @@ class FileCollector:
         """containers/ symlinks: container ids for the sources, and container
         directories outside our pods/ (a file reached twice is still read once)."""
         try:
-            names = sorted(os.listdir(self._links_path))
-        except OSError:
+            names = sorted(self._with_fds(lambda: os.listdir(self._links_path)))
+        except OSError as e:
+            self._retry_later(e)
             return
         for name in names:
             link = parse_container_link_name(name)
@@ -727,11 +848,12 @@ class FileCollector:
     def _scan_dir(self, d: _Dir) -> None:
         """List a container directory and reconcile its files with those tracked."""
         try:
-            names: list[str] | None = sorted(os.listdir(d.path))
+            names: list[str] | None = sorted(self._with_fds(lambda: os.listdir(d.path)))
         except (FileNotFoundError, NotADirectoryError):
             names = None
         except OSError as e:
-            self.stats.error(d.path, f"cannot list: {e.strerror}")
+            if not self._retry_later(e):
+                self.stats.error(d.path, f"cannot list: {e.strerror}")
             return
         present: dict[str, _File] = {}
         for name in names or ():
@@ -821,6 +943,7 @@ class FileCollector:
             f.failed = False  # it changed (chmod, rewritten): try again
             self.stats.forget_errors(path)
         if f.stream is None or (f.fd is None and not f.compressed and st.st_size != f.size_seen):
+            self._note_growth(f)
             self._to_read.add(f)
         return f
 
@@ -830,26 +953,32 @@ class FileCollector:
             return os.fstat(f.fd).st_nlink > 0  # ours was deleted if it has no name left
         if f.head is None:
             return True
+        head = f.head
         try:
             if f.compressed:
-                return _read_head(path, True) == f.head
-            with open(path, "rb") as fh:
+                return self._with_fds(lambda: _read_head(path, True)) == head
+            with self._with_fds(lambda: open(path, "rb")) as fh:
                 # Its first bytes, as reads check them: a head can also be the whole
                 # unterminated content of a finished file (see _identify).
-                return fh.read(len(f.head)) == f.head
-        except (OSError, EOFError, zlib.error):
-            return False  # then it is tracked anew: harmless, its content decides
+                return fh.read(len(head)) == head
+        except OSError as e:
+            # Out of descriptors: say it is, the next scan looks again. Tracked anew
+            # otherwise: harmless, its content decides.
+            return e.errno in _OUT_OF_FDS
+        except (EOFError, zlib.error):
+            return False
 
     def _open(self, f: _File, path: str) -> bool:
         if f.compressed:
             self._identify(f)
             return True
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self._with_fds(lambda: os.open(path, os.O_RDONLY | os.O_CLOEXEC))
         except FileNotFoundError:
             return False
         except OSError as e:
-            self.stats.error(path, f"cannot open: {e.strerror}; skipped")
+            if not self._retry_later(e):
+                self.stats.error(path, f"cannot open: {e.strerror}; skipped")
             return False
         fst = os.fstat(fd)
         if (fst.st_dev, fst.st_ino) != f.ident:
@@ -867,9 +996,10 @@ class FileCollector:
     def _reopen(self, f: _File) -> bool:
         """Open a file closed while idle, if its name still leads to it."""
         try:
-            fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self._rescan.add(f.cdir)
+            fd = self._with_fds(lambda: os.open(f.path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as e:
+            if not self._retry_later(e, f):
+                self._rescan.add(f.cdir)
             return False
         fst = os.fstat(fd)
         if (fst.st_dev, fst.st_ino) != f.ident:
@@ -877,10 +1007,12 @@ class FileCollector:
             self._rescan.add(f.cdir)
             return False
         f.fd = fd
+        f.grew_while_shed = False  # read from now on, deleted or not
         self._fd_opened()
         return True
 
     def _fd_opened(self) -> None:
+        self._opened += 1
         self._open_fds += 1
         self.stats.files_open = self._open_fds
 
@@ -901,15 +1033,18 @@ class FileCollector:
         """
         try:
             if f.compressed:
-                head = _read_head(f.path, True)
+                head = self._with_fds(lambda: _read_head(f.path, True))
             elif f.fd is not None:
                 data = os.pread(f.fd, _HEAD_MAX, 0)
                 head = _head(data) or (data if finished and data else None)
             else:
                 return
         except (OSError, EOFError, zlib.error) as e:
-            self._fail(f, e)
+            if not (isinstance(e, OSError) and self._retry_later(e, f)):
+                self._fail(f, e)
             return
+        if f.compressed:
+            self._opened += 1
         if head is None:
             return
         i = f.info
@@ -966,6 +1101,13 @@ class FileCollector:
         if f.gone:
             return
         f.gone = True
+        if f.fd is None and f.grew_while_shed:
+            # Loss we could not prevent (no descriptor to keep its bytes): said once.
+            self.stats.error(
+                "file descriptors",
+                "files closed for want of descriptors were deleted before their last "
+                "lines could be read: those lines are lost (raise ulimit -n)",
+            )
         if self._files.get(f.ident) is f:
             del self._files[f.ident]
         if f.cdir.by_name.get(f.name) is f:
@@ -1112,7 +1254,7 @@ class FileCollector:
         pos = st.offset
         buf = b""
         try:
-            with gzip.open(f.path, "rb") as g:
+            with self._with_fds(lambda: gzip.open(f.path, "rb")) as g:
                 if pos:
                     g.seek(pos)
                 while True:
@@ -1139,8 +1281,10 @@ class FileCollector:
             self._rescan.add(f.cdir)
             return
         except (OSError, EOFError, zlib.error) as e:
-            self._fail(f, e)
+            if not (isinstance(e, OSError) and self._retry_later(e, f)):
+                self._fail(f, e)
             return
+        self._opened += 1
         f.done = True
         if buf:
             # A complete .gz that ends without "\n": its writer died mid-line.
