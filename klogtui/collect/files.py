@@ -45,7 +45,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -285,6 +285,10 @@ class FileCollector:
         checkpoints: committed checkpoints (``store.load_checkpoints(CHECKPOINT_PREFIX)``).
         node: node name stored with each source (default: `default_node_name`).
         tuning: timings and sizes.
+        namespaces: collect only these namespaces' pods (empty: all); the others' files
+            are never opened or watched.
+        since_ns: store only lines stamped at or after this time (UTC ns); files written
+            to last before it are not read at all.
 
     Raises:
         CollectorError: log_dir holds no kubelet logs.
@@ -299,6 +303,8 @@ class FileCollector:
         checkpoints: Mapping[str, str] | None = None,
         node: str | None = None,
         tuning: Tuning | None = None,
+        namespaces: Collection[str] = (),
+        since_ns: int | None = None,
     ) -> None:
         log_dir = Path(log_dir)
         check_log_dir(log_dir)
@@ -307,6 +313,8 @@ class FileCollector:
         self.stats = stats
         self.node = node or default_node_name()
         self.tuning = tuning or Tuning()
+        self._namespaces = frozenset(namespaces)
+        self._since_ns = since_ns or 0
         self.failure: BaseException | None = None  # why the thread stopped early, if it did
         self.files_total = 0  # files found at start (backfill progress)
         self.files_done = 0
@@ -743,8 +751,13 @@ class FileCollector:
         for d in list(self._dirs.values()):
             self._scan_dir(d)
 
+    def _excluded(self, namespace: str) -> bool:
+        return bool(self._namespaces) and namespace not in self._namespaces
+
     def _scan_pod(self, pod: str) -> None:
         """A pod directory appeared, changed or vanished."""
+        if self._excluded(os.path.basename(pod).split("_", 1)[0]):
+            return  # ``<ns>_<pod>_<uid>`` of a namespace not asked for: not even watched
         if self._pod_dirs.get(pod) is None and os.path.isdir(pod):
             # New, or its watch was refused before: (try to) watch it, then list it.
             self._pod_dirs[pod] = self._watch(pod, _POD_DIR_MASK, "pod", pod)
@@ -834,6 +847,8 @@ class FileCollector:
                 info = parse_pod_log_path(target)
             if info is None:
                 self.stats.error(path, "symlink does not lead to a kubelet pod log; skipped")
+                continue
+            if self._excluded(info.namespace):
                 continue
             if not os.path.exists(target):
                 continue
@@ -926,6 +941,12 @@ class FileCollector:
         if not stat.S_ISREG(st.st_mode):
             self.stats.error(path, "not a regular file; skipped")
             return None
+        if (
+            st.st_mtime_ns < self._since_ns
+            and (info.compressed or info.rotated_stamp is not None)
+            and (st.st_dev, st.st_ino) not in self._files
+        ):
+            return None  # rotated before --since: every line in it is older
         f = self._files.get((st.st_dev, st.st_ino))
         if f is not None and not self._still_same(f, path):
             # The inode number was freed and given to a new file: the old one is gone.
@@ -1061,6 +1082,8 @@ class FileCollector:
                     st.decoder.restore(saved["decoder"])
                 except (KeyError, ValueError):
                     self.stats.error(f.path, "checkpoint's partial-line state unreadable; dropped")
+            elif self._since_ns and f.fd is not None:
+                st.offset = _end_if_older(f.fd, self._since_ns)
         f.head = head
         f.stream = st
         st.members.add(f)
@@ -1306,9 +1329,11 @@ class FileCollector:
         records = self._records
         append = records.append
         before = len(records)
+        since = self._since_ns
         for raw in lines:
             for p in feed(raw, now):
-                append(Record(p.ts, source, p.stream, p.message, p.level, p.flags))
+                if p.ts >= since:
+                    append(Record(p.ts, source, p.stream, p.message, p.level, p.flags))
         n = len(records) - before
         if n:
             self._touch()
@@ -1324,6 +1349,7 @@ class FileCollector:
         now = time.time_ns()
         parsed = st.decoder.feed(raw, now) if raw else []
         parsed += st.decoder.flush(now)
+        parsed = [p for p in parsed if p.ts >= self._since_ns]
         self._mark(st)
         if not parsed:
             return
@@ -1498,6 +1524,18 @@ def _head(data: bytes) -> bytes | None:
     if nl >= 0:
         return data[: nl + 1]
     return data if len(data) >= _HEAD_MAX else None
+
+
+def _end_if_older(fd: int, since_ns: int) -> int:
+    """Where to start reading a file new to us under --since: after its last complete
+    line if it was last written before since_ns (all of it is older), else at 0 (its
+    lines older than since_ns are dropped as they are decoded)."""
+    fst = os.fstat(fd)
+    if fst.st_mtime_ns >= since_ns:
+        return 0
+    tail_start = max(0, fst.st_size - _HEAD_MAX * 64)
+    nl = os.pread(fd, fst.st_size - tail_start, tail_start).rfind(b"\n")
+    return tail_start + nl + 1 if nl >= 0 else 0
 
 
 def _read_head(path: str, compressed: bool) -> bytes | None:
