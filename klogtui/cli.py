@@ -89,7 +89,9 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     k.add_argument("-A", "--all-namespaces", action="store_true", help="follow every namespace")
     k.add_argument("-l", "--selector", metavar="SELECTOR", help="pod label selector")
     k.add_argument(
-        "--since", metavar="DURATION", help="how far back to start streaming (default 1h)"
+        "--since",
+        metavar="DURATION",
+        help="how far back to start (default 1h remotely; local files: everything)",
     )
     k.add_argument(
         "--max-streams",
@@ -226,6 +228,12 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
             max_streams=args.max_streams,
             in_cluster=args.in_cluster,
         )
+    local = not (args.demo or remote)
+    if local and args.selector:
+        raise KlogError(
+            "-l/--selector needs pod labels, which local log files do not carry: "
+            "use -n NAMESPACE, or --kubeconfig to read the cluster's API"
+        )
     db = args.db
     if db is None:
         if args.demo and not getattr(args, "no_collect", False):
@@ -250,6 +258,8 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         kube=kube,
         progress=getattr(args, "progress", False),
         retention=_retention(args),
+        namespaces=tuple(args.namespaces) if local else (),
+        since_s=_parse_duration_s(args.local_since) if local and args.local_since else None,
     )
 
 
@@ -294,6 +304,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"klogtui: {e}", file=sys.stderr)
         return 1
     args = parser.parse_args(argv)
+    # Local files are read whole unless --since is on the command line (the config
+    # file's `since` is where remote streams start).
+    args.local_since = args.since
     # Command line first, then the config file, then our own defaults.
     for dest, value in defaults.items():
         if getattr(args, dest, None) is None:

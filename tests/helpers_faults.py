@@ -22,6 +22,7 @@ expected in the store. At the end it writes ``ROOT/counts.json``:
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -243,6 +244,59 @@ def committed_lines(db: Path) -> int:
         raise
     finally:
         conn.close()
+
+
+def committed_by_pod(db: Path) -> dict[str, int]:
+    """Lines committed per pod in the store at db, read as `committed_lines` reads."""
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = conn.execute(
+            "SELECT s.pod, count(*) FROM lines l JOIN sources s ON s.id = l.source_id "
+            "GROUP BY s.pod"
+        ).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return {}
+        raise
+    finally:
+        conn.close()
+    return {str(pod): int(n) for pod, n in rows}
+
+
+@functools.cache
+def user_namespaces_work() -> bool:
+    """Whether this machine lets us start a process in a user namespace of its own."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/user/max_inotify_watches",
+        ],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def with_inotify_limits(
+    argv: list[str], *, watches: int | None = None, instances: int | None = None
+) -> list[str]:
+    """argv run in a user namespace of its own whose inotify limits are lowered: the
+    kernel's real ENOSPC/EMFILE, while the machine's limits (and other tests) stay as
+    they are. Inotify limits are counted per user namespace (/proc/sys/user)."""
+    sets = []
+    if watches is not None:
+        sets.append(f"echo {watches} > /proc/sys/user/max_inotify_watches")
+    if instances is not None:
+        sets.append(f"echo {instances} > /proc/sys/user/max_inotify_instances")
+    script = " && ".join([*sets, 'exec "$@"'])
+    return ["unshare", "--user", "--map-root-user", "sh", "-c", script, "sh", *argv]
 
 
 def collect_argv(log_dir: Path, db: Path, *extra: str) -> list[str]:

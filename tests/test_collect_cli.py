@@ -15,7 +15,7 @@ import pytest
 from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.errors import CollectorError
 from klogtui.store import CommitInfo, Store
-from tests.helpers_files import Container, lines, sources, stored_seqs, wait_for
+from tests.helpers_files import Container, lines, sources, stored_seqs, ts_text, wait_for
 
 
 def _collect(
@@ -142,3 +142,87 @@ def test_start_collection_without_kubelet_logs_starts_nothing(tmp_path: Path) ->
     with pytest.raises(CollectorError, match="--demo"):
         start_collection(CollectOptions(log_dir=tmp_path, db=tmp_path / "store.db"), store)
     assert set(threading.enumerate()) <= before  # no writer or collector thread left
+
+
+def _line_at(ts_ns: int, seq: int) -> bytes:
+    return f"{ts_text(ts_ns)} stdout F seq={seq}\n".encode()
+
+
+def _three_namespaces(log_dir: Path, now: int) -> None:
+    """shop/web-1: a rotation and a broken .gz both last written 2 h ago, a live file
+    with 2-h-old and 1-min-old lines; infra and kube-system: fresh lines and a broken
+    .gz each. Reading any broken .gz would be reported."""
+    two_h, one_min = now - 7200 * 10**9, now - 60 * 10**9
+    web = Container(log_dir, namespace="shop", pod="web-1", uid="u1")
+    web.append(b"".join(_line_at(two_h + s, s) for s in range(10)))
+    rotated = web.rotate("20261119-070000")
+    broken = web.dir / "0.log.20261119-060000.gz"
+    broken.write_bytes(b"not gzip")
+    for old in (rotated, broken):
+        os.utime(old, ns=(two_h + 10, two_h + 10))
+    web.append(b"".join(_line_at(two_h + 100 + s, s) for s in range(10, 20)))
+    web.append(b"".join(_line_at(one_min + s, s) for s in range(20, 30)))
+    for ns in ("infra", "kube-system"):
+        other = Container(log_dir, namespace=ns, pod="p", uid=f"u-{ns}")
+        other.append(b"".join(_line_at(one_min + s, s) for s in range(100, 110)))
+        other.dir.joinpath("0.log.20261119-070000.gz").write_bytes(b"not gzip")
+
+
+def test_namespace_and_since_apply_to_local_files(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    _three_namespaces(log_dir, time.time_ns())
+    db = tmp_path / "store.db"
+    done = _collect(
+        "--log-dir", str(log_dir), "--db", str(db), "--once", "-n", "shop", "--since", "5m"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no broken .gz was opened: other namespaces, older than 5m
+    store = Store.open(db)
+    assert stored_seqs(store) == list(range(20, 30))
+    assert {k.namespace for k in sources(store)} == {"shop"}
+
+
+def test_namespace_alone_reads_all_of_that_namespace(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    _three_namespaces(log_dir, time.time_ns())
+    db = tmp_path / "store.db"
+    done = _collect("--log-dir", str(log_dir), "--db", str(db), "--once", "-n", "infra")
+    assert done.returncode == 0, done.stderr
+    assert "infra_p_u-infra/app/0.log.20261119-070000.gz: cannot read" in done.stderr
+    assert "shop_" not in done.stderr and "kube-system_" not in done.stderr
+    assert stored_seqs(Store.open(db)) == list(range(100, 110))
+
+
+@pytest.mark.parametrize("command", [["collect", "--once"], []], ids=["collect", "tui"])
+def test_a_label_selector_on_local_files_is_refused(tmp_path: Path, command: list[str]) -> None:
+    log_dir = tmp_path / "logs"
+    _three_namespaces(log_dir, time.time_ns())
+    db = tmp_path / "store.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "klogtui", *command]
+        + ["--log-dir", str(log_dir), "--db", str(db), "-l", "app=web"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "klogtui: -l/--selector needs pod labels, which local log files do not carry: "
+        "use -n NAMESPACE, or --kubeconfig to read the cluster's API\n"
+    )
+    assert not db.exists()
+
+
+def test_the_app_collects_only_the_namespace_and_time_asked_for(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    _three_namespaces(log_dir, time.time_ns())
+    db = tmp_path / "store.db"
+    store = Store.open(db)
+    opts = CollectOptions(log_dir=log_dir, db=db, namespaces=("shop",), since_s=300)
+    running = start_collection(opts, store)
+    try:
+        wait_for(running.caught_up, what="caught up")
+    finally:
+        running.stop()
+    assert stored_seqs(store) == list(range(20, 30))
+    assert running.stats.snapshot().errors == ()

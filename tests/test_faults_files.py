@@ -394,11 +394,14 @@ def test_pods_deleted_while_stopped_and_during_backfill(tmp_path: Path) -> None:
                 range(i * 1000, i * 1000 + 10)
             )
         wait_for(lambda: run.stats.files_open == 4, what="only live pods' files open")
-        assert run.writer.flush(10)
-        states = {k.pod: s.state for k, s in sources(run.store).items()}
-        assert states == {"p0": "deleted", "p1": "deleted"} | {
-            f"p{i}": "running" for i in range(2, 6)
-        }
+
+        def states() -> dict[str, str]:
+            assert run.writer.flush(10)
+            return {k.pod: s.state for k, s in sources(run.store).items()}
+
+        # p1's state goes into the batch after the one that closed its file: wait for it.
+        expected = {"p0": "deleted", "p1": "deleted"} | {f"p{i}": "running" for i in range(2, 6)}
+        wait_for(lambda: states() == expected, what=f"states {expected}")
     finally:
         run.stop()
     assert [s for s in stored(run.store) if s.flags] == []

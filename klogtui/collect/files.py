@@ -38,16 +38,17 @@ import hashlib
 import heapq
 import json
 import os
+import resource
 import select
 import stat
 import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from inotify_simple import INotify  # type: ignore[import-untyped]
 from inotify_simple import flags as _in
@@ -86,6 +87,10 @@ _RESCAN_EVENTS = (
     _in.CREATE | _in.MOVED_TO | _in.MOVED_FROM | _in.DELETE | _in.ATTRIB | _in.DELETE_SELF
 )
 _DIR_GONE_EVENTS = _in.DELETE_SELF | _in.MOVE_SELF | _in.IGNORED
+# Out of file descriptors: this process's (EMFILE, `ulimit -n`) or the system's (ENFILE).
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,9 @@ class Tuning:
         poll_interval_s: open files' sizes are checked this often, in case an inotify
             event was missed (network and overlay file systems).
         rescan_interval_s: every directory is listed again this often.
+        unwatched_scan_s: a directory without an inotify watch (the kernel's limit of
+            watches or of inotify instances was reached) is listed again this often,
+            and its files are looked at for growth: polling stands in for its events.
         orphan_grace_s: a content stream whose files all vanished keeps its checkpoint
             this long, so a copy that shows up late (copytruncate) continues it.
     """
@@ -117,6 +125,7 @@ class Tuning:
     poll_interval_s: float = 2.0
     rescan_interval_s: float = 30.0
     orphan_grace_s: float = 5.0
+    unwatched_scan_s: float = 1.0
 
 
 def check_log_dir(log_dir: Path) -> None:
@@ -194,11 +203,13 @@ class _File:
         "failed",
         "fd",
         "gone",
+        "grew_while_shed",
         "head",
         "ident",
         "info",
         "last_growth",
         "name",
+        "shed",
         "signature",
         "size_seen",
         "stream",
@@ -221,6 +232,8 @@ class _File:
         self.failed = False  # unreadable: reported once, skipped until it changes
         self.gone = False  # no name leads to it any more
         self.last_growth = time.monotonic()
+        self.shed = False  # closed for want of file descriptors, though still written
+        self.grew_while_shed = False  # ... and written to since: bytes only its name holds
 
     @property
     def path(self) -> str:
@@ -272,6 +285,10 @@ class FileCollector:
         checkpoints: committed checkpoints (``store.load_checkpoints(CHECKPOINT_PREFIX)``).
         node: node name stored with each source (default: `default_node_name`).
         tuning: timings and sizes.
+        namespaces: collect only these namespaces' pods (empty: all); the others' files
+            are never opened or watched.
+        since_ns: store only lines stamped at or after this time (UTC ns); files written
+            to last before it are not read at all.
 
     Raises:
         CollectorError: log_dir holds no kubelet logs.
@@ -286,6 +303,8 @@ class FileCollector:
         checkpoints: Mapping[str, str] | None = None,
         node: str | None = None,
         tuning: Tuning | None = None,
+        namespaces: Collection[str] = (),
+        since_ns: int | None = None,
     ) -> None:
         log_dir = Path(log_dir)
         check_log_dir(log_dir)
@@ -294,6 +313,8 @@ class FileCollector:
         self.stats = stats
         self.node = node or default_node_name()
         self.tuning = tuning or Tuning()
+        self._namespaces = frozenset(namespaces)
+        self._since_ns = since_ns or 0
         self.failure: BaseException | None = None  # why the thread stopped early, if it did
         self.files_total = 0  # files found at start (backfill progress)
         self.files_done = 0
@@ -316,7 +337,16 @@ class FileCollector:
         self._thread: threading.Thread | None = None
         self._wake_lock = threading.Lock()
         self._wake: tuple[int, int] | None = None
-        self._inotify: Any = None
+        self._inotify: Any = None  # None when the kernel would not give us one: polling
+        self._inotify_error = ""  # why there is none
+        self._out_of_watches = False  # a watch was refused (ENOSPC): some directories polled
+        self._polling_said = False
+        # Out of file descriptors: what could not be opened or listed is tried again by
+        # a full scan at the next polling round, after the files read are closed.
+        self._fds_said = False
+        self._retry_scan = False
+        self._retry_files: set[_File] = set()  # tracked, but their read could not open them
+        self._opened = 0  # files opened so far (progress while retrying)
 
         self._watches: dict[int, tuple[str, Any]] = {}
         self._pod_dirs: dict[str, int | None] = {}
@@ -351,7 +381,15 @@ class FileCollector:
 
     def start(self) -> None:
         """Start the collector thread: backfill what exists, then follow."""
-        self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno not in _OUT_OF_FDS:
+                raise
+            raise CollectorError(
+                f"cannot start the file collector: {e.strerror} "
+                f"(ulimit -n is {resource.getrlimit(resource.RLIMIT_NOFILE)[0]})"
+            ) from e
         self._thread = threading.Thread(target=self._run, name="klogtui-files", daemon=True)
         self._thread.start()
 
@@ -381,11 +419,12 @@ class FileCollector:
 
     def _run(self) -> None:
         try:
-            self._inotify = INotify()
+            self._inotify = self._start_inotify()
             self._backfill()
             if not self._stop.is_set():
                 self._submit()
-                self._caught_up.set()
+                if not self._retry_scan:
+                    self._caught_up.set()
                 self._follow()
             self._submit()
         except BaseException as e:  # noqa: BLE001 - kept for the runner, which reports it
@@ -406,6 +445,41 @@ class FileCollector:
                 for fd in self._wake:
                     os.close(fd)
                 self._wake = None
+
+    def _start_inotify(self) -> Any:
+        """An inotify instance, or None (then every directory is polled) when the kernel
+        refuses one: out of inotify instances or of file descriptors."""
+        try:
+            return INotify()
+        except OSError as e:
+            if e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+                raise
+            self._inotify_error = e.strerror or str(e)
+            return None
+
+    def _say_polling(self) -> None:
+        """Say once, with the count, that directories are polled instead of watched."""
+        if self._polling_said or not (self._inotify is None or self._out_of_watches):
+            return
+        self._polling_said = True
+        polled = len(self._unwatched_dirs()) + sum(
+            1 for pod, wd in self._pod_dirs.items() if wd is None and pod != self._pods_path
+        )
+        every = f"{self.tuning.unwatched_scan_s:g} s"
+        dirs = "1 directory is" if polled == 1 else f"{polled:,} directories are"
+        if self._inotify is None:
+            self.stats.error(
+                "inotify",
+                f"cannot start ({self._inotify_error}: the limit of inotify instances, "
+                "fs.inotify.max_user_instances, or of open files is reached); "
+                f"{dirs} polled every {every} instead of watched",
+            )
+        else:
+            self.stats.error(
+                "inotify",
+                f"out of watches (raise fs.inotify.max_user_watches); {dirs} polled "
+                f"every {every} instead of watched",
+            )
 
     def _backfill(self) -> None:
         """Read everything present: each container's files oldest first, and the
@@ -437,20 +511,107 @@ class FileCollector:
             # Keep the event queue short during a long backfill; the work waits.
             self._collect_events()
             self._submit_if_due()
+        self._read_what_could_not_be_opened()
         self._forget_unclaimed_checkpoints()
+        self._say_polling()
+
+    def _read_what_could_not_be_opened(self) -> None:
+        """Out of file descriptors during the backfill: close the files read, open the
+        next ones, read them; again while that makes progress (then `_follow` goes on)."""
+        while self._retry_scan and not self._stop.is_set():
+            opened = self._opened
+            self._retry()
+            self._do_pending()
+            self._submit_if_due()
+            if self._opened == opened:
+                break
+
+    # -- out of file descriptors ----------------------------------------------------------
+
+    def _with_fds(self, op: Callable[[], _T]) -> _T:
+        """op(); if it ran out of file descriptors, once more after closing idle files.
+
+        Raises:
+            OSError: what op raised the second time (or the first, for other errors).
+        """
+        try:
+            return op()
+        except OSError as e:
+            if e.errno not in _OUT_OF_FDS:
+                raise
+            self._out_of_fds(e)
+        return op()
+
+    def _out_of_fds(self, e: OSError) -> None:
+        if not self._fds_said:
+            self._fds_said = True
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            self.stats.error(
+                "file descriptors",
+                f"out of them ({e.strerror}; ulimit -n is {soft}): files are read in "
+                "turns, closed once read and reopened when they grow",
+            )
+        self._shed_idle_fds()
+
+    def _retry_later(self, e: OSError, f: _File | None = None) -> bool:
+        """Whether e is a shortage of descriptors: then a later scan tries again (and
+        reads f again)."""
+        if e.errno not in _OUT_OF_FDS:
+            return False
+        self._retry_scan = True
+        if f is not None:
+            self._retry_files.add(f)
+        return True
+
+    def _retry(self) -> None:
+        """Try again what could not be opened for want of descriptors."""
+        self._retry_scan = False
+        self._shed_idle_fds()
+        self._scan_all()
+        files, self._retry_files = self._retry_files, set()
+        self._to_read.update(f for f in files if not f.gone)
+
+    def _shed_idle_fds(self) -> None:
+        """Close every file read to its end that a name still leads to: it is reopened
+        when it grows, as files closed while idle are. Deleted files, and files holding
+        a partial line, stay open: their bytes would be lost with the descriptor."""
+        for f in list(self._files.values()):
+            st = f.stream
+            if (
+                f.fd is None
+                or st is None
+                or f.watch is not None
+                or f in self._closing
+                or st.tail
+                or st.decoder.pending
+            ):
+                continue
+            try:
+                fst = os.fstat(f.fd)
+            except OSError:
+                continue
+            if fst.st_nlink and fst.st_size == f.size_seen:
+                self._close_fd(f)
+                f.shed = True
+
+    def _note_growth(self, f: _File) -> None:
+        if f.fd is None and f.shed:
+            f.grew_while_shed = True
 
     def _follow(self) -> None:
         t = self.tuning
         assert self._wake is not None
         poller = select.poll()
-        poller.register(self._inotify.fileno(), select.POLLIN)
+        if self._inotify is not None:
+            poller.register(self._inotify.fileno(), select.POLLIN)
         poller.register(self._wake[0], select.POLLIN)
         now = time.monotonic()
         next_settle = now + 0.25
         next_poll = now + t.poll_interval_s
         next_rescan = now + t.rescan_interval_s
+        next_unwatched = now + t.unwatched_scan_s
         while not self._stop.is_set():
-            wait = min(next_settle, next_poll, next_rescan) - time.monotonic()
+            wait = min(next_settle, next_poll, next_rescan, next_unwatched) - time.monotonic()
             if self._batch_since:
                 wait = min(wait, self._batch_since + t.batch_interval_s - time.monotonic())
             if self._to_read or self._rescan:
@@ -466,7 +627,17 @@ class FileCollector:
             if now >= next_poll:
                 self._poll_sizes()
                 next_poll = now + t.poll_interval_s
+            if now >= next_unwatched:
+                if self._retry_scan:
+                    self._retry()
+                self._poll_unwatched()
+                # Said after a round of polling, so the count covers a burst of new pods.
+                self._say_polling()
+                next_unwatched = now + t.unwatched_scan_s
             self._do_pending()
+            if not self._caught_up.is_set() and not self._retry_scan and not self._to_read:
+                self._submit()
+                self._caught_up.set()  # what could not be opened at first is read now
             if now >= next_settle:
                 self._settle(now)
                 next_settle = now + 0.25
@@ -476,6 +647,8 @@ class FileCollector:
 
     def _collect_events(self) -> None:
         """Turn queued inotify events into pending work (rescans, reads)."""
+        if self._inotify is None:
+            return
         for ev in self._inotify.read(timeout=0):
             mask = ev.mask
             if mask & _in.Q_OVERFLOW:
@@ -492,6 +665,7 @@ class FileCollector:
                 if mask & _in.MODIFY and ev.name:
                     f = obj.by_name.get(ev.name)
                     if f is not None:
+                        self._note_growth(f)
                         self._to_read.add(f)
                         continue
                 self._rescan.add(obj)
@@ -532,11 +706,15 @@ class FileCollector:
     # -- directories ----------------------------------------------------------------------
 
     def _watch(self, path: str, mask: int, kind: str, obj: Any) -> int | None:
+        """Watch path; None if it cannot be (then `_poll_unwatched` lists it instead)."""
+        if self._inotify is None:
+            return None
         try:
             wd: int = self._inotify.add_watch(path, mask)
         except OSError as e:
-            if e.errno not in (errno.ENOENT, errno.ENOTDIR):
-                # ENOSPC: out of inotify watches. Periodic polls and rescans still work.
+            if e.errno == errno.ENOSPC:
+                self._out_of_watches = True  # said once for all, by _say_polling
+            elif e.errno not in (errno.ENOENT, errno.ENOTDIR):
                 self.stats.error(path, f"cannot watch: {e.strerror}; falling back to polling")
             return None
         self._watches[wd] = (kind, obj)
@@ -553,15 +731,19 @@ class FileCollector:
 
     def _scan_all(self) -> None:
         """(Re)list everything. Watches come before listings: nothing slips between."""
-        if self._pods_path not in self._pod_dirs and os.path.isdir(self._pods_path):
+        if self._pod_dirs.get(self._pods_path) is None and os.path.isdir(self._pods_path):
             self._pod_dirs[self._pods_path] = self._watch(
                 self._pods_path, _POD_DIR_MASK, "pods", self._pods_path
             )
         if self._links_wd is None and os.path.isdir(self._links_path):
             self._links_wd = self._watch(self._links_path, _LINKS_MASK, "links", None)
         try:
-            listed = {os.path.join(self._pods_path, n) for n in os.listdir(self._pods_path)}
-        except OSError:
+            listed = {
+                os.path.join(self._pods_path, n)
+                for n in self._with_fds(lambda: os.listdir(self._pods_path))
+            }
+        except OSError as e:
+            self._retry_later(e)
             listed = set()
         for pod in sorted(listed | (self._pod_dirs.keys() - {self._pods_path})):
             self._scan_pod(pod)
@@ -569,13 +751,21 @@ class FileCollector:
         for d in list(self._dirs.values()):
             self._scan_dir(d)
 
+    def _excluded(self, namespace: str) -> bool:
+        return bool(self._namespaces) and namespace not in self._namespaces
+
     def _scan_pod(self, pod: str) -> None:
         """A pod directory appeared, changed or vanished."""
-        if pod not in self._pod_dirs and os.path.isdir(pod):
+        if self._excluded(os.path.basename(pod).split("_", 1)[0]):
+            return  # ``<ns>_<pod>_<uid>`` of a namespace not asked for: not even watched
+        if self._pod_dirs.get(pod) is None and os.path.isdir(pod):
+            # New, or its watch was refused before: (try to) watch it, then list it.
             self._pod_dirs[pod] = self._watch(pod, _POD_DIR_MASK, "pod", pod)
         try:
-            names = set(os.listdir(pod))
-        except OSError:
+            names = set(self._with_fds(lambda: os.listdir(pod)))
+        except OSError as e:
+            if self._retry_later(e):
+                return  # it is there: only we cannot look
             if pod in self._pod_dirs:
                 self._unwatch(self._pod_dirs.pop(pod))
             names = set()
@@ -596,17 +786,51 @@ class FileCollector:
             d = self._dirs[real] = _Dir(path, real)
             d.wd = self._watch(path, _CONTAINER_DIR_MASK, "cdir", d)
             self._scan_dir(d)
-        elif d.wd is None or self._watches.get(d.wd, ("", None))[1] is not d:
-            # Its watch was lost (out of watches, or dropped by the kernel): try again.
-            d.wd = self._watch(path, _CONTAINER_DIR_MASK, "cdir", d)
+        elif not self._watched(d):
+            self._rewatch(d)
         return d
+
+    def _watched(self, d: _Dir) -> bool:
+        return d.wd is not None and self._watches.get(d.wd, ("", None))[1] is d
+
+    def _rewatch(self, d: _Dir) -> None:
+        """Its watch was refused (out of watches) or dropped by the kernel: try again."""
+        d.wd = self._watch(d.path, _CONTAINER_DIR_MASK, "cdir", d)
+        if d.wd is not None:
+            self._rescan.add(d)  # what changed before the watch: list it once more
+
+    def _unwatched_dirs(self) -> list[_Dir]:
+        return [d for d in self._dirs.values() if not self._watched(d)]
+
+    def _poll_unwatched(self) -> None:
+        """Stand in for the events of directories without a watch: list them again and
+        look for growth in their files, so a pod that comes and goes between two full
+        rescans is still read."""
+        if self._inotify is None or (
+            self._pod_dirs.get(self._pods_path) is None and os.path.isdir(self._pods_path)
+        ):
+            self._scan_all()
+            dirs = list(self._dirs.values())
+        else:
+            for pod, wd in list(self._pod_dirs.items()):
+                if wd is None:
+                    self._scan_pod(pod)
+            if self._links_wd is None:
+                self._scan_links()
+            dirs = self._unwatched_dirs()
+            for d in dirs:
+                self._rewatch(d)
+                self._scan_dir(d)
+        for d in dirs:
+            self._to_read.update(f for f in d.by_name.values() if f.fd is not None)
 
     def _scan_links(self) -> None:
         """containers/ symlinks: container ids for the sources, and container
         directories outside our pods/ (a file reached twice is still read once)."""
         try:
-            names = sorted(os.listdir(self._links_path))
-        except OSError:
+            names = sorted(self._with_fds(lambda: os.listdir(self._links_path)))
+        except OSError as e:
+            self._retry_later(e)
             return
         for name in names:
             link = parse_container_link_name(name)
@@ -624,6 +848,8 @@ class FileCollector:
             if info is None:
                 self.stats.error(path, "symlink does not lead to a kubelet pod log; skipped")
                 continue
+            if self._excluded(info.namespace):
+                continue
             if not os.path.exists(target):
                 continue
             self._add_dir(os.path.dirname(target))
@@ -637,11 +863,12 @@ class FileCollector:
     def _scan_dir(self, d: _Dir) -> None:
         """List a container directory and reconcile its files with those tracked."""
         try:
-            names: list[str] | None = sorted(os.listdir(d.path))
+            names: list[str] | None = sorted(self._with_fds(lambda: os.listdir(d.path)))
         except (FileNotFoundError, NotADirectoryError):
             names = None
         except OSError as e:
-            self.stats.error(d.path, f"cannot list: {e.strerror}")
+            if not self._retry_later(e):
+                self.stats.error(d.path, f"cannot list: {e.strerror}")
             return
         present: dict[str, _File] = {}
         for name in names or ():
@@ -714,6 +941,12 @@ class FileCollector:
         if not stat.S_ISREG(st.st_mode):
             self.stats.error(path, "not a regular file; skipped")
             return None
+        if (
+            st.st_mtime_ns < self._since_ns
+            and (info.compressed or info.rotated_stamp is not None)
+            and (st.st_dev, st.st_ino) not in self._files
+        ):
+            return None  # rotated before --since: every line in it is older
         f = self._files.get((st.st_dev, st.st_ino))
         if f is not None and not self._still_same(f, path):
             # The inode number was freed and given to a new file: the old one is gone.
@@ -731,6 +964,7 @@ class FileCollector:
             f.failed = False  # it changed (chmod, rewritten): try again
             self.stats.forget_errors(path)
         if f.stream is None or (f.fd is None and not f.compressed and st.st_size != f.size_seen):
+            self._note_growth(f)
             self._to_read.add(f)
         return f
 
@@ -740,26 +974,32 @@ class FileCollector:
             return os.fstat(f.fd).st_nlink > 0  # ours was deleted if it has no name left
         if f.head is None:
             return True
+        head = f.head
         try:
             if f.compressed:
-                return _read_head(path, True) == f.head
-            with open(path, "rb") as fh:
+                return self._with_fds(lambda: _read_head(path, True)) == head
+            with self._with_fds(lambda: open(path, "rb")) as fh:
                 # Its first bytes, as reads check them: a head can also be the whole
                 # unterminated content of a finished file (see _identify).
-                return fh.read(len(f.head)) == f.head
-        except (OSError, EOFError, zlib.error):
-            return False  # then it is tracked anew: harmless, its content decides
+                return fh.read(len(head)) == head
+        except OSError as e:
+            # Out of descriptors: say it is, the next scan looks again. Tracked anew
+            # otherwise: harmless, its content decides.
+            return e.errno in _OUT_OF_FDS
+        except (EOFError, zlib.error):
+            return False
 
     def _open(self, f: _File, path: str) -> bool:
         if f.compressed:
             self._identify(f)
             return True
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self._with_fds(lambda: os.open(path, os.O_RDONLY | os.O_CLOEXEC))
         except FileNotFoundError:
             return False
         except OSError as e:
-            self.stats.error(path, f"cannot open: {e.strerror}; skipped")
+            if not self._retry_later(e):
+                self.stats.error(path, f"cannot open: {e.strerror}; skipped")
             return False
         fst = os.fstat(fd)
         if (fst.st_dev, fst.st_ino) != f.ident:
@@ -777,9 +1017,10 @@ class FileCollector:
     def _reopen(self, f: _File) -> bool:
         """Open a file closed while idle, if its name still leads to it."""
         try:
-            fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self._rescan.add(f.cdir)
+            fd = self._with_fds(lambda: os.open(f.path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as e:
+            if not self._retry_later(e, f):
+                self._rescan.add(f.cdir)
             return False
         fst = os.fstat(fd)
         if (fst.st_dev, fst.st_ino) != f.ident:
@@ -787,10 +1028,12 @@ class FileCollector:
             self._rescan.add(f.cdir)
             return False
         f.fd = fd
+        f.grew_while_shed = False  # read from now on, deleted or not
         self._fd_opened()
         return True
 
     def _fd_opened(self) -> None:
+        self._opened += 1
         self._open_fds += 1
         self.stats.files_open = self._open_fds
 
@@ -811,15 +1054,18 @@ class FileCollector:
         """
         try:
             if f.compressed:
-                head = _read_head(f.path, True)
+                head = self._with_fds(lambda: _read_head(f.path, True))
             elif f.fd is not None:
                 data = os.pread(f.fd, _HEAD_MAX, 0)
                 head = _head(data) or (data if finished and data else None)
             else:
                 return
         except (OSError, EOFError, zlib.error) as e:
-            self._fail(f, e)
+            if not (isinstance(e, OSError) and self._retry_later(e, f)):
+                self._fail(f, e)
             return
+        if f.compressed:
+            self._opened += 1
         if head is None:
             return
         i = f.info
@@ -836,6 +1082,8 @@ class FileCollector:
                     st.decoder.restore(saved["decoder"])
                 except (KeyError, ValueError):
                     self.stats.error(f.path, "checkpoint's partial-line state unreadable; dropped")
+            elif self._since_ns and f.fd is not None:
+                st.offset = _end_if_older(f.fd, self._since_ns)
         f.head = head
         f.stream = st
         st.members.add(f)
@@ -876,6 +1124,13 @@ class FileCollector:
         if f.gone:
             return
         f.gone = True
+        if f.fd is None and f.grew_while_shed:
+            # Loss we could not prevent (no descriptor to keep its bytes): said once.
+            self.stats.error(
+                "file descriptors",
+                "files closed for want of descriptors were deleted before their last "
+                "lines could be read: those lines are lost (raise ulimit -n)",
+            )
         if self._files.get(f.ident) is f:
             del self._files[f.ident]
         if f.cdir.by_name.get(f.name) is f:
@@ -1022,7 +1277,7 @@ class FileCollector:
         pos = st.offset
         buf = b""
         try:
-            with gzip.open(f.path, "rb") as g:
+            with self._with_fds(lambda: gzip.open(f.path, "rb")) as g:
                 if pos:
                     g.seek(pos)
                 while True:
@@ -1049,8 +1304,10 @@ class FileCollector:
             self._rescan.add(f.cdir)
             return
         except (OSError, EOFError, zlib.error) as e:
-            self._fail(f, e)
+            if not (isinstance(e, OSError) and self._retry_later(e, f)):
+                self._fail(f, e)
             return
+        self._opened += 1
         f.done = True
         if buf:
             # A complete .gz that ends without "\n": its writer died mid-line.
@@ -1072,9 +1329,11 @@ class FileCollector:
         records = self._records
         append = records.append
         before = len(records)
+        since = self._since_ns
         for raw in lines:
             for p in feed(raw, now):
-                append(Record(p.ts, source, p.stream, p.message, p.level, p.flags))
+                if p.ts >= since:
+                    append(Record(p.ts, source, p.stream, p.message, p.level, p.flags))
         n = len(records) - before
         if n:
             self._touch()
@@ -1090,6 +1349,7 @@ class FileCollector:
         now = time.time_ns()
         parsed = st.decoder.feed(raw, now) if raw else []
         parsed += st.decoder.flush(now)
+        parsed = [p for p in parsed if p.ts >= self._since_ns]
         self._mark(st)
         if not parsed:
             return
@@ -1264,6 +1524,18 @@ def _head(data: bytes) -> bytes | None:
     if nl >= 0:
         return data[: nl + 1]
     return data if len(data) >= _HEAD_MAX else None
+
+
+def _end_if_older(fd: int, since_ns: int) -> int:
+    """Where to start reading a file new to us under --since: after its last complete
+    line if it was last written before since_ns (all of it is older), else at 0 (its
+    lines older than since_ns are dropped as they are decoded)."""
+    fst = os.fstat(fd)
+    if fst.st_mtime_ns >= since_ns:
+        return 0
+    tail_start = max(0, fst.st_size - _HEAD_MAX * 64)
+    nl = os.pread(fd, fst.st_size - tail_start, tail_start).rfind(b"\n")
+    return tail_start + nl + 1 if nl >= 0 else 0
 
 
 def _read_head(path: str, compressed: bool) -> bytes | None:

@@ -50,6 +50,8 @@ class CollectOptions:
         demo_seed: the demo cluster's seed.
         demo_prefill_minutes: history the demo writes at once before going live.
         retention: limits the store's writer enforces (None: keep everything).
+        namespaces: local files: only these namespaces' pods (empty: all).
+        since_s: local files: only lines from the last since_s seconds (None: all).
     """
 
     log_dir: Path | None
@@ -61,6 +63,8 @@ class CollectOptions:
     demo_seed: int = 1
     demo_prefill_minutes: float = 5.0
     retention: Retention | None = None
+    namespaces: tuple[str, ...] = ()
+    since_s: int | None = None
 
 
 class Running:
@@ -231,6 +235,10 @@ def _start(
                     stats,
                     checkpoints=file_points,
                     node=_DEMO_NODE if opts.demo else None,
+                    namespaces=opts.namespaces,
+                    since_ns=None
+                    if opts.since_s is None
+                    else time.time_ns() - opts.since_s * 10**9,
                 )
             )
         if opts.kube is not None:
