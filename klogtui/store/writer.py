@@ -357,10 +357,14 @@ class Writer:
                     prev_bucket, counter = slot_state.get(sid, (-1, 0))
                 ts = r.ts
                 bucket = ts // BUCKET_NS
+                if bucket != prev_bucket:
+                    # Clamped (past 2059): compare it as stored, or every line of a
+                    # source there would restart at slot 0 and collide.
+                    bucket = bucket_of(ts)
                 if bucket == prev_bucket:
                     counter += 1
                 else:
-                    prev_bucket = bucket = bucket_of(ts)
+                    prev_bucket = bucket
                     counter = 0
                 # A counter past its bits spills into the next slots and buckets: the
                 # order stays right for this source and a collision is resolved below.
@@ -423,24 +427,27 @@ class Writer:
                 taken.add(row[0])
                 free.append(row)
         conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
-        execute = conn.execute
+        # Losers, in id order, take the free ids after the rest of their bucket. A full
+        # bucket spills into the next ones: walk the taken ids there in one ordered
+        # scan instead of probing id by id (which was quadratic in the overflow).
+        placed: list[tuple[int, int, int, int, int, int, str]] = []
+        cursor = -1  # the last id given to a loser
+        bucket = -1
+        taken_after = _TakenAfter(conn, cursor)
         for row in losers:
-            start = (row[0] >> SLOT_BITS) << SLOT_BITS
-            line_id = (
-                execute(
+            if row[0] >> SLOT_BITS != bucket:
+                bucket = row[0] >> SLOT_BITS
+                start = bucket << SLOT_BITS
+                top = conn.execute(
                     "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
                     (start, start + (1 << SLOT_BITS)),
                 ).fetchone()[0]
-                + 1
-            )
-            while True:  # past a full bucket (rare): the next free id after it
-                n = conn.total_changes
-                execute("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", (line_id, *row[1:]))
-                if conn.total_changes != n:
-                    break
-                line_id += 1
-            free.append((line_id, *row[1:]))
-        return free
+                cursor = max(cursor, start - 1 if top is None else top)
+                taken_after = _TakenAfter(conn, cursor)
+            cursor = taken_after.next_free(cursor + 1)
+            placed.append((cursor, *row[1:]))
+        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", placed)
+        return free + placed
 
     def _source_id(self, key: SourceKey) -> int:
         cur = self._conn.execute(
@@ -476,3 +483,42 @@ class Writer:
             args.append(json.dumps(info.labels, sort_keys=True))
         if sets:
             self._conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, sid))
+
+
+class _TakenAfter:
+    """The ids already stored above a point, read in order, in pages that grow (most
+    buckets with a collision have room right after their last id)."""
+
+    def __init__(self, conn: sqlite3.Connection, after: int) -> None:
+        self._conn = conn
+        self._ids: list[int] = []
+        self._i = 0
+        self._after = after  # every stored id <= this has been read
+        self._page = 8
+        self._more = True
+
+    def next_free(self, line_id: int) -> int:
+        """The smallest id >= line_id that is not stored (ids asked for only grow)."""
+        while True:
+            while self._i < len(self._ids) and self._ids[self._i] < line_id:
+                self._i += 1
+            if self._i == len(self._ids):
+                if not self._more or not self._read(max(line_id - 1, self._after)):
+                    return line_id
+                continue
+            if self._ids[self._i] != line_id:
+                return line_id
+            line_id += 1
+
+    def _read(self, after: int) -> bool:
+        self._ids = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT id FROM lines WHERE id > ? ORDER BY id LIMIT ?", (after, self._page)
+            )
+        ]
+        self._i = 0
+        self._after = self._ids[-1] if self._ids else after
+        self._more = len(self._ids) == self._page
+        self._page = min(self._page * 4, 8192)
+        return bool(self._ids)
