@@ -21,8 +21,8 @@ from pathlib import Path
 from klogtui.errors import StoreError
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
-from klogtui.store.retention import Retention
-from klogtui.store.schema import connect
+from klogtui.store.retention import Pruner, Retention
+from klogtui.store.schema import WAL_LIMIT_BYTES, connect
 
 __all__ = ["CommitInfo", "Writer"]
 
@@ -35,7 +35,10 @@ _COUNTER_BITS = SLOT_BITS - 5
 _MAX_LINES_PER_TX = 50_000
 _RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 _IDLE_S = 1.0
-_RETENTION_EVERY_S = 5.0
+# Retention's share of the writer while it works off a backlog: about as long as a
+# full ingest transaction, so neither starves the other.
+_RETENTION_SLICE_S = 0.3
+_RETENTION_FINISH_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class Writer:
         path: the store file.
         on_commit: called on the writer thread after each commit.
         on_error: called on the writer thread when a transaction fails (it is retried).
+        on_notice: called on the writer thread with what retention dropped (a sentence).
         max_pending_lines: lines that may wait before submit() blocks (back-pressure:
             bounds memory whatever the producers' batch sizes).
         retention: limits enforced between transactions, a small batch at a time.
@@ -87,6 +91,7 @@ class Writer:
         on_error: Callable[[WriteError], None] | None = None,
         max_pending_lines: int = 100_000,
         retention: Retention | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self._conn = connect(path)
         self._queue: queue.Queue[object] = queue.Queue()
@@ -101,10 +106,16 @@ class Writer:
         self._closed = False
         self.error: WriteError | None = None  # the latest unresolved failure, if any
         self.failure: BaseException | None = None  # what stopped the writer thread
-        self._retention = retention
-        self._next_retention = 0.0
-        self.retained_deleted = 0  # lines dropped by retention since start
-        self._retaining = False  # a retention backlog is being worked off
+        self._pruner = Pruner(retention, self._notice) if retention else None
+        self._max_tx_lines = _MAX_LINES_PER_TX
+        if retention and retention.max_bytes is not None:
+            # A small limit gets small transactions and a small WAL, so what the store
+            # takes on disk stays near the limit between two checks (~200 bytes a line,
+            # a transaction at most 5% of the limit).
+            self._max_tx_lines = max(1_000, min(_MAX_LINES_PER_TX, retention.max_bytes // 4_000))
+            wal = max(1 << 20, min(WAL_LIMIT_BYTES, retention.max_bytes // 4))
+            self._conn.execute(f"PRAGMA journal_size_limit={wal}")
+        self._on_notice = on_notice
         self._load_sources()
         self._thread = threading.Thread(target=self._run, name="klogtui-writer", daemon=True)
         self._thread.start()
@@ -150,6 +161,11 @@ class Writer:
     def total_lines(self) -> int:
         return self._total
 
+    @property
+    def retained_deleted(self) -> int:
+        """Lines dropped by retention since start."""
+        return 0 if self._pruner is None else self._pruner.dropped_total
+
     # -- writer thread ------------------------------------------------------------------
 
     def _load_sources(self) -> None:
@@ -183,14 +199,15 @@ class Writer:
 
     def _loop(self) -> None:
         while True:
-            # While retention has a backlog, only peek at the queue between batches.
+            # While retention has a backlog, only peek at the queue between its steps.
             wait = _IDLE_S
-            if self._retention:
-                wait = max(0.0, min(_IDLE_S, self._next_retention - time.monotonic()))
+            if self._pruner is not None:
+                wait = 0.0 if self._pruner.busy else self._pruner.next_check - time.monotonic()
+                wait = max(0.0, min(_IDLE_S, wait))
             try:
                 item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
             except queue.Empty:
-                self._enforce_retention()
+                self._enforce_retention(after_commit=False)
                 continue
             batches: list[Batch] = []
             markers: list[_Flush] = []
@@ -204,7 +221,7 @@ class Writer:
                 elif isinstance(item, Batch):
                     batches.append(item)
                     size += len(item.records)
-                if stop or size >= _MAX_LINES_PER_TX:
+                if stop or size >= self._max_tx_lines:
                     break
                 try:
                     item = self._queue.get_nowait()
@@ -218,39 +235,22 @@ class Writer:
             for m in markers:
                 m.done.set()
             if stop:
+                if self._pruner is not None:
+                    # `collect --once` ends within the limits it was given.
+                    self._pruner.finish(self._conn, _RETENTION_FINISH_S)
                 break
-            self._enforce_retention()
+            self._enforce_retention(after_commit=bool(batches))
 
-    def _enforce_retention(self) -> None:
-        """Delete one batch of lines past the limits; keep at it while more are due."""
-        if not self._retention or time.monotonic() < self._next_retention:
-            return
-        conn = self._conn
-        deleted = 0
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            below = self._retention.over_limit(conn)
-            if below is not None:
-                deleted = self._retention.delete_batch(conn, below)
-            conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            log.warning("retention failed: %s", e)
-            deleted = 0
-        self.retained_deleted += deleted
-        more = deleted > 0
-        if self._retaining and not more:
-            # Backlog done: hand freed pages back and shrink the WAL, so the size a
-            # user sees on disk follows --max-size.
-            try:
-                # execute() steps a row-less PRAGMA once (one page); a script runs it to the end.
-                conn.executescript("PRAGMA incremental_vacuum;")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error as e:
-                log.warning("shrinking the store failed: %s", e)
-        self._retaining = more
-        self._next_retention = time.monotonic() + (0.0 if more else _RETENTION_EVERY_S)
+    def _enforce_retention(self, after_commit: bool) -> None:
+        """A slice of retention work: limits are checked after every commit (so a fast
+        backfill cannot run far past --max-size) and every few seconds otherwise."""
+        if self._pruner is not None:
+            self._pruner.work(self._conn, _RETENTION_SLICE_S, check=after_commit)
+
+    def _notice(self, message: str) -> None:
+        log.info("retention: %s", message)
+        if self._on_notice is not None:
+            self._on_notice(message)
 
     def _commit_with_retry(self, batches: list[Batch]) -> None:
         attempt = 0
@@ -266,7 +266,19 @@ class Writer:
                 log.debug("store write failed (attempt %d): %s", attempt, e)
                 if self._on_error is not None:
                     self._on_error(self.error)
+                if e.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    self._make_room()
                 time.sleep(_RETRY_S[min(attempt - 1, len(_RETRY_S) - 1)])
+
+    def _make_room(self) -> None:
+        """Disk full: give the WAL's space back and, if the store is past its size
+        limit, run retention now rather than after a commit that cannot happen."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as e:
+            log.debug("checkpoint on a full disk failed: %s", e)
+        if self._pruner is not None:
+            self._pruner.finish(self._conn, _RETENTION_FINISH_S)
 
     def _commit(self, batches: list[Batch]) -> None:
         started = time.perf_counter()
