@@ -199,7 +199,10 @@ def _retention(args: argparse.Namespace) -> Retention | None:
         except ValueError as e:
             raise KlogError(f"--max-size: {e}") from e
     max_age = parse_duration_ns(args.retain) if args.retain else None
-    retention = Retention(max_age_ns=max_age, max_bytes=max_bytes)
+    try:
+        retention = Retention(max_age_ns=max_age, max_bytes=max_bytes)
+    except ValueError as e:
+        raise KlogError(f"--max-size: {e}") from e
     return retention if retention else None
 
 

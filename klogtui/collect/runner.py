@@ -223,7 +223,13 @@ def _start(
         # Retried by the writer; said once, for `collect` to print and the UI to show.
         stats.error("store", e.message)
 
-    writer = store.start_writer(on_commit=on_commit, on_error=on_error, retention=opts.retention)
+    def on_notice(message: str) -> None:
+        # What retention dropped: `collect` prints it, the UI lists it with the errors.
+        stats.error("retention", message)
+
+    writer = store.start_writer(
+        on_commit=on_commit, on_error=on_error, retention=opts.retention, on_notice=on_notice
+    )
     collectors: list[Collector] = []
     try:
         if log_dir is not None:

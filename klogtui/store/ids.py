@@ -7,7 +7,7 @@ off the FTS5 doclist (ordered by rowid) instead of sorting by a timestamp column
 
 from __future__ import annotations
 
-__all__ = ["BUCKET_NS", "SLOT_BITS", "id_for_ts", "ts_of_id"]
+__all__ = ["BUCKET_NS", "SLOT_BITS", "id_for_ts", "past_last_bucket", "ts_of_id"]
 
 BUCKET_NS = 10_000
 SLOT_BITS = 15
@@ -20,6 +20,12 @@ def bucket_of(ts_ns: int) -> int:
     """The 10 µs bucket of a timestamp, clamped to what an id can hold."""
     b = ts_ns // BUCKET_NS
     return 0 if b < 0 else (_MAX_BUCKET if b > _MAX_BUCKET else b)
+
+
+def past_last_bucket(ts_ns: int) -> bool:
+    """Whether ts_ns is at or past the last bucket (2059): ids cannot order lines there
+    by time, so a time bound at such an instant must also test the timestamp."""
+    return ts_ns // BUCKET_NS >= _MAX_BUCKET
 
 
 def id_for_ts(ts_ns: int) -> int:

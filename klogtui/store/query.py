@@ -67,7 +67,7 @@ from typing import NamedTuple, TypeAlias, TypeVar
 
 from klogtui.errors import QueryError
 from klogtui.model import Level, Source, Stream
-from klogtui.store.ids import id_for_ts
+from klogtui.store.ids import id_for_ts, past_last_bucket
 
 __all__ = [
     "And",
@@ -595,7 +595,7 @@ class CompiledQuery(NamedTuple):
     Attributes:
         fts: an FTS5 MATCH expression over lines_fts (rowid = l.id), or None.
         where: SQL boolean over alias `l` with `?` placeholders; "1" when empty. It only
-            reads l.id, l.source_id, l.stream, l.level and l.message.
+            reads l.id, l.source_id, l.stream, l.level, l.message and (past 2059) l.ts.
         params: values for the placeholders in `where`, in order.
         source_ids: the line's source must be one of these (None: any source). Computed
             from the sources given to compile_query: recompile when they change.
@@ -786,8 +786,13 @@ class _Compiler:
         if isinstance(node, Field):  # stream or level: the only non-source fields
             return _ids_in(f"l.{node.key}", _domain_values(node))
         if isinstance(node, TimeBound):
-            line_id = id_for_ts(_time_ns(node.text, self.now_ns))
-            return f"l.id >= {line_id}" if node.kind == "since" else f"l.id < {line_id}"
+            ts = _time_ns(node.text, self.now_ns)
+            exact = _past_ids_pred(node.kind, ts)
+            if node.kind == "until" and exact:
+                return exact
+            line_id = id_for_ts(ts)
+            bound = f"l.id >= {line_id}" if node.kind == "since" else f"l.id < {line_id}"
+            return f"({bound} AND {exact})" if exact else bound
         if isinstance(node, Not):
             inner_fts = _fts_expr(node.item)
             if inner_fts is not None:
@@ -796,6 +801,14 @@ class _Compiler:
             return f"NOT ({self.sql(node.item)})"
         joiner = " AND " if isinstance(node, And) else " OR "
         return "(" + joiner.join(self.sql(i) for i in node.items) + ")"
+
+
+def _past_ids_pred(kind: str, ts: int) -> str:
+    """A timestamp test for a bound past 2059, where lines share the last id bucket
+    and an id bound alone would take all of them or none; "" elsewhere."""
+    if not past_last_bucket(ts):
+        return ""
+    return f"l.ts >= {int(ts)}" if kind == "since" else f"l.ts < {int(ts)}"
 
 
 def _conjuncts(q: Node) -> tuple[Node, ...]:
@@ -842,7 +855,12 @@ def compile_query(q: Query, sources: Sequence[Source], now_ns: int) -> CompiledQ
     max_id: int | None = None
     for c in _conjuncts(q):
         if isinstance(c, TimeBound):
-            line_id = id_for_ts(_time_ns(c.text, now_ns))
+            ts = _time_ns(c.text, now_ns)
+            if exact := _past_ids_pred(c.kind, ts):
+                where.append(exact)
+                if c.kind == "until":
+                    continue  # the id bound would cut off every line past 2059
+            line_id = id_for_ts(ts)
             if c.kind == "since":
                 min_id = line_id if min_id is None else max(min_id, line_id)
             else:

@@ -349,7 +349,7 @@ class Reader:
         The counts table has source_id, level and stream columns named like the lines
         table's, so a query that only looks at those runs over it unchanged.
         """
-        if cq.fts is not None or "l.id" in cq.where or "l.message" in cq.where:
+        if cq.fts is not None or any(c in cq.where for c in ("l.id", "l.ts", "l.message")):
             return None
         return f"({cq.where}){self._source_filter(cq)}"
 

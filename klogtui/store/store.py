@@ -37,9 +37,16 @@ class Store:
         on_commit: Callable[[CommitInfo], None] | None = None,
         on_error: Callable[[WriteError], None] | None = None,
         retention: Retention | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> Writer:
-        """Start the store's single writer thread."""
-        return Writer(self.path, on_commit=on_commit, on_error=on_error, retention=retention)
+        """Start the store's single writer thread (see Writer for the arguments)."""
+        return Writer(
+            self.path,
+            on_commit=on_commit,
+            on_error=on_error,
+            retention=retention,
+            on_notice=on_notice,
+        )
 
     def reader(self) -> Reader:
         """A new read connection (one per thread that reads in parallel)."""

@@ -21,8 +21,8 @@ from pathlib import Path
 from klogtui.errors import StoreError
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
-from klogtui.store.retention import Retention
-from klogtui.store.schema import connect
+from klogtui.store.retention import Pruner, Retention
+from klogtui.store.schema import WAL_LIMIT_BYTES, connect
 from klogtui.store.store_files import StoreFiles, StoreGone
 
 __all__ = ["CommitInfo", "Writer"]
@@ -36,7 +36,10 @@ _COUNTER_BITS = SLOT_BITS - 5
 _MAX_LINES_PER_TX = 50_000
 _RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 _IDLE_S = 1.0
-_RETENTION_EVERY_S = 5.0
+# Retention's share of the writer while it works off a backlog: about as long as a
+# full ingest transaction, so neither starves the other.
+_RETENTION_SLICE_S = 0.3
+_RETENTION_FINISH_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class Writer:
         path: the store file.
         on_commit: called on the writer thread after each commit.
         on_error: called on the writer thread when a transaction fails (it is retried).
+        on_notice: called on the writer thread with what retention dropped (a sentence).
         max_pending_lines: lines that may wait before submit() blocks (back-pressure:
             bounds memory whatever the producers' batch sizes).
         retention: limits enforced between transactions, a small batch at a time.
@@ -88,10 +92,9 @@ class Writer:
         on_error: Callable[[WriteError], None] | None = None,
         max_pending_lines: int = 100_000,
         retention: Retention | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self._path = path
-        self._conn = connect(path)
-        self._files = StoreFiles(path)
         self._queue: queue.Queue[object] = queue.Queue()
         self._max_pending = max_pending_lines
         self._pending = 0  # lines submitted and not yet committed
@@ -104,10 +107,18 @@ class Writer:
         self._closed = False
         self.error: WriteError | None = None  # the latest unresolved failure, if any
         self.failure: BaseException | None = None  # what stopped the writer thread
-        self._retention = retention
-        self._next_retention = 0.0
-        self.retained_deleted = 0  # lines dropped by retention since start
-        self._retaining = False  # a retention backlog is being worked off
+        self._pruner = Pruner(retention, self._notice) if retention else None
+        self._max_tx_lines = _MAX_LINES_PER_TX
+        self._wal_limit: int | None = None
+        if retention and retention.max_bytes is not None:
+            # A small limit gets small transactions and a small WAL, so what the store
+            # takes on disk stays near the limit between two checks (~200 bytes a line,
+            # a transaction at most 5% of the limit).
+            self._max_tx_lines = max(1_000, min(_MAX_LINES_PER_TX, retention.max_bytes // 4_000))
+            self._wal_limit = max(1 << 20, min(WAL_LIMIT_BYTES, retention.max_bytes // 4))
+        self._conn = self._connect()
+        self._files = StoreFiles(path)  # which files the connection has open
+        self._on_notice = on_notice
         self._load_sources()
         self._thread = threading.Thread(target=self._run, name="klogtui-writer", daemon=True)
         self._thread.start()
@@ -155,6 +166,11 @@ class Writer:
     def total_lines(self) -> int:
         return self._total
 
+    @property
+    def retained_deleted(self) -> int:
+        """Lines dropped by retention since start."""
+        return 0 if self._pruner is None else self._pruner.dropped_total
+
     # -- writer thread ------------------------------------------------------------------
 
     def _load_sources(self) -> None:
@@ -193,15 +209,16 @@ class Writer:
 
     def _loop(self) -> None:
         while True:
-            # While retention has a backlog, only peek at the queue between batches.
+            # While retention has a backlog, only peek at the queue between its steps.
             wait = _IDLE_S
-            if self._retention:
-                wait = max(0.0, min(_IDLE_S, self._next_retention - time.monotonic()))
+            if self._pruner is not None:
+                wait = 0.0 if self._pruner.busy else self._pruner.next_check - time.monotonic()
+                wait = max(0.0, min(_IDLE_S, wait))
             try:
                 item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
             except queue.Empty:
                 self._check_files()
-                self._enforce_retention()
+                self._enforce_retention(after_commit=False)
                 continue
             batches: list[Batch] = []
             markers: list[_Flush] = []
@@ -215,7 +232,7 @@ class Writer:
                 elif isinstance(item, Batch):
                     batches.append(item)
                     size += len(item.records)
-                if stop or size >= _MAX_LINES_PER_TX:
+                if stop or size >= self._max_tx_lines:
                     break
                 try:
                     item = self._queue.get_nowait()
@@ -229,39 +246,22 @@ class Writer:
             for m in markers:
                 m.done.set()
             if stop:
+                if self._pruner is not None:
+                    # `collect --once` ends within the limits it was given.
+                    self._pruner.finish(self._conn, _RETENTION_FINISH_S)
                 break
-            self._enforce_retention()
+            self._enforce_retention(after_commit=bool(batches))
 
-    def _enforce_retention(self) -> None:
-        """Delete one batch of lines past the limits; keep at it while more are due."""
-        if not self._retention or time.monotonic() < self._next_retention:
-            return
-        conn = self._conn
-        deleted = 0
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            below = self._retention.over_limit(conn)
-            if below is not None:
-                deleted = self._retention.delete_batch(conn, below)
-            conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            log.warning("retention failed: %s", e)
-            deleted = 0
-        self.retained_deleted += deleted
-        more = deleted > 0
-        if self._retaining and not more:
-            # Backlog done: hand freed pages back and shrink the WAL, so the size a
-            # user sees on disk follows --max-size.
-            try:
-                # execute() steps a row-less PRAGMA once (one page); a script runs it to the end.
-                conn.executescript("PRAGMA incremental_vacuum;")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error as e:
-                log.warning("shrinking the store failed: %s", e)
-        self._retaining = more
-        self._next_retention = time.monotonic() + (0.0 if more else _RETENTION_EVERY_S)
+    def _enforce_retention(self, after_commit: bool) -> None:
+        """A slice of retention work: limits are checked after every commit (so a fast
+        backfill cannot run far past --max-size) and every few seconds otherwise."""
+        if self._pruner is not None:
+            self._pruner.work(self._conn, _RETENTION_SLICE_S, check=after_commit)
+
+    def _notice(self, message: str) -> None:
+        log.info("retention: %s", message)
+        if self._on_notice is not None:
+            self._on_notice(message)
 
     def _commit_with_retry(self, batches: list[Batch]) -> None:
         attempt = 0
@@ -277,7 +277,19 @@ class Writer:
                 log.debug("store write failed (attempt %d): %s", attempt, e)
                 if self._on_error is not None:
                     self._on_error(self.error)
+                if e.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    self._make_room()
                 time.sleep(_RETRY_S[min(attempt - 1, len(_RETRY_S) - 1)])
+
+    def _make_room(self) -> None:
+        """Disk full: give the WAL's space back and, if the store is past its size
+        limit, run retention now rather than after a commit that cannot happen."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as e:
+            log.debug("checkpoint on a full disk failed: %s", e)
+        if self._pruner is not None:
+            self._pruner.finish(self._conn, _RETENTION_FINISH_S)
 
     def _commit(self, batches: list[Batch]) -> None:
         started = time.perf_counter()
@@ -338,6 +350,12 @@ class Writer:
                 CommitInfo(len(rows), self._total, max_id, time.perf_counter() - started)
             )
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = connect(self._path)
+        if self._wal_limit is not None:
+            conn.execute(f"PRAGMA journal_size_limit={self._wal_limit}")
+        return conn
+
     def _check_files(self) -> None:
         """Stop if the store was deleted or replaced; start a new WAL if ours was deleted."""
         if self._files.store_gone():
@@ -351,7 +369,7 @@ class Writer:
         if busy or frames != copied:
             return
         self._conn.close()
-        self._conn = connect(self._path)
+        self._conn = self._connect()
         self._files = StoreFiles(self._path)
         message = (
             f"{self._path}-wal was deleted while collecting; every line it held was kept "
@@ -407,10 +425,14 @@ class Writer:
                     prev_bucket, counter = slot_state.get(sid, (-1, 0))
                 ts = r.ts
                 bucket = ts // BUCKET_NS
+                if bucket != prev_bucket:
+                    # Clamped (past 2059): compare it as stored, or every line of a
+                    # source there would restart at slot 0 and collide.
+                    bucket = bucket_of(ts)
                 if bucket == prev_bucket:
                     counter += 1
                 else:
-                    prev_bucket = bucket = bucket_of(ts)
+                    prev_bucket = bucket
                     counter = 0
                 # A counter past its bits spills into the next slots and buckets: the
                 # order stays right for this source and a collision is resolved below.
@@ -473,24 +495,27 @@ class Writer:
                 taken.add(row[0])
                 free.append(row)
         conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
-        execute = conn.execute
+        # Losers, in id order, take the free ids after the rest of their bucket. A full
+        # bucket spills into the next ones: walk the taken ids there in one ordered
+        # scan instead of probing id by id (which was quadratic in the overflow).
+        placed: list[tuple[int, int, int, int, int, int, str]] = []
+        cursor = -1  # the last id given to a loser
+        bucket = -1
+        taken_after = _TakenAfter(conn, cursor)
         for row in losers:
-            start = (row[0] >> SLOT_BITS) << SLOT_BITS
-            line_id = (
-                execute(
+            if row[0] >> SLOT_BITS != bucket:
+                bucket = row[0] >> SLOT_BITS
+                start = bucket << SLOT_BITS
+                top = conn.execute(
                     "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
                     (start, start + (1 << SLOT_BITS)),
                 ).fetchone()[0]
-                + 1
-            )
-            while True:  # past a full bucket (rare): the next free id after it
-                n = conn.total_changes
-                execute("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", (line_id, *row[1:]))
-                if conn.total_changes != n:
-                    break
-                line_id += 1
-            free.append((line_id, *row[1:]))
-        return free
+                cursor = max(cursor, start - 1 if top is None else top)
+                taken_after = _TakenAfter(conn, cursor)
+            cursor = taken_after.next_free(cursor + 1)
+            placed.append((cursor, *row[1:]))
+        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", placed)
+        return free + placed
 
     def _source_id(self, key: SourceKey) -> int:
         cur = self._conn.execute(
@@ -526,3 +551,42 @@ class Writer:
             args.append(json.dumps(info.labels, sort_keys=True))
         if sets:
             self._conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, sid))
+
+
+class _TakenAfter:
+    """The ids already stored above a point, read in order, in pages that grow (most
+    buckets with a collision have room right after their last id)."""
+
+    def __init__(self, conn: sqlite3.Connection, after: int) -> None:
+        self._conn = conn
+        self._ids: list[int] = []
+        self._i = 0
+        self._after = after  # every stored id <= this has been read
+        self._page = 8
+        self._more = True
+
+    def next_free(self, line_id: int) -> int:
+        """The smallest id >= line_id that is not stored (ids asked for only grow)."""
+        while True:
+            while self._i < len(self._ids) and self._ids[self._i] < line_id:
+                self._i += 1
+            if self._i == len(self._ids):
+                if not self._more or not self._read(max(line_id - 1, self._after)):
+                    return line_id
+                continue
+            if self._ids[self._i] != line_id:
+                return line_id
+            line_id += 1
+
+    def _read(self, after: int) -> bool:
+        self._ids = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT id FROM lines WHERE id > ? ORDER BY id LIMIT ?", (after, self._page)
+            )
+        ]
+        self._i = 0
+        self._after = self._ids[-1] if self._ids else after
+        self._more = len(self._ids) == self._page
+        self._page = min(self._page * 4, 8192)
+        return bool(self._ids)
