@@ -143,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument(
         "query",
-        nargs="?",
-        default="",
+        nargs="*",
         metavar="QUERY",
-        help="query text (quote it in the shell); empty matches everything",
+        help="query text (quote it in the shell; words are joined with spaces; "
+        "-word is NOT word); empty matches everything",
     )
     query.add_argument(
         "--db",
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument(
         "--limit",
-        type=int,
+        type=_limit,
         default=1000,
         metavar="N",
         help="keep the newest N matches (default 1000; 0 = all)",
@@ -181,6 +181,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour per source (default: when stdout is a terminal)",
     )
     return parser
+
+
+def _limit(text: str) -> int:
+    """--limit N: 0 (everything) or a positive count; a count past any store means all."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (all) or a positive number, not {n}")
+    return 0 if n > sys.maxsize else n  # SQLite counts in 64 bits
+
+
+def _query_words_last(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """argv with `klogtui query`'s words moved after "--", options kept in front.
+
+    `-healthz` is the query language's NOT; argparse would take it for an option (or
+    for -h with an argument). A word that is none of the query command's options is
+    query text, wherever it stands.
+    """
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    query_parser: argparse.ArgumentParser = sub.choices["query"]
+    takes_value = {
+        name for name, action in parser._option_string_actions.items() if action.nargs != 0
+    }
+    for i, token in enumerate(argv):
+        if token == "query" and (i == 0 or argv[i - 1] not in takes_value):
+            break
+    else:
+        return argv
+    options = query_parser._option_string_actions
+    head, rest = argv[: i + 1], argv[i + 1 :]
+    kept: list[str] = []
+    words: list[str] = []
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        j += 1
+        if token == "--":
+            words += rest[j:]
+            break
+        name = token.split("=", 1)[0]
+        if not token.startswith("-") or token == "-":
+            words.append(token)
+        elif name in options:
+            kept.append(token)
+            if options[name].nargs != 0 and "=" not in token and j < len(rest):
+                kept.append(rest[j])  # its value, even one that starts with "-"
+                j += 1
+        elif token[:2] in options and options[token[:2]].nargs != 0:
+            kept.append(token)  # a short option with its value attached: -ojsonl
+        else:
+            words.append(token)
+    return head + kept + ["--", *words]
 
 
 def _retention(args: argparse.Namespace) -> Retention | None:
@@ -286,7 +340,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except KlogError as e:
         print(f"klogtui: {e}", file=sys.stderr)
         return 1
-    args = parser.parse_args(argv)
+    args = parser.parse_args(
+        _query_words_last(parser, list(sys.argv[1:] if argv is None else argv))
+    )
     # Command line first, then the config file, then our own defaults.
     for dest, value in defaults.items():
         if getattr(args, dest, None) is None:
@@ -295,6 +351,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "query":
             from klogtui.query_cmd import run_query
 
+            args.query = " ".join(args.query)
             return run_query(args)
         opts = _collect_options(args)
         # Ingest allocates millions of short-lived rows; collecting the young generation

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TextIO
 
 from klogtui.errors import StoreError
-from klogtui.model import Level, LogLine, Source, Stream
+from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.store.ids import SLOT_BITS
 from klogtui.store.reader import Reader
 from klogtui.store.schema import default_db_path
 
-__all__ = ["Printer", "format_ts", "inert", "run_query"]
+__all__ = ["Printer", "flag_names", "format_ts", "inert", "run_query"]
 
 _PAGE = 5_000
 _POLL_S = 0.2
@@ -46,6 +46,11 @@ _JSON_C1 = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0))}
 def inert(text: str) -> str:
     """Text safe to print to a terminal: control characters shown, not obeyed."""
     return text.translate(_INERT)
+
+
+def flag_names(flags: int) -> list[str]:
+    """The names of a line's flags, e.g. ["truncated"], in bit order."""
+    return [str(f.name).lower() for f in Flag if f and flags & f]
 
 
 def format_ts(ts_ns: int) -> str:
@@ -102,14 +107,14 @@ class Printer:
             "container": src.container if src else "",
             "restart": src.key.restart if src else 0,
             "stream": Stream(line.stream).label,
-            "level": Level(line.level).label,
+            "level": Level(line.level).label or "none",  # the query language's name
             "message": line.message,
             "labels": src.labels if src else {},
             "node": src.node if src else "",
             "pod_uid": src.key.pod_uid if src else "",
         }
         if line.flags:
-            obj["flags"] = line.flags
+            obj["flags"] = flag_names(line.flags)
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
         # terminals): escape them too, the JSON means the same.
         return json.dumps(obj, ensure_ascii=False).translate(_JSON_C1)

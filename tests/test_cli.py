@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from klogtui.model import Batch, Level, SourceInfo, Stream
+from klogtui.model import Batch, Flag, Level, Record, SourceInfo, Stream
 from klogtui.store import Store
 from tests.store_helpers import SEC, T0, key, rec, write
 
@@ -90,6 +90,64 @@ def test_query_limit_keeps_newest_oldest_first(filled: Path) -> None:
     assert [line.split(" ", 2)[2] for line in out.splitlines()] == ["GET /3", "GET /4"]
     everything = klogtui("query", "--db", str(filled), "--limit", "0").stdout
     assert len(everything.splitlines()) == 7
+
+
+def test_query_jsonl_names_levels_and_flags_as_the_query_language_does(
+    store: Store,
+) -> None:
+    web = key()
+    write(
+        store,
+        Batch(
+            [
+                rec(T0, "plain"),
+                Record(T0 + SEC, web, Stream.NONE, "cut", Level.WARN, Flag.TRUNCATED),
+                Record(T0 + 2 * SEC, web, Stream.NONE, "bad", 0, Flag.MALFORMED | 4),
+            ]
+        ),
+    )
+    out = klogtui("query", "--db", str(store.path), "-o", "jsonl", check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["level"], r.get("flags")) for r in rows] == [
+        ("none", None),
+        ("warn", ["truncated"]),
+        ("none", ["malformed", "unterminated"]),
+    ]
+    # What jsonl says is what the query language finds.
+    none = klogtui("query", "level=none", "--db", str(store.path), check=True).stdout
+    assert [line.rsplit(" ", 1)[1] for line in none.splitlines()] == ["plain", "bad"]
+
+
+@pytest.mark.parametrize("limit", ["-1", "-5", "--limit=-1", "x"])
+def test_query_limit_that_is_not_a_count_is_a_usage_error(filled: Path, limit: str) -> None:
+    args = [limit] if limit.startswith("--") else ["--limit", limit]
+    result = klogtui("query", "--db", str(filled), *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "argument --limit:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_query_limit_beyond_any_store_prints_everything(filled: Path) -> None:
+    result = klogtui("query", "--db", str(filled), "--limit", str(10**30))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stdout.splitlines()) == 7
+
+
+def test_query_takes_a_leading_not_word_as_query_text(filled: Path) -> None:
+    # `-GET` is the query language's NOT, not an option, wherever it stands.
+    marked = "\x1b[31mred[/] [bold]x"
+    result = klogtui("query", "-GET", "--db", str(filled))
+    assert result.returncode == 0, result.stderr
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == [
+        "payment timeout",
+        marked,
+    ]
+    result = klogtui("query", "--db", str(filled), "--limit", "1", "-bold", "-o", "jsonl")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(ln)["message"] for ln in result.stdout.splitlines()] == ["payment timeout"]
+    # Several words are one query; -h stays help.
+    result = klogtui("query", "ns=shop", "-GET", "-timeout", "--db", str(filled))
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == [marked]
+    assert klogtui("query", "-h", check=True).stdout.startswith("usage: klogtui query")
 
 
 def test_query_error_points_at_the_column(filled: Path) -> None:
