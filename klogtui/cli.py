@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -300,6 +302,23 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     )
 
 
+def _ctrl_c_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt (`klogtui` starts with it ending
+    the process at once, see __main__.py)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _tell_about_store_dir(db: Path) -> None:
+    """Make our data directory private again, or warn about a shared one (once, on stderr)."""
+    from klogtui.privacy import check_store_dir
+    from klogtui.store import default_db_path
+
+    message = check_store_dir(db, default_db_path("local").parent)
+    if message:
+        print(f"klogtui: {message}", file=sys.stderr)
+
+
 def _offer_recovery(error: BrokenStoreError) -> bool:
     """Ask (on a terminal only) to move a damaged store aside and rebuild it; True if done."""
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -323,12 +342,15 @@ def _offer_recovery(error: BrokenStoreError) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run klogtui; returns the process exit code."""
     try:
-        return _main(argv)
-    except BrokenStoreError as e:
-        if _offer_recovery(e):
+        try:
             return _main(argv)
-        print(f"klogtui: {e}", file=sys.stderr)
-        return 1
+        except BrokenStoreError as e:
+            if _offer_recovery(e):
+                return _main(argv)
+            print(f"klogtui: {e}", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:  # while parsing arguments or answering the recovery offer
+        return 130
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -361,12 +383,14 @@ def _main(argv: Sequence[str] | None) -> int:
             from klogtui.collect.files import check_log_dir
 
             check_log_dir(opts.log_dir)  # before a store is created for nothing
+        _tell_about_store_dir(opts.db)
         if args.command == "collect":
             from klogtui.collect.runner import run_collect
 
             return run_collect(opts)
         from klogtui.ui.app import run_app
 
+        _ctrl_c_interrupts()
         return run_app(opts, collect=not args.no_collect)
     except QueryError as e:
         print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^", file=sys.stderr)
@@ -383,6 +407,12 @@ def _main(argv: Sequence[str] | None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # Whatever the specific checks missed (permissions, a file where a directory
+        # should be): one line, not a traceback.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"klogtui: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

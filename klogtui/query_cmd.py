@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -204,6 +206,10 @@ def run_query(args: argparse.Namespace) -> int:
         if lines:
             last_id = lines[-1].id
     if args.follow:
+        # Until now Ctrl-C ended the process at once (__main__.py); following ends on
+        # KeyboardInterrupt, with exit 0.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             _follow(reader, args.query, printer, last_id)
         except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
+from klogtui.privacy import make_private_dirs
 
 __all__ = ["SCHEMA_VERSION", "broken_store", "connect", "default_db_path", "ensure_private_dir"]
 
@@ -81,7 +82,7 @@ def default_db_path(profile: str) -> Path:
 
 def ensure_private_dir(directory: Path) -> None:
     """Create the store's directory readable by the user only: logs carry secrets."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(directory)
 
 
 def broken_store(path: Path, why: str) -> BrokenStoreError:
@@ -106,9 +107,12 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
     if not exists:
         if not create:
             raise StoreError(f"{path}: no store here yet (run klogtui or klogtui collect first)")
-        ensure_private_dir(path.parent)
-        # Create the file ourselves so it is private (0600) before SQLite writes to it.
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            ensure_private_dir(path.parent)
+            # Create the file ourselves so it is private (0600) before SQLite writes to it.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as e:
+            raise StoreError(f"{path}: cannot create the store: {e.strerror}") from e
     try:
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
