@@ -324,7 +324,14 @@ def _offer_recovery(error: BrokenStoreError) -> bool:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
     print(f"klogtui: {error}", file=sys.stderr)
-    answer = input("Move it aside and start a new store with every line still readable? [y/N] ")
+    # On stderr, like the question's reason: stdout may be piped (`klogtui query | grep`).
+    print(
+        "Move it aside and start a new store with every line still readable? [y/N] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer = sys.stdin.readline()
     if answer.strip().lower() not in ("y", "yes"):
         return False
     from klogtui.store.recovery import recover
@@ -332,10 +339,17 @@ def _offer_recovery(error: BrokenStoreError) -> bool:
     salvage = recover(error.path)
     print(
         f"klogtui: moved the damaged store to {salvage.moved_to}; copied {salvage.lines:,} "
-        f"lines from {salvage.sources} sources"
-        + ("" if salvage.complete else " (the rest was unreadable)"),
+        f"lines from {salvage.sources} sources",
         file=sys.stderr,
     )
+    if not salvage.complete:
+        lost = f"{salvage.damaged_rows:,} damaged rows could not be read; " * bool(
+            salvage.damaged_rows
+        )
+        print(
+            f"klogtui: {lost}lines still in the log files are read again (some may appear twice)",
+            file=sys.stderr,
+        )
     return True
 
 
@@ -345,6 +359,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _main(argv)
         except BrokenStoreError as e:
+            from klogtui.store.pages import is_klogtui_file
+
+            if not is_klogtui_file(e.path):  # someone else's file: say so, touch nothing
+                print(
+                    f"klogtui: {e.path}: is not a klogtui store; klogtui leaves it alone "
+                    "(pass --db to use another file)",
+                    file=sys.stderr,
+                )
+                return 1
             if _offer_recovery(e):
                 return _main(argv)
             print(f"klogtui: {e}", file=sys.stderr)

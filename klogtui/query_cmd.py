@@ -24,7 +24,7 @@ from klogtui.errors import StoreError
 from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.store.ids import SLOT_BITS
 from klogtui.store.reader import Reader
-from klogtui.store.schema import default_db_path
+from klogtui.store.schema import broken_store, default_db_path
 
 __all__ = ["Printer", "flag_names", "format_ts", "inert", "run_query"]
 
@@ -96,7 +96,11 @@ class Printer:
     def write(self, lines: Iterable[LogLine]) -> None:
         write = self.out.write
         for line in lines:
-            write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+            try:
+                write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+            except (TypeError, ValueError, OverflowError) as e:
+                # Only damage makes a stored line unprintable (a level of 7, a text ts).
+                raise broken_store(self.reader.path, f"is damaged (line {line.id}: {e})") from e
             write("\n")
         self.out.flush()
 

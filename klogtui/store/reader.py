@@ -64,8 +64,12 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
-        except sqlite3.OperationalError:
-            raise  # interrupted, locked: not damage
+        except sqlite3.OperationalError as e:
+            if "Could not decode" not in str(e):
+                raise  # interrupted, locked: not damage
+            reader = args[0]  # a flipped byte in stored text
+            assert isinstance(reader, Reader)
+            raise broken_store(reader.path, "is damaged (a line's text is not UTF-8)") from e
         except sqlite3.DatabaseError as e:
             reader = args[0]
             assert isinstance(reader, Reader)

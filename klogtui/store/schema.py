@@ -13,8 +13,16 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
+from klogtui.store.pages import APPLICATION_ID
 
-__all__ = ["SCHEMA_VERSION", "broken_store", "connect", "default_db_path", "ensure_private_dir"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "broken_store",
+    "connect",
+    "default_db_path",
+    "ensure_private_dir",
+    "foreign_file",
+]
 
 APP_ID = "klogtui"
 SCHEMA_VERSION = 1
@@ -86,10 +94,19 @@ def ensure_private_dir(directory: Path) -> None:
 
 
 def broken_store(path: Path, why: str) -> BrokenStoreError:
+    # Moving it aside by hand would leave its lines behind: point at the recovery.
     return BrokenStoreError(
-        f"{path}: {why}. Move it aside (mv '{path}' '{path}.broken') and klogtui will "
-        "start a new store, or pass --db to use another file.",
+        f"{path}: {why}. Run `klogtui query --db '{path}'` in a terminal to move it aside "
+        "and copy every readable line into a new store, or pass --db to use another file.",
         path,
+    )
+
+
+def foreign_file(path: Path) -> StoreError:
+    """Another application's file: never offered for recovery, never touched."""
+    return StoreError(
+        f"{path}: is an SQLite database but not a klogtui store; klogtui leaves it alone "
+        "(pass --db to use another file)"
     )
 
 
@@ -144,7 +161,9 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlit
         if "locked" in msg or "busy" in msg:
             raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
         if "file is not a database" in msg:
-            raise broken_store(path, "is not a klogtui store (not an SQLite database)") from e
+            raise broken_store(
+                path, "is not an SQLite database (damaged, or not a klogtui store)"
+            ) from e
         if "unable to open" in msg or "readonly" in msg:
             raise StoreError(f"{path}: cannot open the store ({msg})") from e
         raise broken_store(path, f"is damaged or not a klogtui store ({msg})") from e
@@ -166,6 +185,7 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
                 for stmt in _DDL_V1.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # ours, even damaged
                 conn.executemany(
                     "INSERT INTO meta VALUES(?, ?)",
                     [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))],
@@ -176,10 +196,10 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
             raise
         return
     if "meta" not in tables:
-        raise broken_store(path, "is an SQLite database but not a klogtui store")
+        raise foreign_file(path)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("app") != APP_ID:
-        raise broken_store(path, "is an SQLite database but not a klogtui store")
+        raise foreign_file(path)
     version = int(meta.get("schema_version", "0"))
     if version > SCHEMA_VERSION:
         raise StoreError(

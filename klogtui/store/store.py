@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from klogtui.store.integrity import check_integrity
 from klogtui.store.reader import Reader
 from klogtui.store.retention import Retention
 from klogtui.store.schema import connect
@@ -24,10 +25,15 @@ class Store:
         """Open (creating or migrating) the store at path.
 
         Raises:
-            StoreError: not a klogtui store, damaged, or not writable.
+            StoreError: not a klogtui store, damaged, or not writable (BrokenStoreError
+                when it is damaged or not ours).
         """
         path = Path(path).expanduser()
-        connect(path).close()
+        conn = connect(path)
+        try:
+            check_integrity(conn, path)  # never write on into a damaged file
+        finally:
+            conn.close()
         return cls(path)
 
     def start_writer(
