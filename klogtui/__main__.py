@@ -1,7 +1,34 @@
-"""`python -m klogtui` is the same as the `klogtui` command."""
+"""`python -m klogtui` and the `klogtui` command.
 
+Ctrl-C while klogtui is still starting must not print a traceback, nor be lost (a
+KeyboardInterrupt raised inside a __del__ is only printed, and the collector would
+run on): until a command takes SIGINT over, it ends the process quietly with 130.
+"""
+
+# The C module, loaded with the interpreter: importing `signal` takes long enough
+# (enum conversions) for a Ctrl-C to land in it.
+import _signal  # type: ignore[import-not-found]
+import os
 import sys
+from types import FrameType
 
-from klogtui.cli import main
 
-sys.exit(main())
+def _stop_quietly(signum: int, frame: FrameType | None) -> None:
+    os._exit(128 + signum)  # nothing read or written yet that could be lost
+
+
+def run() -> int:
+    """The `klogtui` command; returns the process exit code.
+
+    SIGINT ends the process at once until a command takes it over: the collector
+    with its own handler (it flushes first), `query -f` and the explorer by turning
+    it back into KeyboardInterrupt.
+    """
+    _signal.signal(_signal.SIGINT, _stop_quietly)
+    from klogtui.cli import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

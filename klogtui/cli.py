@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument(
         "query",
-        nargs="?",
-        default="",
+        nargs="*",
         metavar="QUERY",
-        help="query text (quote it in the shell); empty matches everything",
+        help="query text (quote it in the shell; words are joined with spaces; "
+        "-word is NOT word); empty matches everything",
     )
     query.add_argument(
         "--db",
@@ -161,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument(
         "--limit",
-        type=int,
+        type=_limit,
         default=1000,
         metavar="N",
         help="keep the newest N matches (default 1000; 0 = all)",
@@ -186,6 +188,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour per source (default: when stdout is a terminal)",
     )
     return parser
+
+
+def _limit(text: str) -> int:
+    """--limit N: 0 (everything) or a positive count; a count past any store means all."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (all) or a positive number, not {n}")
+    return 0 if n > sys.maxsize else n  # SQLite counts in 64 bits
+
+
+def _query_words_last(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """argv with `klogtui query`'s words moved after "--", options kept in front.
+
+    `-healthz` is the query language's NOT; argparse would take it for an option (or
+    for -h with an argument). A word that is none of the query command's options is
+    query text, wherever it stands.
+    """
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    query_parser: argparse.ArgumentParser = sub.choices["query"]
+    takes_value = {
+        name for name, action in parser._option_string_actions.items() if action.nargs != 0
+    }
+    for i, token in enumerate(argv):
+        if token == "query" and (i == 0 or argv[i - 1] not in takes_value):
+            break
+    else:
+        return argv
+    options = query_parser._option_string_actions
+    head, rest = argv[: i + 1], argv[i + 1 :]
+    kept: list[str] = []
+    words: list[str] = []
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        j += 1
+        if token == "--":
+            words += rest[j:]
+            break
+        name = token.split("=", 1)[0]
+        if not token.startswith("-") or token == "-":
+            words.append(token)
+        elif name in options:
+            kept.append(token)
+            if options[name].nargs != 0 and "=" not in token and j < len(rest):
+                kept.append(rest[j])  # its value, even one that starts with "-"
+                j += 1
+        elif token[:2] in options and options[token[:2]].nargs != 0:
+            kept.append(token)  # a short option with its value attached: -ojsonl
+        else:
+            words.append(token)
+    return head + kept + ["--", *words]
 
 
 def _retention(args: argparse.Namespace) -> Retention | None:
@@ -266,12 +322,36 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     )
 
 
+def _ctrl_c_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt (`klogtui` starts with it ending
+    the process at once, see __main__.py)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _tell_about_store_dir(db: Path) -> None:
+    """Make our data directory private again, or warn about a shared one (once, on stderr)."""
+    from klogtui.privacy import check_store_dir
+    from klogtui.store import default_db_path
+
+    message = check_store_dir(db, default_db_path("local").parent)
+    if message:
+        print(f"klogtui: {message}", file=sys.stderr)
+
+
 def _offer_recovery(error: BrokenStoreError) -> bool:
     """Ask (on a terminal only) to move a damaged store aside and rebuild it; True if done."""
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
     print(f"klogtui: {error}", file=sys.stderr)
-    answer = input("Move it aside and start a new store with every line still readable? [y/N] ")
+    # On stderr, like the question's reason: stdout may be piped (`klogtui query | grep`).
+    print(
+        "Move it aside and start a new store with every line still readable? [y/N] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer = sys.stdin.readline()
     if answer.strip().lower() not in ("y", "yes"):
         return False
     from klogtui.store.recovery import recover
@@ -279,22 +359,41 @@ def _offer_recovery(error: BrokenStoreError) -> bool:
     salvage = recover(error.path)
     print(
         f"klogtui: moved the damaged store to {salvage.moved_to}; copied {salvage.lines:,} "
-        f"lines from {salvage.sources} sources"
-        + ("" if salvage.complete else " (the rest was unreadable)"),
+        f"lines from {salvage.sources} sources",
         file=sys.stderr,
     )
+    if not salvage.complete:
+        lost = f"{salvage.damaged_rows:,} damaged rows could not be read; " * bool(
+            salvage.damaged_rows
+        )
+        print(
+            f"klogtui: {lost}lines still in the log files are read again (some may appear twice)",
+            file=sys.stderr,
+        )
     return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run klogtui; returns the process exit code."""
     try:
-        return _main(argv)
-    except BrokenStoreError as e:
-        if _offer_recovery(e):
+        try:
             return _main(argv)
-        print(f"klogtui: {e}", file=sys.stderr)
-        return 1
+        except BrokenStoreError as e:
+            from klogtui.store.pages import is_klogtui_file
+
+            if not is_klogtui_file(e.path):  # someone else's file: say so, touch nothing
+                print(
+                    f"klogtui: {e.path}: is not a klogtui store; klogtui leaves it alone "
+                    "(pass --db to use another file)",
+                    file=sys.stderr,
+                )
+                return 1
+            if _offer_recovery(e):
+                return _main(argv)
+            print(f"klogtui: {e}", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:  # while parsing arguments or answering the recovery offer
+        return 130
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -306,7 +405,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except KlogError as e:
         print(f"klogtui: {e}", file=sys.stderr)
         return 1
-    args = parser.parse_args(argv)
+    args = parser.parse_args(
+        _query_words_last(parser, list(sys.argv[1:] if argv is None else argv))
+    )
     # Local files are read whole unless --since is on the command line (the config
     # file's `since` is where remote streams start).
     args.local_since = args.since
@@ -318,6 +419,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "query":
             from klogtui.query_cmd import run_query
 
+            args.query = " ".join(args.query)
             return run_query(args)
         opts = _collect_options(args)
         # Ingest allocates millions of short-lived rows; collecting the young generation
@@ -327,12 +429,14 @@ def _main(argv: Sequence[str] | None) -> int:
             from klogtui.collect.files import check_log_dir
 
             check_log_dir(opts.log_dir)  # before a store is created for nothing
+        _tell_about_store_dir(opts.db)
         if args.command == "collect":
             from klogtui.collect.runner import run_collect
 
             return run_collect(opts)
         from klogtui.ui.app import run_app
 
+        _ctrl_c_interrupts()
         return run_app(opts, collect=not args.no_collect)
     except QueryError as e:
         print(f"klogtui: bad query: {e.message}\n  {e.query}\n  {' ' * e.column}^", file=sys.stderr)
@@ -349,6 +453,12 @@ def _main(argv: Sequence[str] | None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # Whatever the specific checks missed (permissions, a file where a directory
+        # should be): one line, not a traceback.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"klogtui: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

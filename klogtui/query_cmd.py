@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -19,12 +21,12 @@ from pathlib import Path
 from typing import TextIO
 
 from klogtui.errors import StoreError
-from klogtui.model import Level, LogLine, Source, Stream
+from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.store.ids import SLOT_BITS
 from klogtui.store.reader import Reader
-from klogtui.store.schema import default_db_path
+from klogtui.store.schema import broken_store, default_db_path
 
-__all__ = ["Printer", "format_ts", "inert", "run_query"]
+__all__ = ["Printer", "flag_names", "format_ts", "inert", "run_query"]
 
 _PAGE = 5_000
 _POLL_S = 0.2
@@ -46,6 +48,11 @@ _JSON_C1 = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0))}
 def inert(text: str) -> str:
     """Text safe to print to a terminal: control characters shown, not obeyed."""
     return text.translate(_INERT)
+
+
+def flag_names(flags: int) -> list[str]:
+    """The names of a line's flags, e.g. ["truncated"], in bit order."""
+    return [str(f.name).lower() for f in Flag if f and flags & f]
 
 
 def format_ts(ts_ns: int) -> str:
@@ -89,7 +96,11 @@ class Printer:
     def write(self, lines: Iterable[LogLine]) -> None:
         write = self.out.write
         for line in lines:
-            write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+            try:
+                write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+            except (TypeError, ValueError, OverflowError) as e:
+                # Only damage makes a stored line unprintable (a level of 7, a text ts).
+                raise broken_store(self.reader.path, f"is damaged (line {line.id}: {e})") from e
             write("\n")
         self.out.flush()
 
@@ -102,14 +113,14 @@ class Printer:
             "container": src.container if src else "",
             "restart": src.key.restart if src else 0,
             "stream": Stream(line.stream).label,
-            "level": Level(line.level).label,
+            "level": Level(line.level).label or "none",  # the query language's name
             "message": line.message,
             "labels": src.labels if src else {},
             "node": src.node if src else "",
             "pod_uid": src.key.pod_uid if src else "",
         }
         if line.flags:
-            obj["flags"] = line.flags
+            obj["flags"] = flag_names(line.flags)
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
         # terminals): escape them too, the JSON means the same.
         return json.dumps(obj, ensure_ascii=False).translate(_JSON_C1)
@@ -199,6 +210,10 @@ def run_query(args: argparse.Namespace) -> int:
         if lines:
             last_id = lines[-1].id
     if args.follow:
+        # Until now Ctrl-C ended the process at once (__main__.py); following ends on
+        # KeyboardInterrupt, with exit 0.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             _follow(reader, args.query, printer, last_id)
         except KeyboardInterrupt:

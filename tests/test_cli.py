@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from klogtui.model import Batch, Level, SourceInfo, Stream
+from klogtui.model import Batch, Flag, Level, Record, SourceInfo, Stream
 from klogtui.store import Store
 from tests.store_helpers import SEC, T0, key, rec, write
 
@@ -92,6 +97,66 @@ def test_query_limit_keeps_newest_oldest_first(filled: Path) -> None:
     assert len(everything.splitlines()) == 7
 
 
+def test_query_jsonl_names_levels_and_flags_as_the_query_language_does(
+    store: Store,
+) -> None:
+    web = key()
+    write(
+        store,
+        Batch(
+            [
+                rec(T0, "plain"),
+                Record(T0 + SEC, web, Stream.NONE, "cut", Level.WARN, Flag.TRUNCATED),
+                Record(
+                    T0 + 2 * SEC, web, Stream.NONE, "bad", 0, Flag.MALFORMED | Flag.UNTERMINATED
+                ),
+            ]
+        ),
+    )
+    out = klogtui("query", "--db", str(store.path), "-o", "jsonl", check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["level"], r.get("flags")) for r in rows] == [
+        ("none", None),
+        ("warn", ["truncated"]),
+        ("none", ["malformed", "unterminated"]),
+    ]
+    # What jsonl says is what the query language finds.
+    none = klogtui("query", "level=none", "--db", str(store.path), check=True).stdout
+    assert [line.rsplit(" ", 1)[1] for line in none.splitlines()] == ["plain", "bad"]
+
+
+@pytest.mark.parametrize("limit", ["-1", "-5", "--limit=-1", "x"])
+def test_query_limit_that_is_not_a_count_is_a_usage_error(filled: Path, limit: str) -> None:
+    args = [limit] if limit.startswith("--") else ["--limit", limit]
+    result = klogtui("query", "--db", str(filled), *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "argument --limit:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_query_limit_beyond_any_store_prints_everything(filled: Path) -> None:
+    result = klogtui("query", "--db", str(filled), "--limit", str(10**30))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stdout.splitlines()) == 7
+
+
+def test_query_takes_a_leading_not_word_as_query_text(filled: Path) -> None:
+    # `-GET` is the query language's NOT, not an option, wherever it stands.
+    marked = "\x1b[31mred[/] [bold]x"
+    result = klogtui("query", "-GET", "--db", str(filled))
+    assert result.returncode == 0, result.stderr
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == [
+        "payment timeout",
+        marked,
+    ]
+    result = klogtui("query", "--db", str(filled), "--limit", "1", "-bold", "-o", "jsonl")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(ln)["message"] for ln in result.stdout.splitlines()] == ["payment timeout"]
+    # Several words are one query; -h stays help.
+    result = klogtui("query", "ns=shop", "-GET", "-timeout", "--db", str(filled))
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == [marked]
+    assert klogtui("query", "-h", check=True).stdout.startswith("usage: klogtui query")
+
+
 def test_query_error_points_at_the_column(filled: Path) -> None:
     result = klogtui("query", 'pod=web "unterminated', "--db", str(filled))
     assert result.returncode != 0
@@ -122,3 +187,63 @@ def test_no_kubelet_logs_is_one_line_and_creates_no_store(tmp_path: Path) -> Non
     from klogtui.store import default_db_path
 
     assert not default_db_path("local").exists()
+
+
+_NO_DAC = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.parametrize("where", ["--db in a read-only dir", "XDG dir not creatable"])
+@pytest.mark.parametrize("command", [["collect", "--once"], []])
+def test_a_store_that_cannot_be_created_is_one_line(
+    tmp_path: Path, where: str, command: list[str]
+) -> None:
+    # chmod does not stop root; without CAP_DAC_OVERRIDE it does.
+    logs = tmp_path / "logs" / "pods" / "shop_web-1_uid" / "app"
+    logs.mkdir(parents=True)
+    (logs / "0.log").write_text("2026-11-18T11:06:40.000000000Z stdout F hello\n")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    env = dict(os.environ)
+    if where.startswith("--db"):
+        db = locked / "s.db"
+        extra = ["--db", str(db)]
+    else:
+        env["XDG_DATA_HOME"] = str(locked / "xdg")
+        db = locked / "xdg" / "klogtui" / "local.db"
+        extra = []
+    argv = [*_NO_DAC, sys.executable, "-m", "klogtui", *command]
+    argv += ["--log-dir", str(tmp_path / "logs"), *extra]
+    result = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"klogtui: {db}: cannot create the store: Permission denied\n"
+
+
+@pytest.mark.slow
+def test_ctrl_c_right_after_start_never_shows_our_traceback(tmp_path: Path) -> None:
+    """SIGINT at 0-80 ms, while Python imports klogtui: exit quietly (130).
+
+    Python's own start-up (site, before any klogtui code runs) can still print
+    a KeyboardInterrupt; only tracebacks through klogtui's code count here.
+    """
+    logs = tmp_path / "logs" / "pods" / "shop_web-1_uid" / "app"
+    logs.mkdir(parents=True)
+    (logs / "0.log").write_text("2026-11-18T11:06:40.000000000Z stdout F hello\n")
+    argv = [sys.executable, "-m", "klogtui", "collect", "--log-dir", str(tmp_path / "logs")]
+    argv += ["--db", str(tmp_path / "s.db")]
+    ours = re.compile(r'File "[^"]*/klogtui/')
+    seen: list[tuple[float, int | str]] = []
+    for i in range(40):
+        delay = (i % 20) * 0.004
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)  # the scenario itself: a signal this soon after start
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        if ours.search(err):
+            seen.append((delay, f"our traceback: {err}"))
+        elif "KeyboardInterrupt" not in err:  # not Python's own start-up either
+            seen.append((delay, proc.returncode))
+    assert [s for s in seen if s[1] not in (0, 130, -signal.SIGINT)] == []
+    assert len(seen) >= 10  # most signals came after Python's start-up

@@ -85,6 +85,62 @@ def test_store_in_an_existing_directory_is_still_private(tmp_path: Path) -> None
     assert _mode(shared / "s.db") == 0o600 and _mode(shared) == 0o755
 
 
+def _collect_once(
+    log_dir: Path, env: dict[str, str], *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "klogtui", "collect", "--once", "--log-dir", str(log_dir), *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.umask(0),
+    )
+
+
+def test_default_store_parents_are_created_private_under_umask_0(tmp_path: Path) -> None:
+    # With no XDG_DATA_HOME the store goes to ~/.local/share/klogtui; a fresh home has
+    # none of these and mkdir -p would leave the parents 0777.
+    c = Container(tmp_path / "logs")
+    c.append(lines(range(3)))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"} | {"HOME": str(home)}
+    done = _collect_once(c.log_dir, env)
+    assert done.returncode == 0, done.stderr
+    made = [home / ".local", home / ".local/share", home / ".local/share/klogtui"]
+    assert [oct(_mode(d)) for d in made] == [oct(0o700)] * 3
+    assert committed_lines(home / ".local/share/klogtui/local.db") == 3
+
+
+def test_an_open_data_directory_is_made_private_and_the_user_told(tmp_path: Path) -> None:
+    c = Container(tmp_path / "logs")
+    c.append(lines(range(3)))
+    data = tmp_path / "xdg" / "klogtui"
+    data.mkdir(parents=True)
+    data.chmod(0o777)
+    env = dict(os.environ) | {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    done = _collect_once(c.log_dir, env)
+    assert done.returncode == 0, done.stderr
+    assert _mode(data) == 0o700
+    assert done.stderr == (
+        f"klogtui: {data} was open to other users (0777); made it private (0700)\n"
+    )
+
+
+def test_a_store_in_a_directory_others_can_write_is_warned_about(tmp_path: Path) -> None:
+    c = Container(tmp_path / "logs")
+    c.append(lines(range(3)))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # not ours to change: warn
+    done = _collect_once(c.log_dir, dict(os.environ), "--db", str(shared / "s.db"))
+    assert done.returncode == 0, done.stderr
+    assert _mode(shared) == 0o777 and committed_lines(shared / "s.db") == 3
+    assert done.stderr.startswith(f"klogtui: warning: {shared} is writable by other users (0777)")
+    assert done.stderr.count("\n") == 1
+
+
 # -- log text never drives the terminal ----------------------------------------------
 
 HOSTILE = [

@@ -187,8 +187,8 @@ def test_store_file_is_private(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"hello, this is just text\n" * 10, "not a klogtui store (not an SQLite database)"),
-        (None, "an SQLite database but not a klogtui store"),
+        (b"hello, this is just text\n" * 10, "is not an SQLite database"),
+        (None, "an SQLite database but not a klogtui store; klogtui leaves it alone"),
     ],
 )
 def test_foreign_files_are_refused_with_advice(
@@ -205,7 +205,7 @@ def test_foreign_files_are_refused_with_advice(
     with pytest.raises(StoreError) as err:
         Store.open(path)
     assert expected in str(err.value)
-    assert "Move it aside" in str(err.value)
+    assert "pass --db to use another file" in str(err.value)
 
 
 def test_truncated_store_is_reported_not_crashed(tmp_path: Path, store: Store) -> None:

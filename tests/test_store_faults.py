@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
+import re
+import select
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +20,7 @@ from klogtui.store import Store
 from klogtui.store.recovery import recover
 from klogtui.store.schema import WAL_LIMIT_BYTES
 from tests.helpers_faults import lock_store
-from tests.store_helpers import SEC, T0, rec, write
+from tests.store_helpers import SEC, T0, key, rec, write
 
 
 def _stored(store: Store) -> list[str]:
@@ -171,3 +174,177 @@ def test_a_writer_bug_stops_it_visibly_instead_of_hanging_producers(store: Store
             writer.submit(Batch([rec(T0, "after")]))
     finally:
         writer.close()
+
+
+# -- a damaged store: say so, never a traceback; recover every intact line ------------------
+
+_LINES = 30_000
+
+
+def _message(i: int) -> str:
+    # Every 500th line is long enough to spill into overflow pages.
+    return f"line {i:06d} " + ("payload " * (i % 7) if i % 500 else "long " * 2_000)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpointed store of _LINES lines from 5 sources (built once; tests copy it)."""
+    path = tmp_path_factory.mktemp("pristine") / "s.db"
+    store = Store.open(path)
+    write(
+        store,
+        Batch(
+            [
+                rec(T0 + i * SEC // 10, _message(i), key(pod=f"web-{i % 5}"), level=i % 7)
+                for i in range(_LINES)
+            ]
+        ),
+    )
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+def _klogtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "klogtui", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _intact_messages(data: bytes) -> set[bytes]:
+    """The line numbers whose text is physically in the file, found without SQLite."""
+    return set(re.findall(rb"line \d{6}", data))
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_flipped_bytes_are_reported_with_what_to_do_never_a_traceback(
+    pristine: Path, tmp_path: Path, seed: int
+) -> None:
+    db = tmp_path / "s.db"
+    data = bytearray(pristine.read_bytes())
+    rng = random.Random(seed)
+    for _ in range(50):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    db.write_bytes(data)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    structure_ok = conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    conn.close()
+    logs = tmp_path / "logs" / "pods" / "shop_new_uid" / "app"
+    logs.mkdir(parents=True)
+    (logs / "0.log").write_text("2026-11-18T11:06:40.000000000Z stdout F new line\n")
+    runs = {
+        "query": _klogtui("query", "--db", str(db), "--limit", "0"),
+        "search": _klogtui("query", "payload", "--db", str(db), "--limit", "0"),
+        "jsonl": _klogtui("query", "--db", str(db), "--limit", "0", "-o", "jsonl"),
+    }
+    runs["collect"] = _klogtui(
+        "collect", "--once", "--log-dir", str(tmp_path / "logs"), "--db", str(db)
+    )
+    for name, done in runs.items():
+        assert "Traceback" not in done.stderr, (name, done.stderr[-2000:])
+        if done.returncode != 0:
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, (name, done.stderr)
+            assert f"{db}: is damaged" in done.stderr, (name, done.stderr)
+            assert f"Run `klogtui query --db '{db}'` in a terminal" in done.stderr
+    # Never written on into a damaged file.
+    assert runs["collect"].returncode == (0 if structure_ok else 1)
+    if not structure_ok:
+        assert db.read_bytes() == data
+
+
+def _answer_recovery_offer(db: Path, answer: bytes) -> tuple[int, str, str]:
+    """`klogtui query --db db --limit 0` with stdin and stderr on a terminal, answering
+    the recovery offer (if one comes) with `answer`; (exit code, terminal text, stdout)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "klogtui", "query", "--db", str(db), "--limit", "0"],
+        stdin=slave,
+        stderr=slave,
+        stdout=subprocess.PIPE,
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"[y/N]" not in seen and proc.poll() is None:
+        assert time.monotonic() < deadline, seen
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:  # the process closed the terminal
+                break
+    if b"[y/N]" in seen:
+        os.write(master, answer)
+    out, _ = proc.communicate(timeout=600)
+    while select.select([master], [], [], 0)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace"), out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("damage", ["garbled header", "truncated in half", "50 flipped bytes"])
+def test_recovery_copies_every_line_still_in_the_file(
+    pristine: Path, tmp_path: Path, damage: str
+) -> None:
+    db = tmp_path / "s.db"
+    data = bytearray(pristine.read_bytes())
+    if damage == "garbled header":
+        data[:100] = random.Random(1).randbytes(100)
+    elif damage == "truncated in half":
+        del data[len(data) // 2 :]
+    else:
+        rng = random.Random(3)
+        for _ in range(50):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    db.write_bytes(data)
+    intact = _intact_messages(bytes(data))
+    code, tty, out = _answer_recovery_offer(db, b"y\n")
+    assert code == 0 and "Traceback" not in tty, tty
+    (moved,) = [p for p in tmp_path.glob("s.db.broken-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert moved.read_bytes() == data  # kept as it was, next to the new store
+    printed = [line.split(" ", 2)[2] for line in out.splitlines()]
+    recovered = {m[:11].encode() for m in printed}
+    assert len(set(out.splitlines())) == len(printed)  # each line once
+    if damage == "50 flipped bytes":
+        # A flipped byte may spoil the row it falls in, never more than its page.
+        assert len(recovered) >= _LINES - 50 * 10
+        assert len(intact - recovered) <= 50
+    else:
+        assert recovered == intact and len(printed) == len(recovered)
+        assert len(intact) > (_LINES if damage == "garbled header" else _LINES // 3) - 1
+    assert f"copied {len(printed):,} lines from 5 sources" in tty
+
+
+@pytest.mark.parametrize("kind", ["another app's SQLite file", "text", "garbled SQLite file"])
+def test_a_file_that_is_not_ours_is_never_offered_nor_touched(tmp_path: Path, kind: str) -> None:
+    db = tmp_path / "other.db"
+    if kind == "text":
+        db.write_text("hello " * 100)
+    else:
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE notes(x)")
+        conn.execute("INSERT INTO notes VALUES('line 000001')")
+        conn.commit()
+        conn.close()
+        if kind == "garbled SQLite file":
+            data = bytearray(db.read_bytes())
+            data[:100] = bytes(100)
+            db.write_bytes(data)
+    before = db.read_bytes()
+    code, tty, out = _answer_recovery_offer(db, b"y\n")
+    assert "[y/N]" not in tty and code == 1 and out == ""
+    assert tty.strip().endswith(
+        "is not a klogtui store; klogtui leaves it alone (pass --db to use another file)"
+    ) or ("is an SQLite database but not a klogtui store; klogtui leaves it alone" in tty)
+    assert [p.name for p in tmp_path.iterdir()] == ["other.db"] and db.read_bytes() == before

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -341,6 +343,34 @@ async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
             "ERROR payment declined: connection refused (attempt 1)"
         )
     assert SAVE_LIMIT == 100_000
+
+
+async def test_saved_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    # Exported logs carry the same secrets as the store: 0600, new or overwritten.
+    fresh, existing = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
+    existing.write_text("old\n")
+    existing.chmod(0o644)
+    previous = os.umask(0)
+    try:
+        async with demo_app(tmp_path) as (app, pilot):
+            for target in (fresh, existing):
+                await pilot.press("s")
+                await pilot.pause()
+                app.screen.query_one("#save-path", Input).value = str(target)
+                await pilot.press("enter")
+                if target.exists() and isinstance(app.screen, SaveScreen):
+                    await pilot.press("enter")  # confirm the overwrite
+                deadline = time.monotonic() + 30
+                while not any(f"to {target}" in n.message for n in app._notifications):
+                    assert time.monotonic() < deadline, "never saved"
+                    await pilot.pause(0.05)
+    finally:
+        os.umask(previous)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (fresh, existing)} == {
+        "new.jsonl": 0o600,
+        "old.jsonl": 0o600,
+    }
+    assert len(existing.read_text().splitlines()) == 422
 
 
 async def test_help_lists_every_binding(tmp_path: Path) -> None:

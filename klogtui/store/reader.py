@@ -66,13 +66,15 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
         try:
             return method(*args, **kwargs)
         except sqlite3.OperationalError as e:
+            reader = args[0]
+            assert isinstance(reader, Reader)
             if "disk I/O error" in str(e):
-                reader = args[0]
-                assert isinstance(reader, Reader)
                 raise StoreError(
                     f"{reader.path}: cannot read the store ({e}); if its -wal file was "
                     "deleted, the collector writing it starts a new one: try again"
                 ) from e
+            if "Could not decode" in str(e):  # a flipped byte in stored text
+                raise broken_store(reader.path, "is damaged (a line's text is not UTF-8)") from e
             raise  # interrupted, locked: not damage
         except sqlite3.DatabaseError as e:
             reader = args[0]

@@ -1,8 +1,10 @@
 """Recovering from a damaged store: move it aside and copy out every line still readable.
 
-A torn or corrupted file must not cost the user their history: lines are read from
-both ends of the id range until the damage stops the scan, and written into a fresh
-store. Checkpoints are carried over only when every line was read; otherwise the
+A torn or corrupted file must not cost the user their history. First SQLite reads the
+old store in id order; if that reaches every line and the checkpoints, the copy is
+complete. Otherwise (SQLite stops at the first damaged page, or cannot open a file
+whose header is garbled) the copy is rebuilt from every intact page, read directly
+(pages.py). Checkpoints are carried over only when every line was read; otherwise the
 collectors re-read what the log files still hold (duplicates are possible then, loss
 is not).
 """
@@ -15,7 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from klogtui.model import Batch, Record, SourceInfo, SourceKey
+from klogtui.errors import StoreError
+from klogtui.model import Batch, Flag, Level, Record, SourceInfo, SourceKey, Stream
+from klogtui.store.pages import read_rows
 from klogtui.store.store import Store
 from klogtui.store.writer import Writer
 
@@ -33,6 +37,7 @@ class Salvage:
     lines: int
     sources: int
     complete: bool  # every line and the checkpoints were read
+    damaged_rows: int = 0  # rows found in the pages that could not be read
 
 
 def move_aside(path: Path) -> Path:
@@ -46,33 +51,46 @@ def move_aside(path: Path) -> Path:
 
 
 def recover(path: Path) -> Salvage:
-    """Move the damaged store at `path` aside and rebuild a store there from it."""
+    """Move the damaged store at `path` aside and rebuild a store there from it.
+
+    Only for a klogtui store (pages.is_klogtui_file): the file is renamed.
+    """
     broken = move_aside(path)
-    store = Store.open(path)
+    if _copy_with_sqlite(broken, Store.open(path)):
+        return Salvage(broken, *_counts(path), complete=True)
+    # SQLite stopped at the damage: start over from every intact page.
+    for suffix in _SUFFIXES:
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return _copy_pages(broken, Store.open(path))
+
+
+def _counts(path: Path) -> tuple[int, int]:
+    reader = Store(path).reader()
+    try:
+        stats = reader.stats()
+    finally:
+        reader.close()
+    return stats.lines, stats.sources
+
+
+def _copy_with_sqlite(broken: Path, store: Store) -> bool:
+    """Copy everything through SQLite; False (and a partial copy) if damage got in the way."""
     try:
         src = sqlite3.connect(f"file:{broken}?mode=ro", uri=True)
     except sqlite3.Error:
-        return Salvage(broken, 0, 0, False)
+        return False
+    writer = store.start_writer()
     try:
-        return _copy(src, store, broken)
-    finally:
-        src.close()
-
-
-def _copy(src: sqlite3.Connection, store: Store, broken: Path) -> Salvage:
-    complete = True
-    keys: dict[int, SourceKey] = {}
-    infos: list[SourceInfo] = []
-    try:
+        keys: dict[int, SourceKey] = {}
+        infos: list[SourceInfo] = []
         for row in src.execute(
             "SELECT id, namespace, pod, container, restart, pod_uid, container_id, node, "
             "state, reason, labels FROM sources"
         ):
-            key = SourceKey(row[1], row[2], row[3], row[4], row[5])
-            keys[row[0]] = key
+            keys[row[0]] = SourceKey(row[1], row[2], row[3], row[4], row[5])
             infos.append(
                 SourceInfo(
-                    key,
+                    keys[row[0]],
                     container_id=row[6],
                     node=row[7],
                     state=row[8],
@@ -80,72 +98,104 @@ def _copy(src: sqlite3.Connection, store: Store, broken: Path) -> Salvage:
                     labels=json.loads(row[10] or "{}"),
                 )
             )
-    except (sqlite3.Error, ValueError):
-        complete = False
-    writer = store.start_writer()
-    copied = 0
-    try:
         writer.submit(Batch(sources=infos))
-        oldest_read, ok = _scan(src, keys, writer, ascending=True)
-        copied += oldest_read[0]
-        if not ok:
-            complete = False
-            newest_read, _ = _scan(src, keys, writer, ascending=False, stop_at=oldest_read[1])
-            copied += newest_read[0]
-        if complete:
-            try:
-                checkpoints = dict(src.execute("SELECT key, value FROM checkpoints"))
-                writer.submit(Batch(checkpoints=checkpoints))
-            except sqlite3.Error:
-                complete = False
-        writer.flush()
+        if not _scan(src, keys, writer):
+            return False
+        writer.submit(Batch(checkpoints=dict(src.execute("SELECT key, value FROM checkpoints"))))
+        return writer.flush()
+    except (sqlite3.Error, ValueError, TypeError):
+        return False
     finally:
         writer.close()
-    return Salvage(broken, copied, len(infos), complete)
+        src.close()
 
 
-def _scan(
-    src: sqlite3.Connection,
-    keys: dict[int, SourceKey],
-    writer: Writer,
-    ascending: bool,
-    stop_at: int = -1,
-) -> tuple[tuple[int, int], bool]:
-    """Copy lines in id order from one end until the end or the damage.
-
-    Returns ((lines copied, last id read), reached the other end without error).
-    """
-    op, order = (">", "ASC") if ascending else ("<", "DESC")
-    cursor = -1 if ascending else (1 << 63) - 1
-    copied = 0
-    submit = writer.submit
+def _scan(src: sqlite3.Connection, keys: dict[int, SourceKey], writer: Writer) -> bool:
+    """Copy the lines in id order; False at the first damage (an error or a bad value)."""
+    cursor = -1
     while True:
-        try:
-            rows = src.execute(
-                f"SELECT id, ts, source_id, stream, level, flags, message FROM lines "
-                f"WHERE id {op} ? ORDER BY id {order} LIMIT ?",
-                (cursor, _PAGE),
-            ).fetchall()
-        except sqlite3.Error:
-            return (copied, cursor), False
-        if not ascending:
-            rows = [r for r in rows if r[0] > stop_at]
+        rows = src.execute(
+            "SELECT id, ts, source_id, stream, level, flags, message FROM lines "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, _PAGE),
+        ).fetchall()
         if not rows:
-            return (copied, cursor), True
-        submit(
+            return True
+        if not all(_sane(r) for r in rows):
+            return False
+        writer.submit(
             Batch(
                 [
-                    Record(
-                        ts,
-                        keys.get(sid) or SourceKey("unknown", f"source-{sid}", "unknown"),
-                        stream,
-                        message,
-                        level,
-                        flags,
-                    )
+                    Record(ts, _key(keys, sid), stream, message, level, flags)
                     for _, ts, sid, stream, level, flags, message in rows
                 ]
             )
         )
-        copied += len(rows)
         cursor = rows[-1][0]
+
+
+def _copy_pages(broken: Path, store: Store) -> Salvage:
+    """Copy the lines and sources found in the intact pages of the file at broken."""
+    rows = read_rows(broken)
+    keys: dict[int, SourceKey] = {}
+    infos: list[SourceInfo] = []
+    for sid, r in rows.sources.items():
+        keys[sid] = SourceKey(r.namespace, r.pod, r.container, r.restart, r.pod_uid)
+        try:
+            labels = json.loads(r.labels or "{}")
+        except ValueError:
+            labels = {}
+        infos.append(
+            SourceInfo(
+                keys[sid],
+                container_id=r.container_id,
+                node=r.node,
+                state=r.state,
+                reason=r.reason,
+                labels=labels if isinstance(labels, dict) else {},
+            )
+        )
+    lines = sorted(rows.lines.values(), key=lambda ln: ln.id)
+    writer = store.start_writer()
+    try:
+        writer.submit(Batch(sources=infos))
+        for i in range(0, len(lines), _PAGE):
+            writer.submit(
+                Batch(
+                    [
+                        Record(
+                            ln.ts,
+                            _key(keys, ln.source_id),
+                            ln.stream,
+                            ln.message,
+                            ln.level,
+                            ln.flags,
+                        )
+                        for ln in lines[i : i + _PAGE]
+                    ]
+                )
+            )
+        if not writer.flush():
+            raise StoreError(f"{store.path}: the recovered lines could not be written")
+    finally:
+        writer.close()
+    return Salvage(broken, len(lines), len(infos), False, rows.bad_cells)
+
+
+def _key(keys: dict[int, SourceKey], source_id: int) -> SourceKey:
+    """The line's source; a made-up one when its row was lost with the damage."""
+    return keys.get(source_id) or SourceKey("unknown", f"source-{source_id}", "unknown")
+
+
+def _sane(row: tuple[object, ...]) -> bool:
+    """A row SQLite read whose values have the types and ranges of a stored line."""
+    _, ts, sid, stream, level, flags, message = row
+    return (
+        isinstance(ts, int)
+        and isinstance(sid, int)
+        and isinstance(message, str)
+        and stream in tuple(Stream)
+        and level in tuple(Level)
+        and isinstance(flags, int)
+        and 0 <= flags <= max(Flag)
+    )

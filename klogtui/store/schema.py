@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
+from klogtui.privacy import make_private_dirs
+from klogtui.store.pages import APPLICATION_ID
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,6 +24,7 @@ __all__ = [
     "connect",
     "default_db_path",
     "ensure_private_dir",
+    "foreign_file",
 ]
 
 APP_ID = "klogtui"
@@ -92,14 +95,23 @@ def default_db_path(profile: str) -> Path:
 
 def ensure_private_dir(directory: Path) -> None:
     """Create the store's directory readable by the user only: logs carry secrets."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(directory)
 
 
 def broken_store(path: Path, why: str) -> BrokenStoreError:
+    # Moving it aside by hand would leave its lines behind: point at the recovery.
     return BrokenStoreError(
-        f"{path}: {why}. Move it aside (mv '{path}' '{path}.broken') and klogtui will "
-        "start a new store, or pass --db to use another file.",
+        f"{path}: {why}. Run `klogtui query --db '{path}'` in a terminal to move it aside "
+        "and copy every readable line into a new store, or pass --db to use another file.",
         path,
+    )
+
+
+def foreign_file(path: Path) -> StoreError:
+    """Another application's file: never offered for recovery, never touched."""
+    return StoreError(
+        f"{path}: is an SQLite database but not a klogtui store; klogtui leaves it alone "
+        "(pass --db to use another file)"
     )
 
 
@@ -183,9 +195,12 @@ def _connect(
     if not exists:
         if not create:
             raise StoreError(f"{path}: no store here yet (run klogtui or klogtui collect first)")
-        ensure_private_dir(path.parent)
-        # Create the file ourselves so it is private (0600) before SQLite writes to it.
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            ensure_private_dir(path.parent)
+            # Create the file ourselves so it is private (0600) before SQLite writes to it.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as e:
+            raise StoreError(f"{path}: cannot create the store: {e.strerror}") from e
     target = f"{path.absolute().as_uri()}?mode=ro&immutable=1" if snapshot else str(path)
     try:
         conn = sqlite3.connect(
@@ -222,7 +237,9 @@ def _connect(
         if "locked" in msg or "busy" in msg:
             raise StoreError(f"{path}: the store is locked by another process ({msg})") from e
         if "file is not a database" in msg:
-            raise broken_store(path, "is not a klogtui store (not an SQLite database)") from e
+            raise broken_store(
+                path, "is not an SQLite database (damaged, or not a klogtui store)"
+            ) from e
         if "disk I/O error" in msg:
             raise _StoreIOError(msg) from e
         if readonly and not snapshot and ("unable to open" in msg or "readonly" in msg):
@@ -250,6 +267,7 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
                 for stmt in _DDL_V1.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # ours, even damaged
                 conn.executemany(
                     "INSERT INTO meta VALUES(?, ?)",
                     [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))],
@@ -260,10 +278,10 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
             raise
         return
     if "meta" not in tables:
-        raise broken_store(path, "is an SQLite database but not a klogtui store")
+        raise foreign_file(path)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("app") != APP_ID:
-        raise broken_store(path, "is an SQLite database but not a klogtui store")
+        raise foreign_file(path)
     version = int(meta.get("schema_version", "0"))
     if version > SCHEMA_VERSION:
         raise StoreError(

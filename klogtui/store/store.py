@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from klogtui.store.integrity import check_integrity
 from klogtui.store.reader import Reader
 from klogtui.store.retention import Retention
 from klogtui.store.schema import connect
@@ -25,11 +26,16 @@ class Store:
         that it can be read (nothing is created or written).
 
         Raises:
-            StoreError: not a klogtui store, damaged, or not writable
-                (ReadOnlyStoreError, at once).
+            StoreError: not a klogtui store, damaged (BrokenStoreError), or not
+                writable (ReadOnlyStoreError, at once).
         """
         path = Path(path).expanduser()
-        connect(path, create=not readonly, readonly=readonly).close()
+        conn = connect(path, create=not readonly, readonly=readonly)
+        try:
+            if not readonly:
+                check_integrity(conn, path)  # never write on into a damaged file
+        finally:
+            conn.close()
         return cls(path)
 
     def start_writer(

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
+from klogtui.privacy import open_private
 from klogtui.query_cmd import Printer
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
 from klogtui.store.ids import ts_of_id
@@ -564,7 +565,7 @@ class KlogApp(App[int]):
         def work() -> None:
             reader = store.reader()
             try:
-                with open(path, "w", encoding="utf-8") as out:
+                with open_private(path) as out:  # logs carry secrets: 0600
                     n = export_lines(reader, query, out, fmt, SAVE_LIMIT)
             finally:
                 reader.close()
