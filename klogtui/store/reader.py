@@ -161,7 +161,7 @@ class Reader:
             self.sources()
             cq = self._compiled.get(query)
             if cq is None:
-                cq = compile_query(parse(query), self._sources, time.time_ns())
+                cq = compile_query(parse(query), self._sources, time.time_ns(), query)
                 # `since:15m` means fifteen minutes before *now*: never reuse it.
                 if "since:" not in query and "until:" not in query:
                     if len(self._compiled) > 64:
