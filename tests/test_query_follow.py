@@ -73,9 +73,11 @@ def commit_one_by_one(store: Store, stamped: list[tuple[int, str]]) -> None:
 
 def test_a_line_stamped_ten_years_ahead_hides_nothing(store: Store, follower: Follower) -> None:
     new = [(T0 + 10 * YEAR, "from the future")]
-    new += [(T0 + (30 + i) * SEC, f"new {i}") for i in range(50)]
-    new += [(T0 + 90 * SEC, "last")]
     commit_one_by_one(store, new)
+    follower.wait_for("from the future")  # printed before the next lines are stored
+    later = [(T0 + (30 + i) * SEC, f"new {i}") for i in range(50)] + [(T0 + 90 * SEC, "last")]
+    commit_one_by_one(store, later)
+    new += later
     follower.wait_for("last")
     assert follower.messages == [f"old {i}" for i in range(20)] + [m for _, m in new]
     assert follower.stop() == ""
