@@ -4,6 +4,7 @@ timestamps: a line stamped years ahead or a clock stepped back hides nothing."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -137,3 +138,25 @@ def test_a_version_1_store_is_upgraded_and_followed(tmp_path: Path) -> None:
         assert f.messages == ["before the upgrade", "after the upgrade"]
     finally:
         f.stop()
+
+
+def test_a_follower_that_fell_behind_the_log_says_so(store: Store, follower: Follower) -> None:
+    follower.proc.send_signal(signal.SIGSTOP)  # Ctrl-Z
+    try:
+        stat = Path(f"/proc/{follower.proc.pid}/stat")
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+            time.sleep(0.01)  # until it is stopped: it must read nothing of what follows
+        commit_one_by_one(store, [(T0 + (40 + i) * SEC, f"while stopped {i}") for i in range(3)])
+        conn = sqlite3.connect(store.path)  # what the writer's trim does after KEEP_NS
+        with conn:
+            conn.execute("DELETE FROM commit_log")
+        conn.close()
+    finally:
+        follower.proc.send_signal(signal.SIGCONT)
+    write(store, Batch([rec(T0 + 50 * SEC, "after")]))
+    follower.wait_for("after")
+    assert follower.messages[20:] == ["after"]
+    assert follower.stop() == (
+        "klogtui: 3 commits were dropped from the store's commit log before -f read them "
+        "(it keeps 60 s); lines they stored are not printed here, query again to see them\n"
+    )
