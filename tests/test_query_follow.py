@@ -144,7 +144,9 @@ def test_a_follower_that_fell_behind_the_log_says_so(store: Store, follower: Fol
     follower.proc.send_signal(signal.SIGSTOP)  # Ctrl-Z
     try:
         stat = Path(f"/proc/{follower.proc.pid}/stat")
+        deadline = time.monotonic() + DEADLINE_S
         while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+            assert time.monotonic() < deadline, "the follower did not stop"
             time.sleep(0.01)  # until it is stopped: it must read nothing of what follows
         commit_one_by_one(store, [(T0 + (40 + i) * SEC, f"while stopped {i}") for i in range(3)])
         conn = sqlite3.connect(store.path)  # what the writer's trim does after KEEP_NS
