@@ -1,8 +1,8 @@
 """Regex matching under a time budget, for the query language's `=~`, `!~` and globs.
 
 Python's `re` can take exponential time on a pattern such as `(a|a)+$` and holds the GIL
-while it does, so one bad query froze every thread, the TUI's event loop included, and
-ignored Ctrl-C. The `regex` module takes a timeout and, with concurrent=True, releases
+while it does, so one bad query froze every thread, the TUI's event loop included. The
+`regex` module takes a timeout and, with concurrent=True, releases
 the GIL while it matches: a bad pattern costs at most its budget and never stalls the
 UI. Each distinct value is matched once per compiled query (names repeat across
 containers and restarts).
