@@ -22,7 +22,7 @@ from typing import TextIO
 
 from klogtui.errors import StoreError
 from klogtui.model import Flag, Level, LogLine, Source, Stream
-from klogtui.store.ids import SLOT_BITS
+from klogtui.store import commit_log
 from klogtui.store.reader import Reader
 from klogtui.store.schema import broken_store, default_db_path
 
@@ -30,9 +30,6 @@ __all__ = ["Printer", "flag_names", "format_ts", "inert", "run_query"]
 
 _PAGE = 5_000
 _POLL_S = 0.2
-# A line may be stored a little after lines newer than it (another container's batch
-# came first); when following, look back this far for such late arrivals.
-_LATE_IDS = (30_000_000_000 // 10_000) << SLOT_BITS
 _PALETTE = (32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96, 37)
 _LEVEL_SGR = {Level.WARN: "33", Level.ERROR: "31", Level.FATAL: "1;31"}
 
@@ -150,41 +147,33 @@ def _all_matches(reader: Reader, query: str) -> Iterator[list[LogLine]]:
         cursor = page[-1].id
 
 
-def _ids_in(reader: Reader, query: str, lo: int, hi: int) -> set[int]:
-    seen: set[int] = set()
-    cursor = lo
-    while True:
-        page = [ln for ln in reader.window_after(query, cursor, _PAGE) if ln.id <= hi]
-        seen.update(ln.id for ln in page)
-        if len(page) < _PAGE:
-            return seen
-        cursor = page[-1].id
+def _follow(reader: Reader, query: str, printer: Printer, seq: int) -> None:
+    """Print the matching lines of every commit after `seq`, in commit order, each once.
 
-
-def _follow(reader: Reader, query: str, printer: Printer, last_id: int) -> None:
-    """Print lines stored from now on, late arrivals included, each once."""
-    # Everything already stored counts as seen; a line that later appears among
-    # them (an id below last_id) arrived late and is printed when it shows up.
-    seen = _ids_in(reader, query, last_id - _LATE_IDS, last_id)
-    version = reader.data_version()
+    By commit, not by time: a line stamped in the past (a clock stepped back) or years
+    ahead is as new as any other, and must neither be skipped nor hide what follows.
+    """
+    version: int | None = None
     while True:
-        time.sleep(_POLL_S)
-        if reader.data_version() == version:
+        # Read before draining: a commit after this read changes it, so is drained next.
+        current = reader.data_version()
+        if current == version:
+            time.sleep(_POLL_S)
             continue
-        version = reader.data_version()
-        cursor = last_id - _LATE_IDS
+        version = current
         while True:
-            page = reader.window_after(query, cursor, _PAGE)
-            fresh = [ln for ln in page if ln.id not in seen]
-            printer.write(fresh)
-            seen.update(ln.id for ln in fresh)
-            if len(page) < _PAGE:
+            got = reader.committed_after(query, seq)
+            if got.missed:
+                print(
+                    f"klogtui: {got.missed} commits were dropped from the store's commit "
+                    f"log before -f read them (it keeps {commit_log.KEEP_NS // 10**9} s); "
+                    "lines they stored are not printed here, query again to see them",
+                    file=sys.stderr,
+                )
+            printer.write(got.lines)
+            if got.seq == seq:
                 break
-            cursor = page[-1].id
-        if seen:
-            last_id = max(last_id, max(seen))
-            horizon = last_id - _LATE_IDS
-            seen = {i for i in seen if i > horizon}
+            seq = got.seq
 
 
 def run_query(args: argparse.Namespace) -> int:
@@ -199,23 +188,20 @@ def run_query(args: argparse.Namespace) -> int:
     )
     printer = Printer(reader, out, args.output, color, terminal=out.isatty())
     reader.compile(args.query)  # a query error is reported before anything is printed
-    last_id = 0
-    if args.limit == 0:
-        for page in _all_matches(reader, args.query):
-            printer.write(page)
-            last_id = page[-1].id
-    else:
-        lines = reader.newest(args.query, args.limit)
-        printer.write(lines)
-        if lines:
-            last_id = lines[-1].id
+    with reader.snapshot():  # what is printed now and where following starts agree
+        seq = reader.last_commit()
+        if args.limit == 0:
+            for page in _all_matches(reader, args.query):
+                printer.write(page)
+        else:
+            printer.write(reader.newest(args.query, args.limit))
     if args.follow:
         # Until now Ctrl-C ended the process at once (__main__.py); following ends on
         # KeyboardInterrupt, with exit 0.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            _follow(reader, args.query, printer, last_id)
+            _follow(reader, args.query, printer, seq)
         except KeyboardInterrupt:
             return 0
     return 0

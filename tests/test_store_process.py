@@ -4,7 +4,6 @@ collect` processes, real files; lines written, stored and duplicated are counted
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
@@ -121,11 +120,11 @@ def test_the_app_on_a_store_being_collected_reads_it_live(
             seen["collection"] = app.collection
             seen["status"] = _status(app)
 
-    def run(app: KlogApp) -> int:
-        asyncio.run(drive(app))
-        return 0
+    async def run_async(app: KlogApp) -> None:
+        await drive(app)
 
-    monkeypatch.setattr(KlogApp, "run", run)
+    # run_app runs the app with run_async: drive it with Pilot instead of a terminal.
+    monkeypatch.setattr(KlogApp, "run_async", run_async)
     try:
         wait_for(lambda: committed_lines(db) > 500, 30, "the collector storing")
         assert main(["--log-dir", str(log_dir), "--db", str(db)]) == 0
@@ -280,11 +279,10 @@ async def drive(app):
         seen["notices"] = [n.message for n in app._notifications]
         seen["collecting"] = app.collection is not None
 
-def run(app):
-    asyncio.run(drive(app))
-    return 0
+async def run_async(app):
+    await drive(app)
 
-KlogApp.run = run
+KlogApp.run_async = run_async
 seen["code"] = main(sys.argv[1:])
 print(json.dumps(seen))
 """

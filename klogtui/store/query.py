@@ -38,7 +38,9 @@ upper case. OR binds looser than AND: `a b OR c` is `(a b) OR c`.
 Keys: namespace (ns), pod, container (c), node, stream, level; any other key is a pod
 label (`app=web`; `label.app=web` says the same, and `label.pod=x` names a label that
 shares a name with a key). Values are globs for `=`/`!=` (only `*` is special) and
-Python regexes, searched anywhere in the value, for `=~`/`!~`. Names, nodes and labels
+Python regexes, searched anywhere in the value, for `=~`/`!~`; a query's regexes and globs
+get one second of matching in all (regex_budget), past which the query fails with a
+message instead of hanging. Names, nodes and labels
 match case-sensitively; stream (stdout, stderr, raw, combined) and level (none, trace,
 debug, info, warn, error, fatal; aliases warning, err, critical, unknown)
 case-insensitively.
@@ -65,9 +67,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import NamedTuple, TypeAlias, TypeVar
 
+import regex
+
 from klogtui.errors import QueryError
 from klogtui.model import Level, Source, Stream
+from klogtui.store import regex_budget
 from klogtui.store.ids import id_for_ts, past_last_bucket
+from klogtui.store.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 
 __all__ = [
     "And",
@@ -398,8 +404,8 @@ class _Lexer:
         domain = _DOMAINS.get(key)
         if op in ("=~", "!~"):
             try:
-                re.compile(value, re.IGNORECASE if domain else 0)
-            except (re.error, OverflowError, RecursionError, ValueError) as e:
+                compile_pattern(value, domain is not None)
+            except (regex.error, OverflowError, RecursionError, ValueError) as e:
                 raise self.error(f"bad regex: {e}", col) from None
         elif domain is not None and "*" not in value and value.lower() not in domain:
             names = ", ".join(_CANONICAL[key])
@@ -694,27 +700,27 @@ def _fts_and_not(pos: list[str], neg: list[str]) -> str:
     return expr
 
 
-def _glob(value: str, ignore_case: bool) -> re.Pattern[str]:
-    body = ".*".join(re.escape(part) for part in value.split("*"))
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def _glob(value: str) -> str:
+    return "(?s:" + ".*".join(regex.escape(part) for part in value.split("*")) + ")"
 
 
-def _matcher(op: str, value: str, ignore_case: bool) -> Callable[[str], bool]:
-    """The positive form (= or =~) of op as a test on strings."""
+def _matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[[str], bool]:
+    """The positive form (= or =~) of op as a test on strings, within budget.
+
+    A glob is a regex too (`*a*a*b` backtracks), so both share the query's budget.
+    """
     if op in ("=~", "!~"):
-        rx = re.compile(value, re.IGNORECASE if ignore_case else 0)
-        return lambda s: rx.search(s) is not None
+        return searcher(compile_pattern(value, ignore_case), budget)
     if "*" in value:
-        glob = _glob(value, ignore_case)
-        return lambda s: glob.fullmatch(s) is not None
+        return searcher(compile_pattern(_glob(value), ignore_case), budget, full=True)
     if ignore_case:
         folded = value.casefold()
         return lambda s: s.casefold() == folded
     return lambda s: s == value
 
 
-def _field_pred(f: Field) -> SourcePredicate:
-    test = _matcher(f.op, f.value, False)
+def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
+    test = _budgeted(f, _matcher(f.op, f.value, False, budget))
     negate = f.op in ("!=", "!~")
     label = label_name(f.key)
     get: Callable[[Source], str | None]
@@ -735,15 +741,40 @@ def _field_pred(f: Field) -> SourcePredicate:
     return has
 
 
-def _source_pred(node: Node) -> SourcePredicate | None:
+def _budgeted(f: Field, test: Callable[[str], bool]) -> Callable[[str], bool]:
+    """test, its BudgetExceeded naming the field that spent the budget."""
+
+    def run(s: str) -> bool:
+        try:
+            return test(s)
+        except BudgetExceeded:
+            raise BudgetExceeded(f) from None
+
+    return run
+
+
+def _budget_error(e: BudgetExceeded, budget: Budget, text: str) -> QueryError:
+    f = e.args[0] if e.args else None
+    if not isinstance(f, Field):
+        return QueryError("a regex ran too long", 0, text)
+    col = text.find(f.value)
+    return QueryError(
+        f"{f.key}{f.op}{f.value} took longer than {budget.seconds:g} s to match: the "
+        "pattern backtracks (nested repeats such as (a|a)+); simplify it",
+        max(col, 0),
+        text,
+    )
+
+
+def _source_pred(node: Node, budget: Budget) -> SourcePredicate | None:
     """node as a test on sources, or None if it looks at anything but sources."""
     if isinstance(node, Field):
-        return None if node.key in LINE_KEYS else _field_pred(node)
+        return None if node.key in LINE_KEYS else _field_pred(node, budget)
     if isinstance(node, Not):
-        inner = _source_pred(node.item)
+        inner = _source_pred(node.item, budget)
         return None if inner is None else (lambda s: not inner(s))
     if isinstance(node, (And, Or)):
-        preds = [_source_pred(i) for i in node.items]
+        preds = [_source_pred(i, budget) for i in node.items]
         if any(p is None for p in preds):
             return None
         ps = [p for p in preds if p is not None]
@@ -753,10 +784,10 @@ def _source_pred(node: Node) -> SourcePredicate | None:
     return None
 
 
-def _domain_values(f: Field) -> set[int]:
+def _domain_values(f: Field, budget: Budget) -> set[int]:
     """The stream or level values f selects."""
     domain = _DOMAINS[f.key]
-    test = _matcher(f.op, f.value, True)
+    test = _budgeted(f, _matcher(f.op, f.value, True, budget))
     hit = {v for name, v in domain.items() if test(name)}
     if f.op in ("!=", "!~"):
         return set(domain.values()) - hit
@@ -764,16 +795,17 @@ def _domain_values(f: Field) -> set[int]:
 
 
 class _Compiler:
-    def __init__(self, sources: Sequence[Source], now_ns: int) -> None:
+    def __init__(self, sources: Sequence[Source], now_ns: int, budget: Budget) -> None:
         self.sources = sources
         self.now_ns = now_ns
+        self.budget = budget
         self.params: list[str] = []
 
     def source_ids(self, pred: SourcePredicate) -> set[int]:
         return {s.id for s in self.sources if pred(s)}
 
     def sql(self, node: Node) -> str:
-        pred = _source_pred(node)
+        pred = _source_pred(node, self.budget)
         if pred is not None:
             return _ids_in("l.source_id", self.source_ids(pred))
         fts = _fts_expr(node)
@@ -784,7 +816,7 @@ class _Compiler:
             self.params.append(node.value)
             return "instr(l.message, ?) > 0"
         if isinstance(node, Field):  # stream or level: the only non-source fields
-            return _ids_in(f"l.{node.key}", _domain_values(node))
+            return _ids_in(f"l.{node.key}", _domain_values(node, self.budget))
         if isinstance(node, TimeBound):
             ts = _time_ns(node.text, self.now_ns)
             exact = _past_ids_pred(node.kind, ts)
@@ -832,21 +864,35 @@ def _texts(node: Node, positive: bool, out: list[str], seen: set[str]) -> bool:
     return False
 
 
-def compile_query(q: Query, sources: Sequence[Source], now_ns: int) -> CompiledQuery:
+def compile_query(
+    q: Query, sources: Sequence[Source], now_ns: int, text: str = ""
+) -> CompiledQuery:
     """Compile a parsed query against the store schema.
 
     Args:
         q: a query from parse().
         sources: every stored source; source conditions are evaluated on them here.
         now_ns: "now" in UTC ns, for since:/until: durations.
+        text: the query as typed, for error messages.
 
     Returns:
         The compiled query. Source conditions depend on `sources` and durations on
         `now_ns`: compile again when either should change.
+
+    Raises:
+        QueryError: its regexes and globs ran past regex_budget.REGEX_BUDGET_S.
     """
     if q is None:
         return _EMPTY
-    comp = _Compiler(sources, now_ns)
+    budget = Budget(regex_budget.REGEX_BUDGET_S)
+    try:
+        return _compile(q, sources, now_ns, budget)
+    except BudgetExceeded as e:
+        raise _budget_error(e, budget, text or str(q)) from None
+
+
+def _compile(q: Node, sources: Sequence[Source], now_ns: int, budget: Budget) -> CompiledQuery:
+    comp = _Compiler(sources, now_ns, budget)
     fts_pos: list[str] = []
     fts_neg: list[str] = []
     where: list[str] = []
@@ -865,7 +911,7 @@ def compile_query(q: Query, sources: Sequence[Source], now_ns: int) -> CompiledQ
                 min_id = line_id if min_id is None else max(min_id, line_id)
             else:
                 max_id = line_id if max_id is None else min(max_id, line_id)
-        elif (pred := _source_pred(c)) is not None:
+        elif (pred := _source_pred(c, budget)) is not None:
             src_preds.append(pred)
         elif (e := _fts_expr(c)) is not None:
             fts_pos.append(e)
@@ -896,19 +942,33 @@ def compile_query(q: Query, sources: Sequence[Source], now_ns: int) -> CompiledQ
     )
 
 
-def compile_source_predicate(q: Query) -> SourcePredicate | None:
+def compile_source_predicate(q: Query, budget_s: float | None = None) -> SourcePredicate | None:
     """Which sources a query selects, for the UI (e.g. to dim the sources tree).
+
+    Args:
+        q: a query from parse().
+        budget_s: seconds of regex matching the test may spend over its whole life
+            (default regex_budget.REGEX_BUDGET_S); keep it small on the UI's thread.
 
     Returns:
         A test on sources built from the query's top-level source conditions (those
-        ANDed with the rest), or None when the query does not constrain sources.
+        ANDed with the rest), or None when the query does not constrain sources. The
+        test raises QueryError once its budget is spent.
     """
     if q is None:
         return None
-    preds = [p for c in _conjuncts(q) if (p := _source_pred(c)) is not None]
+    budget = Budget(regex_budget.REGEX_BUDGET_S if budget_s is None else budget_s)
+    preds = [p for c in _conjuncts(q) if (p := _source_pred(c, budget)) is not None]
     if not preds:
         return None
-    return lambda s: all(p(s) for p in preds)
+
+    def test(s: Source) -> bool:
+        try:
+            return all(p(s) for p in preds)
+        except BudgetExceeded as e:
+            raise _budget_error(e, budget, str(q)) from None
+
+    return test
 
 
 # -- editing query text -----------------------------------------------------------------

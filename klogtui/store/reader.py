@@ -7,6 +7,7 @@ serialises its own calls; threads that want to read in parallel open one each.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import json
@@ -14,18 +15,19 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from klogtui.errors import StoreError
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
+from klogtui.store import commit_log
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_for_ts, ts_of_id
 from klogtui.store.query import CompiledQuery, compile_query, parse
 from klogtui.store.schema import broken_store, connect
 
-__all__ = ["FACET_FIELDS", "Bucket", "Reader", "StoreStats"]
+__all__ = ["FACET_FIELDS", "Bucket", "Committed", "Reader", "StoreStats"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +39,7 @@ _MAX_ID = (1 << 63) - 1
 _PER_SOURCE_MAX = 64
 # Text facets and histograms count at most this many newest matches (then say so).
 _SCAN_CAP = 200_000
+_AMONG_PAGE = 5_000
 FACET_FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
 
 
@@ -46,6 +49,14 @@ class StoreStats(NamedTuple):
     db_bytes: int
     first_ts: int
     last_ts: int
+
+
+class Committed(NamedTuple):
+    """What commits after a seq stored that matches a query (see Reader.committed_after)."""
+
+    lines: list[LogLine]  # in commit order, id order within a commit
+    seq: int  # the last commit read: pass it to the next call
+    missed: int  # commits after the seq given that were trimmed from the log unread
 
 
 class Bucket(NamedTuple):
@@ -110,6 +121,16 @@ class Reader:
         except sqlite3.ProgrammingError:
             pass  # closed: nothing is running
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read on this reader inside the block sees the store as at its first."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
     # -- sources and compilation ------------------------------------------------------
 
     @_guarded
@@ -171,7 +192,7 @@ class Reader:
             self.sources()
             cq = self._compiled.get(query)
             if cq is None:
-                cq = compile_query(parse(query), self._sources, time.time_ns())
+                cq = compile_query(parse(query), self._sources, time.time_ns(), query)
                 # `since:15m` means fifteen minutes before *now*: never reuse it.
                 if "since:" not in query and "until:" not in query:
                     if len(self._compiled) > 64:
@@ -221,6 +242,40 @@ class Reader:
     def count_after(self, query: str | CompiledQuery, cursor: int, cap: int = 10_000) -> int:
         """How many matching lines are newer than cursor (at most cap)."""
         return len(self._select(self.compile(query), cursor, _MAX_ID, False, cap, ids_only=True))
+
+    @_guarded
+    def last_commit(self) -> int:
+        """The seq of the newest commit (0 before the first): where following starts."""
+        with self._lock:
+            return commit_log.last_seq(self._conn)
+
+    @_guarded
+    def committed_after(self, query: str | CompiledQuery, seq: int, commits: int = 64) -> Committed:
+        """Matching lines stored by up to `commits` commits after `seq`, whatever their
+        timestamps (a line stamped years ahead or in the past is still new)."""
+        cq = self.compile(query)
+        out: list[LogLine] = []
+        with self._lock:
+            logged = commit_log.read_after(self._conn, seq, commits)
+            newest = logged[-1][0] if logged else commit_log.last_seq(self._conn)
+            first = logged[0][0] if logged else newest + 1
+            for _, ids in logged:
+                out.extend(self._among(cq, ids))
+        return Committed(out, max(seq, newest), max(0, first - seq - 1))
+
+    def _among(self, cq: CompiledQuery, ids: Sequence[int]) -> list[LogLine]:
+        """The lines with these ids (ascending) that match cq, in id order."""
+        wanted = set(ids)
+        out: list[LogLine] = []
+        for lo, hi in commit_log.runs(ids):
+            cursor = lo - 1
+            while True:
+                page = self._select(cq, cursor, hi + 1, False, _AMONG_PAGE)
+                out.extend(ln for ln in page if ln.id in wanted)
+                if len(page) < _AMONG_PAGE:
+                    break
+                cursor = page[-1].id
+        return out
 
     @_guarded
     def line(self, line_id: int) -> LogLine | None:

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -82,8 +82,24 @@ CREATE TABLE counts(
 CREATE TABLE checkpoints(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
-# Index i upgrades a store from version i+1 to i+2; version 1 is created whole.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+# Version 2. The ids each commit stored, in commit order (store/commit_log.py), so that
+# `klogtui query -f` prints what is new whatever its timestamps. AUTOINCREMENT: a seq
+# is never reused, even after the log is trimmed empty.
+_DDL_V2 = """
+CREATE TABLE commit_log(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    ids BLOB NOT NULL
+);
+"""
+
+
+def _add_commit_log(conn: sqlite3.Connection) -> None:
+    conn.execute(_DDL_V2)
+
+
+# Index i upgrades a store from version i+1 to i+2; the newest version is created whole.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_add_commit_log]
 
 
 def default_db_path(profile: str) -> Path:
@@ -264,7 +280,7 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
         try:
             # Another process may have created it between our look and the lock.
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                for stmt in _DDL_V1.split(";"):
+                for stmt in (_DDL_V1 + _DDL_V2).split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # ours, even damaged

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from klogtui.errors import StoreError
 from klogtui.model import Batch, SourceInfo, SourceKey
+from klogtui.store import commit_log
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 from klogtui.store.retention import Pruner, Retention
 from klogtui.store.schema import WAL_LIMIT_BYTES, connect
@@ -310,6 +311,9 @@ class Writer:
             conn.executemany(
                 "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)", [(r[0], r[6]) for r in rows]
             )
+            now_ns = time.time_ns()
+            commit_log.record(conn, [r[0] for r in rows], now_ns)
+            commit_log.trim(conn, now_ns)
             conn.executemany(
                 "INSERT INTO counts VALUES (?,?,?,?,?) "
                 "ON CONFLICT DO UPDATE SET n = n + excluded.n",

@@ -62,6 +62,9 @@ _HISTOGRAM_INTERVAL_S = 2.0
 # while lines stream in, redo it less often so it does not compete with scrolling.
 _TEXT_HISTOGRAM_INTERVAL_S = 15.0
 _EXPORT_PAGE = 5_000
+# The sources tree tests sources on the event loop: its regexes get this much in all
+# (a runaway pattern then dims nothing; the log pane reports it from its worker).
+_TREE_REGEX_BUDGET_S = 0.1
 
 # Every key, for the help screen (a test checks it against the real bindings).
 HELP_KEYS: list[tuple[str, str]] = [
@@ -280,7 +283,7 @@ class KlogApp(App[int]):
         self.query_bar.set_applied(query)
         self.log_view.set_query(query)
         try:
-            pred = compile_source_predicate(parse(query))
+            pred = compile_source_predicate(parse(query), _TREE_REGEX_BUDGET_S)
         except QueryError:
             pred = None  # the log pane reports it in the query bar
         self.sources_tree.set_predicate(pred)

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from klogtui.errors import QueryError
 from klogtui.model import Source
 from klogtui.store.query import with_field, without_field
 
@@ -194,9 +195,18 @@ class SourcesTree(Tree[Selection]):
         self._by_path[path] = node
         return node
 
+    def _matches(self, group: _Group) -> bool:
+        if self._pred is None:
+            return True
+        try:
+            return any(self._pred(s) for s in group.sources)
+        except QueryError:
+            self._pred = None  # its regex ran out of time: dim nothing
+            return True
+
     def _label(self, path: tuple[str, ...], group: _Group, now: int) -> tuple[Text, int]:
         """A node's label, and how many characters follow the name (counts, restarts)."""
-        matches = self._pred is None or any(self._pred(s) for s in group.sources)
+        matches = self._matches(group)
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         if not path:
             text.append("all sources ")
