@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from klogtui import __version__
 from klogtui.errors import BrokenStoreError, KlogError, QueryError
@@ -38,6 +38,19 @@ query language: ns=shop pod=checkout-* container!=istio-proxy stream=stderr
 
 
 _BUILTIN_DEFAULTS: dict[str, object] = {"since": "1h", "max_streams": 50}
+
+Mode = Literal["local", "remote", "demo"]
+
+# Source options that only some modes use: (flag, argparse dest, modes that honour it).
+_MODE_BOUND: tuple[tuple[str, str, frozenset[Mode]], ...] = (
+    ("-l/--selector", "selector", frozenset({"remote"})),
+    ("-A/--all-namespaces", "all_namespaces", frozenset({"remote"})),
+    ("--context", "context", frozenset({"remote"})),
+    ("--max-streams", "max_streams", frozenset({"remote"})),
+    ("-n/--namespace", "namespaces", frozenset({"local", "remote"})),
+    ("--since", "since", frozenset({"local", "remote"})),
+    ("--log-dir", "log_dir", frozenset({"local"})),
+)
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -288,11 +301,8 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
             in_cluster=args.in_cluster,
         )
     local = not (args.demo or remote)
-    if local and args.selector:
-        raise KlogError(
-            "-l/--selector needs pod labels, which local log files do not carry: "
-            "use -n NAMESPACE, or --kubeconfig to read the cluster's API"
-        )
+    mode: Mode = "remote" if remote else "demo" if args.demo else "local"
+    _refuse_what_cannot_apply(args.given, mode)
     db = args.db
     if db is None:
         if args.demo and not getattr(args, "no_collect", False):
@@ -320,6 +330,30 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         namespaces=tuple(args.namespaces) if local else (),
         since_s=_parse_duration_s(args.local_since) if local and args.local_since else None,
     )
+
+
+def _refuse_what_cannot_apply(given: set[str], mode: Mode) -> None:
+    """A source option the chosen mode cannot honour is an error, never silently ignored.
+
+    Raises:
+        KlogError: naming the first such option and what to use instead.
+    """
+    for flag, dest, modes in _MODE_BOUND:
+        if dest not in given or mode in modes:
+            continue
+        if dest == "selector" and mode == "local":
+            raise KlogError(
+                "-l/--selector needs pod labels, which local log files do not carry: "
+                "use -n NAMESPACE, or --kubeconfig to read the cluster's API"
+            )
+        if mode == "demo":
+            raise KlogError(f"{flag} does not apply to --demo (it writes its own cluster)")
+        if mode == "remote":
+            raise KlogError(f"{flag} applies to local log files only, not with --kubeconfig")
+        raise KlogError(
+            f"{flag} applies to remote mode only (--kubeconfig); local log files are "
+            "narrowed with -n NAMESPACE and --since"
+        )
 
 
 def _ctrl_c_interrupts() -> None:
@@ -411,6 +445,8 @@ def _main(argv: Sequence[str] | None) -> int:
     # Local files are read whole unless --since is on the command line (the config
     # file's `since` is where remote streams start).
     args.local_since = args.since
+    # What the command line set, before the config file's defaults fill the rest in.
+    args.given = {d for _, d, _ in _MODE_BOUND if getattr(args, d, None) not in (None, False, [])}
     # Command line first, then the config file, then our own defaults.
     for dest, value in defaults.items():
         if getattr(args, dest, None) is None:

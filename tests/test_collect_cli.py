@@ -226,3 +226,32 @@ def test_the_app_collects_only_the_namespace_and_time_asked_for(tmp_path: Path) 
         running.stop()
     assert stored_seqs(store) == list(range(20, 30))
     assert running.stats.snapshot().errors == ()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["-A"], "-A/--all-namespaces applies to remote mode only (--kubeconfig)"),
+        (["--context", "prod"], "--context applies to remote mode only (--kubeconfig)"),
+        (["--max-streams", "5"], "--max-streams applies to remote mode only (--kubeconfig)"),
+        (["--demo", "-n", "shop"], "-n/--namespace does not apply to --demo"),
+        (["--demo", "-l", "app=web"], "-l/--selector does not apply to --demo"),
+        (["--kubeconfig", "nowhere"], "--log-dir applies to local log files only"),
+    ],
+    ids=["all-namespaces", "context", "max-streams", "demo-namespace", "demo-selector", "kube"],
+)
+def test_an_option_the_mode_cannot_honour_is_refused(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    log_dir = tmp_path / "logs"
+    _three_namespaces(log_dir, time.time_ns())
+    db = tmp_path / "store.db"
+    if "--demo" in options:
+        argv = [*options, "--db", str(db)]
+    else:
+        argv = ["--log-dir", str(log_dir), "--db", str(db), *options]
+    done = _collect(*argv, "--once")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"klogtui: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1
+    assert not db.exists()
