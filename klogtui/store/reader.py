@@ -128,8 +128,13 @@ class Reader:
             self._conn.execute("BEGIN")
             try:
                 yield
-            finally:
-                self._conn.execute("COMMIT")
+            except BaseException:
+                # The read failed (a damaged page, an interrupt): end the transaction
+                # without letting a second error hide the first.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     # -- sources and compilation ------------------------------------------------------
 
