@@ -106,9 +106,10 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
 def burst(app: KlogApp, text: str) -> None:
     """Hand the app every key of `text` at once ("\r" is Enter), as a terminal does on a
     paste, for a fast typist or over a laggy link: no key waits for the one before."""
+    control = {"\r": "enter", "\x15": "ctrl+u", "\x7f": "backspace"}
     for char in text:
-        key = "enter" if char == "\r" else char if char.isalnum() else _character_to_key(char)
-        event = events.Key(key, char)
+        key = control.get(char) or (char if char.isalnum() else _character_to_key(char))
+        event = events.Key(key, None if char in control and char != "\r" else char)
         event.set_sender(app)
         app.post_message(event)
 
@@ -133,6 +134,10 @@ async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) 
         burst(app, "/ /api/cart")
         await until(pilot, lambda: app.query_bar.value.endswith(" /api/cart"))
         assert app.query_bar.value == "level=fatal OR refused /api/cart"
+        # Editing keys in the burst happen where they were typed: ctrl+u clears what is
+        # before it, backspace takes the key before it.
+        burst(app, "\x15refused\x7f\x7f\x7f\x7fxes\r")
+        await until(pilot, lambda: app.query_bar.applied == "refxes")
 
 
 async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:

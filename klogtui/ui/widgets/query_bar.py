@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -126,6 +127,16 @@ class QueryInput(Input):
         self.history = history
         self._pos: int | None = None  # index into history while walking it
         self._draft = ""
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Textual types printable keys here at once but runs a key's binding (ctrl+u,
+        # backspace, Enter, ...) only when the key has bubbled up to the App through
+        # each parent's queue; keys right behind it (a burst over a laggy link, a fast
+        # typist) are typed first: `/` ctrl+u `refused` gave "used". Run it in order.
+        # (_check_bindings is private; Textual is pinned exactly in pyproject.toml.)
+        if not event.is_printable and await self.app._check_bindings(event.key):
+            event.stop()
+            event.prevent_default()  # Input._on_key and the bubbling are done with it
 
     def action_history(self, step: int) -> None:
         entries = self.history.entries
