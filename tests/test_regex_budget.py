@@ -128,7 +128,7 @@ async def test_the_tui_answers_keys_while_a_regex_runs(
     # A budget long enough that the regex is still running when the app has quit (the
     # last assert), so quitting proves the event loop was free. Leaving the test waits
     # for the worker thread, so not longer than that.
-    monkeypatch.setattr(regex_budget, "REGEX_BUDGET_S", 15.0)
+    monkeypatch.setattr(regex_budget, "REGEX_BUDGET_S", 5.0)
     app = KlogApp(Store(two_pods), now_ns=FIXED_NOW)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
