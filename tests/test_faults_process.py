@@ -28,6 +28,7 @@ from tests.helpers_faults import (
     stamp,
     start_writer,
     tally,
+    tmpfs,
     written,
 )
 from tests.helpers_files import Container, lines, seq_of, stored_seqs, wait_for
@@ -200,19 +201,8 @@ def test_store_locked_by_another_process_while_collecting(tmp_path: Path, hold_s
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs: a disk that fills up (needs root and mount permission)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small", "3m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _grow(mnt: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from klogtui.model import Batch
 from klogtui.store import Retention, Store, parse_size
-from tests.helpers_faults import collect_argv, collect_proc, committed_lines
+from tests.helpers_faults import collect_argv, collect_proc, committed_lines, tmpfs
 from tests.helpers_files import Container, seq_of, ts_text, wait_for
 from tests.store_helpers import SEC, key, rec
 
@@ -120,19 +120,8 @@ def store_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
         return
     if os.geteuid() != 0:
         pytest.skip("the small-disk case mounts a tmpfs, which needs root")
-    mnt = tmp_path / "small-disk"
-    mnt.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=40m,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small-disk", "40m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _kept(db: Path) -> tuple[dict[str, list[int]], list[int]]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from klogtui.model import Flag, Level, Stream
+from klogtui.model import Flag, Level, LogLine, Stream
 
 __all__ = ["APPLICATION_ID", "PageRows", "is_klogtui_file", "read_rows"]
 
@@ -28,17 +28,6 @@ _TABLE_LEAF = 0x0D
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
 _LINE_COLUMNS = 7  # id (NULL: an alias of the rowid), ts, source_id, stream, level, flags, message
 _SOURCE_COLUMNS = 14
-
-
-@dataclass(frozen=True, slots=True)
-class LineRow:
-    id: int
-    ts: int
-    source_id: int
-    stream: int
-    level: int
-    flags: int
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +49,7 @@ class SourceRow:
 class PageRows:
     """What a scan found: rows by id (each once) and how many cells did not parse."""
 
-    lines: dict[int, LineRow]
+    lines: dict[int, LogLine]
     sources: dict[int, SourceRow]
     bad_cells: int = 0
 
@@ -301,7 +290,7 @@ def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
         assert isinstance(stream, int) and isinstance(level, int) and isinstance(flags, int)
         if cut:
             flags |= Flag.TRUNCATED
-        rows.lines.setdefault(rowid, LineRow(rowid, ts, sid, stream, level, flags, message))
+        rows.lines.setdefault(rowid, LogLine(rowid, ts, sid, stream, level, flags, message))
     elif len(values) == _SOURCE_COLUMNS and _is_source(values):
         t = [v if isinstance(v, str) else "" for v in values]
         restart = values[5]
