@@ -407,6 +407,32 @@ def test_pods_deleted_while_stopped_and_during_backfill(tmp_path: Path) -> None:
     assert [s for s in stored(run.store) if s.flags] == []
 
 
+def test_pod_whose_files_went_while_stopped_is_deleted_when_its_directory_goes(
+    tmp_path: Path,
+) -> None:
+    """A pod caught half-deleted at start (its files gone, its directory not yet):
+    nothing of it is found to read, and the directory goes after the startup scan.
+    The pod is shown deleted then, not running forever."""
+    log_dir = tmp_path / "logs"
+    gone, kept = (Container(log_dir, pod=p, uid=f"uid-{p}") for p in ("gone", "kept"))
+    for i, c in enumerate((gone, kept)):
+        c.append(lines(range(i * 100, i * 100 + 10)))
+    with Run(log_dir, tmp_path / "db").caught_up() as run:
+        run.wait_seqs(list(range(10)) + list(range(100, 110)))
+    shutil.rmtree(gone.dir)  # the pod directory itself stays, empty
+    with Run(log_dir, tmp_path / "db").caught_up() as run:
+
+        def states() -> dict[str, str]:
+            assert run.writer.flush(10)
+            return {k.pod: s.state for k, s in sources(run.store).items()}
+
+        gone.pod_dir.rmdir()
+        expected = {"gone": "deleted", "kept": "running"}
+        wait_for(lambda: states() == expected, what=f"states {expected}")
+        assert run.seqs(gone.key()) == list(range(10))
+    assert [s for s in stored(run.store) if s.flags] == []
+
+
 # -- dockershim: pods/.../0.log is a symlink to Docker's json-file log --------------------
 
 

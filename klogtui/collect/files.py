@@ -360,6 +360,9 @@ class FileCollector:
         self._keys: dict[SourceKey, SourceKey] = {}
         self._states: dict[SourceKey, str] = {}
         self._container_ids: dict[SourceKey, str] = {}
+        # Sources that only a checkpoint of a past run names (no file of theirs found), by
+        # pod directory: marked deleted when a listing finds that directory gone.
+        self._unseen: dict[str, set[SourceKey]] = {}
         self._open_fds = 0
 
         # Work found in events, done after each read of the event queue.
@@ -769,6 +772,8 @@ class FileCollector:
             if pod in self._pod_dirs:
                 self._unwatch(self._pod_dirs.pop(pod))
             names = set()
+            if isinstance(e, (FileNotFoundError, NotADirectoryError)):
+                self._pod_gone(pod)
         for name in sorted(names):
             path = os.path.join(pod, name)
             if os.path.isdir(path):
@@ -776,6 +781,12 @@ class FileCollector:
         for d in [d for d in self._dirs.values() if d.pod_path == pod]:
             if os.path.basename(d.path) not in names:
                 self._scan_dir(d)
+
+    def _pod_gone(self, pod: str) -> None:
+        """Mark deleted the sources of a vanished pod that no file of ours stands for
+        (those that had one are marked by `_dir_gone`)."""
+        for key in sorted(self._unseen.pop(pod, ()), key=str):
+            self._note_state(key, "deleted")
 
     def _add_dir(self, path: str) -> _Dir:
         # Known by its real path (two names may lead to it); named by the path found,
@@ -1470,15 +1481,14 @@ class FileCollector:
             self._touch()
             self._deleted.add(key)
             path = saved.get("path")
-            if (
-                source is not None
-                and source not in self._states
-                and isinstance(path, str)
-                and not os.path.isdir(os.path.dirname(os.path.dirname(path)))
-            ):
-                # Its pod was deleted while we were not running.
-                self._states[source] = "deleted"
-                self._infos.append(SourceInfo(source, state="deleted"))
+            if source is not None and source not in self._states and isinstance(path, str):
+                # None of its files was found: its pod was deleted while we were not
+                # running, or is being deleted now. In that case the pod's watch (set by
+                # the scan, before its listing) reports it, and `_scan_pod` marks it.
+                pod = os.path.dirname(os.path.dirname(path))
+                self._unseen.setdefault(pod, set()).add(source)
+                if not os.path.isdir(pod):
+                    self._pod_gone(pod)
 
     # -- batches --------------------------------------------------------------------------
 
