@@ -240,7 +240,15 @@ def test_ctrl_c_right_after_start_never_shows_our_traceback(tmp_path: Path) -> N
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)  # the scenario itself: a signal this soon after start
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Still collecting: the signal was lost. Only Python's own start-up may lose
+            # it (a KeyboardInterrupt in a __del__ is printed as "Exception ignored").
+            proc.kill()
+            _, err = proc.communicate()
+            assert "Exception ignored" in err and not ours.search(err), f"lost: {err}"
+            continue
         if ours.search(err):
             seen.append((delay, f"our traceback: {err}"))
         elif "KeyboardInterrupt" not in err:  # not Python's own start-up either
