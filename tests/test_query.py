@@ -688,6 +688,7 @@ QUERY_TEXT = st.lists(QUERY_PIECES, max_size=16).map("".join) | st.text(max_size
 @example('"')
 @example("\\")
 @example("'; DROP TABLE lines; --")
+@example("label.-=a")  # a label named "-": written bare, it read back as a NOT
 def test_any_text_is_a_query_error_or_a_safe_query(db: sqlite3.Connection, text: str) -> None:
     conn = db
     try:

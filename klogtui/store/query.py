@@ -143,7 +143,12 @@ class Field(NamedTuple):
     value: str
 
     def __str__(self) -> str:
-        return _written(f"{self.key}{self.op}", self.value, self)
+        written = _written(f"{self.key}{self.op}", self.value, self)
+        if _lexes_to(written, self):
+            return written
+        # A label whose bare name reads as something else (`-x=a` is a NOT): name it
+        # as a label.
+        return _written(f"label.{self.key}{self.op}", self.value, self)
 
 
 @_compared_by_type
