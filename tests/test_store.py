@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,81 @@ def test_histogram_buckets_totals_and_errors(store: Store) -> None:
     text, exact = reader.histogram("m3", start, start + 10 * minute, 10)
     assert exact
     assert [b.total for b in text] == [0, 0, 0, 3, 0, 0, 0, 0, 0, 0]
+
+
+def iso(ts_ns: int) -> str:
+    """ts_ns as a query time (UTC, to the nanosecond)."""
+    whole = datetime.fromtimestamp(ts_ns // SEC, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{ts_ns % SEC:09d}Z"
+
+
+def test_counts_take_in_lines_in_the_ten_microsecond_bucket_of_the_range_end(
+    store: Store,
+) -> None:
+    # Ids hold time to 10 µs. Line 10, a line 4 µs after it and the until: bound 5 µs
+    # after it share one bucket; so do the newest line and the histogram's end (its
+    # timestamp + 1 ns). Rounding those ends down to their bucket's start used to drop
+    # those lines from the view, the counts and the histogram.
+    times = [T0 + 3 + i * 7 * SEC for i in range(30)]  # 3.5 minutes, not on a minute
+    lines = [rec(t, f"line {i}") for i, t in enumerate(times)]
+    lines.append(rec(times[10] + 4_000, "just before until"))
+    write(store, Batch(lines))
+    reader = store.reader()
+    until = f"until:{iso(times[10] + 5_000)}"
+    assert messages(reader.newest(until, 100))[-2:] == ["line 10", "just before until"]
+    for query in (until, f"ns=shop {until}"):
+        assert reader.count(query) == (12, True)
+        assert len(reader.newest(query, 100)) == 12
+        assert sum(n for _, n in reader.facets(query, "pod")[0]) == 12
+    first, last = reader.time_range()
+    # 3 buckets are a minute wide or more (per-minute counts), 50 are seconds wide.
+    for width in (3, 50):
+        everything, exact = reader.histogram("", first, last + 1, width)
+        assert exact
+        assert sum(b.total for b in everything) == 31
+        bounded, _ = reader.histogram(until, first, last + 1, width)
+        assert sum(b.total for b in bounded) == 12
+
+
+def test_metadata_count_with_a_time_bound_is_exact_past_the_cap(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cap is for text queries; a query on sources, levels and streams is counted
+    # exactly from the per-minute counts and the lines of the partial minutes at its
+    # ends. A cap of 50 stands in for the real 200,000.
+    monkeypatch.setattr("klogtui.store.reader._SCAN_CAP", 50)
+    shop, data = key(ns="shop", pod="web-1"), key(ns="data", pod="db-1")
+    write(
+        store,
+        Batch(
+            [
+                rec(
+                    T0 + 5 + i * 2 * SEC,
+                    f"line {i}",
+                    shop if i % 3 else data,
+                    level=i % 2 * Level.ERROR,
+                )
+                for i in range(400)  # 13 minutes and a bit
+            ]
+        ),
+    )
+    reader = store.reader()
+    since_i, until_i = 37, 361  # both inside a minute, not on its start
+    since = f"since:{iso(T0 + 5 + since_i * 2 * SEC)}"
+    bounds = f"{since} until:{iso(T0 + 5 + until_i * 2 * SEC - 20_000)}"
+    newer = [i for i in range(since_i, 400) if i % 3]
+    assert reader.count(f"ns=shop {since}") == (len(newer), True)
+    assert reader.facets(f"ns=shop {since}", "namespace") == ([("shop", len(newer))], True)
+    between = [i for i in range(since_i, until_i) if i % 3]
+    assert reader.count(f"ns=shop {bounds}") == (len(between), True)
+    assert reader.facets(f"ns=shop {bounds}", "pod") == ([("web-1", len(between))], True)
+    errors = sum(1 for i in between if i % 2)
+    assert reader.facets(f"ns=shop {bounds}", "level") == (
+        sorted([("error", errors), ("none", len(between) - errors)], key=lambda kv: -kv[1]),
+        True,
+    )
+    assert reader.count(f"{bounds}") == (until_i - since_i, True)
+    assert len(reader.newest(f"ns=shop {bounds}", 1000)) == len(between)
 
 
 def test_source_metadata_updates_and_counts(store: Store) -> None:

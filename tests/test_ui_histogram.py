@@ -10,10 +10,12 @@ from rich.color import Color
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from klogtui.store import Bucket
+from klogtui.model import Batch, Level
+from klogtui.store import Bucket, Store
 from klogtui.ui.app import KlogApp
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.query_bar import QueryInput
+from tests.store_helpers import SEC, rec, write
 from tests.store_helpers import T0 as DEMO_T0
 from tests.ui_fixtures import FIXED_NOW, build_demo_store, settle
 
@@ -266,3 +268,24 @@ async def test_in_the_app_only_a_text_query_is_capped_and_the_axis_shows(
         await pilot.press("enter")
         await settle(pilot)
         assert "not counted" in "".join(rows(app.histogram))
+
+
+async def test_in_the_app_the_newest_line_has_its_bar(tmp_path: Path, utc: None) -> None:
+    # The app counts up to the newest line's timestamp + 1 ns; ids hold time to 10 µs,
+    # and rounding that end down to its 10 µs bucket left the newest line out.
+    store = Store.open(tmp_path / "s.db")
+    write(
+        store,
+        Batch(
+            [rec(DEMO_T0 + i * SEC, f"ok {i}") for i in range(120)]
+            + [rec(DEMO_T0 + 120 * SEC + 5, "the newest, an error", level=Level.ERROR)]
+        ),
+    )
+    app = KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        h = app.histogram
+        bars = [h.render_line(y) for y in range(h.size.height - 1)]  # the axis row last
+        newest = [cell(strip, h.size.width - 1) for strip in bars]
+        assert newest[-1][0] != " "  # the newest line's column has a bar ...
+        assert reddish(newest[-1][1])  # ... coloured as an error

@@ -7,7 +7,7 @@ off the FTS5 doclist (ordered by rowid) instead of sorting by a timestamp column
 
 from __future__ import annotations
 
-__all__ = ["BUCKET_NS", "SLOT_BITS", "id_for_ts", "past_last_bucket", "ts_of_id"]
+__all__ = ["BUCKET_NS", "SLOT_BITS", "id_before_ts", "id_for_ts", "past_last_bucket", "ts_of_id"]
 
 BUCKET_NS = 10_000
 SLOT_BITS = 15
@@ -18,8 +18,11 @@ _MAX_BUCKET = (1 << (63 - SLOT_BITS)) - 1 - 4096
 
 def bucket_of(ts_ns: int) -> int:
     """The 10 µs bucket of a timestamp, clamped to what an id can hold."""
-    b = ts_ns // BUCKET_NS
-    return 0 if b < 0 else (_MAX_BUCKET if b > _MAX_BUCKET else b)
+    return _clamped(ts_ns // BUCKET_NS)
+
+
+def _clamped(bucket: int) -> int:
+    return 0 if bucket < 0 else (_MAX_BUCKET if bucket > _MAX_BUCKET else bucket)
 
 
 def past_last_bucket(ts_ns: int) -> bool:
@@ -31,6 +34,15 @@ def past_last_bucket(ts_ns: int) -> bool:
 def id_for_ts(ts_ns: int) -> int:
     """The smallest id a line at ts_ns can have: use as an inclusive lower bound."""
     return bucket_of(ts_ns) << SLOT_BITS
+
+
+def id_before_ts(ts_ns: int) -> int:
+    """An exclusive upper bound for lines before ts_ns: the smallest id of the first
+    bucket holding no instant before ts_ns. Every line stamped before ts_ns has a
+    smaller id; so do lines later in ts_ns's own bucket (within 10 µs), which ids
+    cannot tell apart. id_for_ts(ts_ns) would instead cut off lines stamped earlier in
+    that bucket, such as the newest line when ts_ns is one past its timestamp."""
+    return _clamped(-(-ts_ns // BUCKET_NS)) << SLOT_BITS
 
 
 def ts_of_id(line_id: int) -> int:

@@ -54,7 +54,7 @@ substring instead.
 
 Time bounds: `since:15m` / `until:2h` count back from now; absolute times without an
 offset are UTC. since is inclusive, until exclusive, both to the store's 10 µs id
-granularity.
+granularity, rounded outwards: a line in the bound's own 10 µs bucket is always kept.
 
 `parse` gives the AST (frozen dataclasses whose `str()` is canonical query text, so
 `parse(str(q)) == q`); `compile_query` turns it into SQL for the store's reader.
@@ -72,7 +72,7 @@ import regex
 from klogtui.errors import QueryError
 from klogtui.model import Level, Source, Stream
 from klogtui.store import regex_budget
-from klogtui.store.ids import id_for_ts, past_last_bucket
+from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 from klogtui.store.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 
 __all__ = [
@@ -827,8 +827,10 @@ class _Compiler:
             exact = _past_ids_pred(node.kind, ts)
             if node.kind == "until" and exact:
                 return exact
-            line_id = id_for_ts(ts)
-            bound = f"l.id >= {line_id}" if node.kind == "since" else f"l.id < {line_id}"
+            if node.kind == "since":
+                bound = f"l.id >= {id_for_ts(ts)}"
+            else:
+                bound = f"l.id < {id_before_ts(ts)}"
             return f"({bound} AND {exact})" if exact else bound
         if isinstance(node, Not):
             inner_fts = _fts_expr(node.item)
@@ -911,10 +913,11 @@ def _compile(q: Node, sources: Sequence[Source], now_ns: int, budget: Budget) ->
                 where.append(exact)
                 if c.kind == "until":
                     continue  # the id bound would cut off every line past 2059
-            line_id = id_for_ts(ts)
             if c.kind == "since":
+                line_id = id_for_ts(ts)
                 min_id = line_id if min_id is None else max(min_id, line_id)
             else:
+                line_id = id_before_ts(ts)
                 max_id = line_id if max_id is None else min(max_id, line_id)
         elif (pred := _source_pred(c, budget)) is not None:
             src_preds.append(pred)

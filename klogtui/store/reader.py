@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 from klogtui.errors import StoreError
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
 from klogtui.store import commit_log
-from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_for_ts, ts_of_id
+from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_before_ts, id_for_ts, ts_of_id
 from klogtui.store.query import CompiledQuery, compile_query, parse
 from klogtui.store.schema import broken_store, connect
 
@@ -431,13 +431,7 @@ class Reader:
         with self._lock:
             where = self._counts_where(cq)
             if where is not None:
-                lo_min, hi_min = self._minute_bounds(cq)
-                rows = self._conn.execute(
-                    f"SELECT l.source_id, l.level, l.stream, sum(l.n) FROM counts l "
-                    f"WHERE l.minute >= ? AND l.minute <= ? AND {where} "
-                    f"GROUP BY 1, 2, 3",
-                    (lo_min, hi_min, *cq.params),
-                ).fetchall()
+                rows = self._exact_groups(cq, where)
             else:
                 rows = self._capped_groups(cq)
                 exact = len(rows) < _SCAN_CAP
@@ -485,10 +479,32 @@ class Reader:
             return [f"{k}={v}" for k, v in src.labels.items()]
         raise ValueError(f"unknown facet field {field!r}")
 
-    def _minute_bounds(self, cq: CompiledQuery) -> tuple[int, int]:
-        lo = 0 if cq.min_id is None else ts_of_id(cq.min_id) // _NS_PER_MINUTE
-        hi = _MAX_ID if cq.max_id is None else ts_of_id(cq.max_id) // _NS_PER_MINUTE
-        return lo, hi
+    def _exact_groups(self, cq: CompiledQuery, where: str) -> list[tuple[int, int, int, int]]:
+        """(source_id, level, stream, lines) among lines matching a query that the
+        counts table can filter (`where`, from _counts_where), within its since/until.
+
+        Whole minutes come from the counts table, the partial minutes at either end
+        from the lines themselves, so a time-bounded count is exact and costs two
+        minutes of lines at most, however long the range.
+        """
+        first_min, end_min, edges = _split_minutes(cq.min_id, cq.max_id)
+        minutes = ""
+        if first_min is not None:
+            minutes += f" AND l.minute >= {int(first_min)}"
+        if end_min is not None:
+            minutes += f" AND l.minute < {int(end_min)}"
+        rows: list[tuple[int, int, int, int]] = self._conn.execute(
+            f"SELECT l.source_id, l.level, l.stream, sum(l.n) FROM counts l "
+            f"WHERE {where}{minutes} GROUP BY 1, 2, 3",
+            cq.params,
+        ).fetchall()
+        for lo, hi in edges:
+            rows += self._conn.execute(
+                f"SELECT l.source_id, l.level, l.stream, count(*) FROM lines l "
+                f"WHERE l.id >= ? AND l.id < ? AND {where} GROUP BY 1, 2, 3",
+                (lo, hi, *cq.params),
+            ).fetchall()
+        return rows
 
     @_guarded
     def count(self, query: str | CompiledQuery) -> tuple[int, bool]:
@@ -496,11 +512,8 @@ class Reader:
         cq = self.compile(query)
         with self._lock:
             where = self._counts_where(cq)
-            if where is not None and cq.min_id is None and cq.max_id is None:
-                n = self._conn.execute(
-                    f"SELECT coalesce(sum(l.n), 0) FROM counts l WHERE {where}", cq.params
-                ).fetchone()[0]
-                return int(n), True
+            if where is not None:
+                return sum(n for *_, n in self._exact_groups(cq, where)), True
             n = len(self._select(cq, -1, _MAX_ID, True, _SCAN_CAP, ids_only=True))
             return n, n < _SCAN_CAP
 
@@ -532,35 +545,42 @@ class Reader:
                 elif level >= Level.ERROR:
                     error[i] += n
 
+        lo = max(id_for_ts(start_ns), 0 if cq.min_id is None else cq.min_id)
+        hi = min(id_before_ts(end_ns), _MAX_ID if cq.max_id is None else cq.max_id)
+
+        def count_lines(lo: int, hi: int, cap: int) -> int:
+            """Add the matching lines with lo <= id < hi, the newest `cap` (-1: all)."""
+            # Grouped in SQL: ids carry the time, so only (bucket, level, count)
+            # rows come back to Python, not every matching line.
+            inner = self._select_sql(cq, "l.id, l.level", desc=True)
+            counted = 0
+            for bucket_ts, level, n in self._conn.execute(
+                f"SELECT ((id >> {SLOT_BITS}) * {BUCKET_NS} - ?) / ? * ? + ?, level, "
+                f"count(*) FROM ({inner}) GROUP BY 1, 2",
+                (start_ns, width, width, start_ns, *self._select_params(cq, lo - 1, hi, cap)),
+            ):
+                add(bucket_ts, level, n)
+                counted += n
+            return counted
+
         where = self._counts_where(cq)
         exact = True
         with self._lock:
             if where is not None and width >= _NS_PER_MINUTE:
+                first_min, end_min, edges = _split_minutes(lo, hi)
                 for minute, level, n in self._conn.execute(
                     f"SELECT l.minute, l.level, sum(l.n) FROM counts l WHERE l.minute >= ? "
                     f"AND l.minute < ? AND {where} GROUP BY 1, 2",
-                    (start_ns // _NS_PER_MINUTE, -(-end_ns // _NS_PER_MINUTE), *cq.params),
+                    (first_min, end_min, *cq.params),
                 ):
                     add(minute * _NS_PER_MINUTE, level, n)
+                for edge_lo, edge_hi in edges:
+                    count_lines(edge_lo, edge_hi, -1)
             else:
-                # Grouped in SQL: ids carry the time, so only (bucket, level, count)
-                # rows come back to Python, not every matching line.
-                lo = max(id_for_ts(start_ns) - 1, -1 if cq.min_id is None else cq.min_id - 1)
-                hi = id_for_ts(end_ns) if cq.max_id is None else min(cq.max_id, id_for_ts(end_ns))
-                lo, hi = self._bounds(cq, lo, hi)
-                inner = self._select_sql(cq, "l.id, l.level", desc=True)
                 # Only text queries are capped: any other one counts every line in
                 # range (LIMIT -1: no limit), about 0.2 s per 500,000 lines.
                 cap = _SCAN_CAP if cq.is_text else -1
-                params = self._select_params(cq, lo, hi, cap)
-                counted = 0
-                for bucket_ts, level, n in self._conn.execute(
-                    f"SELECT ((id >> {SLOT_BITS}) * {BUCKET_NS} - ?) / ? * ? + ?, level, "
-                    f"count(*) FROM ({inner}) GROUP BY 1, 2",
-                    (start_ns, width, width, start_ns, *params),
-                ):
-                    add(bucket_ts, level, n)
-                    counted += n
+                counted = count_lines(lo, hi, cap)
                 exact = cap < 0 or counted < cap
         return [
             Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
@@ -589,3 +609,28 @@ class Reader:
             lo = self._conn.execute("SELECT ts FROM lines ORDER BY id ASC LIMIT 1").fetchone()
             hi = self._conn.execute("SELECT ts FROM lines ORDER BY id DESC LIMIT 1").fetchone()
         return (lo[0] if lo else 0, hi[0] if hi else 0)
+
+
+def _split_minutes(
+    lo: int | None, hi: int | None
+) -> tuple[int | None, int | None, list[tuple[int, int]]]:
+    """Split the ids lo <= id < hi (None: unbounded) into whole minutes, as
+    (first minute or None, end minute (exclusive) or None), and the id ranges [a, b)
+    of the partial minutes at either end. Minutes start on a 10 µs bucket, so the
+    split is exact."""
+    first_min = end_min = None
+    edges: list[tuple[int, int]] = []
+    if lo is not None:
+        first_min = -(-ts_of_id(lo) // _NS_PER_MINUTE)
+        edges.append((lo, id_for_ts(first_min * _NS_PER_MINUTE)))
+    if hi is not None:
+        end_min = ts_of_id(hi) // _NS_PER_MINUTE
+        edges.append((id_for_ts(end_min * _NS_PER_MINUTE), hi))
+    if first_min is not None and end_min is not None and first_min >= end_min:
+        # No whole minute: the range lies within one or two partial minutes.
+        return (
+            first_min,
+            first_min,
+            [(lo, hi)] if lo is not None and hi is not None and lo < hi else [],
+        )
+    return first_min, end_min, [(a, b) for a, b in edges if a < b]
