@@ -189,3 +189,43 @@ def test_once_with_12_file_descriptors_reads_all_40_pods(tmp_path: Path) -> None
         "klogtui: file descriptors: out of them (Too many open files; ulimit -n is 12): "
         "files are read in turns, closed once read and reopened when they grow"
     ]
+
+
+def test_too_few_file_descriptors_to_read_any_file_are_refused_at_start(tmp_path: Path) -> None:
+    # 8 descriptors cannot hold the store, the collector's own and one log file: the
+    # collector used to start, then stop with "No usable temporary directory" (or, at
+    # 9 or 10, wait forever with nothing read). It refuses at once, naming the minimum,
+    # and that minimum is enough.
+    log_dir = tmp_path / "logs"
+    pods = [Container(log_dir, pod=f"p{i}", uid=f"u{i}") for i in range(5)]
+    for p in pods:
+        p.append(lines(range(100)))
+    db = tmp_path / "store.db"
+    refused = subprocess.run(
+        collect_argv(log_dir, db, "--once"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_nofile(8),
+    )
+    print(f"ulimit -n 8: exit {refused.returncode}; stderr: {refused.stderr!r}")
+    assert refused.returncode == 1
+    said = refused.stderr.splitlines()
+    assert len(said) == 1, refused.stderr
+    prefix = "klogtui: file descriptors: klogtui collect needs at least "
+    assert said[0].startswith(prefix), said[0]
+    assert said[0].endswith(
+        " open files; ulimit -n is 8: raise it (ulimit -n 1024 or more for a busy node)"
+    )
+    assert not db.exists()  # nothing half-written
+    minimum = int(said[0].removeprefix(prefix).split()[0])
+    done = subprocess.run(
+        collect_argv(log_dir, db, "--once"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_nofile(minimum),
+    )
+    assert done.returncode == 0, done.stderr
+    result = tally(Store.open(db), {p.pod: 100 for p in pods})
+    assert (result.stored, result.duplicated, result.lost) == (500, 0, 0)

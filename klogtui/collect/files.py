@@ -32,6 +32,7 @@ everything is rescanned.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gzip
 import hashlib
@@ -50,7 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from inotify_simple import INotify  # type: ignore[import-untyped]
+import inotify_simple  # type: ignore[import-untyped]
+from inotify_simple import INotify
 from inotify_simple import flags as _in
 
 from klogtui.collect.base import CollectorStats
@@ -452,6 +454,11 @@ class FileCollector:
     def _start_inotify(self) -> Any:
         """An inotify instance, or None (then every directory is polled) when the kernel
         refuses one: out of inotify instances or of file descriptors."""
+        # inotify_simple looks libc up with ctypes.util.find_library, which runs ldconfig
+        # and gcc in subprocesses and needs a temporary file: short of descriptors, that
+        # fails with "No usable temporary directory". libc is loaded already: use it.
+        if inotify_simple._libc is None:
+            inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
         try:
             return INotify()
         except OSError as e:

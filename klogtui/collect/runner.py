@@ -8,6 +8,7 @@ with the statistics, the writer and a `stop`.
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import signal
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo import DemoCluster
 from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, check_log_dir
-from klogtui.errors import StoreError
+from klogtui.errors import CollectorError, StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock
 
@@ -157,6 +158,41 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         except (ValueError, OSError):
             pass  # keep the soft limit: idle files are closed anyway
+
+
+# What `collect` opens besides what is open when it starts: the store (its lock, the
+# database, -wal and -shm), the file collector's wake-up pipe (2) and inotify instance,
+# and one log file or directory at a time. Fewer, and no log file can ever be opened:
+# collect would read nothing and wait forever (measured: 11 with stdin/out/err open).
+_FDS_TO_COLLECT = 4 + 3 + 1
+
+
+def _check_fd_limit() -> None:
+    """Refuse at once, saying what to do, when `ulimit -n` cannot hold the store and
+    one log file: rather than start, read nothing and wait, or stop after partial work.
+
+    Raises:
+        CollectorError: naming the limit and the minimum.
+    """
+    _raise_fd_limit()
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or soft > 1024:
+        return  # far more than any start needs; not worth counting
+    # fstat needs no descriptor of its own, unlike listing /proc/self/fd.
+    need = sum(1 for fd in range(soft) if _is_open(fd)) + _FDS_TO_COLLECT
+    if soft < need:
+        raise CollectorError(
+            f"file descriptors: klogtui collect needs at least {need} open files; "
+            f"ulimit -n is {soft}: raise it (ulimit -n 1024 or more for a busy node)"
+        )
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def start_collection(
@@ -311,6 +347,8 @@ def run_collect(opts: CollectOptions) -> int:
     Raises:
         KlogError: the store or the sources cannot be used (printed by the CLI).
     """
+    if opts.log_dir is not None or opts.demo:
+        _check_fd_limit()
     store = Store.open(opts.db)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
