@@ -74,6 +74,16 @@ def test_keys_sent_right_behind_enter_act_on_the_log(terminal: Terminal) -> None
     assert terminal.display("#{pane_dead}") == "0"
 
 
+def test_keys_sent_right_behind_a_dialog_key_reach_the_dialog(terminal: Terminal) -> None:
+    terminal.send_keys("t", "q")  # q alone quits; in the time field it is text
+    terminal.wait_for(
+        lambda text: "Jump to time" in text and "▊  q " in text, "q in the time field"
+    )
+    terminal.send_keys("Escape")
+    terminal.wait_for(lambda text: "Jump to time" not in text, "the dialog closed")
+    assert terminal.display("#{pane_dead}") == "0"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_ends_the_app_and_gives_the_terminal_back(
     terminal: Terminal, sig: signal.Signals

@@ -363,7 +363,8 @@ class KlogApp(App[int]):
         self.push_screen(screen, callback)
         # The dialog composes, mounts and takes its focus before it reads its queue;
         # the release then goes to the App's queue behind any focus change it asked for.
-        screen.call_later(self.call_later, self._release_keys)
+        # After its first refresh: a field typed into before that was painted empty.
+        screen.call_after_refresh(self.call_later, self._release_keys)
 
     # -- store and collector -----------------------------------------------------------------
 
