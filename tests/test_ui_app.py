@@ -106,10 +106,10 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
 def burst(app: KlogApp, text: str) -> None:
     """Hand the app every key of `text` at once ("\r" is Enter), as a terminal does on a
     paste, for a fast typist or over a laggy link: no key waits for the one before."""
-    control = {"\r": "enter", "\x15": "ctrl+u", "\x7f": "backspace"}
+    control = {"\r": "enter", "\x1b": "escape", "\x15": "ctrl+u", "\x7f": "backspace"}
     for char in text:
         key = control.get(char) or (char if char.isalnum() else _character_to_key(char))
-        event = events.Key(key, None if char in control and char != "\r" else char)
+        event = events.Key(key, None if char in control and char not in "\r\x1b" else char)
         event.set_sender(app)
         app.post_message(event)
 
@@ -138,6 +138,74 @@ async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) 
         # before it, backspace takes the key before it.
         burst(app, "\x15refused\x7f\x7f\x7f\x7fxes\r")
         await until(pilot, lambda: app.query_bar.applied == "refxes")
+
+
+async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_log(
+    tmp_path: Path,
+) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        oldest = app.store.reader().oldest("pod=cart-*", 1)[0]
+        # Enter applies the query, then w wraps and g goes to the oldest line OF THAT QUERY.
+        burst(app, "/pod=cart-*\rwg")
+        await until(pilot, lambda: app.log_view.window[:1] == [oldest])
+        await settle(pilot)
+        assert app.query_bar.applied == "pod=cart-*"
+        assert app.log_view.wrap and not app.log_view.following
+        assert isinstance(app.focused, LogView)
+        view = app.log_view
+        assert {view.source_of(line).pod for line in view.window} == {"cart-5b6c"}  # type: ignore[union-attr]
+        # Esc gives the edit up; the keys behind it act on the log: w unwraps, G follows.
+        burst(app, "/xyz\x1bwG")
+        await until(pilot, lambda: not app.log_view.wrap and app.log_view.following)
+        assert app.query_bar.value == "pod=cart-*"
+        assert isinstance(app.focused, LogView)
+        # A query that does not parse keeps the field: the keys behind Enter are text.
+        burst(app, "/ level=bogus\rw")
+        await until(pilot, lambda: app.query_bar.value == "pod=cart-* level=bogusw")
+        assert isinstance(app.focused, QueryInput) and not app.log_view.wrap
+        # A second query in the same burst: each Enter hands the keys on in order.
+        burst(app, "\x15refused\r/\x15timeout\rg")
+        await until(pilot, lambda: app.query_bar.applied == "timeout")
+        await settle(pilot)
+        first = app.store.reader().oldest("timeout", 1)[0]
+        await until(pilot, lambda: app.log_view.window[:1] == [first])
+
+
+@pytest.mark.parametrize(
+    ("keys", "dialog", "typed"),
+    [
+        ("tq", TimeJumpScreen, "q"),
+        ("sq", SaveScreen, "q"),
+        ("fq", None, None),
+        ("?q", None, None),
+        ("eq", None, None),
+        ("t\x1b", None, None),
+        ("f\x1b", None, None),
+        ("?\x1b", None, None),
+    ],
+)
+async def test_keys_typed_right_after_a_dialog_key_reach_the_dialog(
+    tmp_path: Path, keys: str, dialog: type | None, typed: str | None
+) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        burst(app, keys)  # q closes the facets, help and errors; in a text field it is text
+        await settle(pilot)
+        assert app.is_running
+        if dialog is None:
+            assert len(app.screen_stack) == 1
+            assert isinstance(app.focused, LogView)
+        else:
+            assert isinstance(app.screen, dialog)
+            await until(pilot, lambda: app.screen.query_one(Input).value == typed)
+
+
+@pytest.mark.parametrize("keys", ["t", "s", "f", "?", "e", "\r", "c"])
+async def test_quitting_while_a_dialog_opens_is_clean(tmp_path: Path, keys: str) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        burst(app, keys)
+        app.post_message(events.Key("ctrl+q", None))
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
 
 
 async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:
@@ -207,7 +275,8 @@ async def test_tree_selection_sets_the_query(tmp_path: Path) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert app.query_bar.value == "level=error namespace=shop pod=cart-5b6c container=app"
-        assert tags(app) == {"cart-5b6c/app", "cart-5b6c/app#1"}
+        view = app.log_view
+        assert {view.source_of(line).pod for line in view.window} == {"cart-5b6c"}  # type: ignore[union-attr]
         # The tree dims what the query leaves out.
         kube_system = tree.root.children[0].label
         assert any(s.style == "dim" and s.end == len(kube_system) for s in kube_system.spans)

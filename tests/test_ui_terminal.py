@@ -58,6 +58,32 @@ def test_keys_sent_right_behind_slash_reach_the_query_bar(terminal: Terminal) ->
     assert terminal.display("#{pane_dead}") == "0"
 
 
+def test_keys_sent_right_behind_enter_act_on_the_log(terminal: Terminal) -> None:
+    terminal.resize(80, 24)  # narrow enough for wrapping to show
+    terminal.wait_for(lambda text: "coredns… 60" in text, "the narrow layout")
+    # One write: the query, Enter, then w (wrap) and g (the oldest line of that query).
+    terminal.send_keys("/", "pod=old-batch-*", "Enter", "w", "g")
+    text = terminal.wait_for(
+        lambda text: (
+            "11-18 11:06:44.000Z old-batch-1/job health check ok 4" in text
+            and "▕Running configuration SHA512 = 8 " in text
+        ),  # the tail, on a row of its own
+        "the oldest lines of the query, wrapped",
+    )
+    assert query_row(text) == "/ pod=old-batch-*"
+    assert terminal.display("#{pane_dead}") == "0"
+
+
+def test_keys_sent_right_behind_a_dialog_key_reach_the_dialog(terminal: Terminal) -> None:
+    terminal.send_keys("t", "q")  # q alone quits; in the time field it is text
+    terminal.wait_for(
+        lambda text: "Jump to time" in text and "▊  q " in text, "q in the time field"
+    )
+    terminal.send_keys("Escape")
+    terminal.wait_for(lambda text: "Jump to time" not in text, "the dialog closed")
+    assert terminal.display("#{pane_dead}") == "0"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_ends_the_app_and_gives_the_terminal_back(
     terminal: Terminal, sig: signal.Signals

@@ -15,13 +15,14 @@ import signal
 import time
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO
+from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO, TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen, ScreenResultCallbackType
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
@@ -45,7 +46,7 @@ from klogtui.ui.screens.time_jump import TimeJumpScreen
 from klogtui.ui.time_text import short_time
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
-from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
+from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory, QueryInput
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
 
@@ -94,6 +95,8 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("?", "this help"),
     ("q  ctrl+q", "quit"),
 ]
+
+_ResultT = TypeVar("_ResultT")  # what a dialog returns
 
 _MAIN_ONLY = frozenset(
     {"focus_query", "facets", "time_jump", "save", "errors", "help", "toggle_tree", "focus_log"}
@@ -161,14 +164,15 @@ class KlogApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: handled as the key arrives, before the keys typed after it are
-        # handed to the focused widget (see action_focus_query).
+        # handed to the focused widget (see action_focus_query and _open_dialog).
+        # In a text field they are text (check_action).
         Binding("slash", "focus_query", "Query", priority=True),
-        Binding("f", "facets", "Facets"),
-        Binding("t", "time_jump", "Time"),
-        Binding("s", "save", "Save"),
-        Binding("e", "errors", "Errors", show=False),
-        Binding("b", "toggle_tree", "Sources", show=False),
-        Binding("question_mark", "help", "Help"),
+        Binding("f", "facets", "Facets", priority=True),
+        Binding("t", "time_jump", "Time", priority=True),
+        Binding("s", "save", "Save", priority=True),
+        Binding("e", "errors", "Errors", show=False, priority=True),
+        Binding("b", "toggle_tree", "Sources", show=False, priority=True),
+        Binding("question_mark", "help", "Help", priority=True),
         Binding("q", "quit", "Quit"),
         Binding("escape", "focus_log", "Log", show=False),
     ]
@@ -228,6 +232,7 @@ class KlogApp(App[int]):
         self._hist_scheduled = False
         self._hist_after_load = False
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
+        self._held_keys: list[events.Key] | None = None  # see on_event
 
     # -- layout -------------------------------------------------------------------------
 
@@ -289,12 +294,19 @@ class KlogApp(App[int]):
         self.sources_tree.set_predicate(pred)
         self._refresh_histogram()
 
-    def on_query_bar_applied(self, event: QueryBar.Applied) -> None:
+    async def on_query_bar_applied(self, event: QueryBar.Applied) -> None:
+        # Applied before the keys typed behind the Enter act: `/error⏎g` goes to the
+        # oldest line of the new query.
         self._apply_query(event.query)
-        self.log_view.focus()
+        self.screen.set_focus(self.log_view)  # at once, not after a refresh
+        await self._release_keys()
 
-    def on_query_bar_cancelled(self, event: QueryBar.Cancelled) -> None:
-        self.log_view.focus()
+    async def on_query_bar_cancelled(self, event: QueryBar.Cancelled) -> None:
+        self.screen.set_focus(self.log_view)
+        await self._release_keys()
+
+    async def on_query_bar_rejected(self, event: QueryBar.Rejected) -> None:
+        await self._release_keys()  # back to the field, which shows the error
 
     def on_log_view_query_failed(self, event: LogView.QueryFailed) -> None:
         self.query_bar.show_error(event.error)
@@ -310,6 +322,49 @@ class KlogApp(App[int]):
             self.notify(f"cannot change the query: {e.message}", severity="error")
             return
         self._apply_query(query)
+
+    # -- keys across a change of focus --------------------------------------------------------
+
+    # The App hands each key, as it arrives, to the widget focused at that moment, whose
+    # own queue handles it later. When a key moves the focus from further down that path
+    # (Enter/Esc in the query bar: the field handles it, the bar tells the App by a
+    # message; a dialog gets its focus as it mounts), the keys right behind it (a fast
+    # typist, a paste, a laggy link) would reach the old focus or none. So from such a
+    # key until the new focus is in place the App keeps the keys that arrive, in order,
+    # then takes them as if they had just arrived. One place keeps them all: letting
+    # the old focus pass its queued keys on would race with the keys the App hands the
+    # new focus directly.
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key) or event.is_forwarded:
+            await super().on_event(event)
+            return
+        if self._held_keys is not None:
+            self._held_keys.append(event)
+            return
+        focused = self.focused
+        await super().on_event(event)
+        if isinstance(focused, QueryInput) and event.key in ("enter", "escape"):
+            if event.is_forwarded:  # to the field: until the bar answers (on_query_bar_*)
+                self._held_keys = []
+
+    async def _release_keys(self) -> None:
+        held, self._held_keys = self._held_keys or [], None
+        for key in held:
+            await self.on_event(key)  # may hold the rest again (another Enter, a dialog)
+
+    def _open_dialog(
+        self, screen: Screen[_ResultT], callback: ScreenResultCallbackType[_ResultT] | None = None
+    ) -> None:
+        """Push `screen`, keeping the keys typed behind the one that opened it until it
+        has its focus (`t` then `q` at once: q is typed in the time field)."""
+        if self._held_keys is None:
+            self._held_keys = []
+        self.push_screen(screen, callback)
+        # The dialog composes, mounts and takes its focus before it reads its queue;
+        # the release then goes to the App's queue behind any focus change it asked for.
+        # After its first refresh: a field typed into before that was painted empty.
+        screen.call_after_refresh(self.call_later, self._release_keys)
 
     # -- store and collector -----------------------------------------------------------------
 
@@ -478,8 +533,8 @@ class KlogApp(App[int]):
         # Keys of the main screen do nothing while a dialog is open.
         if action in _MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        if action == "focus_query" and isinstance(self.focused, Input):
-            return False  # typing in a field: `/` is text
+        if action in _MAIN_ONLY and isinstance(self.focused, Input):
+            return False  # typing in a field: `/`, `t`, ... are text
         return True
 
     def action_focus_query(self) -> None:
@@ -493,11 +548,11 @@ class KlogApp(App[int]):
         tree.display = not tree.display
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(HELP_KEYS))
+        self._open_dialog(HelpScreen(HELP_KEYS))
 
     def action_errors(self) -> None:
         errors = self.collection.stats.snapshot().errors if self.collection else ()
-        self.push_screen(ErrorLogScreen(errors))
+        self._open_dialog(ErrorLogScreen(errors))
 
     def action_time_jump(self) -> None:
         def done(ts_ns: int | None) -> None:
@@ -506,7 +561,7 @@ class KlogApp(App[int]):
                 self.log_view.focus()
                 self._tell_if_past_the_ends(ts_ns)
 
-        self.push_screen(TimeJumpScreen(self.now_ns(), zone=UTC), done)
+        self._open_dialog(TimeJumpScreen(self.now_ns(), zone=UTC), done)
 
     def _tell_if_past_the_ends(self, ts_ns: int) -> None:
         """Say so when a jump lands on the oldest or newest line because none is that far."""
@@ -551,7 +606,7 @@ class KlogApp(App[int]):
                 self._apply_query(new_query)
             self.log_view.focus()
 
-        self.push_screen(FacetScreen(query, fetch), done)
+        self._open_dialog(FacetScreen(query, fetch), done)
 
     def action_save(self) -> None:
         query = self.query_bar.applied
@@ -560,7 +615,7 @@ class KlogApp(App[int]):
             if target is not None:
                 self._save(query, *target)
 
-        self.push_screen(SaveScreen(self._save_dir, now_ns=self._now_ns), done)
+        self._open_dialog(SaveScreen(self._save_dir, now_ns=self._now_ns), done)
 
     def _save(self, query: str, path: Path, fmt: str) -> None:
         store = self.store

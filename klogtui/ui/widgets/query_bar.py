@@ -222,6 +222,9 @@ class QueryBar(Widget):
     class Cancelled(Message):
         """The user pressed Esc: the bar shows the applied query again."""
 
+    class Rejected(Message):
+        """The user pressed Enter on a query that does not parse: the error is shown."""
+
     def __init__(
         self,
         history: QueryHistory,
@@ -298,6 +301,7 @@ class QueryBar(Widget):
             parse(text)
         except QueryError as e:
             self.show_error(e)
+            self.post_message(self.Rejected())
             return
         try:
             self._history.add(text)
