@@ -42,6 +42,12 @@ _PRIORITY_S = 60.0  # the most a cycle past the limit holds ingest back
 _MERGE_PAGES = 500  # FTS pages merged per step (~50 ms)
 _CHECK_EVERY_S = 5.0
 _RETRY_S = 1.0
+# Every page a step writes goes to the WAL first, and a reader (the app, `klogtui query`)
+# keeps the WAL from being reset, so during a cycle it grows by what the cycle rewrites:
+# on a small disk the store plus that WAL no longer fit. Past this size a step waits for
+# the readers to move on and truncates it, so the space a cycle needs stays near the
+# store's own.
+_WAL_BOUND_BYTES = 4 << 20
 _REPORT_EVERY_S = 10.0  # cycles during a backfill are told together
 # FTS5 keeps the index's structure (its segments) in this row; merging changes it.
 _FTS_STRUCTURE_ROWID = 10
@@ -204,6 +210,7 @@ class Pruner:
         self._next_report = 0.0
         self._next_check = 0.0
         self._resume_at = 0.0  # after a failed step
+        self._failure = ""  # what the last step that failed could not do
 
     @property
     def busy(self) -> bool:
@@ -212,7 +219,10 @@ class Pruner:
 
     @property
     def next_check(self) -> float:
-        """When (time.monotonic) the limits should be looked at again, if idle."""
+        """When (time.monotonic) work() has something to do: the next step of a cycle,
+        or, if idle, the next look at the limits."""
+        if self.busy:
+            return self._resume_at
         return max(self._next_check, self._resume_at)
 
     def work(self, conn: sqlite3.Connection, budget_s: float, check: bool) -> None:
@@ -236,20 +246,39 @@ class Pruner:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._resume_at = time.monotonic() + _RETRY_S
-            self._on_notice(f"could not {self.phase.value}: {e}; retrying")
+            self._failure = f"could not {self.phase.value}: {e}"
+            self._on_notice(f"{self._failure}; retrying")
+            if e.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                _truncate_wal(conn)  # the space the retry needs
+        else:
+            self._failure = ""
 
     def finish(self, conn: sqlite3.Connection, timeout_s: float) -> None:
         """Run cycles until the store is within its limits (before the writer closes,
-        or when the disk is full), for up to timeout_s."""
+        or when the disk is full), for up to timeout_s: a failed step is retried, and a
+        cycle that ends still past the limit is followed by another. What could not be
+        done in time is told."""
         deadline = time.monotonic() + timeout_s
         self._resume_at = 0.0
-        while time.monotonic() < deadline and not self._resume_at:
+        while (now := time.monotonic()) < deadline:
+            if self._resume_at > now:
+                time.sleep(min(self._resume_at, deadline) - now)
+                continue
+            new_cycle = not self.busy
             before = self.dropped_total
             self.work(conn, deadline - time.monotonic(), check=True)
-            if not self.busy and self.dropped_total == before:
-                break
+            if new_cycle and not self.busy and self.dropped_total == before:
+                break  # within the limits (a cycle that drops nothing ends at once)
         if self._dropped and not self.busy:
             self._report(conn)
+        if self.busy or self._failure:
+            limit = self.retention.max_bytes
+            used = used_bytes(conn)
+            over = ""
+            if limit is not None and used > limit:
+                over = f"; the store is {_size_text(used)}, past its {_size_text(limit)} limit"
+            why = self._failure or "a cycle was still under way"
+            self._on_notice(f"gave up after {timeout_s:.0f}s ({why}){over}")
 
     def _past_limit(self, conn: sqlite3.Connection) -> bool:
         limit = self.retention.max_bytes
@@ -270,6 +299,7 @@ class Pruner:
             self.phase = Phase.MEASURE if size_over and not self._clean else Phase.DROP
             self._cutoff = None
             return True
+        _bound_wal(conn)
         if self.phase is Phase.MEASURE:
             if not _merge_step(conn):
                 self._clean = True
@@ -330,6 +360,22 @@ def _merge_step(conn: sqlite3.Connection) -> bool:
     after = conn.execute(structure, (_FTS_STRUCTURE_ROWID,)).fetchone()
     conn.execute("COMMIT")
     return bool(before != after)
+
+
+def _bound_wal(conn: sqlite3.Connection) -> None:
+    """Truncate the WAL once it passed _WAL_BOUND_BYTES (see there)."""
+    frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    if frames * conn.execute("PRAGMA page_size").fetchone()[0] > _WAL_BOUND_BYTES:
+        _truncate_wal(conn)
+
+
+def _truncate_wal(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the store and empty it, waiting (busy timeout) for readers
+    that still use it; best effort: a reader that stays keeps it as it is."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error as e:
+        log.debug("could not truncate the WAL: %s", e)
 
 
 def _give_back(conn: sqlite3.Connection) -> None:

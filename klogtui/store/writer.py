@@ -213,7 +213,7 @@ class Writer:
             # While retention has a backlog, only peek at the queue between its steps.
             wait = _IDLE_S
             if self._pruner is not None:
-                wait = 0.0 if self._pruner.busy else self._pruner.next_check - time.monotonic()
+                wait = self._pruner.next_check - time.monotonic()
                 wait = max(0.0, min(_IDLE_S, wait))
             try:
                 item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
