@@ -378,14 +378,25 @@ def _truncate_wal(conn: sqlite3.Connection) -> None:
         log.debug("could not truncate the WAL: %s", e)
 
 
+_VACUUM_CHUNK_PAGES = 512  # 2 MiB of WAL per step with 4 KiB pages
+
+
 def _give_back(conn: sqlite3.Connection) -> None:
     """Return free pages to the file system and shrink the WAL, so the size a user
     sees on disk follows the limit."""
-    if conn.execute("PRAGMA freelist_count").fetchone()[0]:
-        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0:
-            _enable_incremental_vacuum(conn)
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if free and conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0:
+        _enable_incremental_vacuum(conn)
+    # In chunks, each its own transaction with the WAL kept bounded between them: all
+    # at once, the WAL took a copy of every moved page and filled a small disk.
+    while free and conn.execute("PRAGMA auto_vacuum").fetchone()[0]:
         # execute() steps a row-less PRAGMA once (one page); a script runs it to the end.
-        conn.executescript("PRAGMA incremental_vacuum;")
+        conn.executescript(f"PRAGMA incremental_vacuum({_VACUUM_CHUNK_PAGES});")
+        _bound_wal(conn)
+        left = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if left >= free:
+            break  # nothing more to give back
+        free = left
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
