@@ -350,11 +350,19 @@ def run_collect(opts: CollectOptions) -> int:
     if opts.log_dir is not None or opts.demo:
         _check_fd_limit()
     store = Store.open(opts.db)
-    stop = threading.Event()
+    signalled = False
     previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # A plain flag, no lock: the handler runs in the main thread between two of its
+        # bytecodes, maybe while that thread holds the very lock (Event.set() here hung
+        # for good when the signal came inside Event.wait).
+        nonlocal signalled
+        signalled = True
+
+    def signalled_after(seconds: float) -> bool:
+        time.sleep(seconds)
+        return signalled
 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -376,7 +384,7 @@ def run_collect(opts: CollectOptions) -> int:
         code = 0
         committed = False
         try:
-            while not stop.wait(0.1):
+            while not signalled_after(0.1):
                 print_errors()
                 if running.failure() is not None or running.writer.failure is not None:
                     code = 1
