@@ -279,12 +279,6 @@ def test_ctrl_c_right_after_start_never_shows_our_traceback(tmp_path: Path) -> N
     argv = [sys.executable, "-m", "klogtui", "collect", "--log-dir", str(tmp_path / "logs")]
     argv += ["--db", str(tmp_path / "s.db")]
     ours = re.compile(r'File "[^"]*/klogtui/')
-    # Python's start-up lost the signal: its KeyboardInterrupt came inside one of its
-    # own callbacks (importlib's module-lock weakref callback, say) and was only printed.
-    lost_by_python = re.compile(
-        r"Exception ignored in: [^\n]*\nTraceback \(most recent call last\):\n"
-        r'(  File "<frozen [\w.]+>", line \d+, in \w+\n)+KeyboardInterrupt: ?\n'
-    )
     seen: list[tuple[float, int | str]] = []
     for i in range(40):
         delay = (i % 20) * 0.004
@@ -294,11 +288,13 @@ def test_ctrl_c_right_after_start_never_shows_our_traceback(tmp_path: Path) -> N
         try:
             _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            # Still collecting: the signal was lost. Only Python's own start-up may lose
-            # it, and then its stderr says so and nothing else.
-            proc.kill()
-            _, err = proc.communicate()
-            assert lost_by_python.fullmatch(err), f"lost: {err}"
+            # Still collecting: the first Ctrl-C was lost during Python's start-up (seen
+            # under load: a KeyboardInterrupt only printed from an importlib callback,
+            # and once with nothing printed). A second Ctrl-C, as a user would press,
+            # must then end it quietly.
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode in (0, 130) and not ours.search(err), err
             continue
         if ours.search(err):
             seen.append((delay, f"our traceback: {err}"))
