@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from klogtui.store import Store
+from tests.helpers_faults import collect_argv
+from tests.helpers_files import Container, lines, stored_seqs, wait_for
 from tests.helpers_tmux import Terminal, needs_tmux
 from tests.ui_fixtures import build_demo_store
 
@@ -97,3 +101,35 @@ def test_a_signal_ends_the_app_and_gives_the_terminal_back(
     assert terminal.display("#{alternate_on} #{mouse_any_flag}") == "0 0"
     modes = text.split()
     assert "echo" in modes and "icanon" in modes, text
+
+
+# The app with Textual's output thread stuck as it was seen once the terminal had gone
+# (a closed tmux: the app outlived it for good, collecting and holding the store).
+_STUCK_OUTPUT = """
+import sys, threading
+from textual.drivers._writer_thread import WriterThread
+WriterThread.stop = lambda self: threading.Event().wait()
+from klogtui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_closed_terminal_ends_the_app_even_when_textual_cannot(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    web = Container(logs, pod="web-1", uid="uid-web")
+    web.append(lines(range(200)))
+    db = tmp_path / "store.db"
+    app = shlex.join([sys.executable, "-c", _STUCK_OUTPUT, "--log-dir", str(logs), "--db", str(db)])
+    status = tmp_path / "status"  # not on screen: a stuck Textual never restores it
+    with Terminal(f"{app}; echo $? > {shlex.quote(str(status))}", (120, 30), tmp_path) as term:
+        term.wait_for(lambda text: "200 lines" in text, "the lines collected")
+        (pid,) = term.children()
+        os.kill(pid, signal.SIGHUP)  # what a closed terminal sends
+        wait_for(lambda: status.exists() and status.read_text(), timeout=30, what="klogtui exit")
+    assert status.read_text() == "129\n"
+    # The store was flushed and let go: a collector can take it over and finds nothing new.
+    again = subprocess.run(
+        [*collect_argv(logs, db), "--once"], capture_output=True, text=True, timeout=60
+    )
+    assert (again.returncode, again.stderr) == (0, "")
+    assert stored_seqs(Store.open(db)) == list(range(200))

@@ -128,25 +128,27 @@ class Running:
             (the store stayed locked or full, or its writer failed). Its checkpoints
             were not committed either, so the next run reads it again.
         """
+        # Held throughout: a second caller (the app's hang-up watchdog, say) returns only
+        # once the first has committed, so its answer is the real one.
         with self._lock:
             if self._stopped:
                 return self._committed
             self._stopped = True
-        try:
-            if self._demo is not None:
-                self._demo.stop()
-            for c in self._collectors:
-                c.stop()
-            for c in self._collectors:
-                c.join(timeout)
-            self._committed = self.writer.flush(timeout)
-            self.writer.close(timeout)
-        finally:
-            if self._owner is not None:
-                self._owner.release()
-            if self._temp_dir is not None:
-                shutil.rmtree(self._temp_dir, ignore_errors=True)
-        return self._committed
+            try:
+                if self._demo is not None:
+                    self._demo.stop()
+                for c in self._collectors:
+                    c.stop()
+                for c in self._collectors:
+                    c.join(timeout)
+                self._committed = self.writer.flush(timeout)
+                self.writer.close(timeout)
+            finally:
+                if self._owner is not None:
+                    self._owner.release()
+                if self._temp_dir is not None:
+                    shutil.rmtree(self._temp_dir, ignore_errors=True)
+            return self._committed
 
 
 def _raise_fd_limit() -> None:

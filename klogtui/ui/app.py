@@ -11,7 +11,9 @@ watches the store's data version, so a store written by another process is live 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 import time
 from datetime import UTC
 from pathlib import Path
@@ -58,6 +60,7 @@ __all__ = ["HELP_KEYS", "SAVE_LIMIT", "Collection", "KlogApp", "export_lines", "
 SAVE_LIMIT = 100_000  # `s` writes at most the newest this many matching lines
 CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
+_HANG_UP_GRACE_S = 5.0  # after SIGHUP, for Textual to restore and exit on its own
 _HISTOGRAM_INTERVAL_S = 2.0
 # A text query's histogram counts its matches one by one (up to the reader's cap):
 # while lines stream in, redo it less often so it does not compete with scrolling.
@@ -679,18 +682,35 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
             # the other process fills it (the tick follows its commits).
             app.collected_by = e.pid
 
+    ended = threading.Event()
+
+    def leave_if_stuck() -> None:
+        if ended.wait(_HANG_UP_GRACE_S):
+            return
+        # Textual's shutdown can wait for ever on its output thread once the terminal is
+        # gone (seen: the app outlived its closed tmux, collecting and holding the store).
+        # Nothing is left to restore on a closed terminal: flush the collector, leave.
+        if app.collection is not None:
+            app.collection.stop()
+        os._exit(128 + signal.SIGHUP)
+
+    def hang_up() -> None:
+        app.exit()
+        threading.Thread(target=leave_if_stuck, name="klogtui-hang-up", daemon=True).start()
+
     async def run() -> int | None:
         # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the
         # terminal gets back its main screen, echo and no mouse reporting, and the
         # collector below still flushes.
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, app.exit)
+        loop.add_signal_handler(signal.SIGTERM, app.exit)
+        loop.add_signal_handler(signal.SIGHUP, hang_up)
         return await app.run_async()
 
     try:
         result = asyncio.run(run())
     finally:
+        ended.set()
         if app.collection is not None:
             app.collection.stop()
     return 0 if result is None else result
