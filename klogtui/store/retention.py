@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["MIN_MAX_BYTES", "Pruner", "Retention", "parse_size"]
+__all__ = ["MIN_MAX_BYTES", "Pruner", "Retention", "parse_size", "truncate_wal"]
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class Pruner:
             self._failure = f"could not {self.phase.value}: {e}"
             self._on_notice(f"{self._failure}; retrying")
             if e.sqlite_errorcode == sqlite3.SQLITE_FULL:
-                _truncate_wal(conn)  # the space the retry needs
+                truncate_wal(conn)  # the space the retry needs
         else:
             self._failure = ""
 
@@ -366,10 +366,10 @@ def _bound_wal(conn: sqlite3.Connection) -> None:
     """Truncate the WAL once it passed _WAL_BOUND_BYTES (see there)."""
     frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     if frames * conn.execute("PRAGMA page_size").fetchone()[0] > _WAL_BOUND_BYTES:
-        _truncate_wal(conn)
+        truncate_wal(conn)
 
 
-def _truncate_wal(conn: sqlite3.Connection) -> None:
+def truncate_wal(conn: sqlite3.Connection) -> None:
     """Copy the WAL into the store and empty it, waiting (busy timeout) for readers
     that still use it; best effort: a reader that stays keeps it as it is."""
     try:

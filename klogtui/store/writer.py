@@ -22,7 +22,7 @@ from klogtui.errors import StoreError
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store import commit_log
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
-from klogtui.store.retention import Pruner, Retention
+from klogtui.store.retention import Pruner, Retention, truncate_wal
 from klogtui.store.schema import WAL_LIMIT_BYTES, connect
 from klogtui.store.store_files import StoreFiles, StoreGone
 
@@ -167,11 +167,6 @@ class Writer:
     def total_lines(self) -> int:
         return self._total
 
-    @property
-    def retained_deleted(self) -> int:
-        """Lines dropped by retention since start."""
-        return 0 if self._pruner is None else self._pruner.dropped_total
-
     # -- writer thread ------------------------------------------------------------------
 
     def _load_sources(self) -> None:
@@ -285,10 +280,7 @@ class Writer:
     def _make_room(self) -> None:
         """Disk full: give the WAL's space back and, if the store is past its size
         limit, run retention now rather than after a commit that cannot happen."""
-        try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        except sqlite3.Error as e:
-            log.debug("checkpoint on a full disk failed: %s", e)
+        truncate_wal(self._conn)
         if self._pruner is not None:
             self._pruner.finish(self._conn, _RETENTION_FINISH_S)
 
