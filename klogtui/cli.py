@@ -328,7 +328,9 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         progress=getattr(args, "progress", False),
         retention=_retention(args),
         namespaces=tuple(args.namespaces) if local else (),
-        since_s=_parse_duration_s(args.local_since) if local and args.local_since else None,
+        # Local files are read whole unless --since is on the command line (the config
+        # file's `since` is where remote streams start).
+        since_s=_parse_duration_s(args.since) if local and "since" in args.given else None,
     )
 
 
@@ -442,9 +444,6 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(
         _query_words_last(parser, list(sys.argv[1:] if argv is None else argv))
     )
-    # Local files are read whole unless --since is on the command line (the config
-    # file's `since` is where remote streams start).
-    args.local_since = args.since
     # What the command line set, before the config file's defaults fill the rest in.
     args.given = {d for _, d, _ in _MODE_BOUND if getattr(args, d, None) not in (None, False, [])}
     # Command line first, then the config file, then our own defaults.
