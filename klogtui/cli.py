@@ -283,7 +283,7 @@ def _parse_duration_s(text: str) -> int:
 
 def _collect_options(args: argparse.Namespace) -> CollectOptions:
     """Turn parsed arguments into collector options, choosing the store's profile."""
-    from klogtui.collect.kube import KubeOptions
+    from klogtui.collect.kube.collector import KubeOptions
     from klogtui.collect.runner import CollectOptions
     from klogtui.store import default_db_path
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube_batcher import Batcher
+from klogtui.collect.kube.batcher import Batcher
 from klogtui.model import Batch, Record, SourceInfo, SourceKey
 from tests.kube_double import wait_for
 

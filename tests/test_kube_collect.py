@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube import KubeCollector, KubeOptions, KubeTimings
-from klogtui.collect.kube_pods import WatchTimings
-from klogtui.collect.kube_stream import StreamTimings
+from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimings
+from klogtui.collect.kube.pods import WatchTimings
+from klogtui.collect.kube.stream import StreamTimings
 from klogtui.model import Batch, Flag
 from klogtui.store import Store
 from tests.kube_double import FakeCluster, KubeDouble, wait_for

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube import KubeCollector, KubeOptions, KubeTimings
-from klogtui.collect.kube_stream import StreamTimings
+from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimings
+from klogtui.collect.kube.stream import StreamTimings
 from klogtui.errors import CollectorError
 from klogtui.model import Batch
 from tests.kube_double import FakeCluster, KubeDouble, wait_for, write_kubeconfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from klogtui.collect.kube_lines import (
+from klogtui.collect.kube.lines import (
     LineSplitter,
     ReplayFilter,
     ResumePoint,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from klogtui.collect.kube_scheduler import FairScheduler
+from klogtui.collect.kube.scheduler import FairScheduler
 from tests.kube_double import wait_for
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from klogtui.collect.kube_status import ContainerView, Plan, PodView, instance_infos, plan_for
+from klogtui.collect.kube.status import ContainerView, Plan, PodView, instance_infos, plan_for
 
 
 def pod(*statuses: dict[str, Any], init: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube import KubeCollector, KubeOptions, KubeTimings
+from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimings
 from klogtui.store import CommitInfo, Store
 from tests.kube_double import wait_for
 

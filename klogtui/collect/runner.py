@@ -30,7 +30,7 @@ from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock
 
 if TYPE_CHECKING:
-    from klogtui.collect.kube import KubeOptions
+    from klogtui.collect.kube.collector import KubeOptions
 
 __all__ = ["CollectOptions", "Running", "run_collect", "start_collection"]
 
@@ -253,7 +253,7 @@ def _start(
     file_points = store.load_checkpoints(CHECKPOINT_PREFIX) if log_dir is not None else {}
     kube_points: dict[str, str] = {}
     if opts.kube is not None:
-        from klogtui.collect import kube
+        from klogtui.collect.kube import collector as kube
 
         kube_points = store.load_checkpoints(kube.CHECKPOINT_PREFIX)
 

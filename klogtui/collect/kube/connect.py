@@ -16,8 +16,8 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import KubeConfigMerger
 
-from klogtui.collect.kube_api import KubeApi, KubeConnError, KubeHTTPError, KubeTarget
-from klogtui.collect.kube_errors import describe_conn, describe_http
+from klogtui.collect.kube.api import KubeApi, KubeConnError, KubeHTTPError, KubeTarget
+from klogtui.collect.kube.errors import describe_conn, describe_http
 from klogtui.errors import CollectorError
 
 __all__ = ["check_access", "connect"]

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube_api import KubeApi
-from klogtui.collect.kube_batcher import Batcher
-from klogtui.collect.kube_connect import check_access, connect
-from klogtui.collect.kube_lines import ResumePoint
-from klogtui.collect.kube_pods import PodWatcher, WatchTimings
-from klogtui.collect.kube_scheduler import FairScheduler, Task
-from klogtui.collect.kube_status import ContainerView, PodView, instance_infos
-from klogtui.collect.kube_stream import InstanceStream, StreamTimings, checkpoint_key
+from klogtui.collect.kube.api import KubeApi
+from klogtui.collect.kube.batcher import Batcher
+from klogtui.collect.kube.connect import check_access, connect
+from klogtui.collect.kube.lines import ResumePoint
+from klogtui.collect.kube.pods import PodWatcher, WatchTimings
+from klogtui.collect.kube.scheduler import FairScheduler, Task
+from klogtui.collect.kube.status import ContainerView, PodView, instance_infos
+from klogtui.collect.kube.stream import InstanceStream, StreamTimings, checkpoint_key
 from klogtui.model import Sink, SourceInfo, SourceKey
 
 __all__ = ["CHECKPOINT_PREFIX", "KubeCollector", "KubeOptions", "KubeTimings"]

@@ -19,17 +19,17 @@ from dataclasses import dataclass
 import urllib3
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube_api import (
+from klogtui.collect.kube.api import (
     KubeApi,
     KubeConnError,
     KubeHTTPError,
     Response,
     body_chunks,
 )
-from klogtui.collect.kube_batcher import Batcher
-from klogtui.collect.kube_errors import describe_conn, describe_http
-from klogtui.collect.kube_lines import LineSplitter, ReplayFilter, ResumePoint, to_records
-from klogtui.collect.kube_status import ContainerView, Plan, plan_for
+from klogtui.collect.kube.batcher import Batcher
+from klogtui.collect.kube.errors import describe_conn, describe_http
+from klogtui.collect.kube.lines import LineSplitter, ReplayFilter, ResumePoint, to_records
+from klogtui.collect.kube.status import ContainerView, Plan, plan_for
 from klogtui.model import Flag, SourceKey
 
 __all__ = ["InstanceStream", "StreamTimings", "checkpoint_key"]

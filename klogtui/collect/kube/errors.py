@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from klogtui.collect.kube_api import KubeHTTPError, KubeTarget
+from klogtui.collect.kube.api import KubeHTTPError, KubeTarget
 
 __all__ = ["RBAC_NEEDED", "describe_conn", "describe_http"]
 

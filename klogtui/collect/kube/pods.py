@@ -20,15 +20,15 @@ from typing import Any, Protocol
 import urllib3
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube_api import (
+from klogtui.collect.kube.api import (
     KubeApi,
     KubeConnError,
     KubeHTTPError,
     Response,
     body_chunks,
 )
-from klogtui.collect.kube_errors import describe_conn, describe_http
-from klogtui.collect.kube_lines import LineSplitter
+from klogtui.collect.kube.errors import describe_conn, describe_http
+from klogtui.collect.kube.lines import LineSplitter
 
 __all__ = ["PodEvents", "PodWatcher", "WatchTimings"]
 

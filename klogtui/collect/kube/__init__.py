@@ -1,0 +1,3 @@
+"""Remote mode: container logs read through the Kubernetes API (`collector.KubeCollector`)."""
+
+__all__: list[str] = []
