@@ -11,7 +11,6 @@ listener reconcile.
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 import urllib3
 
+from klogtui.collect.backoff import Backoff
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.api import (
     KubeApi,
@@ -105,7 +105,7 @@ class PodWatcher:
         self._path = "/api/v1/pods" if namespace is None else f"/api/v1/namespaces/{namespace}/pods"
         self._lock = threading.Lock()
         self._resp: Response | None = None
-        self._failures = 0
+        self._backoff = Backoff(timings.backoff_base_s, timings.backoff_max_s)
         self.lists = 0  # completed lists (1 + re-lists), for tests and stats
         self._thread = threading.Thread(
             target=self._run, name=f"klogtui-kube-watch {namespace or '*'}", daemon=True
@@ -136,12 +136,12 @@ class PodWatcher:
                     rv = self._list()
                 started = time.monotonic()
                 rv = self._watch(rv)
-                self._failures = 0
+                self._backoff.reset()
                 self._stats.forget_errors(self._where)
                 if time.monotonic() - started < 1.0:
                     # A server (or proxy) that ends every watch at once must not make
                     # us spin; a real watch lasts for its timeoutSeconds.
-                    self._stopping.wait(self._t.backoff_base_s * (0.5 + random.random() / 2))
+                    self._stopping.wait(self._backoff.first_delay())
             except _Relist:
                 rv = None
             except KubeHTTPError as e:
@@ -153,10 +153,7 @@ class PodWatcher:
                 self._pause()
 
     def _pause(self) -> None:
-        self._failures += 1
-        t = self._t
-        delay = min(t.backoff_max_s, t.backoff_base_s * 2.0 ** min(self._failures - 1, 16))
-        self._stopping.wait(delay * (0.5 + random.random() / 2))
+        self._stopping.wait(self._backoff.failed())
 
     def _query(self) -> list[tuple[str, str]]:
         return [("labelSelector", self._selector)] if self._selector else []

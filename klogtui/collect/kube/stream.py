@@ -10,7 +10,6 @@ the instance's log was read to its end.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 import urllib3
 
+from klogtui.collect.backoff import Backoff
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.api import (
     KubeApi,
@@ -120,7 +120,7 @@ class InstanceStream:
         self._lock = threading.Lock()
         self._resp: Response | None = None
         self._interrupted = False
-        self._failures = 0
+        self._backoff = Backoff(timings.backoff_base_s, timings.backoff_max_s)
         self._eof_view: ContainerView | None = None  # status when a follow ended cleanly
         self._eof_deadline = 0.0
         self.finished = False
@@ -211,7 +211,7 @@ class InstanceStream:
                 self._resp = None
             self._on_open(-1)
         if got or time.monotonic() - started > 10 * self._t.backoff_base_s:
-            self._failures = 0
+            self._backoff.reset()
         if outcome == _Outcome.INTERRUPTED:
             return self._after_interrupt()
         if outcome == _Outcome.ERROR:
@@ -288,7 +288,7 @@ class InstanceStream:
         if e.status in (401, 403):
             action = f"get pods/log of {self.key.pod}"
             self._stats.error(where, describe_http(e, action, self.key.namespace, self._api.target))
-            self._failures = max(self._failures, 4)  # RBAC is not fixed in a second
+            self._backoff.at_least(4)  # RBAC is not fixed in a second
         elif e.status == 404 and self._lookup() is None:
             self._finish()
             return None
@@ -299,15 +299,12 @@ class InstanceStream:
         return self._failed()
 
     def _failed(self) -> float:
-        self._failures += 1
         if self._initial:
             self._initial_failures += 1
             if self._initial_failures >= _INITIAL_TRIES:
                 self._initial = False
                 self._on_initial(self)
-        t = self._t
-        delay = min(t.backoff_max_s, t.backoff_base_s * 2.0 ** min(self._failures - 1, 16))
-        return delay * (0.5 + random.random() / 2)  # full jitter would allow ~0
+        return self._backoff.failed()
 
     def _finish(self) -> None:
         if self.finished:
