@@ -6,7 +6,7 @@ import gzip
 import os
 from pathlib import Path
 
-from klogtui.collect.demo import DemoCluster
+from klogtui.collect.demo.cluster import DemoCluster
 from klogtui.model import Flag, Stream
 from tests.helpers_files import T0, Run, sources, wait_for
 

@@ -23,7 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from klogtui.collect.base import Collector, CollectorStats
-from klogtui.collect.demo import DemoCluster
+from klogtui.collect.demo.cluster import DemoCluster
 from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, check_log_dir
 from klogtui.errors import CollectorError, StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer

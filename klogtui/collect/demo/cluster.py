@@ -1,19 +1,12 @@
-"""A synthetic cluster that writes kubelet-style log files, for `--demo` and tests.
+"""The demo cluster: a simulated clock driving its pods, written as kubelet-style files.
 
 `DemoCluster` lays out ``<root>/pods/<ns>_<pod>_<uid>/<container>/<n>.log`` and
-``<root>/containers/*.log`` links exactly as kubelet does, and the normal file
-collector tails them: the demo runs the real pipeline. It has four namespaces and a
-dozen pods with sidecars; JSON, logfmt, klog and plain messages; stderr; multi-line
-stack traces; ~20 KB lines split into 16 KiB CRI ``P`` fragments; one pod in Docker
-json-file format and one with zoned (CRI-O style) timestamps; lines carrying Rich
-markup and ANSI escapes (log text is data: the UI must show them inert); rotation of
-big files (rename, the runtime still writing to the old file until it reopens, gzip
-of older rotations via ``.tmp``, oldest removed); a CrashLoop pod restarting with
-back-off (``1.log``, ``2.log`` …); a Job pod that completes; a pod deleted after a while.
-
-Everything is deterministic given the seed and start time: lines come from a per-
-container random process driven by the simulated clock, lifecycle events happen at
-fixed simulated times, so ``step(600)`` and six hundred ``step(1)`` write the same files.
+``<root>/containers/*.log`` links exactly as kubelet does: CRI lines (16 KiB ``P``
+fragments), Docker json-file and zoned CRI-O timestamps; rotation of big files
+(rename, the runtime still writing to the old file until it reopens, gzip of older
+rotations via ``.tmp``, oldest removed); a CrashLoop pod restarting with back-off;
+a Job that completes; a pod deleted after a while. Deterministic given the seed and
+start time (see the package docstring).
 """
 
 from __future__ import annotations
@@ -26,9 +19,12 @@ import shutil
 import threading
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from klogtui.collect.demo.ids import random_hex, random_uid
+from klogtui.collect.demo.messages import GO_PANIC
+from klogtui.collect.demo.pods import PODS, ContainerSpec, PodSpec
 
 __all__ = ["DemoCluster"]
 
@@ -38,362 +34,11 @@ _ROTATE_CHECK_S = 10  # kubelet checks sizes every 10 s
 _MAX_FILES = 5  # kubelet's containerLogMaxFiles: the live file and 4 rotated
 _CRASH_BACKOFF_S = (10, 20, 40, 80, 160, 300)
 
-# (stream, text) pairs one event writes: usually one line, several for a stack trace.
-Lines = list[tuple[str, str]]
-Generator = Callable[[random.Random, int], Lines]
-
-
-def _hex(rng: random.Random, n: int) -> str:
-    return f"{rng.getrandbits(4 * n):0{n}x}"
-
-
-def _uid(rng: random.Random) -> str:
-    h = _hex(rng, 32)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _clock(ts: int) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(ts // _NS))
-
-
-def _iso(ts: int, digits: int = 3) -> str:
-    frac = str(ts % _NS).zfill(9)[:digits]
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // _NS)) + f".{frac}Z"
-
-
-def _klog(ts: int, level: str, where: str, msg: str) -> str:
-    t = time.gmtime(ts // _NS)
-    micros = (ts % _NS) // 1000
-    return f"{level}{t.tm_mon:02d}{t.tm_mday:02d} {_clock(ts)}.{micros:06d}       1 {where}] {msg}"
-
-
-# -- message generators ---------------------------------------------------------------------
-
-_PATHS = ("/", "/api/cart", "/api/products", "/api/checkout", "/static/app.js", "/healthz")
-_AGENTS = ("Mozilla/5.0 (X11; Linux x86_64)", "curl/8.5.0", "kube-probe/1.30", "Go-http-client/2.0")
-
-
-def _web(rng: random.Random, ts: int) -> Lines:
-    status = rng.choices((200, 201, 304, 404, 500), (80, 5, 8, 5, 2))[0]
-    level = "error" if status >= 500 else "warn" if status >= 400 else "info"
-    obj = {
-        "ts": _iso(ts),
-        "level": level,
-        "msg": "request",
-        "method": rng.choice(("GET", "GET", "GET", "POST")),
-        "path": rng.choice(_PATHS),
-        "status": status,
-        "duration_ms": round(rng.lognormvariate(2.5, 0.8), 1),
-        "user_agent": rng.choice(_AGENTS),
-        "trace_id": _hex(rng, 16),
-    }
-    return [("stdout", json.dumps(obj))]
-
-
-def _envoy(rng: random.Random, ts: int) -> Lines:
-    status = rng.choices((200, 503, 404), (95, 2, 3))[0]
-    path = rng.choice(_PATHS)
-    return [
-        (
-            "stdout",
-            f'[{_iso(ts)}] "GET {path} HTTP/1.1" {status} - via_upstream - "-" 0 '
-            f'{rng.randint(100, 9000)} {rng.randint(1, 90)} {rng.randint(1, 80)} "-" '
-            f'"{rng.choice(_AGENTS)}" "{_uid(rng)}" "shop.example.com" '
-            f'"10.244.0.{rng.randint(2, 250)}:8080"',
-        )
-    ]
-
-
-_PY_TRACE = (
-    "Traceback (most recent call last):",
-    '  File "/app/checkout/service.py", line 214, in place_order',
-    "    receipt = payments.charge(order.total, order.card)",
-    '  File "/app/checkout/payments.py", line 88, in charge',
-    "    raise PaymentDeclined(resp.reason)",
-    "checkout.payments.PaymentDeclined: card declined (insufficient funds)",
-)
-
-
-def _checkout(rng: random.Random, ts: int) -> Lines:
-    order = rng.randint(100000, 999999)
-    if rng.random() < 0.03:
-        head = f'time={_iso(ts)} level=error msg="order failed" order_id={order}'
-        return [("stderr", head)] + [("stderr", line) for line in _PY_TRACE]
-    amount = rng.randint(500, 50000) / 100
-    msg = rng.choice(("order placed", "cart priced", "inventory reserved", "receipt mailed"))
-    return [("stdout", f'time={_iso(ts)} level=info msg="{msg}" order_id={order} amount={amount}')]
-
-
-def _cart(rng: random.Random, ts: int) -> Lines:
-    r = rng.random()
-    if r < 0.02:
-        return [("stderr", _klog(ts, "E", "store.go:143", 'redis: "i/o timeout" key="cart:42"'))]
-    if r < 0.08:
-        return [("stderr", _klog(ts, "W", "handler.go:61", "slow request took 1.2s"))]
-    items = rng.randint(0, 12)
-    return [
-        (
-            "stdout",
-            _klog(ts, "I", "handler.go:87", f"GET /cart user={rng.randint(1, 5000)} items={items}"),
-        )
-    ]
-
-
-_GO_PANIC = (
-    "panic: runtime error: invalid memory address or nil pointer dereference",
-    "[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x6b4f2a]",
-    "",
-    "goroutine 1 [running]:",
-    "main.(*Gateway).Connect(0x0, {0xc0000b4000, 0x1f})",
-    "\t/src/payment/gateway.go:57 +0x2a",
-    "main.main()",
-    "\t/src/payment/main.go:31 +0x1c5",
-)
-
-
-def _payment(rng: random.Random, ts: int) -> Lines:
-    msg = rng.choice(("loading config", "connecting to gateway", "warming cache", "retrying"))
-    return [("stdout", f'level=info ts={_iso(ts)} msg="{msg}"')]
-
-
-def _loadgen(rng: random.Random, ts: int) -> Lines:
-    r = rng.random()
-    if r < 0.1:
-        return [("stdout", "[bold red]ALERT[/] p99 above 500ms [link=http://x]click[/link]")]
-    if r < 0.2:
-        return [("stderr", "\x1b[31mERROR\x1b[0m connection reset by peer \x1b[2J\x1b[H")]
-    done = rng.randint(0, 10)
-    return [
-        (
-            "stdout",
-            f"progress [{'#' * done}{'-' * (10 - done)}] sent {rng.randint(10, 99)} requests",
-        )
-    ]
-
-
-def _postgres(rng: random.Random, ts: int) -> Lines:
-    stamp = (
-        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts // _NS))
-        + f".{(ts % _NS) // 1_000_000:03d} UTC"
-    )
-    if rng.random() < 0.05:
-        return [
-            (
-                "stderr",
-                f"{stamp} [{rng.randint(100, 999)}] ERROR:  duplicate key value violates "
-                'unique constraint "orders_pkey"',
-            ),
-            (
-                "stderr",
-                f"{stamp} [{rng.randint(100, 999)}] DETAIL:  "
-                f"Key (id)=({rng.randint(1, 99999)}) already exists.",
-            ),
-        ]
-    msg = rng.choice(
-        (
-            "checkpoint starting: time",
-            "checkpoint complete: wrote 42 buffers (0.3%)",
-            'automatic vacuum of table "shop.public.orders"',
-            "connection authorized: user=app",
-        )
-    )
-    return [("stderr", f"{stamp} [1] LOG:  {msg}")]
-
-
-def _redis(rng: random.Random, ts: int) -> Lines:
-    t = time.gmtime(ts // _NS)
-    stamp = time.strftime("%d %b %Y %H:%M:%S", t) + f".{(ts % _NS) // 1_000_000:03d}"
-    msg = rng.choice(
-        (
-            "Background saving started by pid 42",
-            "DB saved on disk",
-            "100 changes in 300 seconds. Saving...",
-            "Background saving terminated with success",
-        )
-    )
-    return [("stdout", f"1:M {stamp} * {msg}")]
-
-
-def _etl(rng: random.Random, ts: int) -> Lines:
-    if rng.random() < 0.02:
-        # A record dump of about 20 KB: the runtime splits it into 16 KiB fragments.
-        payload = {
-            "level": "debug",
-            "msg": "record dump",
-            "rows": [_hex(rng, 60) for _ in range(320)],
-        }
-        return [("stdout", json.dumps(payload))]
-    return [
-        (
-            "stdout",
-            json.dumps(
-                {
-                    "level": "info",
-                    "msg": "processed batch",
-                    "batch": rng.randint(1, 9999),
-                    "rows": rng.randint(100, 5000),
-                }
-            ),
-        )
-    ]
-
-
-def _prometheus(rng: random.Random, ts: int) -> Lines:
-    msg = rng.choice(
-        (
-            '"Head GC completed" duration=12.3ms',
-            '"Compacting blocks"',
-            '"WAL checkpoint complete" first=12 last=13',
-            '"Scrape failed" err="context deadline exceeded"',
-        )
-    )
-    level = "warn" if "failed" in msg else "info"
-    return [("stdout", f"ts={_iso(ts)} caller=head.go:812 level={level} component=tsdb msg={msg}")]
-
-
-def _reloader(rng: random.Random, ts: int) -> Lines:
-    return [
-        (
-            "stdout",
-            _klog(
-                ts, "I", "reloader.go:372", "Reload triggered cfg_in=/etc/prometheus/prometheus.yml"
-            ),
-        )
-    ]
-
-
-def _grafana(rng: random.Random, ts: int) -> Lines:
-    path = rng.choice(("/api/health", "/api/dashboards/uid/abc", "/api/ds/query"))
-    return [
-        (
-            "stdout",
-            f"logger=context userId=0 orgId=1 t={_iso(ts)} level=info "
-            f'msg="Request Completed" method=GET path={path} status=200',
-        )
-    ]
-
-
-def _coredns(rng: random.Random, ts: int) -> Lines:
-    name = rng.choice(
-        ("checkout.shop.svc.cluster.local.", "postgres-0.data.svc.cluster.local.", "example.com.")
-    )
-    rcode = rng.choices(("NOERROR", "NXDOMAIN"), (90, 10))[0]
-    return [
-        (
-            "stdout",
-            f"[INFO] 10.244.0.{rng.randint(2, 250)}:{rng.randint(30000, 60000)} - "
-            f'{rng.randint(1, 65535)} "A IN {name} udp 50 false 512" {rcode} qr,aa,rd 110 '
-            f"0.000{rng.randint(100, 999)}s",
-        )
-    ]
-
-
-def _kube_proxy(rng: random.Random, ts: int) -> Lines:
-    return [
-        (
-            "stderr",
-            _klog(
-                ts,
-                "I",
-                "proxier.go:812",
-                f'"SyncProxyRules complete" elapsed="{rng.randint(5, 90)}ms"',
-            ),
-        )
-    ]
-
-
-def _metrics_server(rng: random.Random, ts: int) -> Lines:
-    if rng.random() < 0.3:
-        return [
-            (
-                "stderr",
-                _klog(
-                    ts,
-                    "E",
-                    "scraper.go:140",
-                    '"Failed to scrape node" err="Get \\"https://10.0.0.7:10250/metrics/resource'
-                    '\\": context deadline exceeded" node="worker-2"',
-                ),
-            )
-        ]
-    return [
-        (
-            "stderr",
-            _klog(
-                ts,
-                "I",
-                "server.go:187",
-                '"Scrape finished" duration="1.2s" nodeCount=3 podCount=42',
-            ),
-        )
-    ]
-
-
-# -- the cluster ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    container: str
-    rate: float  # lines per second
-    gen: Generator
-    docker: bool = False  # Docker json-file format instead of CRI
-    zone_s: int | None = None  # CRI-O style: local time with this UTC offset
-
-
-@dataclass(frozen=True, slots=True)
-class _PodSpec:
-    namespace: str
-    name: str
-    containers: tuple[_Spec, ...]
-    start_s: float = 0.0
-    end_s: float | None = None  # a Job: stops writing (completes) at this time
-    delete_s: float | None = None  # the pod is deleted at this time
-    crashloop: bool = False
-    bursty: bool = False
-
-
-_PODS = (
-    _PodSpec(
-        "shop",
-        "frontend-6d8f7b9c4-x7k2p",
-        (_Spec("web", 60, _web), _Spec("istio-proxy", 60, _envoy)),
-        bursty=True,
-    ),
-    _PodSpec(
-        "shop",
-        "checkout-7f9d8c6b5-q2w3e",
-        (_Spec("app", 20, _checkout), _Spec("istio-proxy", 20, _envoy)),
-        bursty=True,
-    ),
-    _PodSpec("shop", "cart-5b6c7d8e9-r4t5y", (_Spec("app", 25, _cart),)),
-    _PodSpec("shop", "payment-8c7b6a5d4-m9n8b", (_Spec("app", 10, _payment),), crashloop=True),
-    _PodSpec("shop", "loadgen-6b5c4d3e2-z1x2c", (_Spec("loadgen", 15, _loadgen),), delete_s=390),
-    _PodSpec("data", "postgres-0", (_Spec("postgres", 8, _postgres),)),
-    _PodSpec("data", "redis-0", (_Spec("redis", 5, _redis, docker=True),)),
-    _PodSpec("data", "etl-job-28734-bq9zt", (_Spec("etl", 20, _etl),), start_s=20, end_s=140),
-    _PodSpec(
-        "monitoring",
-        "prometheus-0",
-        (_Spec("prometheus", 6, _prometheus), _Spec("config-reloader", 0.5, _reloader)),
-    ),
-    _PodSpec("monitoring", "grafana-6f5d4c3b2-h8j7k", (_Spec("grafana", 10, _grafana),)),
-    _PodSpec("kube-system", "coredns-5d78c9869d-8fk2m", (_Spec("coredns", 30, _coredns),)),
-    _PodSpec(
-        "kube-system", "kube-proxy-n7m6b", (_Spec("kube-proxy", 3, _kube_proxy, zone_s=7200),)
-    ),
-    _PodSpec(
-        "kube-system",
-        "metrics-server-7cd5d6c8b-2xqlp",
-        (_Spec("metrics-server", 2, _metrics_server),),
-    ),
-)
-
 
 @dataclass
 class _Container:
     pod: _Pod
-    spec: _Spec
+    spec: ContainerSpec
     rng: random.Random
     next_ns: int  # when its next line is written
     restart: int = 0
@@ -421,7 +66,7 @@ class _Container:
 
 @dataclass
 class _Pod:
-    spec: _PodSpec
+    spec: PodSpec
     root: Path
     uid: str
     containers: list[_Container] = field(default_factory=list)
@@ -469,8 +114,8 @@ class DemoCluster:
         (self.root / "containers").mkdir(parents=True, exist_ok=True)
         rng = random.Random(seed)
         self._pods: list[_Pod] = []
-        for spec in _PODS:
-            pod = _Pod(spec, self.root, _uid(rng))
+        for spec in PODS:
+            pod = _Pod(spec, self.root, random_uid(rng))
             for cs in spec.containers:
                 crng = random.Random(f"{seed}/{spec.namespace}/{spec.name}/{cs.container}")
                 c = _Container(pod, cs, crng, self.start_ns + int(spec.start_s * _NS))
@@ -608,7 +253,7 @@ class DemoCluster:
 
     def _start_container(self, c: _Container, ts: int) -> None:
         c.dir.mkdir(parents=True, exist_ok=True)
-        c.container_id = _hex(c.rng, 64)
+        c.container_id = random_hex(c.rng, 64)
         c.fd = os.open(self._log_path(c), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         c.size = 0
         c.running = True
@@ -659,10 +304,10 @@ class DemoCluster:
     def _crashloop(self, c: _Container, ts: int) -> None:
         if c.running and ts >= c.crash_at_ns:
             data = b"".join(
-                self._format(c, ts + i * 1000, "stderr", line) for i, line in enumerate(_GO_PANIC)
+                self._format(c, ts + i * 1000, "stderr", line) for i, line in enumerate(GO_PANIC)
             )
             self._append(c, data)
-            self.lines_written += len(_GO_PANIC)
+            self.lines_written += len(GO_PANIC)
             c.running = False
             self._close(c)
             backoff = _CRASH_BACKOFF_S[min(c.restart, len(_CRASH_BACKOFF_S) - 1)]

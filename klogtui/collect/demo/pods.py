@@ -1,0 +1,88 @@
+"""The demo cluster's cast: its pods, their containers, line rates and lifecycle roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from klogtui.collect.demo import messages as say
+from klogtui.collect.demo.messages import Generator
+
+__all__ = ["PODS", "ContainerSpec", "PodSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """One container of a pod: what it says, how often, in which file format."""
+
+    container: str
+    rate: float  # lines per second
+    gen: Generator
+    docker: bool = False  # Docker json-file format instead of CRI
+    zone_s: int | None = None  # CRI-O style: local time with this UTC offset
+
+
+@dataclass(frozen=True, slots=True)
+class PodSpec:
+    """One pod: its containers and when it starts, completes, crashes or is deleted."""
+
+    namespace: str
+    name: str
+    containers: tuple[ContainerSpec, ...]
+    start_s: float = 0.0
+    end_s: float | None = None  # a Job: stops writing (completes) at this time
+    delete_s: float | None = None  # the pod is deleted at this time
+    crashloop: bool = False
+    bursty: bool = False
+
+
+PODS = (
+    PodSpec(
+        "shop",
+        "frontend-6d8f7b9c4-x7k2p",
+        (ContainerSpec("web", 60, say.web), ContainerSpec("istio-proxy", 60, say.envoy)),
+        bursty=True,
+    ),
+    PodSpec(
+        "shop",
+        "checkout-7f9d8c6b5-q2w3e",
+        (ContainerSpec("app", 20, say.checkout), ContainerSpec("istio-proxy", 20, say.envoy)),
+        bursty=True,
+    ),
+    PodSpec("shop", "cart-5b6c7d8e9-r4t5y", (ContainerSpec("app", 25, say.cart),)),
+    PodSpec(
+        "shop", "payment-8c7b6a5d4-m9n8b", (ContainerSpec("app", 10, say.payment),), crashloop=True
+    ),
+    PodSpec(
+        "shop",
+        "loadgen-6b5c4d3e2-z1x2c",
+        (ContainerSpec("loadgen", 15, say.loadgen),),
+        delete_s=390,
+    ),
+    PodSpec("data", "postgres-0", (ContainerSpec("postgres", 8, say.postgres),)),
+    PodSpec("data", "redis-0", (ContainerSpec("redis", 5, say.redis, docker=True),)),
+    PodSpec(
+        "data", "etl-job-28734-bq9zt", (ContainerSpec("etl", 20, say.etl),), start_s=20, end_s=140
+    ),
+    PodSpec(
+        "monitoring",
+        "prometheus-0",
+        (
+            ContainerSpec("prometheus", 6, say.prometheus),
+            ContainerSpec("config-reloader", 0.5, say.reloader),
+        ),
+    ),
+    PodSpec("monitoring", "grafana-6f5d4c3b2-h8j7k", (ContainerSpec("grafana", 10, say.grafana),)),
+    PodSpec(
+        "kube-system", "coredns-5d78c9869d-8fk2m", (ContainerSpec("coredns", 30, say.coredns),)
+    ),
+    PodSpec(
+        "kube-system",
+        "kube-proxy-n7m6b",
+        (ContainerSpec("kube-proxy", 3, say.kube_proxy, zone_s=7200),),
+    ),
+    PodSpec(
+        "kube-system",
+        "metrics-server-7cd5d6c8b-2xqlp",
+        (ContainerSpec("metrics-server", 2, say.metrics_server),),
+    ),
+)
