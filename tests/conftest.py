@@ -55,5 +55,5 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of 25 lines and a 75-line window, so a few hundred lines (or a few key
     presses) cross many window edges of the log pane."""
-    monkeypatch.setattr("klogtui.ui.widgets.log_view.PAGE", 25)
-    monkeypatch.setattr("klogtui.ui.widgets.log_view.MAX_WINDOW", 75)
+    monkeypatch.setattr("klogtui.ui.log_window.PAGE", 25)
+    monkeypatch.setattr("klogtui.ui.log_window.MAX_WINDOW", 75)

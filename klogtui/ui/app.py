@@ -45,6 +45,7 @@ from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
+from klogtui.ui.throttle import Throttle
 from klogtui.ui.time_text import short_time
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
@@ -231,8 +232,7 @@ class KlogApp(App[int]):
         self._version = -1
         self._tick_busy = False
         self._hist_generation = 0
-        self._hist_last = 0.0
-        self._hist_scheduled = False
+        self._hist_throttle = Throttle(_HISTOGRAM_INTERVAL_S, self.set_timer)
         self._hist_after_load = False
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
         self._held_keys: list[events.Key] | None = None  # see on_event
@@ -437,13 +437,9 @@ class KlogApp(App[int]):
             interval = (
                 _TEXT_HISTOGRAM_INTERVAL_S if self.log_view.highlight else _HISTOGRAM_INTERVAL_S
             )
-            wait = self._hist_last + interval - time.monotonic()
-            if wait > 0:
-                if not self._hist_scheduled:
-                    self._hist_scheduled = True
-                    self.set_timer(wait, self._scheduled_histogram)
-                return
-        self._hist_last = time.monotonic()
+            self._hist_throttle(self._refresh_histogram, interval)
+            return
+        self._hist_throttle.ran()
         width = self.histogram.size.width
         if width <= 0:
             return
@@ -484,10 +480,6 @@ class KlogApp(App[int]):
             thread=True,
             exit_on_error=False,
         )
-
-    def _scheduled_histogram(self) -> None:
-        self._hist_scheduled = False
-        self._refresh_histogram()
 
     def on_klog_app__buckets(self, event: _Buckets) -> None:
         if event.generation == self._hist_generation:
