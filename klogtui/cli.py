@@ -259,7 +259,7 @@ def _query_words_last(parser: argparse.ArgumentParser, argv: list[str]) -> list[
 
 def _retention(args: argparse.Namespace) -> Retention | None:
     from klogtui.store import Retention, parse_size
-    from klogtui.store.query import parse_duration_ns
+    from klogtui.query.parser import parse_duration_ns
 
     max_bytes = None
     if args.max_size:
@@ -276,7 +276,7 @@ def _retention(args: argparse.Namespace) -> Retention | None:
 
 
 def _parse_duration_s(text: str) -> int:
-    from klogtui.store.query import parse_duration_ns
+    from klogtui.query.parser import parse_duration_ns
 
     return parse_duration_ns(text) // 1_000_000_000
 

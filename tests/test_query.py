@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from klogtui.errors import QueryError
 from klogtui.model import Source, SourceKey
 from klogtui.store.ids import id_for_ts
-from klogtui.store.query import (
+from klogtui.query.parser import (
     And,
     CompiledQuery,
     Field,

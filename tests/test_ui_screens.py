@@ -21,7 +21,7 @@ from textual.widgets import Input, OptionList
 
 from klogtui.collect.base import ErrorEntry
 from klogtui.model import Flag, Level, LogLine, Source, SourceKey, Stream
-from klogtui.store.query import parse
+from klogtui.query.parser import parse
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen

@@ -24,7 +24,7 @@ from klogtui.errors import StoreError
 from klogtui.model import Level, LogLine, Source, SourceKey, Stream
 from klogtui.store import commit_log
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_before_ts, id_for_ts, ts_of_id
-from klogtui.store.query import CompiledQuery, compile_query, parse
+from klogtui.query.parser import CompiledQuery, compile_query, parse
 from klogtui.store.schema import broken_store, connect
 
 __all__ = ["FACET_FIELDS", "Bucket", "Committed", "Reader", "StoreStats"]

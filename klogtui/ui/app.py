@@ -36,7 +36,7 @@ from klogtui.query_cmd import Printer
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
 from klogtui.store.ids import ts_of_id
 from klogtui.store.owner import pid_alive
-from klogtui.store.query import compile_source_predicate, parse
+from klogtui.query.parser import compile_source_predicate, parse
 from klogtui.store.schema import default_db_path
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen

@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from klogtui.errors import QueryError
 from klogtui.query_cmd import inert
-from klogtui.store.query import And, Field, Node, parse, to_text, with_field
+from klogtui.query.parser import And, Field, Node, parse, to_text, with_field
 
 __all__ = ["FIELDS", "FacetScreen", "excluding"]
 

@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from klogtui.errors import QueryError
-from klogtui.store.query import parse
+from klogtui.query.parser import parse
 
 __all__ = ["FieldSuggester", "QueryBar", "QueryHistory"]
 

@@ -20,7 +20,7 @@ from textual.widgets.tree import TreeNode
 
 from klogtui.errors import QueryError
 from klogtui.model import Source
-from klogtui.store.query import with_field, without_field
+from klogtui.query.parser import with_field, without_field
 
 __all__ = ["Selection", "SourcesTree", "human_count"]
 

@@ -1,0 +1,1 @@
+"""The query language, headless: text -> AST -> canonical text (the store compiles it to SQL)."""
