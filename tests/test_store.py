@@ -172,7 +172,7 @@ def test_metadata_count_with_a_time_bound_is_exact_past_the_cap(
     # The cap is for text queries; a query on sources, levels and streams is counted
     # exactly from the per-minute counts and the lines of the partial minutes at its
     # ends. A cap of 50 stands in for the real 200,000.
-    monkeypatch.setattr("klogtui.store.reader._SCAN_CAP", 50)
+    monkeypatch.setattr("klogtui.store.aggregates._SCAN_CAP", 50)
     shop, data = key(ns="shop", pod="web-1"), key(ns="data", pod="db-1")
     write(
         store,

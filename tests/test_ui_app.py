@@ -96,7 +96,7 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
         await settle(pilot)
         shown = messages(app)
         assert shown and all("connection refused" in m for m in shown)
-        assert app.query_bar.applied == "refused"
+        assert app.query_bar.applied.typed == "refused"
         assert isinstance(app.focused, LogView), "Enter goes back to the log"
         strip = app.log_view.render_line(0)
         hit = [seg for seg in strip if seg.text == "refused"]
@@ -124,7 +124,7 @@ async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) 
         await pilot.press("escape")
         # e alone opens the error log, l scrolls, = and space do nothing; then Enter.
         burst(app, "/level=fatal OR refused\r")
-        await until(pilot, lambda: app.query_bar.applied == "level=fatal OR refused")
+        await until(pilot, lambda: app.query_bar.applied.typed == "level=fatal OR refused")
         await settle(pilot)
         assert len(app.screen_stack) == 1
         assert isinstance(app.focused, LogView)
@@ -137,7 +137,7 @@ async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) 
         # Editing keys in the burst happen where they were typed: ctrl+u clears what is
         # before it, backspace takes the key before it.
         burst(app, "\x15refused\x7f\x7f\x7f\x7fxes\r")
-        await until(pilot, lambda: app.query_bar.applied == "refxes")
+        await until(pilot, lambda: app.query_bar.applied.typed == "refxes")
 
 
 async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_log(
@@ -149,7 +149,7 @@ async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_lo
         burst(app, "/pod=cart-*\rwg")
         await until(pilot, lambda: app.log_view.window[:1] == [oldest])
         await settle(pilot)
-        assert app.query_bar.applied == "pod=cart-*"
+        assert app.query_bar.applied.typed == "pod=cart-*"
         assert app.log_view.wrap and not app.log_view.following
         assert isinstance(app.focused, LogView)
         view = app.log_view
@@ -165,7 +165,7 @@ async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_lo
         assert isinstance(app.focused, QueryInput) and not app.log_view.wrap
         # A second query in the same burst: each Enter hands the keys on in order.
         burst(app, "\x15refused\r/\x15timeout\rg")
-        await until(pilot, lambda: app.query_bar.applied == "timeout")
+        await until(pilot, lambda: app.query_bar.applied.typed == "timeout")
         await settle(pilot)
         first = app.store.reader().oldest("timeout", 1)[0]
         await until(pilot, lambda: app.log_view.window[:1] == [first])

@@ -10,14 +10,11 @@ watches the store's data version, so a store written by another process is live 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -30,13 +27,13 @@ from textual.worker import Worker, WorkerState
 
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
+from klogtui.export import OutputFormat, export_lines
 from klogtui.model import LogLine, Source
 from klogtui.privacy import open_private
-from klogtui.query_cmd import Printer
+from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
 from klogtui.store.ids import ts_of_id
 from klogtui.store.owner import pid_alive
-from klogtui.query.parser import compile_source_predicate, parse
 from klogtui.store.schema import default_db_path
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
@@ -52,23 +49,15 @@ from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory,
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
 
-if TYPE_CHECKING:
-    from klogtui.collect.runner import CollectOptions
-
-__all__ = ["HELP_KEYS", "SAVE_LIMIT", "Collection", "KlogApp", "export_lines", "run_app"]
+__all__ = ["HELP_KEYS", "SAVE_LIMIT", "Collection", "KlogApp"]
 
 SAVE_LIMIT = 100_000  # `s` writes at most the newest this many matching lines
 CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
-_HANG_UP_GRACE_S = 5.0  # after SIGHUP, for Textual to restore and exit on its own
 _HISTOGRAM_INTERVAL_S = 2.0
 # A text query's histogram counts its matches one by one (up to the reader's cap):
 # while lines stream in, redo it less often so it does not compete with scrolling.
 _TEXT_HISTOGRAM_INTERVAL_S = 15.0
-_EXPORT_PAGE = 5_000
-# The sources tree tests sources on the event loop: its regexes get this much in all
-# (a runaway pattern then dims nothing; the log pane reports it from its worker).
-_TREE_REGEX_BUDGET_S = 0.1
 
 # Every key, for the help screen (a test checks it against the real bindings).
 HELP_KEYS: list[tuple[str, str]] = [
@@ -117,37 +106,6 @@ class Collection(Protocol):
     def stop(self) -> bool: ...
 
 
-def export_lines(reader: Reader, query: str, out: TextIO, fmt: str, limit: int) -> int:
-    """Write the newest `limit` matching lines to out, oldest first, like `klogtui query`.
-
-    Reads a page at a time (back to find where the newest `limit` start, then forward
-    to write them), so the result is never held in memory whole.
-
-    Returns:
-        The number of lines written.
-    """
-    cq = reader.compile(query)
-    cursor: int | None = None
-    taken = 0
-    while taken < limit:
-        page = reader.window_before(cq, cursor, min(_EXPORT_PAGE, limit - taken))
-        if not page:
-            break
-        taken += len(page)
-        cursor = page[0].id
-    printer = Printer(reader, out, fmt, color=False)
-    after = None if cursor is None else cursor - 1
-    written = 0
-    while written < taken:
-        page = reader.window_after(cq, after, min(_EXPORT_PAGE, taken - written))
-        if not page:
-            break
-        printer.write(page)
-        written += len(page)
-        after = page[-1].id
-    return written
-
-
 class KlogApp(App[int]):
     """The explorer over one store.
 
@@ -180,29 +138,30 @@ class KlogApp(App[int]):
         Binding("escape", "focus_log", "Log", show=False),
     ]
 
+    @dataclass
     class Committed(Message):
         """The collector committed lines (sent from the writer thread; collapses)."""
 
-        def __init__(self, info: CommitInfo) -> None:
-            super().__init__()
-            self.info = info
+        info: CommitInfo
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, KlogApp.Committed)
 
+    @dataclass
     class _StoreTick(Message):
-        def __init__(self, version: int, stats: StoreStats, sources: list[Source] | None) -> None:
-            super().__init__()
-            self.version = version
-            self.stats = stats
-            self.sources = sources
+        """The aux reader's look at the store: sources only when they changed."""
 
+        version: int
+        stats: StoreStats
+        sources: list[Source] | None
+
+    @dataclass
     class _Buckets(Message):
-        def __init__(self, generation: int, buckets: list[Bucket], exact: bool) -> None:
-            super().__init__()
-            self.generation = generation
-            self.buckets = buckets
-            self.exact = exact
+        """The histogram worker's counts, for the query and width of `generation`."""
+
+        generation: int
+        buckets: list[Bucket]
+        exact: bool
 
     def __init__(
         self,
@@ -270,7 +229,12 @@ class KlogApp(App[int]):
             self.notify(self._history.load_error, severity="warning")
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=15)
-        self._apply_query(self._initial_query)
+        try:
+            self._apply_query(ParsedQuery.of(self._initial_query))
+        except QueryError as e:
+            self._apply_query(EMPTY)
+            self.query_bar.reject(self._initial_query, e)
+            self.query_bar.focus_input()
         self.log_view.focus()
         self._tick()
         self.set_interval(_TICK_S, self._tick)
@@ -286,15 +250,15 @@ class KlogApp(App[int]):
 
     # -- the query ------------------------------------------------------------------------
 
-    def _apply_query(self, query: str) -> None:
-        """Make `query` the one the whole app shows (bar, log pane, tree, histogram)."""
+    def _apply_query(self, query: ParsedQuery) -> None:
+        """Make `query` the one the whole app shows (bar, log pane, tree, histogram).
+
+        Only queries that parse get here: the bar keeps one that does not, with its
+        error, and everything else goes on showing the query applied before it.
+        """
         self.query_bar.set_applied(query)
         self.log_view.set_query(query)
-        try:
-            pred = compile_source_predicate(parse(query), _TREE_REGEX_BUDGET_S)
-        except QueryError:
-            pred = None  # the log pane reports it in the query bar
-        self.sources_tree.set_predicate(pred)
+        self.sources_tree.set_query(query)
         self._refresh_histogram()
 
     async def on_query_bar_applied(self, event: QueryBar.Applied) -> None:
@@ -604,7 +568,7 @@ class KlogApp(App[int]):
             values.interrupt()
             return values.facets(query, field)
 
-        def done(new_query: str | None) -> None:
+        def done(new_query: ParsedQuery | None) -> None:
             if new_query is not None:
                 self._apply_query(new_query)
             self.log_view.focus()
@@ -614,13 +578,13 @@ class KlogApp(App[int]):
     def action_save(self) -> None:
         query = self.query_bar.applied
 
-        def done(target: tuple[Path, str] | None) -> None:
+        def done(target: tuple[Path, OutputFormat] | None) -> None:
             if target is not None:
                 self._save(query, *target)
 
         self._open_dialog(SaveScreen(self._save_dir, now_ns=self._now_ns), done)
 
-    def _save(self, query: str, path: Path, fmt: str) -> None:
+    def _save(self, query: ParsedQuery, path: Path, fmt: OutputFormat) -> None:
         store = self.store
 
         def work() -> None:
@@ -652,65 +616,3 @@ class KlogApp(App[int]):
                 self._errors_told.add(error)
                 message = f"{event.worker.name}: {error}"
                 self.notify(message, title="Error", severity="error", timeout=10)
-
-
-def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
-    """Open the store of `opts`, start its collector (unless collect=False), run the UI.
-
-    Returns:
-        The exit code. The collector is stopped (and flushed) after the UI closes.
-    """
-    from klogtui.collect.runner import start_collection
-    from klogtui.store.owner import CollectingElsewhere
-    from klogtui.store.schema import ReadOnlyStoreError
-
-    notices: list[str] = []
-    try:
-        store = Store.open(opts.db, readonly=not collect)
-    except ReadOnlyStoreError as e:
-        # Still worth showing: what it holds can be read.
-        store = Store.open(opts.db, readonly=True)
-        collect = False
-        notices.append(f"{e}. Showing it without collecting.")
-    app = KlogApp(store)
-    app.notices = notices
-    if collect:
-        try:
-            app.collection = start_collection(opts, store, on_commit=app.committed)
-        except CollectingElsewhere as e:
-            # A second collector would store every line twice: show the store live as
-            # the other process fills it (the tick follows its commits).
-            app.collected_by = e.pid
-
-    ended = threading.Event()
-
-    def leave_if_stuck() -> None:
-        if ended.wait(_HANG_UP_GRACE_S):
-            return
-        # Textual's shutdown can wait for ever on its output thread once the terminal is
-        # gone (seen: the app outlived its closed tmux, collecting and holding the store).
-        # Nothing is left to restore on a closed terminal: flush the collector, leave.
-        if app.collection is not None:
-            app.collection.stop()
-        os._exit(128 + signal.SIGHUP)
-
-    def hang_up() -> None:
-        app.exit()
-        threading.Thread(target=leave_if_stuck, name="klogtui-hang-up", daemon=True).start()
-
-    async def run() -> int | None:
-        # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the
-        # terminal gets back its main screen, echo and no mouse reporting, and the
-        # collector below still flushes.
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, app.exit)
-        loop.add_signal_handler(signal.SIGHUP, hang_up)
-        return await app.run_async()
-
-    try:
-        result = asyncio.run(run())
-    finally:
-        ended.set()
-        if app.collection is not None:
-            app.collection.stop()
-    return 0 if result is None else result

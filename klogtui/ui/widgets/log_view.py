@@ -53,6 +53,7 @@ from textual.worker import get_current_worker
 
 from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
+from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store.ids import id_for_ts
 from klogtui.store.reader import Reader
 from klogtui.ui.line_text import format_parts, highlight_pattern, source_tag
@@ -210,7 +211,7 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._reader = reader
         self._now_ns = now_ns
-        self._query = ""
+        self._query = EMPTY
         self._highlight: tuple[str, ...] = ()
         self._generation = 0
         self._lines: list[LogLine] = []
@@ -249,7 +250,7 @@ class LogView(ScrollView, can_focus=True):
     @property
     def query_text(self) -> str:
         """The query the pane shows."""
-        return self._query
+        return self._query.typed
 
     @property
     def following(self) -> bool:
@@ -287,7 +288,7 @@ class LogView(ScrollView, can_focus=True):
         """The source of a line in the window."""
         return self._sources.get(line.source_id)
 
-    def set_query(self, query: str) -> None:
+    def set_query(self, query: ParsedQuery) -> None:
         """Show another query: newest lines when following, else around the cursor's time."""
         self._query = query
         self._max_width = 0
@@ -890,7 +891,7 @@ class LogView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if self._loading or not self._loaded_once:
             text = "Loading…"
-        elif self._query.strip():
+        elif not self._query.is_empty:
             text = "No lines match this query."
         else:
             text = "No lines stored yet: waiting for the collector."
