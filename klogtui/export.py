@@ -19,10 +19,11 @@ from klogtui.store.reader import Reader
 from klogtui.store.schema import broken_store
 from klogtui.text import LEVEL_SGR, SOURCE_SGR, flag_names, format_ts, inert
 
-__all__ = ["OutputFormat", "Printer", "export_lines"]
+__all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines"]
 
 OutputFormat = Literal["text", "jsonl"]
 
+SAVE_LIMIT = 100_000  # the explorer's save (`s`) writes at most the newest this many lines
 _EXPORT_PAGE = 5_000
 _JSON_C1 = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0))}
 

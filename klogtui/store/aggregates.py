@@ -227,6 +227,20 @@ class Aggregates(ReadConnection):
             for i in range(buckets)
         ], exact
 
+    def histogram_of_all(self, query: QueryLike, buckets: int) -> tuple[list[Bucket], bool]:
+        """`histogram` over all the stored time the query's since/until leave
+        (no buckets when nothing is stored there)."""
+        cq = self.compile(query)
+        stats = self.stats()
+        lo, hi = stats.first_ts, stats.last_ts + 1
+        if cq.min_id is not None:
+            lo = max(lo, ts_of_id(cq.min_id))
+        if cq.max_id is not None:
+            hi = min(hi, ts_of_id(cq.max_id))
+        if not stats.lines or hi <= lo:
+            return [], True
+        return self.histogram(cq, lo, hi, buckets)
+
     @guarded
     def stats(self) -> StoreStats:
         with self._lock:

@@ -27,19 +27,18 @@ from textual.worker import Worker, WorkerState
 
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
-from klogtui.export import OutputFormat, export_lines
+from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
 from klogtui.model import LogLine, Source
 from klogtui.privacy import open_private
 from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
-from klogtui.store.ids import ts_of_id
 from klogtui.store.owner import pid_alive
 from klogtui.store.schema import default_db_path
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
-from klogtui.ui.screens.help import HelpScreen
+from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
 from klogtui.ui.time_text import short_time
@@ -49,9 +48,8 @@ from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory,
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
 
-__all__ = ["HELP_KEYS", "SAVE_LIMIT", "Collection", "KlogApp"]
+__all__ = ["Collection", "KlogApp"]
 
-SAVE_LIMIT = 100_000  # `s` writes at most the newest this many matching lines
 CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
 _HISTOGRAM_INTERVAL_S = 2.0
@@ -59,34 +57,6 @@ _HISTOGRAM_INTERVAL_S = 2.0
 # while lines stream in, redo it less often so it does not compete with scrolling.
 _TEXT_HISTOGRAM_INTERVAL_S = 15.0
 
-# Every key, for the help screen (a test checks it against the real bindings).
-HELP_KEYS: list[tuple[str, str]] = [
-    ("/", "focus the query bar (Enter applies, Esc returns to the log)"),
-    ("↑ ↓ (query bar)", "walk the query history (kept in the data dir)"),
-    ("→ (query bar)", "accept the completion (field keys and known values)"),
-    ("↑ ↓  k j", "move the cursor line (moving up pauses following)"),
-    ("PgUp PgDn  ctrl+b ctrl+f", "page up / down"),
-    ("g  Home", "oldest matching line (top)"),
-    ("G  End", "newest line, and follow"),
-    ("space", "pause / follow"),
-    ("← →  h l", "scroll long lines sideways"),
-    ("n  N", "next / previous line with the query's words"),
-    ("Enter", "detail of the cursor line (on the tree: filter by that source)"),
-    ("→ ← (tree)", "open / close a namespace or pod"),
-    ("c", "context: the lines around it from the same container"),
-    ("w", "wrap long lines"),
-    ("T  P", "show / hide the time and pod/container columns"),
-    ("f", "facets: pick a namespace, pod, container, stream, level, node or label"),
-    ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
-    ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
-    ("e", "collector errors"),
-    ("b", "show / hide the sources tree"),
-    ("Tab  shift+Tab", "move between query bar, tree, log and histogram"),
-    ("← → Home End (histogram)", "move through time; the log follows"),
-    ("Esc", "back to the log pane"),
-    ("?", "this help"),
-    ("q  ctrl+q", "quit"),
-]
 
 _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
@@ -231,11 +201,12 @@ class KlogApp(App[int]):
             self.notify(notice, severity="warning", timeout=15)
         try:
             self._apply_query(ParsedQuery.of(self._initial_query))
+            self.log_view.focus()
         except QueryError as e:
+            # Everything is listed, the text kept in the bar with its error to fix.
             self._apply_query(EMPTY)
             self.query_bar.reject(self._initial_query, e)
             self.query_bar.focus_input()
-        self.log_view.focus()
         self._tick()
         self.set_interval(_TICK_S, self._tick)
 
@@ -421,17 +392,7 @@ class KlogApp(App[int]):
 
         def work() -> None:
             try:
-                cq = reader.compile(query)
-                stats = reader.stats()
-                lo, hi = stats.first_ts, stats.last_ts + 1
-                if cq.min_id is not None:
-                    lo = max(lo, ts_of_id(cq.min_id))
-                if cq.max_id is not None:
-                    hi = min(hi, ts_of_id(cq.max_id))
-                buckets: list[Bucket] = []
-                exact = True
-                if stats.lines and hi > lo:
-                    buckets, exact = reader.histogram(cq, lo, hi, width)
+                buckets, exact = reader.histogram_of_all(query, width)
             except QueryError:
                 buckets, exact = [], True
             except Exception as e:
