@@ -258,8 +258,8 @@ def _query_words_last(parser: argparse.ArgumentParser, argv: list[str]) -> list[
 
 
 def _retention(args: argparse.Namespace) -> Retention | None:
+    from klogtui.query.times import parse_duration_ns
     from klogtui.store import Retention, parse_size
-    from klogtui.store.query import parse_duration_ns
 
     max_bytes = None
     if args.max_size:
@@ -276,7 +276,7 @@ def _retention(args: argparse.Namespace) -> Retention | None:
 
 
 def _parse_duration_s(text: str) -> int:
-    from klogtui.store.query import parse_duration_ns
+    from klogtui.query.times import parse_duration_ns
 
     return parse_duration_ns(text) // 1_000_000_000
 
@@ -469,7 +469,7 @@ def _main(argv: Sequence[str] | None) -> int:
             from klogtui.collect.runner import run_collect
 
             return run_collect(opts)
-        from klogtui.ui.app import run_app
+        from klogtui.ui.run import run_app
 
         _ctrl_c_interrupts()
         return run_app(opts, collect=not args.no_collect)

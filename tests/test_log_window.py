@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from klogtui.model import LogLine
+from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.ui.log_window import (
     FIND_SCAN,
     PAGE,
@@ -114,10 +115,10 @@ def test_a_new_load_makes_older_results_stale() -> None:
 def test_set_query_keeps_the_cursor_time_when_paused() -> None:
     w = opened(100, 200)
     w.set_cursor(20)
-    req = w.set_query("error", ROWS)
-    assert (req.query, req.mode, req.anchor_id) == ("error", "at", 120)
+    req = w.set_query(ParsedQuery.of("error"), ROWS)
+    assert (req.query.typed, req.mode, req.anchor_id) == ("error", "at", 120)
     w.follow = True
-    assert w.set_query("", ROWS).mode == "newest"
+    assert w.set_query(EMPTY, ROWS).mode == "newest"
 
 
 # -- cursor moves and paging ------------------------------------------------------------------
@@ -278,7 +279,7 @@ def test_following_rereads_the_newest_lines_one_read_at_a_time() -> None:
     w.apply_window(Window(lines(0, 30), True, True, ("x",), {}, follow=True))
     assert w.data_changed() == "follow"
     req = w.follow_read(ROWS)
-    assert req == ReadNewest(w.generation, "", ("x",), max(PAGE, 2 * ROWS))
+    assert req == ReadNewest(w.generation, EMPTY, ("x",), max(PAGE, 2 * ROWS))
     assert w.follow_read(ROWS) is None  # one in flight: asks collapse into one more
     assert w.follow_read(ROWS) is None
     assert w.apply_follow(Window(lines(0, 33), True, True, ("x",), {}, follow=True))
@@ -407,5 +408,5 @@ def test_the_model_and_its_reads_import_no_textual(module: str) -> None:
 
 def test_requests_carry_the_query() -> None:
     w = LogWindow()
-    req = w.set_query("level=error", ROWS)
-    assert isinstance(req, LoadWindow) and req.query == "level=error"
+    req = w.set_query(ParsedQuery.of("level=error"), ROWS)
+    assert isinstance(req, LoadWindow) and req.query.typed == "level=error"

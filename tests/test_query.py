@@ -14,26 +14,13 @@ from hypothesis import strategies as st
 
 from klogtui.errors import QueryError
 from klogtui.model import Source, SourceKey
+from klogtui.query.ast import And, Field, Node, Not, Or, Query, Text, TimeBound, to_text
+from klogtui.query.editing import with_field, without_field
+from klogtui.query.keys import label_name
+from klogtui.query.parser import parse
+from klogtui.query.times import parse_duration_ns
+from klogtui.store.compile import CompiledQuery, compile_query, compile_source_predicate
 from klogtui.store.ids import id_for_ts
-from klogtui.store.query import (
-    And,
-    CompiledQuery,
-    Field,
-    Node,
-    Not,
-    Or,
-    Query,
-    Text,
-    TimeBound,
-    compile_query,
-    compile_source_predicate,
-    label_name,
-    parse,
-    parse_duration_ns,
-    to_text,
-    with_field,
-    without_field,
-)
 
 MIN = 60 * 10**9
 T0 = int(datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()) * 10**9

@@ -12,6 +12,7 @@ import pytest
 
 from klogtui.errors import StoreError
 from klogtui.model import Batch, Level, SourceInfo, Stream
+from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Store
 from tests.store_helpers import SEC, T0, key, rec, write
 
@@ -90,6 +91,23 @@ def test_metadata_filters_use_sources_stream_and_level(store: Store) -> None:
     assert messages(reader.newest("pod=web-*", 2)) == ["web 3", "web 4"]
     assert messages(reader.newest("stream=stderr level=error", 10)) == ["db 0", "db 1", "db 2"]
     assert messages(reader.newest("-ns=data", 10)) == [f"web {i}" for i in range(5)]
+
+
+def test_one_query_written_two_ways_is_compiled_once_until_sources_change(
+    store: Store,
+) -> None:
+    web = key(pod="web-1")
+    write(store, Batch([rec(T0 + i, f"web {i} error", web) for i in range(3)]))
+    reader = store.reader()
+    typed = reader.compile("ns=shop  error")
+    assert reader.compile(ParsedQuery.of("namespace=shop error")) is typed
+    # since: counts back from now: compiled anew each time.
+    assert reader.compile("since:1h") is not reader.compile("since:1h")
+    # A new source may match the query: its source ids are compiled again.
+    write(store, Batch([rec(T0 + 10, "db error", key(pod="db-0"))]))
+    again = reader.compile("namespace=shop error")
+    assert again is not typed and again.source_ids is not None
+    assert len(again.source_ids) == 2
 
 
 def test_facets_and_count_from_counts_and_from_text(store: Store) -> None:
@@ -172,7 +190,7 @@ def test_metadata_count_with_a_time_bound_is_exact_past_the_cap(
     # The cap is for text queries; a query on sources, levels and streams is counted
     # exactly from the per-minute counts and the lines of the partial minutes at its
     # ends. A cap of 50 stands in for the real 200,000.
-    monkeypatch.setattr("klogtui.store.reader._SCAN_CAP", 50)
+    monkeypatch.setattr("klogtui.store.aggregates._SCAN_CAP", 50)
     shop, data = key(ns="shop", pod="web-1"), key(ns="data", pod="db-1")
     write(
         store,

@@ -17,13 +17,14 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from klogtui.collect.runner import CollectOptions, start_collection
+from klogtui.export import SAVE_LIMIT
 from klogtui.store import Store
-from klogtui.ui.app import HELP_KEYS, SAVE_LIMIT, KlogApp
+from klogtui.ui.app import KlogApp
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
-from klogtui.ui.screens.help import HelpScreen
+from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
 from klogtui.ui.widgets.log_view import LogView
@@ -96,7 +97,7 @@ async def test_query_bar_applies_a_search_with_highlights(tmp_path: Path) -> Non
         await settle(pilot)
         shown = messages(app)
         assert shown and all("connection refused" in m for m in shown)
-        assert app.query_bar.applied == "refused"
+        assert app.query_bar.applied.typed == "refused"
         assert isinstance(app.focused, LogView), "Enter goes back to the log"
         strip = app.log_view.render_line(0)
         hit = [seg for seg in strip if seg.text == "refused"]
@@ -124,7 +125,7 @@ async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) 
         await pilot.press("escape")
         # e alone opens the error log, l scrolls, = and space do nothing; then Enter.
         burst(app, "/level=fatal OR refused\r")
-        await until(pilot, lambda: app.query_bar.applied == "level=fatal OR refused")
+        await until(pilot, lambda: app.query_bar.applied.typed == "level=fatal OR refused")
         await settle(pilot)
         assert len(app.screen_stack) == 1
         assert isinstance(app.focused, LogView)
@@ -137,7 +138,7 @@ async def test_keys_typed_right_after_slash_reach_the_query_bar(tmp_path: Path) 
         # Editing keys in the burst happen where they were typed: ctrl+u clears what is
         # before it, backspace takes the key before it.
         burst(app, "\x15refused\x7f\x7f\x7f\x7fxes\r")
-        await until(pilot, lambda: app.query_bar.applied == "refxes")
+        await until(pilot, lambda: app.query_bar.applied.typed == "refxes")
 
 
 async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_log(
@@ -149,7 +150,7 @@ async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_lo
         burst(app, "/pod=cart-*\rwg")
         await until(pilot, lambda: app.log_view.window[:1] == [oldest])
         await settle(pilot)
-        assert app.query_bar.applied == "pod=cart-*"
+        assert app.query_bar.applied.typed == "pod=cart-*"
         assert app.log_view.wrap and not app.log_view.following
         assert isinstance(app.focused, LogView)
         view = app.log_view
@@ -165,7 +166,7 @@ async def test_keys_typed_right_after_enter_or_esc_in_the_query_bar_reach_the_lo
         assert isinstance(app.focused, QueryInput) and not app.log_view.wrap
         # A second query in the same burst: each Enter hands the keys on in order.
         burst(app, "\x15refused\r/\x15timeout\rg")
-        await until(pilot, lambda: app.query_bar.applied == "timeout")
+        await until(pilot, lambda: app.query_bar.applied.typed == "timeout")
         await settle(pilot)
         first = app.store.reader().oldest("timeout", 1)[0]
         await until(pilot, lambda: app.log_view.window[:1] == [first])
@@ -206,6 +207,69 @@ async def test_quitting_while_a_dialog_opens_is_clean(tmp_path: Path, keys: str)
         app.post_message(events.Key("ctrl+q", None))
         await until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
+
+
+def histogram_total(app: KlogApp) -> int:
+    """The lines the histogram's bars stand for."""
+    return sum(b.total for b in app.histogram._buckets)
+
+
+def dimmed_namespaces(app: KlogApp) -> set[str]:
+    out = set()
+    for node in app.sources_tree.root.children:
+        label = node.label
+        if any(s.style == "dim" and s.start == 0 and s.end == len(label) for s in label.spans):
+            out.add(label.plain.split()[0])
+    return out
+
+
+async def test_a_good_query_reaches_log_histogram_and_tree_together(tmp_path: Path) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        everything = app.store.reader().count("")[0]
+        await until(pilot, lambda: histogram_total(app) == everything)
+        assert dimmed_namespaces(app) == set()
+        payments = app.store.reader().count("namespace=payments")[0]
+        await type_query(pilot, app, "ns=payments")
+        await until(pilot, lambda: histogram_total(app) == payments)
+        assert {app.log_view.source_of(ln).namespace for ln in app.log_view.window} == {  # type: ignore[union-attr]
+            "payments"
+        }
+        assert dimmed_namespaces(app) == {"kube-system", "shop"}
+
+
+async def test_a_bad_query_shows_its_column_and_the_panes_keep_the_last_good_one(
+    tmp_path: Path,
+) -> None:
+    async with demo_app(tmp_path) as (app, pilot):
+        payments = app.store.reader().count("namespace=payments")[0]
+        await type_query(pilot, app, "ns=payments")
+        await until(pilot, lambda: histogram_total(app) == payments)
+        before = messages(app)
+        await pilot.press("slash", "ctrl+u", *"ns=shop (timeout", "enter")
+        await settle(pilot)
+        error = str(app.query_bar.query_one("#query-error").render())
+        # The caret stands under the "(" (the prompt "/ " is two cells wide).
+        assert error == " " * (2 + len("ns=shop ")) + "^ unclosed '('"
+        assert isinstance(app.focused, QueryInput)
+        assert app.query_bar.applied.typed == "ns=payments"
+        # The log pane gave a row to the error and still shows payments lines; the
+        # histogram and the tree still show the payments query.
+        assert messages(app) == before[1:]
+        assert histogram_total(app) == payments
+        assert dimmed_namespaces(app) == {"kube-system", "shop"}
+
+
+async def test_a_bad_starting_query_is_shown_in_the_bar_and_everything_listed(
+    tmp_path: Path,
+) -> None:
+    async with demo_app(tmp_path, query="level=bogus") as (app, pilot):
+        error = str(app.query_bar.query_one("#query-error").render())
+        assert error.startswith(" " * (2 + len("level=")) + "^ unknown level 'bogus'")
+        assert app.query_bar.value == "level=bogus"
+        assert isinstance(app.focused, QueryInput)
+        everything = app.store.reader().count("")[0]
+        await until(pilot, lambda: histogram_total(app) == everything)
+        assert messages(app)  # the log pane shows the empty query's lines
 
 
 async def test_a_bad_query_is_shown_inline_and_esc_restores(tmp_path: Path) -> None:

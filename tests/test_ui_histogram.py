@@ -250,7 +250,7 @@ async def test_in_the_app_only_a_text_query_is_capped_and_the_axis_shows(
     # The demo store spans 7 minutes: at this width its buckets are seconds wide, so
     # the histogram counts lines, not per-minute counts. A cap of 50 stands in for the
     # real 200,000: the 422 lines, and the 60 that say "ok", are over it.
-    monkeypatch.setattr("klogtui.store.reader._SCAN_CAP", 50)
+    monkeypatch.setattr("klogtui.store.aggregates._SCAN_CAP", 50)
     store = build_demo_store(tmp_path / "demo.db")
     app = KlogApp(store, now_ns=FIXED_NOW, save_dir=tmp_path)
     async with app.run_test(size=(140, 36)) as pilot:

@@ -12,6 +12,7 @@ from textual.events import MouseScrollDown
 from textual.pilot import Pilot
 
 from klogtui.model import Batch, Record, SourceKey, Stream
+from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Store
 from klogtui.ui.widgets.log_view import LogView
 from tests.store_helpers import SEC, T0, write
@@ -303,8 +304,8 @@ async def test_a_newer_query_supersedes_an_older_one(tmp_path: Path) -> None:
     app = LogHost(store)
     async with app.run_test(size=(100, 8)) as pilot:
         await settle(pilot)
-        app.view.set_query("000123 OR 000124")
-        app.view.set_query("000007")
+        app.view.set_query(ParsedQuery.of("000123 OR 000124"))
+        app.view.set_query(ParsedQuery.of("000007"))
         await settle(pilot)
         assert messages(app.view) == ["line 000007"]
         assert app.view.highlight == ("000007",)
@@ -427,7 +428,7 @@ async def test_a_query_without_matches_while_paused_shows_the_ones_that_come(
     async with app.run_test(size=(100, 12)) as pilot:
         await settle(pilot)
         await pilot.press("space")
-        app.view.set_query("zebra")
+        app.view.set_query(ParsedQuery.of("zebra"))
         await settle(pilot)
         assert "No lines match this query." in "".join(app.view.rendered_rows())
         if others_first:  # the pane takes note of the newest before the matches come

@@ -20,8 +20,9 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import OptionList
 
-import klogtui.store.reader as reader_module
+import klogtui.store.aggregates as aggregates_module
 from klogtui.model import Batch, Record, SourceInfo, SourceKey, Stream
+from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Reader, Store
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.widgets.histogram import Histogram
@@ -35,7 +36,7 @@ CAP = 60  # the reader's scan cap in these tests
 @pytest.fixture
 def small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     """Text queries count at most CAP newest matches."""
-    monkeypatch.setattr(reader_module, "_SCAN_CAP", CAP)
+    monkeypatch.setattr(aggregates_module, "_SCAN_CAP", CAP)
 
 
 async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -65,7 +66,8 @@ class ScreenHost(App[None]):
 
 
 def facet_screen(reader: Reader, query: str) -> FacetScreen:
-    return FacetScreen(query, lambda field: reader.facets(query, field))
+    parsed = ParsedQuery.of(query)
+    return FacetScreen(parsed, lambda field: reader.facets(parsed, field))
 
 
 def values_shown(app: App[Any]) -> list[str]:

@@ -21,7 +21,8 @@ from textual.widgets import Input, OptionList
 
 from klogtui.collect.base import ErrorEntry
 from klogtui.model import Flag, Level, LogLine, Source, SourceKey, Stream
-from klogtui.store.query import parse
+from klogtui.query.parsed import ParsedQuery
+from klogtui.query.parser import parse
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
@@ -231,7 +232,7 @@ def fields_shown(app: App[Any]) -> list[str]:
 
 
 async def test_facets_lists_fields_labels_and_counts() -> None:
-    app = Host(lambda: FacetScreen("timeout", fetch))
+    app = Host(lambda: FacetScreen(ParsedQuery.of("timeout"), fetch))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: values_shown(app) == ["120 shop", "30 kube-system"])
         await until(pilot, lambda: len(fields_shown(app)) == 9)
@@ -251,38 +252,38 @@ async def test_facets_lists_fields_labels_and_counts() -> None:
 
 
 async def test_facets_enter_narrows_the_query() -> None:
-    app = Host(lambda: FacetScreen("timeout", fetch))
+    app = Host(lambda: FacetScreen(ParsedQuery.of("timeout"), fetch))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: len(values_shown(app)) == 2)
         await pilot.press("enter")  # on the field: go to its values
         await pilot.press("down", "enter")
-        assert app.results == ["namespace=kube-system timeout"]
+        assert app.results == [ParsedQuery.of("namespace=kube-system timeout")]
 
 
 async def test_facets_other_field_and_exclude() -> None:
-    app = Host(lambda: FacetScreen("ns=shop timeout", fetch))
+    app = Host(lambda: FacetScreen(ParsedQuery.of("ns=shop timeout"), fetch))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: len(values_shown(app)) == 2)
         await pilot.press("down")  # pod
         await until(pilot, lambda: values_shown(app) == ["100 web-1", "50 web-2"])
         await pilot.press("tab")  # to the filter input, then down to the values
         await pilot.press("down", "x")
-        assert app.results == ["namespace=shop pod!=web-1 timeout"]
+        assert app.results == [ParsedQuery.of("namespace=shop pod!=web-1 timeout")]
 
 
 async def test_facets_label_values() -> None:
-    app = Host(lambda: FacetScreen("", fetch))
+    app = Host(lambda: FacetScreen(ParsedQuery.of(""), fetch))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: len(fields_shown(app)) == 9)
         fields = app.screen.query_one("#facet-fields", OptionList)
         fields.highlighted = fields_shown(app).index("label:app")
         await until(pilot, lambda: values_shown(app) == ["150 web", "5 db"])
         await pilot.press("enter", "down", "minus")
-        assert app.results == ["app!=db"]
+        assert app.results == [ParsedQuery.of("app!=db")]
 
 
 async def test_facets_type_to_filter() -> None:
-    app = Host(lambda: FacetScreen("", fetch))
+    app = Host(lambda: FacetScreen(ParsedQuery.of(""), fetch))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: len(values_shown(app)) == 2)
         await pilot.press("slash", "k", "u", "b")
@@ -294,7 +295,7 @@ async def test_facets_type_to_filter() -> None:
         for _ in range(2):
             await pilot.press("backspace")
         await pilot.press("enter")
-        assert app.results == ["namespace=kube-system"]
+        assert app.results == [ParsedQuery.of("namespace=kube-system")]
 
 
 async def test_facets_newer_field_wins_over_slow_fetch() -> None:
@@ -307,7 +308,7 @@ async def test_facets_newer_field_wins_over_slow_fetch() -> None:
             release.wait(5)
         return fetch(field)
 
-    app = Host(lambda: FacetScreen("", slow))
+    app = Host(lambda: FacetScreen(ParsedQuery.of(""), slow))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: "namespace" in calls)
         values = app.screen.query_one("#facet-values", OptionList)
@@ -324,7 +325,7 @@ async def test_facets_fetch_error_shown_not_raised() -> None:
     def broken(field: str) -> tuple[list[tuple[str, int]], bool]:
         raise RuntimeError("database is locked")
 
-    app = Host(lambda: FacetScreen("", broken))
+    app = Host(lambda: FacetScreen(ParsedQuery.of(""), broken))
     async with app.run_test(size=(100, 30)) as pilot:
         error = app.screen.query_one("#facet-error")
         await until(pilot, lambda: "database is locked" in text_of(error))
@@ -332,13 +333,21 @@ async def test_facets_fetch_error_shown_not_raised() -> None:
         assert isinstance(app.screen, FacetScreen)
 
 
-async def test_facets_bad_query_reported_not_dismissed() -> None:
-    app = Host(lambda: FacetScreen("(timeout", fetch))
+async def test_facets_value_the_query_cannot_name_is_reported_not_dismissed() -> None:
+    def odd_label(field: str) -> tuple[list[tuple[str, int]], bool]:
+        if field == "labels":
+            return [("team lead=ann", 3)], True
+        return [("ann", 3)], True
+
+    app = Host(lambda: FacetScreen(ParsedQuery.of("timeout"), odd_label))
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: len(values_shown(app)) == 2)
+        await until(pilot, lambda: "label:team lead" in fields_shown(app))
+        fields = app.screen.query_one("#facet-fields", OptionList)
+        fields.highlighted = fields_shown(app).index("label:team lead")
+        await until(pilot, lambda: values_shown(app) == ["3 ann"])
         await pilot.press("enter", "enter")
         assert app.results == []
-        assert "unclosed '('" in text_of(app.screen.query_one("#facet-error"))
+        assert "cannot edit the query" in text_of(app.screen.query_one("#facet-error"))
         await pilot.press("escape")
         assert app.results == [None]
 

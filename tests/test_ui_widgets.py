@@ -10,7 +10,8 @@ from textual.app import App, ComposeResult
 
 from klogtui.collect.base import CollectorStats
 from klogtui.model import Flag, Level, LogLine, Source, SourceKey, Stream
-from klogtui.store.reader import StoreStats
+from klogtui.query.parsed import ParsedQuery
+from klogtui.store.aggregates import StoreStats
 from klogtui.ui.line_text import (
     ESCAPE_STYLE,
     HIGHLIGHT_STYLE,
@@ -228,10 +229,13 @@ async def test_right_and_left_open_and_close_nodes() -> None:
 
 
 def test_selection_rewrites_the_query() -> None:
-    q = "level=error ns=shop pod=web-1 timeout"
-    assert Selection("payments").apply(q) == "level=error namespace=payments timeout"
-    assert Selection("shop", "cart", "app").apply("x") == "namespace=shop pod=cart container=app x"
-    assert Selection().apply(q) == "level=error timeout"
+    q = ParsedQuery.of("level=error ns=shop pod=web-1 timeout")
+    assert Selection("payments").apply(q).typed == "level=error namespace=payments timeout"
+    assert (
+        Selection("shop", "cart", "app").apply(ParsedQuery.of("x")).typed
+        == "namespace=shop pod=cart container=app x"
+    )
+    assert Selection().apply(q).typed == "level=error timeout"
 
 
 def test_counts_read_short() -> None:

@@ -18,6 +18,7 @@ from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from klogtui.model import Batch, Level, Record, SourceInfo, SourceKey, Stream
+from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Store
 from klogtui.ui.widgets.log_view import LogView
 from tests.store_helpers import SEC, T0
@@ -55,7 +56,7 @@ class LogHost(App[None]):
 
     def on_mount(self) -> None:
         view = self.query_one(LogView)
-        view.set_query(self.initial_query)
+        view.set_query(ParsedQuery.of(self.initial_query))
         view.focus()
 
     @property

@@ -10,16 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from klogtui.store.reader import Bucket, Reader, StoreStats
+    from klogtui.store.aggregates import Bucket, StoreStats
+    from klogtui.store.reader import Reader
     from klogtui.store.retention import Retention, parse_size
     from klogtui.store.schema import default_db_path
     from klogtui.store.store import Store
     from klogtui.store.writer import CommitInfo, WriteError, Writer
 
 _HOMES = {
-    "Bucket": "reader",
+    "Bucket": "aggregates",
     "Reader": "reader",
-    "StoreStats": "reader",
+    "StoreStats": "aggregates",
     "Retention": "retention",
     "parse_size": "retention",
     "default_db_path": "schema",

@@ -10,14 +10,11 @@ watches the store's data version, so a store written by another process is live 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, TextIO, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -30,19 +27,18 @@ from textual.worker import Worker, WorkerState
 
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
+from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
 from klogtui.model import LogLine, Source
 from klogtui.privacy import open_private
-from klogtui.query_cmd import Printer
+from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
-from klogtui.store.ids import ts_of_id
 from klogtui.store.owner import pid_alive
-from klogtui.store.query import compile_source_predicate, parse
 from klogtui.store.schema import default_db_path
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
-from klogtui.ui.screens.help import HelpScreen
+from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
 from klogtui.ui.throttle import Throttle
@@ -53,52 +49,15 @@ from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory,
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
 
-if TYPE_CHECKING:
-    from klogtui.collect.runner import CollectOptions
+__all__ = ["Collection", "KlogApp"]
 
-__all__ = ["HELP_KEYS", "SAVE_LIMIT", "Collection", "KlogApp", "export_lines", "run_app"]
-
-SAVE_LIMIT = 100_000  # `s` writes at most the newest this many matching lines
 CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
-_HANG_UP_GRACE_S = 5.0  # after SIGHUP, for Textual to restore and exit on its own
 _HISTOGRAM_INTERVAL_S = 2.0
 # A text query's histogram counts its matches one by one (up to the reader's cap):
 # while lines stream in, redo it less often so it does not compete with scrolling.
 _TEXT_HISTOGRAM_INTERVAL_S = 15.0
-_EXPORT_PAGE = 5_000
-# The sources tree tests sources on the event loop: its regexes get this much in all
-# (a runaway pattern then dims nothing; the log pane reports it from its worker).
-_TREE_REGEX_BUDGET_S = 0.1
 
-# Every key, for the help screen (a test checks it against the real bindings).
-HELP_KEYS: list[tuple[str, str]] = [
-    ("/", "focus the query bar (Enter applies, Esc returns to the log)"),
-    ("↑ ↓ (query bar)", "walk the query history (kept in the data dir)"),
-    ("→ (query bar)", "accept the completion (field keys and known values)"),
-    ("↑ ↓  k j", "move the cursor line (moving up pauses following)"),
-    ("PgUp PgDn  ctrl+b ctrl+f", "page up / down"),
-    ("g  Home", "oldest matching line (top)"),
-    ("G  End", "newest line, and follow"),
-    ("space", "pause / follow"),
-    ("← →  h l", "scroll long lines sideways"),
-    ("n  N", "next / previous line with the query's words"),
-    ("Enter", "detail of the cursor line (on the tree: filter by that source)"),
-    ("→ ← (tree)", "open / close a namespace or pod"),
-    ("c", "context: the lines around it from the same container"),
-    ("w", "wrap long lines"),
-    ("T  P", "show / hide the time and pod/container columns"),
-    ("f", "facets: pick a namespace, pod, container, stream, level, node or label"),
-    ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
-    ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
-    ("e", "collector errors"),
-    ("b", "show / hide the sources tree"),
-    ("Tab  shift+Tab", "move between query bar, tree, log and histogram"),
-    ("← → Home End (histogram)", "move through time; the log follows"),
-    ("Esc", "back to the log pane"),
-    ("?", "this help"),
-    ("q  ctrl+q", "quit"),
-]
 
 _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
@@ -116,37 +75,6 @@ class Collection(Protocol):
     def caught_up(self) -> bool: ...
 
     def stop(self) -> bool: ...
-
-
-def export_lines(reader: Reader, query: str, out: TextIO, fmt: str, limit: int) -> int:
-    """Write the newest `limit` matching lines to out, oldest first, like `klogtui query`.
-
-    Reads a page at a time (back to find where the newest `limit` start, then forward
-    to write them), so the result is never held in memory whole.
-
-    Returns:
-        The number of lines written.
-    """
-    cq = reader.compile(query)
-    cursor: int | None = None
-    taken = 0
-    while taken < limit:
-        page = reader.window_before(cq, cursor, min(_EXPORT_PAGE, limit - taken))
-        if not page:
-            break
-        taken += len(page)
-        cursor = page[0].id
-    printer = Printer(reader, out, fmt, color=False)
-    after = None if cursor is None else cursor - 1
-    written = 0
-    while written < taken:
-        page = reader.window_after(cq, after, min(_EXPORT_PAGE, taken - written))
-        if not page:
-            break
-        printer.write(page)
-        written += len(page)
-        after = page[-1].id
-    return written
 
 
 class KlogApp(App[int]):
@@ -181,29 +109,30 @@ class KlogApp(App[int]):
         Binding("escape", "focus_log", "Log", show=False),
     ]
 
+    @dataclass
     class Committed(Message):
         """The collector committed lines (sent from the writer thread; collapses)."""
 
-        def __init__(self, info: CommitInfo) -> None:
-            super().__init__()
-            self.info = info
+        info: CommitInfo
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, KlogApp.Committed)
 
+    @dataclass
     class _StoreTick(Message):
-        def __init__(self, version: int, stats: StoreStats, sources: list[Source] | None) -> None:
-            super().__init__()
-            self.version = version
-            self.stats = stats
-            self.sources = sources
+        """The aux reader's look at the store: sources only when they changed."""
 
+        version: int
+        stats: StoreStats
+        sources: list[Source] | None
+
+    @dataclass
     class _Buckets(Message):
-        def __init__(self, generation: int, buckets: list[Bucket], exact: bool) -> None:
-            super().__init__()
-            self.generation = generation
-            self.buckets = buckets
-            self.exact = exact
+        """The histogram worker's counts, for the query and width of `generation`."""
+
+        generation: int
+        buckets: list[Bucket]
+        exact: bool
 
     def __init__(
         self,
@@ -270,8 +199,14 @@ class KlogApp(App[int]):
             self.notify(self._history.load_error, severity="warning")
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=15)
-        self._apply_query(self._initial_query)
-        self.log_view.focus()
+        try:
+            self._apply_query(ParsedQuery.of(self._initial_query))
+            self.log_view.focus()
+        except QueryError as e:
+            # Everything is listed, the text kept in the bar with its error to fix.
+            self._apply_query(EMPTY)
+            self.query_bar.reject(self._initial_query, e)
+            self.query_bar.focus_input()
         self._tick()
         self.set_interval(_TICK_S, self._tick)
 
@@ -286,15 +221,15 @@ class KlogApp(App[int]):
 
     # -- the query ------------------------------------------------------------------------
 
-    def _apply_query(self, query: str) -> None:
-        """Make `query` the one the whole app shows (bar, log pane, tree, histogram)."""
+    def _apply_query(self, query: ParsedQuery) -> None:
+        """Make `query` the one the whole app shows (bar, log pane, tree, histogram).
+
+        Only queries that parse get here: the bar keeps one that does not, with its
+        error, and everything else goes on showing the query applied before it.
+        """
         self.query_bar.set_applied(query)
         self.log_view.set_query(query)
-        try:
-            pred = compile_source_predicate(parse(query), _TREE_REGEX_BUDGET_S)
-        except QueryError:
-            pred = None  # the log pane reports it in the query bar
-        self.sources_tree.set_predicate(pred)
+        self.sources_tree.set_query(query)
         self._refresh_histogram()
 
     async def on_query_bar_applied(self, event: QueryBar.Applied) -> None:
@@ -453,17 +388,7 @@ class KlogApp(App[int]):
 
         def work() -> None:
             try:
-                cq = reader.compile(query)
-                stats = reader.stats()
-                lo, hi = stats.first_ts, stats.last_ts + 1
-                if cq.min_id is not None:
-                    lo = max(lo, ts_of_id(cq.min_id))
-                if cq.max_id is not None:
-                    hi = min(hi, ts_of_id(cq.max_id))
-                buckets: list[Bucket] = []
-                exact = True
-                if stats.lines and hi > lo:
-                    buckets, exact = reader.histogram(cq, lo, hi, width)
+                buckets, exact = reader.histogram_of_all(query, width)
             except QueryError:
                 buckets, exact = [], True
             except Exception as e:
@@ -596,7 +521,7 @@ class KlogApp(App[int]):
             values.interrupt()
             return values.facets(query, field)
 
-        def done(new_query: str | None) -> None:
+        def done(new_query: ParsedQuery | None) -> None:
             if new_query is not None:
                 self._apply_query(new_query)
             self.log_view.focus()
@@ -606,13 +531,13 @@ class KlogApp(App[int]):
     def action_save(self) -> None:
         query = self.query_bar.applied
 
-        def done(target: tuple[Path, str] | None) -> None:
+        def done(target: tuple[Path, OutputFormat] | None) -> None:
             if target is not None:
                 self._save(query, *target)
 
         self._open_dialog(SaveScreen(self._save_dir, now_ns=self._now_ns), done)
 
-    def _save(self, query: str, path: Path, fmt: str) -> None:
+    def _save(self, query: ParsedQuery, path: Path, fmt: OutputFormat) -> None:
         store = self.store
 
         def work() -> None:
@@ -644,65 +569,3 @@ class KlogApp(App[int]):
                 self._errors_told.add(error)
                 message = f"{event.worker.name}: {error}"
                 self.notify(message, title="Error", severity="error", timeout=10)
-
-
-def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
-    """Open the store of `opts`, start its collector (unless collect=False), run the UI.
-
-    Returns:
-        The exit code. The collector is stopped (and flushed) after the UI closes.
-    """
-    from klogtui.collect.runner import start_collection
-    from klogtui.store.owner import CollectingElsewhere
-    from klogtui.store.schema import ReadOnlyStoreError
-
-    notices: list[str] = []
-    try:
-        store = Store.open(opts.db, readonly=not collect)
-    except ReadOnlyStoreError as e:
-        # Still worth showing: what it holds can be read.
-        store = Store.open(opts.db, readonly=True)
-        collect = False
-        notices.append(f"{e}. Showing it without collecting.")
-    app = KlogApp(store)
-    app.notices = notices
-    if collect:
-        try:
-            app.collection = start_collection(opts, store, on_commit=app.committed)
-        except CollectingElsewhere as e:
-            # A second collector would store every line twice: show the store live as
-            # the other process fills it (the tick follows its commits).
-            app.collected_by = e.pid
-
-    ended = threading.Event()
-
-    def leave_if_stuck() -> None:
-        if ended.wait(_HANG_UP_GRACE_S):
-            return
-        # Textual's shutdown can wait for ever on its output thread once the terminal is
-        # gone (seen: the app outlived its closed tmux, collecting and holding the store).
-        # Nothing is left to restore on a closed terminal: flush the collector, leave.
-        if app.collection is not None:
-            app.collection.stop()
-        os._exit(128 + signal.SIGHUP)
-
-    def hang_up() -> None:
-        app.exit()
-        threading.Thread(target=leave_if_stuck, name="klogtui-hang-up", daemon=True).start()
-
-    async def run() -> int | None:
-        # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the
-        # terminal gets back its main screen, echo and no mouse reporting, and the
-        # collector below still flushes.
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, app.exit)
-        loop.add_signal_handler(signal.SIGHUP, hang_up)
-        return await app.run_async()
-
-    try:
-        result = asyncio.run(run())
-    finally:
-        ended.set()
-        if app.collection is not None:
-            app.collection.stop()
-    return 0 if result is None else result

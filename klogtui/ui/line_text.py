@@ -17,7 +17,7 @@ from typing import TypedDict, Unpack
 from rich.text import Text
 
 from klogtui.model import Flag, Level, LogLine, Source
-from klogtui.query_cmd import inert
+from klogtui.text import LEVEL_STYLES, SOURCE_STYLES, inert
 
 __all__ = [
     "ESCAPE_STYLE",
@@ -33,27 +33,6 @@ __all__ = [
     "source_tag",
 ]
 
-# Mid-saturation hues readable on dark and light backgrounds; red and yellow are
-# left out because they mean error and warning.
-_PALETTE = (
-    "#5fafd7",
-    "#d787d7",
-    "#87af5f",
-    "#d7af87",
-    "#5fd7af",
-    "#af87ff",
-    "#87d7ff",
-    "#ff87af",
-    "#afd75f",
-    "#8787d7",
-    "#5f87af",
-    "#d7875f",
-)
-_LEVEL_STYLES = {
-    Level.WARN: "yellow",
-    Level.ERROR: "red",
-    Level.FATAL: "bold red",
-}
 TIME_STYLE = "dim"
 ESCAPE_STYLE = "reverse dim"
 HIGHLIGHT_STYLE = "bold #000000 on #e5c07b"
@@ -66,7 +45,7 @@ _TOKEN = re.compile(r"\w+")
 
 def source_style(source_id: int) -> str:
     """The colour of a source's tag: stable for the source, neighbours differ."""
-    return _PALETTE[source_id % len(_PALETTE)]
+    return SOURCE_STYLES[source_id % len(SOURCE_STYLES)]
 
 
 def source_tag(source: Source | None, source_id: int) -> str:
@@ -125,7 +104,7 @@ def highlight_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def _message_text(message: str, level: int) -> Text:
     text = Text(no_wrap=False, end="")
-    style = _LEVEL_STYLES.get(Level(level), "") if 0 <= level <= Level.FATAL else ""
+    style = LEVEL_STYLES.get(Level(level), "") if 0 <= level <= Level.FATAL else ""
     pos = 0
     for m in _CONTROL.finditer(message):
         if m.start() > pos:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from klogtui.model import LogLine, Source
+from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store.ids import id_for_ts
 
 __all__ = [
@@ -73,7 +74,7 @@ class LoadWindow:
     """Replace the window: the newest or oldest page, or the lines around a line id."""
 
     generation: int
-    query: str
+    query: ParsedQuery
     mode: LoadMode
     size: int  # lines of a newest/oldest page
     half: int  # lines each side of the pivot ("at")
@@ -87,7 +88,7 @@ class LoadPage:
     """Continue the window past one edge by a page."""
 
     generation: int
-    query: str
+    query: ParsedQuery
     older: bool
     edge_id: int  # the window's first (older) or last (newer) line id
     size: int
@@ -98,7 +99,7 @@ class ReadNewest:
     """Follow mode: re-read the newest lines."""
 
     generation: int
-    query: str
+    query: ParsedQuery
     highlight: tuple[str, ...]
     size: int
 
@@ -108,7 +109,7 @@ class FindMatch:
     """n/N past the window: read on from its edge for a line the pattern finds."""
 
     generation: int
-    query: str
+    query: ParsedQuery
     step: Literal[1, -1]
     edge_id: int
     pattern: re.Pattern[str]
@@ -123,7 +124,7 @@ class CountNew:
     """Paused: count the lines stored after the newest one seen (or find that one)."""
 
     generation: int
-    query: str
+    query: ParsedQuery
     hwm_id: int | None
     cap: int
 
@@ -193,7 +194,7 @@ class InFlight:
 class LogWindow:
     """The window of lines the pane holds, its cursor, follow state, paging and find."""
 
-    query: str = ""
+    query: ParsedQuery = EMPTY
     highlight: tuple[str, ...] = ()
     generation: int = 0
     lines: list[LogLine] = field(default_factory=list)
@@ -240,7 +241,7 @@ class LogWindow:
 
     # -- loading ----------------------------------------------------------------------------
 
-    def set_query(self, query: str, page_rows: int) -> LoadWindow:
+    def set_query(self, query: ParsedQuery, page_rows: int) -> LoadWindow:
         """Show another query: newest lines when following, else around the cursor's time."""
         self.query = query
         self.hwm_id = None

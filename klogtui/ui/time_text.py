@@ -4,28 +4,28 @@ Relative times count back from "now". Absolute times with `Z` or an offset mean
 exactly that instant; times without a zone are read in the zone the caller names,
 by default the local one (the `TZ` environment variable, else the system's), the
 clock on the user's wall. (The query language reads such times as UTC instead, so
-that saved queries mean the same everywhere.) Axis labels are UTC and say so with a
+that saved queries mean the same everywhere.) The grammar of durations and times is
+the query language's (klogtui.query.times), read loosely. Axis labels are UTC and say so with a
 `Z`, like the log pane's time column.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
+
+from klogtui.query.times import (
+    CLOCK,
+    LOOSE_ABSOLUTE,
+    LOOSE_DURATION,
+    duration_ns,
+    frac_ns,
+    ns_of,
+    offset_zone,
+)
 
 __all__ = ["age_text", "local_text", "parse_jump", "short_time", "zone_name"]
 
 _NS = 1_000_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_UNIT_NS = {"w": 604_800 * _NS, "d": 86_400 * _NS, "h": 3_600 * _NS, "m": 60 * _NS, "s": _NS}
-_DURATION = re.compile(r"(?:[0-9]{1,9}\s*[wdhms]\s*)+")
-_DURATION_PART = re.compile(r"([0-9]+)\s*([wdhms])")
-_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?")
-_ABSOLUTE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[Tt ]+([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?)?"
-    r"\s*(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2}))?"
-)
 _HELP = (
     "use a duration back from now (15m, -1h30m, 2h ago, 7d), a clock time today "
     "(10:30, 10:30:15) or a date and time (2026-11-24T10:30, 2026-11-24 10:30:00Z, "
@@ -33,21 +33,11 @@ _HELP = (
 )
 
 
-def _ns_of(dt: datetime) -> int:
-    """Exact UTC ns of an aware datetime (no float rounding)."""
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * _NS + delta.microseconds * 1_000
-
-
-def _frac_ns(frac: str | None) -> int:
-    return int(frac.ljust(9, "0")) if frac else 0
-
-
 def _wall_ns(day: date, hh: int, mm: int, ss: int, zone: tzinfo | None) -> int:
     # A naive datetime's astimezone() reads the local zone (honouring TZ after tzset);
     # an ambiguous wall time in a DST fold resolves to the first occurrence.
     wall = datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=zone)
-    return _ns_of(wall.astimezone(UTC))
+    return ns_of(wall.astimezone(UTC))
 
 
 def parse_jump(text: str, now_ns: int, zone: tzinfo | None = None) -> int:
@@ -80,34 +70,29 @@ def parse_jump(text: str, now_ns: int, zone: tzinfo | None = None) -> int:
         body = body[:-3].rstrip()
     elif body.startswith("-"):
         body = body[1:].lstrip()
-    if body and _DURATION.fullmatch(body):
-        return now_ns - sum(int(n) * _UNIT_NS[u] for n, u in _DURATION_PART.findall(body))
-    m = _CLOCK.fullmatch(t)
+    if body and LOOSE_DURATION.fullmatch(body):
+        return now_ns - duration_ns(body)
+    m = CLOCK.fullmatch(t)
     if m is not None:
         hh, mm, ss, frac = m.groups()
         today = datetime.fromtimestamp(now_ns // _NS, zone).date()  # the zone's date
         try:
-            return _wall_ns(today, int(hh), int(mm), int(ss or 0), zone) + _frac_ns(frac)
+            return _wall_ns(today, int(hh), int(mm), int(ss or 0), zone) + frac_ns(frac)
         except ValueError as e:
             raise ValueError(f"bad time {t!r}: {e}") from None
-    m = _ABSOLUTE.fullmatch(t)
+    m = LOOSE_ABSOLUTE.fullmatch(t)
     if m is None:
         raise ValueError(f"cannot read {t!r}: {_HELP}")
     y, mo, d, hh, mm, ss, frac, zulu, sign, oh, om = m.groups()
     try:
         if zulu is None and sign is None:
             day = date(int(y), int(mo), int(d))
-            return _wall_ns(day, int(hh or 0), int(mm or 0), int(ss or 0), zone) + _frac_ns(frac)
-        tz = UTC
-        if sign is not None:
-            off = timedelta(hours=int(oh), minutes=int(om))
-            if int(om) >= 60 or off >= timedelta(hours=24):
-                raise ValueError("offset out of range")
-            tz = timezone(off if sign == "+" else -off)
+            return _wall_ns(day, int(hh or 0), int(mm or 0), int(ss or 0), zone) + frac_ns(frac)
+        tz = UTC if sign is None else offset_zone(sign, oh, om)
         dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), tzinfo=tz)
     except ValueError as e:
         raise ValueError(f"bad time {t!r}: {e}") from None
-    return _ns_of(dt) + _frac_ns(frac)
+    return ns_of(dt) + frac_ns(frac)
 
 
 def _local(ts_ns: int) -> datetime:

@@ -13,7 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from klogtui.model import LogLine, Source
-from klogtui.query_cmd import inert
+from klogtui.text import inert
 from klogtui.ui.line_text import format_line
 
 __all__ = ["ContextScreen"]

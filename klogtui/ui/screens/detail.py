@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from klogtui.model import Flag, Level, LogLine, Source, Stream
-from klogtui.query_cmd import format_ts, inert
+from klogtui.text import format_ts, inert
 from klogtui.ui.time_text import age_text, local_text
 
 __all__ = ["DetailScreen", "message_renderable"]

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from klogtui.collect.base import ErrorEntry
-from klogtui.query_cmd import format_ts, inert
+from klogtui.text import format_ts, inert
 
 __all__ = ["ErrorLogScreen"]
 

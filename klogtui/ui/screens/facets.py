@@ -16,8 +16,11 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from klogtui.errors import QueryError
-from klogtui.query_cmd import inert
-from klogtui.store.query import And, Field, Node, parse, to_text, with_field
+from klogtui.query.ast import And, Field, Node, to_text
+from klogtui.query.editing import with_field
+from klogtui.query.parsed import ParsedQuery
+from klogtui.query.parser import parse
+from klogtui.text import inert
 
 __all__ = ["FIELDS", "FacetScreen", "excluding"]
 
@@ -60,7 +63,7 @@ def excluding(query: str, key: str, value: str) -> str:
     return to_text(items[0] if len(items) == 1 else And(tuple(items)))
 
 
-class FacetScreen(ModalScreen[str | None]):
+class FacetScreen(ModalScreen[ParsedQuery | None]):
     """Fields on the left, their values with line counts on the right.
 
     Moving through the fields loads that field's values on a thread worker (a newer
@@ -70,7 +73,7 @@ class FacetScreen(ModalScreen[str | None]):
     its newest matches only) are shown as `≥` lower bounds, with a line saying why.
 
     Args:
-        query: the current query text.
+        query: the applied query.
         fetch: blocking; fetch(field) gives (pairs, exact) like `Reader.facets`: the
             (value, count) pairs for a field of FIELDS or `label:<key>`, or for
             "labels" ("key=value", count) pairs. Called on worker threads, possibly
@@ -137,9 +140,10 @@ class FacetScreen(ModalScreen[str | None]):
         Binding("down", "focus_values", "Values", show=False),
     ]
 
-    def __init__(self, query: str, fetch: Fetch) -> None:
+    def __init__(self, query: ParsedQuery, fetch: Fetch) -> None:
         super().__init__()
-        self.query_text = query
+        self._query = query
+        self.query_text = query.typed
         self._fetch = fetch
         self._values: list[tuple[str, int]] = []
         self._exact = True
@@ -279,13 +283,14 @@ class FacetScreen(ModalScreen[str | None]):
         key = _query_key(self._field)
         try:
             if exclude:
-                text = excluding(self.query_text, key, value)
+                text = excluding(self._query.canonical, key, value)
             else:
-                text = with_field(self.query_text, key, value)
+                text = with_field(self._query.canonical, key, value)
+            narrowed = ParsedQuery.of(text)
         except QueryError as e:
             self._show_error("query", f"cannot edit the query: {e}")
             return
-        self.dismiss(text)
+        self.dismiss(narrowed)
 
     # -- actions ---------------------------------------------------------------------
 

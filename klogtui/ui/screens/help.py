@@ -12,7 +12,38 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-__all__ = ["QUERY_CHEAT_SHEET", "HelpScreen"]
+from klogtui.export import SAVE_LIMIT
+
+__all__ = ["HELP_KEYS", "QUERY_CHEAT_SHEET", "HelpScreen"]
+
+# Every key of the explorer (a test checks it against the app's real bindings).
+HELP_KEYS: list[tuple[str, str]] = [
+    ("/", "focus the query bar (Enter applies, Esc returns to the log)"),
+    ("↑ ↓ (query bar)", "walk the query history (kept in the data dir)"),
+    ("→ (query bar)", "accept the completion (field keys and known values)"),
+    ("↑ ↓  k j", "move the cursor line (moving up pauses following)"),
+    ("PgUp PgDn  ctrl+b ctrl+f", "page up / down"),
+    ("g  Home", "oldest matching line (top)"),
+    ("G  End", "newest line, and follow"),
+    ("space", "pause / follow"),
+    ("← →  h l", "scroll long lines sideways"),
+    ("n  N", "next / previous line with the query's words"),
+    ("Enter", "detail of the cursor line (on the tree: filter by that source)"),
+    ("→ ← (tree)", "open / close a namespace or pod"),
+    ("c", "context: the lines around it from the same container"),
+    ("w", "wrap long lines"),
+    ("T  P", "show / hide the time and pod/container columns"),
+    ("f", "facets: pick a namespace, pod, container, stream, level, node or label"),
+    ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
+    ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
+    ("e", "collector errors"),
+    ("b", "show / hide the sources tree"),
+    ("Tab  shift+Tab", "move between query bar, tree, log and histogram"),
+    ("← → Home End (histogram)", "move through time; the log follows"),
+    ("Esc", "back to the log pane"),
+    ("?", "this help"),
+    ("q  ctrl+q", "quit"),
+]
 
 QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
     ("timeout", "lines containing the word (any case, accents ignored)"),

@@ -15,11 +15,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
-from klogtui.query_cmd import inert
+from klogtui.export import OutputFormat
+from klogtui.text import inert
 
 __all__ = ["FORMATS", "SaveScreen"]
 
-FORMATS: dict[str, str] = {"jsonl": ".jsonl", "text": ".log"}
+FORMATS: dict[OutputFormat, str] = {"jsonl": ".jsonl", "text": ".log"}
 """Each save format and the file extension that goes with it."""
 
 
@@ -40,7 +41,7 @@ def _check_target(path: Path) -> str | None:
     return None
 
 
-class SaveScreen(ModalScreen[tuple[Path, str] | None]):
+class SaveScreen(ModalScreen[tuple[Path, OutputFormat] | None]):
     """A file path and a format; Enter dismisses with (absolute path, format).
 
     The format is a key of FORMATS; switching it changes the path's extension when
@@ -86,7 +87,7 @@ class SaveScreen(ModalScreen[tuple[Path, str] | None]):
         super().__init__()
         stamp = datetime.fromtimestamp((time.time_ns() if now_ns is None else now_ns) // 10**9, UTC)
         self.default_path = Path(default_dir) / f"klogtui-{stamp:%Y%m%dT%H%M%SZ}.jsonl"
-        self.fmt = "jsonl"
+        self.fmt: OutputFormat = "jsonl"
         self._confirmed: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -103,7 +104,7 @@ class SaveScreen(ModalScreen[tuple[Path, str] | None]):
         self.query_one(Input).focus()
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
-        fmt = (event.pressed.id or "fmt-jsonl").removeprefix("fmt-")
+        fmt: OutputFormat = "text" if event.pressed.id == "fmt-text" else "jsonl"
         self.fmt = fmt
         field = self.query_one("#save-path", Input)
         path = Path(field.value)

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from klogtui.query_cmd import format_ts, inert
+from klogtui.text import format_ts, inert
 from klogtui.ui.time_text import local_text, parse_jump, zone_name
 
 __all__ = ["TimeJumpScreen"]

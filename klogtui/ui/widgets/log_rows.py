@@ -268,7 +268,7 @@ class LogRows(ScrollView):
             return Strip.blank(width, base)
         if self._model.loading or not self._model.loaded_once:
             text = "Loading…"
-        elif self._model.query.strip():
+        elif not self._model.query.is_empty:
             text = "No lines match this query."
         else:
             text = "No lines stored yet: waiting for the collector."

@@ -43,6 +43,7 @@ from textual.message import Message
 
 from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
+from klogtui.query.parsed import ParsedQuery
 from klogtui.store.ids import id_for_ts
 from klogtui.store.reader import Reader
 from klogtui.ui.log_window import (
@@ -167,7 +168,7 @@ class LogView(LogCursor, can_focus=True):
     @property
     def query_text(self) -> str:
         """The query the pane shows."""
-        return self._model.query
+        return self._model.query.typed
 
     @property
     def following(self) -> bool:
@@ -207,7 +208,7 @@ class LogView(LogCursor, can_focus=True):
         """Lines held at most (see log_window.max_window)."""
         return max_window(self._page_rows())
 
-    def set_query(self, query: str) -> None:
+    def set_query(self, query: ParsedQuery) -> None:
         """Show another query: newest lines when following, else around the cursor's time."""
         self._max_width = 0
         self._source_width = 0

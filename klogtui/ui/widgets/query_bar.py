@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,17 +19,12 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from klogtui.errors import QueryError
-from klogtui.store.query import parse
+from klogtui.query.keys import COMPLETIONS, KEY_ALIASES, SUGGESTED_VALUES
+from klogtui.query.parsed import EMPTY, ParsedQuery
 
 __all__ = ["FieldSuggester", "QueryBar", "QueryHistory"]
 
 _PROMPT = "/ "
-_KEYS = ("namespace=", "pod=", "container=", "stream=", "level=", "node=", "since:", "until:")
-_FIXED_VALUES = {
-    "stream": ("stdout", "stderr", "raw", "combined"),
-    "level": ("trace", "debug", "info", "warn", "error", "fatal", "none"),
-}
-_ALIASES = {"ns": "namespace", "c": "container"}
 
 
 class QueryHistory:
@@ -99,14 +95,14 @@ class FieldSuggester(Suggester):
         if "=" not in word:
             if len(word) < 1:
                 return None
-            for key in _KEYS:
+            for key in COMPLETIONS:
                 if key.startswith(word) and key != word:
                     return lead + neg + key
             return None
         key_part, _, prefix = word.partition("=")
         base = key_part[:-1] if key_part.endswith("!") else key_part
-        key = _ALIASES.get(base, base)
-        choices: Iterable[str] = _FIXED_VALUES.get(key) or self.values.get(key) or ()
+        key = KEY_ALIASES.get(base, base)
+        choices: Iterable[str] = SUGGESTED_VALUES.get(key) or self.values.get(key) or ()
         for choice in choices:
             if choice.startswith(prefix) and choice != prefix:
                 return f"{lead}{neg}{key_part}={choice}"
@@ -212,16 +208,17 @@ class QueryBar(Widget):
     }
     """
 
+    @dataclass
     class Applied(Message):
-        """The user pressed Enter on a query that parses."""
+        """The user pressed Enter on a query that parses: the one parse of it."""
 
-        def __init__(self, query: str) -> None:
-            super().__init__()
-            self.query = query
+        query: ParsedQuery
 
+    @dataclass
     class Cancelled(Message):
         """The user pressed Esc: the bar shows the applied query again."""
 
+    @dataclass
     class Rejected(Message):
         """The user pressed Enter on a query that does not parse: the error is shown."""
 
@@ -235,7 +232,7 @@ class QueryBar(Widget):
         super().__init__(id=id)
         self._history = history
         self._suggester = suggester
-        self._applied = ""
+        self._applied = EMPTY
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -260,18 +257,26 @@ class QueryBar(Widget):
         return self.input.value
 
     @property
-    def applied(self) -> str:
+    def applied(self) -> ParsedQuery:
         """The query the log pane shows."""
         return self._applied
 
-    def set_applied(self, query: str) -> None:
+    def set_applied(self, query: ParsedQuery) -> None:
         """Show `query` as the applied query (e.g. after the tree or facets changed it)."""
         self._applied = query
+        self._set_text(query.typed)
+        self.show_error(None)
+
+    def reject(self, text: str, error: QueryError) -> None:
+        """Show `text` in the field with its error under it (the applied query stays)."""
+        self._set_text(text)
+        self.show_error(error)
+
+    def _set_text(self, text: str) -> None:
         self.input.reset_walk()
         with self.input.prevent(Input.Changed):
-            self.input.value = query
-        self.input.cursor_position = len(query)
-        self.show_error(None)
+            self.input.value = text
+        self.input.cursor_position = len(text)
 
     def show_error(self, error: QueryError | None) -> None:
         """Show where the query is wrong, under the text; None clears it."""
@@ -298,7 +303,7 @@ class QueryBar(Widget):
         event.stop()
         text = event.value
         try:
-            parse(text)
+            query = ParsedQuery.of(text)
         except QueryError as e:
             self.show_error(e)
             self.post_message(self.Rejected())
@@ -307,10 +312,10 @@ class QueryBar(Widget):
             self._history.add(text)
         except OSError as e:
             self.notify(f"query history not saved: {e}", severity="warning")
-        self._applied = text
+        self._applied = query
         self.input.reset_walk()
         self.show_error(None)
-        self.post_message(self.Applied(text))
+        self.post_message(self.Applied(query))
 
     def on_query_bar_cancelled(self, event: Cancelled) -> None:
         self.set_applied(self._applied)

@@ -7,7 +7,7 @@ stays the one source of truth); nodes the query does not select are dimmed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -20,7 +20,9 @@ from textual.widgets.tree import TreeNode
 
 from klogtui.errors import QueryError
 from klogtui.model import Source
-from klogtui.store.query import with_field, without_field
+from klogtui.query.editing import with_field, without_field
+from klogtui.query.parsed import ParsedQuery
+from klogtui.store.compile import SourcePredicate, compile_source_predicate
 
 __all__ = ["Selection", "SourcesTree", "human_count"]
 
@@ -28,7 +30,9 @@ ACTIVE_NS = 30 * 10**9  # a source that wrote within this long is shown as activ
 _GONE = ("deleted",)
 _STOPPED = ("terminated", "completed", "deleted")
 
-SourcePredicate = Callable[[Source], bool]
+# The tree tests sources on the event loop: a query's regexes get this much in all
+# (a runaway pattern then dims nothing; the log pane reports it from its worker).
+_REGEX_BUDGET_S = 0.1
 
 
 def human_count(n: int) -> str:
@@ -51,19 +55,20 @@ class Selection:
     pod: str | None = None
     container: str | None = None
 
-    def apply(self, query: str) -> str:
+    def apply(self, query: ParsedQuery) -> ParsedQuery:
         """The query with its namespace/pod/container terms set to this selection.
 
         Raises:
-            QueryError: query does not parse.
+            QueryError: a value makes no valid condition.
         """
+        text = query.canonical
         for key, value in (
             ("namespace", self.namespace),
             ("pod", self.pod),
             ("container", self.container),
         ):
-            query = with_field(query, key, value) if value else without_field(query, key)
-        return query
+            text = with_field(text, key, value) if value else without_field(text, key)
+        return ParsedQuery.of(text)
 
 
 @dataclass(slots=True)
@@ -145,6 +150,10 @@ class SourcesTree(Tree[Selection]):
         """Show these sources (all of them): new ones are added, counts refreshed."""
         self._sources = list(sources)
         self._redraw()
+
+    def set_query(self, query: ParsedQuery) -> None:
+        """Dim the nodes whose sources `query` does not select."""
+        self.set_predicate(compile_source_predicate(query.ast, _REGEX_BUDGET_S))
 
     def set_predicate(self, pred: SourcePredicate | None) -> None:
         """Dim the nodes whose sources the query does not select (None: none dimmed)."""

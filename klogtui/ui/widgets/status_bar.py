@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from klogtui.collect.base import StatsSnapshot
-from klogtui.store.reader import StoreStats
+from klogtui.store.aggregates import StoreStats
 from klogtui.ui.widgets.sources_tree import human_count
 
 __all__ = ["StatusBar", "human_bytes"]

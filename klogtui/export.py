@@ -1,0 +1,123 @@
+"""Matching lines written out as text or JSON lines: `klogtui query`'s output and
+the explorer's save (`s`), one format for both.
+
+Text to a terminal is coloured per source and has control characters made visible
+(a log line must never move the cursor or recolour the terminal); text to a pipe or a
+file is the raw message, so `klogtui query ... | grep` sees what the container wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from typing import Literal, TextIO
+
+from klogtui.model import Level, LogLine, Source, Stream
+from klogtui.query.parsed import ParsedQuery
+from klogtui.store.reader import Reader
+from klogtui.store.schema import broken_store
+from klogtui.text import LEVEL_SGR, SOURCE_SGR, flag_names, format_ts, inert
+
+__all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines"]
+
+OutputFormat = Literal["text", "jsonl"]
+
+SAVE_LIMIT = 100_000  # the explorer's save (`s`) writes at most the newest this many lines
+_EXPORT_PAGE = 5_000
+_JSON_C1 = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0))}
+
+
+class Printer:
+    """Formats lines for one output stream."""
+
+    def __init__(
+        self, reader: Reader, out: TextIO, fmt: OutputFormat, color: bool, terminal: bool = False
+    ) -> None:
+        self.reader = reader
+        self.out = out
+        self.fmt = fmt
+        self.color = color
+        self.terminal = terminal or color  # log text must be made inert
+
+    def _source(self, line: LogLine) -> Source | None:
+        return self.reader.source(line.source_id)
+
+    def write(self, lines: Iterable[LogLine]) -> None:
+        write = self.out.write
+        for line in lines:
+            try:
+                write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+            except (TypeError, ValueError, OverflowError) as e:
+                # Only damage makes a stored line unprintable (a level of 7, a text ts).
+                raise broken_store(self.reader.path, f"is damaged (line {line.id}: {e})") from e
+            write("\n")
+        self.out.flush()
+
+    def jsonl(self, line: LogLine) -> str:
+        src = self._source(line)
+        obj = {
+            "ts": format_ts(line.ts),
+            "namespace": src.namespace if src else "",
+            "pod": src.pod if src else "",
+            "container": src.container if src else "",
+            "restart": src.key.restart if src else 0,
+            "stream": Stream(line.stream).label,
+            "level": Level(line.level).label or "none",  # the query language's name
+            "message": line.message,
+            "labels": src.labels if src else {},
+            "node": src.node if src else "",
+            "pod_uid": src.key.pod_uid if src else "",
+        }
+        if line.flags:
+            obj["flags"] = flag_names(line.flags)
+        # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
+        # terminals): escape them too, the JSON means the same.
+        return json.dumps(obj, ensure_ascii=False).translate(_JSON_C1)
+
+    def text(self, line: LogLine) -> str:
+        src = self._source(line)
+        name = f"{src.namespace}/{src.pod}/{src.container}" if src else f"#{line.source_id}"
+        ts = format_ts(line.ts)
+        if not self.color:
+            message = inert(line.message) if self.terminal else line.message
+            return f"{ts} {name} {message}"
+        hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
+        message = inert(line.message)
+        sgr = LEVEL_SGR.get(Level(line.level))
+        if sgr:
+            message = f"\x1b[{sgr}m{message}\x1b[0m"
+        return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
+
+
+def export_lines(
+    reader: Reader, query: ParsedQuery, out: TextIO, fmt: OutputFormat, limit: int
+) -> int:
+    """Write the newest `limit` matching lines to out, oldest first, like `klogtui query`.
+
+    Reads a page at a time (back to find where the newest `limit` start, then forward
+    to write them), so the result is never held in memory whole.
+
+    Returns:
+        The number of lines written.
+    """
+    cq = reader.compile(query)
+    cursor: int | None = None
+    taken = 0
+    while taken < limit:
+        page = reader.window_before(cq, cursor, min(_EXPORT_PAGE, limit - taken))
+        if not page:
+            break
+        taken += len(page)
+        cursor = page[0].id
+    printer = Printer(reader, out, fmt, color=False)
+    after = None if cursor is None else cursor - 1
+    written = 0
+    while written < taken:
+        page = reader.window_after(cq, after, min(_EXPORT_PAGE, taken - written))
+        if not page:
+            break
+        printer.write(page)
+        written += len(page)
+        after = page[-1].id
+    return written

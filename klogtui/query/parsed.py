@@ -1,0 +1,63 @@
+"""One parsed query, shared by everything that shows or reads it.
+
+The query bar parses what was typed once and hands this object on; the log pane,
+the histogram, the sources tree, the facets and the export all take it, and a
+reader keys its compiled SQL by the canonical text, so no one parses it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from klogtui.query.ast import And, Node, Not, Or, Query, TimeBound
+from klogtui.query.parser import parse
+
+__all__ = ["EMPTY", "ParsedQuery"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    """A query that parses.
+
+    Attributes:
+        ast: the root node (None: the empty query, which matches every line).
+        canonical: the AST as canonical text: the same for every way of writing it.
+        typed: the text as the user wrote it (what the query bar shows, and what a
+            compile error's column points into).
+    """
+
+    ast: Query
+    canonical: str
+    typed: str = field(compare=False)
+
+    @classmethod
+    def of(cls, text: str) -> ParsedQuery:
+        """Parse `text`.
+
+        Raises:
+            QueryError: the text is not a valid query (its column says where).
+        """
+        ast = parse(text)
+        return cls(ast, "" if ast is None else str(ast), text)
+
+    @property
+    def has_time_bound(self) -> bool:
+        """Whether the query has a since:/until: anywhere (its SQL depends on now)."""
+        return self.ast is not None and _has_time_bound(self.ast)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.ast is None
+
+
+def _has_time_bound(node: Node) -> bool:
+    if isinstance(node, TimeBound):
+        return True
+    if isinstance(node, Not):
+        return _has_time_bound(node.item)
+    if isinstance(node, (And, Or)):
+        return any(_has_time_bound(i) for i in node.items)
+    return False
+
+
+EMPTY = ParsedQuery(None, "", "")

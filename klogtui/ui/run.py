@@ -1,0 +1,82 @@
+"""Running the explorer in a terminal: open the store, start the collector, run the app,
+and end cleanly on `q`, SIGTERM or a closed terminal (SIGHUP), the collector flushed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from klogtui.store import Store
+from klogtui.ui.app import KlogApp
+
+if TYPE_CHECKING:
+    from klogtui.collect.runner import CollectOptions
+
+__all__ = ["run_app"]
+
+_HANG_UP_GRACE_S = 5.0  # after SIGHUP, for Textual to restore and exit on its own
+
+
+def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
+    """Open the store of `opts`, start its collector (unless collect=False), run the UI.
+
+    Returns:
+        The exit code. The collector is stopped (and flushed) after the UI closes.
+    """
+    from klogtui.collect.runner import start_collection
+    from klogtui.store.owner import CollectingElsewhere
+    from klogtui.store.schema import ReadOnlyStoreError
+
+    notices: list[str] = []
+    try:
+        store = Store.open(opts.db, readonly=not collect)
+    except ReadOnlyStoreError as e:
+        # Still worth showing: what it holds can be read.
+        store = Store.open(opts.db, readonly=True)
+        collect = False
+        notices.append(f"{e}. Showing it without collecting.")
+    app = KlogApp(store)
+    app.notices = notices
+    if collect:
+        try:
+            app.collection = start_collection(opts, store, on_commit=app.committed)
+        except CollectingElsewhere as e:
+            # A second collector would store every line twice: show the store live as
+            # the other process fills it (the tick follows its commits).
+            app.collected_by = e.pid
+
+    ended = threading.Event()
+
+    def leave_if_stuck() -> None:
+        if ended.wait(_HANG_UP_GRACE_S):
+            return
+        # Textual's shutdown can wait for ever on its output thread once the terminal is
+        # gone (seen: the app outlived its closed tmux, collecting and holding the store).
+        # Nothing is left to restore on a closed terminal: flush the collector, leave.
+        if app.collection is not None:
+            app.collection.stop()
+        os._exit(128 + signal.SIGHUP)
+
+    def hang_up() -> None:
+        app.exit()
+        threading.Thread(target=leave_if_stuck, name="klogtui-hang-up", daemon=True).start()
+
+    async def run() -> int | None:
+        # `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app as `q` does, so the
+        # terminal gets back its main screen, echo and no mouse reporting, and the
+        # collector below still flushes.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, app.exit)
+        loop.add_signal_handler(signal.SIGHUP, hang_up)
+        return await app.run_async()
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        ended.set()
+        if app.collection is not None:
+            app.collection.stop()
+    return 0 if result is None else result
