@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, Tuning
+from klogtui.collect.files.collector import FileCollector, Tuning
+from klogtui.collect.files.identity import CHECKPOINT_PREFIX
 from klogtui.model import Batch, Source, SourceKey
 from klogtui.store import Store, Writer
 

@@ -1,11 +1,13 @@
-"""Tail a node's kubelet log files: scan, watch, identity, read, file lifecycle, collector."""
+"""The kubelet log file collector, one concern per module (as fluent-bit splits in_tail)."""
 
-from klogtui.collect.files.collector import (
-    CHECKPOINT_PREFIX,
-    FileCollector,
-    Tuning,
-    check_log_dir,
-    default_node_name,
-)
-
-__all__ = ["CHECKPOINT_PREFIX", "FileCollector", "Tuning", "check_log_dir", "default_node_name"]
+__all__ = [
+    "collector",
+    "fds",
+    "identity",
+    "lifecycle",
+    "read",
+    "scan",
+    "sources",
+    "tracked",
+    "watch",
+]
