@@ -461,7 +461,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # every 700 of them cost ~5% of `collect --once` throughput for nothing freed.
         gc.set_threshold(100_000, 50, 100)
         if opts.log_dir is not None and not getattr(args, "no_collect", False):
-            from klogtui.collect.files import check_log_dir
+            from klogtui.collect.files.collector import check_log_dir
 
             check_log_dir(opts.log_dir)  # before a store is created for nothing
         _tell_about_store_dir(opts.db)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from klogtui.collect.files import CHECKPOINT_PREFIX
+from klogtui.collect.files.identity import CHECKPOINT_PREFIX
 from klogtui.model import Flag
 from klogtui.store import Store
 from tests.helpers_faults import (

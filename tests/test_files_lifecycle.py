@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from klogtui.collect.files import CHECKPOINT_PREFIX
+from klogtui.collect.files.identity import CHECKPOINT_PREFIX
 from tests.helpers_files import (
     STAMP,
     Container,

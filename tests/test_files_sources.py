@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.files import FileCollector
+from klogtui.collect.files.collector import FileCollector
 from klogtui.errors import CollectorError
 from tests.helpers_files import (
     STAMP,

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from klogtui import formats
-from klogtui.formats import LineDecoder, Parsed, detect_level, parse_timestamp
+from klogtui.formats import LineDecoder, Parsed, codes, detect_level, parse_timestamp, timestamps
 from klogtui.model import Flag, Level, Stream
 
 NS = 1_000_000_000
@@ -42,13 +41,13 @@ def feed_all(dec: LineDecoder, lines: list[bytes]) -> list[Parsed]:
 
 
 def test_int_constants_equal_the_model_enums() -> None:
-    assert (formats._STDOUT, formats._STDERR) == (Stream.STDOUT, Stream.STDERR)
-    levels = (formats._TRACE, formats._DEBUG, formats._INFO, formats._WARN)
+    assert (codes.STDOUT, codes.STDERR) == (Stream.STDOUT, Stream.STDERR)
+    levels = (codes.TRACE, codes.DEBUG, codes.INFO, codes.WARN)
     assert levels == (Level.TRACE, Level.DEBUG, Level.INFO, Level.WARN)
-    assert (formats._ERROR, formats._FATAL) == (Level.ERROR, Level.FATAL)
-    assert formats._MALFORMED == Flag.MALFORMED
-    assert formats._TRUNCATED == Flag.TRUNCATED
-    assert formats._UNTERMINATED == Flag.UNTERMINATED
+    assert (codes.ERROR, codes.FATAL) == (Level.ERROR, Level.FATAL)
+    assert codes.MALFORMED == Flag.MALFORMED
+    assert codes.TRUNCATED == Flag.TRUNCATED
+    assert codes.UNTERMINATED == Flag.UNTERMINATED
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -188,11 +187,11 @@ def test_timestamp_rejects_non_text() -> None:
 
 def test_timestamp_cache_overflow_keeps_results_right() -> None:
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(0, formats._SECONDS_CACHE_MAX * 2 + 10, 7):
+    for i in range(0, timestamps.SECONDS_CACHE_MAX * 2 + 10, 7):
         t = base + timedelta(seconds=i)
         text = t.strftime("%Y-%m-%dT%H:%M:%S") + ".25Z"
         assert parse_timestamp(text.encode()) == int(t.timestamp()) * NS + 250_000_000
-    assert len(formats._SECONDS_CACHE) <= formats._SECONDS_CACHE_MAX
+    assert len(timestamps.SECONDS_CACHE) <= timestamps.SECONDS_CACHE_MAX
 
 
 @settings(max_examples=300, deadline=None)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo.cluster import DemoCluster
-from klogtui.collect.files import CHECKPOINT_PREFIX, FileCollector, check_log_dir
+from klogtui.collect.files.collector import FileCollector, check_log_dir
+from klogtui.collect.files.identity import CHECKPOINT_PREFIX
 from klogtui.errors import CollectorError, StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock

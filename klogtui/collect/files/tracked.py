@@ -1,0 +1,167 @@
+"""What the file collector tracks: container directories, physical files, content streams,
+and the work found for them (by inotify events, listings, reads) to do in the next round.
+
+Every part of the collector (scan, watch, identity, read, lifecycle) works on these
+objects; `Tracked` holds the tables they share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from klogtui.formats import LineDecoder
+from klogtui.model import SourceKey
+from klogtui.paths import PodLogPath
+
+__all__ = ["ContainerDir", "ContentStream", "LogFile", "Tracked"]
+
+
+class ContentStream:
+    """One content stream: the bytes starting with a given first line, read once."""
+
+    __slots__ = (
+        "decoder",
+        "key",
+        "label",
+        "last_growth",
+        "malformed_seen",
+        "members",
+        "offset",
+        "orphan_since",
+        "path",
+        "source",
+        "tail",
+    )
+
+    def __init__(self, key: str, source: SourceKey, path: str) -> None:
+        self.key = key
+        self.source = source
+        self.label = str(source)
+        self.path = path
+        self.offset = 0  # bytes consumed, up to the end of the last complete line
+        self.tail = 0  # bytes seen past offset that do not end a line yet
+        self.decoder = LineDecoder()
+        self.malformed_seen = 0
+        self.members: set[LogFile] = set()
+        self.last_growth = time.monotonic()
+        self.orphan_since = 0.0
+
+    def checkpoint(self) -> str:
+        s = self.source
+        return json.dumps(
+            {
+                "offset": self.offset,
+                "path": self.path,
+                "decoder": self.decoder.state(),
+                "namespace": s.namespace,
+                "pod": s.pod,
+                "pod_uid": s.pod_uid,
+                "container": s.container,
+                "restart": s.restart,
+            },
+            separators=(",", ":"),
+        )
+
+
+class LogFile:
+    """One physical file (device, inode) found in a container directory."""
+
+    __slots__ = (
+        "cdir",
+        "compressed",
+        "done",
+        "failed",
+        "fd",
+        "gone",
+        "grew_while_shed",
+        "head",
+        "ident",
+        "info",
+        "last_growth",
+        "name",
+        "shed",
+        "signature",
+        "size_seen",
+        "stream",
+        "watch",
+    )
+
+    def __init__(
+        self, ident: tuple[int, int], cdir: ContainerDir, name: str, info: PodLogPath
+    ) -> None:
+        self.ident = ident
+        self.cdir = cdir
+        self.name = name
+        self.info = info
+        self.compressed = info.compressed
+        self.fd: int | None = None
+        self.watch: int | None = None  # a watch of its own when the name is a symlink
+        self.head: bytes | None = None  # the first line, once written
+        self.stream: ContentStream | None = None
+        self.signature: tuple[int, int] = (-1, -1)  # (size, mtime) when it last failed
+        self.size_seen = 0  # its size when last read to the end
+        self.done = False  # a .gz read to its end
+        self.failed = False  # unreadable: reported once, skipped until it changes
+        self.gone = False  # no name leads to it any more
+        self.last_growth = time.monotonic()
+        self.shed = False  # closed for want of file descriptors, though still written
+        self.grew_while_shed = False  # ... and written to since: bytes only its name holds
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.cdir.path, self.name)
+
+    def order(self) -> tuple[str, int, int, str, bool]:
+        """Oldest content first: by restart, rotated siblings by stamp, then the live file."""
+        i = self.info
+        rotated = i.rotated_stamp
+        return (self.cdir.path, i.restart, 0 if rotated else 1, rotated or "", i.compressed)
+
+    def note_growth(self) -> None:
+        """It was written to: if it was closed for want of descriptors, say so."""
+        if self.fd is None and self.shed:
+            self.grew_while_shed = True
+
+
+class ContainerDir:
+    """A container directory: ``pods/<ns>_<pod>_<uid>/<container>``."""
+
+    __slots__ = ("by_name", "gone", "keys", "max_restart", "path", "pod_path", "real", "wd")
+
+    def __init__(self, path: str, real: str) -> None:
+        self.path = path
+        self.real = real
+        self.pod_path = os.path.dirname(path)
+        self.wd: int | None = None
+        self.by_name: dict[str, LogFile] = {}
+        self.keys: set[SourceKey] = set()
+        self.max_restart = -1
+        self.gone = False
+
+
+@dataclass(eq=False, slots=True)
+class Tracked:
+    """The tables every part of the collector shares.
+
+    Attributes:
+        files: the files tracked, by (device, inode).
+        closing: deleted files still open: read until quiet, then released.
+        to_read: files to read in the next round.
+        rescan: container directories to list again.
+        rescan_pods: pod directories to list again.
+        dangling: directories with a log name that is a broken link.
+        links_dirty: ``containers/`` changed: list it again.
+        overflow: inotify dropped events: rescan everything.
+    """
+
+    files: dict[tuple[int, int], LogFile] = field(default_factory=dict)
+    closing: set[LogFile] = field(default_factory=set)
+    to_read: set[LogFile] = field(default_factory=set)
+    rescan: set[ContainerDir] = field(default_factory=set)
+    rescan_pods: set[str] = field(default_factory=set)
+    dangling: set[ContainerDir] = field(default_factory=set)
+    links_dirty: bool = False
+    overflow: bool = False
