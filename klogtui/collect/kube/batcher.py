@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from klogtui.collect.base import CollectorStats
+from klogtui.collect.batching import BatchBuilder
 from klogtui.model import Batch, Record, Sink, SourceInfo, SourceKey
 
 __all__ = ["Batcher"]
@@ -53,11 +54,7 @@ class Batcher:
         self._due = threading.Condition(lock)  # the batcher thread waits here
         self._room = threading.Condition(lock)  # producers wait here for space
         self._done = threading.Condition(lock)  # flush() waits here for submission
-        self._records: list[Record] = []
-        self._checkpoints: dict[str, str] = {}
-        self._deleted: set[str] = set()
-        self._sources: list[SourceInfo] = []
-        self._since = 0.0  # monotonic time the oldest buffered item arrived
+        self._batch = BatchBuilder(max_buffered, max_delay_s)
         self._added = 0  # sequence of the newest add()
         self._submitted = 0  # sequence of the newest add() handed to the sink
         self._closing = False
@@ -65,7 +62,7 @@ class Batcher:
         self._thread.start()
 
     def _empty(self) -> bool:
-        return not (self._records or self._checkpoints or self._sources or self._deleted)
+        return self._batch.empty
 
     def add(
         self,
@@ -79,22 +76,20 @@ class Batcher:
         Blocks while the buffer is full, unless the batcher is closing.
         """
         with self._due:
-            while len(self._records) >= self._max_buffered and not self._closing:
+            batch = self._batch
+            while len(batch.records) >= self._max_buffered and not self._closing:
                 self._room.wait()
-            if self._empty():
-                # The first item starts the delay clock of an idle batcher.
-                self._since = time.monotonic()
-                self._due.notify()
-            self._records.extend(records)
-            self._sources.extend(sources)
+            if batch.empty:
+                self._due.notify()  # the first item starts the delay clock of an idle batcher
+            batch.add_records(records)
+            for info in sources:
+                batch.add_source(info)
             if checkpoint is not None:
-                self._checkpoints[checkpoint[0]] = checkpoint[1]
-                self._deleted.discard(checkpoint[0])
+                batch.put_checkpoint(*checkpoint)
             for key in deleted:
-                self._checkpoints.pop(key, None)
-                self._deleted.add(key)
+                batch.delete_checkpoint(key)
             self._added += 1
-            if len(self._records) >= self._max_buffered:
+            if len(batch.records) >= self._max_buffered:
                 self._due.notify()
             return self._added
 
@@ -102,7 +97,7 @@ class Batcher:
     def buffered(self) -> int:
         """Lines waiting to be submitted."""
         with self._due:
-            return len(self._records)
+            return len(self._batch.records)
 
     def mark(self) -> int:
         """The sequence number of the newest add() so far."""
@@ -119,7 +114,7 @@ class Batcher:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._due:
             target = self._added
-            self._since = 0.0  # due at once
+            self._batch.hurry()  # due at once
             self._due.notify()
             while self._submitted < target:
                 left = None if deadline is None else deadline - time.monotonic()
@@ -141,10 +136,9 @@ class Batcher:
         with self._due:
             while True:
                 if not self._empty():
-                    wait = self._since + self._max_delay - time.monotonic()
-                    if self._closing or wait <= 0 or len(self._records) >= self._max_buffered:
+                    if self._closing or self._batch.due():
                         break
-                    self._due.wait(wait)
+                    self._due.wait(self._batch.since + self._max_delay - time.monotonic())
                     continue
                 # Nothing buffered: everything added so far has been submitted.
                 self._submitted = self._added
@@ -152,9 +146,8 @@ class Batcher:
                 if self._closing:
                     return None
                 self._due.wait()
-            batch = Batch(self._records, self._checkpoints, self._sources, sorted(self._deleted))
-            self._records, self._checkpoints, self._sources = [], {}, []
-            self._deleted = set()
+            batch = self._batch.take()
+            assert batch is not None
             seq = self._added
             self._room.notify_all()
             return batch, seq
