@@ -8,7 +8,6 @@ same batches; nothing advances until it succeeds.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
@@ -19,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from klogtui.errors import StoreError
-from klogtui.model import Batch, SourceInfo, SourceKey
+from klogtui.model import Batch
 from klogtui.store import commit_log
-from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 from klogtui.store.retention import Pruner, Retention, truncate_wal
+from klogtui.store.rows import BatchRows
 from klogtui.store.schema import WAL_LIMIT_BYTES, connect
 from klogtui.store.store_files import StoreFiles, StoreGone
 
@@ -30,10 +29,6 @@ __all__ = ["CommitInfo", "Writer"]
 
 log = logging.getLogger(__name__)
 
-_NS_PER_MINUTE = 60_000_000_000
-# Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
-# apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
-_COUNTER_BITS = SLOT_BITS - 5
 _MAX_LINES_PER_TX = 50_000
 _RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 _IDLE_S = 1.0
@@ -102,7 +97,6 @@ class Writer:
         self._room = threading.Condition()
         self._on_commit = on_commit
         self._on_error = on_error
-        self._source_ids: dict[SourceKey, int] = {}
         self._last_slot: dict[int, tuple[int, int]] = {}  # source id -> (bucket, counter)
         self._total = 0
         self._closed = False
@@ -119,8 +113,8 @@ class Writer:
             self._wal_limit = max(1 << 20, min(WAL_LIMIT_BYTES, retention.max_bytes // 4))
         self._conn = self._connect()
         self._files = StoreFiles(path)  # which files the connection has open
+        self._rows = BatchRows(self._conn)  # batches into rows, with the source-id cache
         self._on_notice = on_notice
-        self._load_sources()
         self._thread = threading.Thread(target=self._run, name="klogtui-writer", daemon=True)
         self._thread.start()
 
@@ -168,12 +162,6 @@ class Writer:
         return self._total
 
     # -- writer thread ------------------------------------------------------------------
-
-    def _load_sources(self) -> None:
-        for row in self._conn.execute(
-            "SELECT id, namespace, pod, container, restart, pod_uid FROM sources"
-        ):
-            self._source_ids[SourceKey(row[1], row[2], row[3], row[4], row[5])] = row[0]
 
     def _run(self) -> None:
         try:
@@ -291,13 +279,13 @@ class Writer:
         conn.execute("BEGIN IMMEDIATE")
         try:
             slot_state = dict(self._last_slot)
-            rows, counts, touched = self._prepare(batches, slot_state)
+            rows, counts, touched = self._rows.prepare(batches, slot_state)
             # In id order: FTS5 flushes its pending terms to a new segment whenever a
             # rowid is not above the previous one, and batches from different files
             # (or stdout beside stderr) interleave in time. Sorted, one segment per
             # transaction; unsorted, hundreds, and ingest crawls.
             rows.sort()
-            rows = self._insert_lines(rows)
+            rows = self._rows.insert_lines(rows)
             if len(rows) > 1 and rows[-1][0] < rows[-2][0]:
                 rows.sort()  # colliding rows were moved and appended at the end
             conn.executemany(
@@ -335,8 +323,7 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             # Ids cached for sources inserted by the rolled-back transaction are void.
-            self._source_ids.clear()
-            self._load_sources()
+            self._rows.load_sources()
             raise
         self._last_slot = slot_state
         self._total += len(rows)
@@ -366,6 +353,7 @@ class Writer:
             return
         self._conn.close()
         self._conn = self._connect()
+        self._rows.conn = self._conn
         self._files = StoreFiles(self._path)
         message = (
             f"{self._path}-wal was deleted while collecting; every line it held was kept "
@@ -387,202 +375,3 @@ class Writer:
             log.warning("could not checkpoint the gone store: %s", e)
         self._files.remove_companions()
         return StoreGone(self._path)
-
-    def _prepare(
-        self, batches: list[Batch], slot_state: dict[int, tuple[int, int]]
-    ) -> tuple[
-        list[tuple[int, int, int, int, int, int, str]],
-        dict[tuple[int, int, int, int], int],
-        dict[int, tuple[int, int, int]],
-    ]:
-        """Resolve sources, assign ids and aggregate counts (no line I/O yet)."""
-        source_id = self._source_id
-        for b in batches:
-            for info in b.sources:
-                self._apply_info(info)
-        rows: list[tuple[int, int, int, int, int, int, str]] = []
-        append = rows.append
-        counts: dict[tuple[int, int, int, int], int] = {}
-        touched: dict[int, tuple[int, int, int]] = {}
-        ids = self._source_ids
-        last_key: SourceKey | None = None
-        sid = 0
-        sid_bits = 0
-        bucket = prev_bucket = -1
-        counter = 0
-        for b in batches:
-            for r in b.records:
-                if r.source is not last_key:
-                    if last_key is not None:
-                        slot_state[sid] = (prev_bucket, counter)
-                    last_key = r.source
-                    sid = ids.get(last_key) or source_id(last_key)
-                    sid_bits = (sid & 31) << _COUNTER_BITS
-                    prev_bucket, counter = slot_state.get(sid, (-1, 0))
-                ts = r.ts
-                bucket = ts // BUCKET_NS
-                if bucket != prev_bucket:
-                    # Clamped (past 2059): compare it as stored, or every line of a
-                    # source there would restart at slot 0 and collide.
-                    bucket = bucket_of(ts)
-                if bucket == prev_bucket:
-                    counter += 1
-                else:
-                    prev_bucket = bucket
-                    counter = 0
-                # A counter past its bits spills into the next slots and buckets: the
-                # order stays right for this source and a collision is resolved below.
-                append(
-                    (
-                        (bucket << SLOT_BITS) + sid_bits + counter,
-                        ts,
-                        sid,
-                        r.stream,
-                        r.level,
-                        r.flags,
-                        r.message,
-                    )
-                )
-                key = (ts // _NS_PER_MINUTE, sid, r.level, r.stream)
-                counts[key] = counts.get(key, 0) + 1
-                t = touched.get(sid)
-                if t is None:
-                    touched[sid] = (1, ts, ts)
-                else:
-                    touched[sid] = (t[0] + 1, ts if ts < t[1] else t[1], ts if ts > t[2] else t[2])
-        if last_key is not None:
-            slot_state[sid] = (prev_bucket, counter)
-        return rows, counts, touched
-
-    def _insert_lines(
-        self, rows: list[tuple[int, int, int, int, int, int, str]]
-    ) -> list[tuple[int, int, int, int, int, int, str]]:
-        """Insert rows; on an id collision, move the loser to the next free id."""
-        conn = self._conn
-        before = conn.total_changes
-        conn.execute("SAVEPOINT lines")
-        conn.executemany("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", rows)
-        if conn.total_changes - before == len(rows):
-            conn.execute("RELEASE lines")
-            return rows
-        # Rare: two lines landed on one id (same 10 µs bucket and the same low source
-        # bits, a burst past a source's slots, a restart re-reading into a used bucket).
-        # Redo the batch: rows whose id is free go in bulk, only the losers are moved.
-        conn.execute("ROLLBACK TO lines")
-        conn.execute("RELEASE lines")
-        taken = {
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM lines WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps([r[0] for r in rows]),),
-            )
-        }
-        # A collision moves its row, and every later row of the same source in the
-        # same bucket, to the end of that bucket: the source's lines keep their order.
-        free: list[tuple[int, int, int, int, int, int, str]] = []
-        losers = []
-        moved: set[tuple[int, int]] = set()  # (source id, bucket)
-        for row in rows:
-            group = (row[2], row[0] >> SLOT_BITS)
-            if row[0] in taken or group in moved:
-                moved.add(group)
-                losers.append(row)
-            else:
-                taken.add(row[0])
-                free.append(row)
-        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
-        # Losers, in id order, take the free ids after the rest of their bucket. A full
-        # bucket spills into the next ones: walk the taken ids there in one ordered
-        # scan instead of probing id by id (which was quadratic in the overflow).
-        placed: list[tuple[int, int, int, int, int, int, str]] = []
-        cursor = -1  # the last id given to a loser
-        bucket = -1
-        taken_after = _TakenAfter(conn, cursor)
-        for row in losers:
-            if row[0] >> SLOT_BITS != bucket:
-                bucket = row[0] >> SLOT_BITS
-                start = bucket << SLOT_BITS
-                top = conn.execute(
-                    "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
-                    (start, start + (1 << SLOT_BITS)),
-                ).fetchone()[0]
-                cursor = max(cursor, start - 1 if top is None else top)
-                taken_after = _TakenAfter(conn, cursor)
-            cursor = taken_after.next_free(cursor + 1)
-            placed.append((cursor, *row[1:]))
-        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", placed)
-        return free + placed
-
-    def _source_id(self, key: SourceKey) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO sources(namespace, pod, pod_uid, container, restart) "
-            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
-            (key.namespace, key.pod, key.pod_uid, key.container, key.restart),
-        )
-        row = cur.fetchone()
-        if row is None:
-            row = self._conn.execute(
-                "SELECT id FROM sources WHERE namespace=? AND pod=? AND pod_uid=? "
-                "AND container=? AND restart=?",
-                (key.namespace, key.pod, key.pod_uid, key.container, key.restart),
-            ).fetchone()
-        self._source_ids[key] = row[0]
-        return int(row[0])
-
-    def _apply_info(self, info: SourceInfo) -> None:
-        sid = self._source_ids.get(info.key) or self._source_id(info.key)
-        sets: list[str] = []
-        args: list[object] = []
-        for column, value in (
-            ("container_id", info.container_id),
-            ("node", info.node),
-            ("state", info.state),
-            ("reason", info.reason),
-        ):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                args.append(value)
-        if info.labels is not None:
-            sets.append("labels = ?")
-            args.append(json.dumps(info.labels, sort_keys=True))
-        if sets:
-            self._conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, sid))
-
-
-class _TakenAfter:
-    """The ids already stored above a point, read in order, in pages that grow (most
-    buckets with a collision have room right after their last id)."""
-
-    def __init__(self, conn: sqlite3.Connection, after: int) -> None:
-        self._conn = conn
-        self._ids: list[int] = []
-        self._i = 0
-        self._after = after  # every stored id <= this has been read
-        self._page = 8
-        self._more = True
-
-    def next_free(self, line_id: int) -> int:
-        """The smallest id >= line_id that is not stored (ids asked for only grow)."""
-        while True:
-            while self._i < len(self._ids) and self._ids[self._i] < line_id:
-                self._i += 1
-            if self._i == len(self._ids):
-                if not self._more or not self._read(max(line_id - 1, self._after)):
-                    return line_id
-                continue
-            if self._ids[self._i] != line_id:
-                return line_id
-            line_id += 1
-
-    def _read(self, after: int) -> bool:
-        self._ids = [
-            r[0]
-            for r in self._conn.execute(
-                "SELECT id FROM lines WHERE id > ? ORDER BY id LIMIT ?", (after, self._page)
-            )
-        ]
-        self._i = 0
-        self._after = self._ids[-1] if self._ids else after
-        self._more = len(self._ids) == self._page
-        self._page = min(self._page * 4, 8192)
-        return bool(self._ids)

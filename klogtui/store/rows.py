@@ -1,0 +1,243 @@
+"""Batches turned into line rows inside the writer's transaction.
+
+Sources are resolved to ids (inserted when new, their details updated), each line gets
+its id (rowid = time, see ids.py) with per-minute counts and each source's time range
+aggregated, and the rows are inserted with id collisions moved to the next free ids.
+The caller owns the transaction; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from klogtui.model import Batch, SourceInfo, SourceKey
+from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
+
+__all__ = ["BatchRows"]
+
+_NS_PER_MINUTE = 60_000_000_000
+# Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
+# apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
+_COUNTER_BITS = SLOT_BITS - 5
+
+
+class BatchRows:
+    """Turns batches into rows and inserts them, on the writer's connection.
+
+    Args:
+        conn: the write connection (the writer sets `conn` again when it reopens it).
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._source_ids: dict[SourceKey, int] = {}
+        self.load_sources()
+
+    def load_sources(self) -> None:
+        """Read the source-id cache from the store (again after a rollback, which voids
+        the ids of sources the rolled-back transaction inserted)."""
+        self._source_ids.clear()
+        for row in self.conn.execute(
+            "SELECT id, namespace, pod, container, restart, pod_uid FROM sources"
+        ):
+            self._source_ids[SourceKey(row[1], row[2], row[3], row[4], row[5])] = row[0]
+
+    def prepare(
+        self, batches: list[Batch], slot_state: dict[int, tuple[int, int]]
+    ) -> tuple[
+        list[tuple[int, int, int, int, int, int, str]],
+        dict[tuple[int, int, int, int], int],
+        dict[int, tuple[int, int, int]],
+    ]:
+        """Resolve sources, assign ids and aggregate counts (no line I/O yet)."""
+        source_id = self._source_id
+        for b in batches:
+            for info in b.sources:
+                self._apply_info(info)
+        rows: list[tuple[int, int, int, int, int, int, str]] = []
+        append = rows.append
+        counts: dict[tuple[int, int, int, int], int] = {}
+        touched: dict[int, tuple[int, int, int]] = {}
+        ids = self._source_ids
+        last_key: SourceKey | None = None
+        sid = 0
+        sid_bits = 0
+        bucket = prev_bucket = -1
+        counter = 0
+        for b in batches:
+            for r in b.records:
+                if r.source is not last_key:
+                    if last_key is not None:
+                        slot_state[sid] = (prev_bucket, counter)
+                    last_key = r.source
+                    sid = ids.get(last_key) or source_id(last_key)
+                    sid_bits = (sid & 31) << _COUNTER_BITS
+                    prev_bucket, counter = slot_state.get(sid, (-1, 0))
+                ts = r.ts
+                bucket = ts // BUCKET_NS
+                if bucket != prev_bucket:
+                    # Clamped (past 2059): compare it as stored, or every line of a
+                    # source there would restart at slot 0 and collide.
+                    bucket = bucket_of(ts)
+                if bucket == prev_bucket:
+                    counter += 1
+                else:
+                    prev_bucket = bucket
+                    counter = 0
+                # A counter past its bits spills into the next slots and buckets: the
+                # order stays right for this source and a collision is resolved below.
+                append(
+                    (
+                        (bucket << SLOT_BITS) + sid_bits + counter,
+                        ts,
+                        sid,
+                        r.stream,
+                        r.level,
+                        r.flags,
+                        r.message,
+                    )
+                )
+                key = (ts // _NS_PER_MINUTE, sid, r.level, r.stream)
+                counts[key] = counts.get(key, 0) + 1
+                t = touched.get(sid)
+                if t is None:
+                    touched[sid] = (1, ts, ts)
+                else:
+                    touched[sid] = (t[0] + 1, ts if ts < t[1] else t[1], ts if ts > t[2] else t[2])
+        if last_key is not None:
+            slot_state[sid] = (prev_bucket, counter)
+        return rows, counts, touched
+
+    def insert_lines(
+        self, rows: list[tuple[int, int, int, int, int, int, str]]
+    ) -> list[tuple[int, int, int, int, int, int, str]]:
+        """Insert rows; on an id collision, move the loser to the next free id."""
+        conn = self.conn
+        before = conn.total_changes
+        conn.execute("SAVEPOINT lines")
+        conn.executemany("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", rows)
+        if conn.total_changes - before == len(rows):
+            conn.execute("RELEASE lines")
+            return rows
+        # Rare: two lines landed on one id (same 10 µs bucket and the same low source
+        # bits, a burst past a source's slots, a restart re-reading into a used bucket).
+        # Redo the batch: rows whose id is free go in bulk, only the losers are moved.
+        conn.execute("ROLLBACK TO lines")
+        conn.execute("RELEASE lines")
+        taken = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM lines WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[0] for r in rows]),),
+            )
+        }
+        # A collision moves its row, and every later row of the same source in the
+        # same bucket, to the end of that bucket: the source's lines keep their order.
+        free: list[tuple[int, int, int, int, int, int, str]] = []
+        losers = []
+        moved: set[tuple[int, int]] = set()  # (source id, bucket)
+        for row in rows:
+            group = (row[2], row[0] >> SLOT_BITS)
+            if row[0] in taken or group in moved:
+                moved.add(group)
+                losers.append(row)
+            else:
+                taken.add(row[0])
+                free.append(row)
+        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
+        # Losers, in id order, take the free ids after the rest of their bucket. A full
+        # bucket spills into the next ones: walk the taken ids there in one ordered
+        # scan instead of probing id by id (which was quadratic in the overflow).
+        placed: list[tuple[int, int, int, int, int, int, str]] = []
+        cursor = -1  # the last id given to a loser
+        bucket = -1
+        taken_after = _TakenAfter(conn, cursor)
+        for row in losers:
+            if row[0] >> SLOT_BITS != bucket:
+                bucket = row[0] >> SLOT_BITS
+                start = bucket << SLOT_BITS
+                top = conn.execute(
+                    "SELECT max(id) FROM lines WHERE id >= ? AND id < ?",
+                    (start, start + (1 << SLOT_BITS)),
+                ).fetchone()[0]
+                cursor = max(cursor, start - 1 if top is None else top)
+                taken_after = _TakenAfter(conn, cursor)
+            cursor = taken_after.next_free(cursor + 1)
+            placed.append((cursor, *row[1:]))
+        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", placed)
+        return free + placed
+
+    def _source_id(self, key: SourceKey) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO sources(namespace, pod, pod_uid, container, restart) "
+            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+            (key.namespace, key.pod, key.pod_uid, key.container, key.restart),
+        )
+        row = cur.fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT id FROM sources WHERE namespace=? AND pod=? AND pod_uid=? "
+                "AND container=? AND restart=?",
+                (key.namespace, key.pod, key.pod_uid, key.container, key.restart),
+            ).fetchone()
+        self._source_ids[key] = row[0]
+        return int(row[0])
+
+    def _apply_info(self, info: SourceInfo) -> None:
+        sid = self._source_ids.get(info.key) or self._source_id(info.key)
+        sets: list[str] = []
+        args: list[object] = []
+        for column, value in (
+            ("container_id", info.container_id),
+            ("node", info.node),
+            ("state", info.state),
+            ("reason", info.reason),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if info.labels is not None:
+            sets.append("labels = ?")
+            args.append(json.dumps(info.labels, sort_keys=True))
+        if sets:
+            self.conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, sid))
+
+
+class _TakenAfter:
+    """The ids already stored above a point, read in order, in pages that grow (most
+    buckets with a collision have room right after their last id)."""
+
+    def __init__(self, conn: sqlite3.Connection, after: int) -> None:
+        self.conn = conn
+        self._ids: list[int] = []
+        self._i = 0
+        self._after = after  # every stored id <= this has been read
+        self._page = 8
+        self._more = True
+
+    def next_free(self, line_id: int) -> int:
+        """The smallest id >= line_id that is not stored (ids asked for only grow)."""
+        while True:
+            while self._i < len(self._ids) and self._ids[self._i] < line_id:
+                self._i += 1
+            if self._i == len(self._ids):
+                if not self._more or not self._read(max(line_id - 1, self._after)):
+                    return line_id
+                continue
+            if self._ids[self._i] != line_id:
+                return line_id
+            line_id += 1
+
+    def _read(self, after: int) -> bool:
+        self._ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM lines WHERE id > ? ORDER BY id LIMIT ?", (after, self._page)
+            )
+        ]
+        self._i = 0
+        self._after = self._ids[-1] if self._ids else after
+        self._more = len(self._ids) == self._page
+        self._page = min(self._page * 4, 8192)
+        return bool(self._ids)
