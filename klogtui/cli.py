@@ -290,9 +290,15 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     kube = None
     remote = args.kubeconfig is not None or args.in_cluster
     if remote:
+        from klogtui.collect.kube.connect import resolve_context
+
+        # The store is named after the cluster's context, so read it now: without
+        # --context that is the kubeconfig's current one, and an unknown one is refused
+        # before a store is created for nothing.
+        context = resolve_context(args.kubeconfig or None, args.context, args.in_cluster)
         kube = KubeOptions(
             kubeconfig=args.kubeconfig or None,
-            context=args.context,
+            context=context,
             namespaces=list(args.namespaces),
             all_namespaces=args.all_namespaces,
             selector=args.selector,
@@ -316,7 +322,7 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(db) + suffix).unlink(missing_ok=True)
         elif remote:
-            db = default_db_path(f"kube-{args.context or 'default'}")
+            db = default_db_path(f"kube-{kube.context if kube else 'default'}")
         else:
             db = default_db_path("local")
     return CollectOptions(

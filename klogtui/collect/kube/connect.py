@@ -9,8 +9,10 @@ where the user asked.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import kubernetes
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
@@ -20,7 +22,10 @@ from klogtui.collect.kube.api import KubeApi, KubeConnError, KubeHTTPError, Kube
 from klogtui.collect.kube.errors import describe_conn, describe_http
 from klogtui.errors import CollectorError
 
-__all__ = ["check_access", "connect"]
+__all__ = ["MIN_CLIENT_MAJOR", "check_access", "connect", "resolve_context"]
+
+# The request layer uses ApiClient.param_serialize, new in kubernetes 37 (pyproject pins it).
+MIN_CLIENT_MAJOR = 37
 
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -38,7 +43,16 @@ def _kubeconfig_paths(explicit: str | None) -> list[str]:
     return paths or [os.path.expanduser("~/.kube/config")]
 
 
-def _load_kubeconfig(explicit: str | None, context: str | None, cfg: Configuration) -> KubeTarget:
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """The kubeconfig files read and the context chosen in them."""
+
+    joined: str  # the existing files, joined with os.pathsep
+    context: str
+    namespace: str
+
+
+def _choose_context(explicit: str | None, context: str | None) -> _Chosen:
     paths = _kubeconfig_paths(explicit)
     existing = [p for p in paths if os.path.isfile(p)]
     origin = os.pathsep.join(paths)
@@ -71,15 +85,40 @@ def _load_kubeconfig(explicit: str | None, context: str | None, cfg: Configurati
             f"invalid kubeconfig {joined}: current-context {chosen!r} is not among its contexts"
         )
     namespace = str((entry.get("context") or {}).get("namespace") or "default")
+    return _Chosen(joined, str(chosen), namespace)
+
+
+def resolve_context(kubeconfig: str | None, context: str | None, in_cluster: bool) -> str:
+    """The context remote mode will use: `context`, else the kubeconfig's current one.
+
+    Reads only local files, so the store can be named after the cluster before it is
+    created; "in-cluster" inside a pod.
+
+    Raises:
+        CollectorError: missing or invalid kubeconfig, unknown context.
+    """
+    if in_cluster:
+        return "in-cluster"
+    return _choose_context(kubeconfig, context).context
+
+
+def _load_kubeconfig(explicit: str | None, context: str | None, cfg: Configuration) -> KubeTarget:
+    chosen = _choose_context(explicit, context)
+    joined = chosen.joined
     try:
         kube_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=joined, context=chosen, client_configuration=cfg, persist_config=False
+            config_file=joined,
+            context=chosen.context,
+            client_configuration=cfg,
+            persist_config=False,
         )
     except Exception as e:  # noqa: BLE001 - missing cluster/user, bad certificate data, ...
         raise CollectorError(
-            f"invalid kubeconfig {joined} (context {chosen!r}): {_one_line(e)}"
+            f"invalid kubeconfig {joined} (context {chosen.context!r}): {_one_line(e)}"
         ) from e
-    return KubeTarget(host=str(cfg.host), context=str(chosen), namespace=namespace, origin=joined)
+    return KubeTarget(
+        host=str(cfg.host), context=chosen.context, namespace=chosen.namespace, origin=joined
+    )
 
 
 def _load_in_cluster(cfg: Configuration) -> KubeTarget:
@@ -122,12 +161,23 @@ def connect(
     Raises:
         CollectorError: missing or invalid kubeconfig, unknown context, not in a pod.
     """
+    _require_client()
     cfg = Configuration()
     target = _load_in_cluster(cfg) if in_cluster else _load_kubeconfig(kubeconfig, context, cfg)
     # Our own loops retry with backoff; urllib3's silent retries would only hide failures.
     cfg.retries = False
     cfg.connection_pool_maxsize = pool_size
     return KubeApi(ApiClient(configuration=cfg), target, connect_timeout)
+
+
+def _require_client() -> None:
+    """An older `kubernetes` package fails on the first request: say so before that."""
+    if not hasattr(ApiClient, "param_serialize"):
+        installed = getattr(kubernetes, "__version__", "unknown")
+        raise CollectorError(
+            f"remote mode needs the kubernetes package {MIN_CLIENT_MAJOR} or newer "
+            f"(installed: {installed}); run: pip install 'kubernetes>={MIN_CLIENT_MAJOR}'"
+        )
 
 
 def check_access(
