@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import kubernetes
@@ -14,10 +15,14 @@ import pytest
 from kubernetes.client import ApiClient
 
 from klogtui.cli import main
+from klogtui.collect.base import CollectorStats
+from klogtui.collect.kube.api import ThrottleRetry
+from klogtui.collect.kube.collector import KubeCollector, KubeOptions
 from klogtui.collect.kube.connect import MIN_CLIENT_MAJOR
+from klogtui.errors import CollectorError
 from klogtui.store import Store, default_db_path
-from tests.kube_double import FakeCluster, KubeDouble
-from tests.test_kube_collect import seqs, stored
+from tests.kube_double import FakeCluster, KubeDouble, Throttle, wait_for
+from tests.test_kube_collect import FAST, Run, seqs, settle, stored
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,4 +121,116 @@ def test_an_older_client_library_is_named_not_a_traceback(
     assert capsys.readouterr().err == (
         "klogtui: remote mode needs the kubernetes package 37 or newer (installed: 36.0.0); "
         "run: pip install 'kubernetes>=37'\n"
+    )
+
+
+# -- item 4: 429 Too Many Requests (API Priority and Fairness) ------------------------------
+
+
+def pod_lists(cluster: FakeCluster) -> list[tuple[float, str]]:
+    """(time, continue token) of every pod list request, in order (not the access check's)."""
+    with cluster.cond:
+        return [
+            (t, q.get("continue", [""])[0])
+            for t, (p, q) in zip(cluster.request_times, cluster.requests, strict=True)
+            if p.endswith("/pods") and "watch" not in q and q.get("limit") != ["1"]
+        ]
+
+
+def test_429_at_start_up_is_retried_after_retry_after(
+    double: KubeDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = double.cluster
+    c.add_pod("shop", "web-1")
+    c.emit("shop", "web-1", "app", 4, "a")
+    c.throttles.append(Throttle(remaining=2, retry_after="1"))
+    kubeconfig = double.kubeconfig(tmp_path / "config", namespace="shop")
+    db = tmp_path / "k.db"
+    assert main(["collect", "--kubeconfig", str(kubeconfig), "--db", str(db), "--once"]) == 0
+    assert capsys.readouterr().err == ""
+    assert stored(Store(db)) == {"shop/web-1/app#0": seqs("a", range(4))}
+    # Each retry waited the second the server asked for.
+    (first_429, _, _), (second_429, _, _) = c.throttled
+    with c.cond:
+        after = [t for t in c.request_times if t > first_429]
+    assert after[0] - first_429 >= 0.95 and after[1] - second_429 >= 0.95
+
+
+def test_429_in_a_paged_list_resumes_from_its_continue_token(
+    double: KubeDouble, store: Store, tmp_path: Path
+) -> None:
+    c = double.cluster
+    for i in range(5):
+        c.add_pod("shop", f"web-{i}")
+        c.emit("shop", f"web-{i}", "app", 2, f"w{i}")
+    # The second page's request is turned away once.
+    c.throttles.append(
+        Throttle(remaining=1, retry_after="1", match=lambda p, q: len(q.get("continue", "")) > 0)
+    )
+    timings = replace(FAST, watch=replace(FAST.watch, page_size=2))
+    run = Run(double, store, tmp_path, namespaces=["shop"], timings=timings).start()
+    try:
+        settle(store, {f"shop/web-{i}/app#0": seqs(f"w{i}", range(2)) for i in range(5)})
+        tokens = [token for _, token in pod_lists(c)]
+        assert tokens[0] == "" and "" not in tokens[1:]  # never back to page 1
+        assert len(tokens) == 4 and tokens[1] == tokens[2] != tokens[3]  # page 2 again
+        assert run.collector.counts()["lists"] == 1 and run.errors() == []
+    finally:
+        run.stop()
+
+
+def test_later_429_waits_retry_after_cut_to_the_cap_and_loses_nothing(
+    double: KubeDouble, store: Store, tmp_path: Path
+) -> None:
+    c = double.cluster
+    c.add_pod("shop", "web-1")
+    c.emit("shop", "web-1", "app", 2, "a")
+    timings = replace(FAST, throttle=ThrottleRetry(max_wait_s=0.5))
+    run = Run(double, store, tmp_path, namespaces=["shop"], timings=timings).start()
+    try:
+        # The watch is ended and its renewal turned away for an hour, as far as the
+        # server says; the cap keeps klogtui from going blind for that long.
+        c.throttles.append(
+            Throttle(remaining=1, retry_after="3600", match=lambda p, q: "watch" in q)
+        )
+        c.end_watches()
+        wait_for(lambda: len(c.throttled) == 1, what="429 sent")
+        c.add_pod("shop", "web-2")
+        c.emit("shop", "web-2", "app", 3, "b")
+        settle(
+            store,
+            {"shop/web-1/app#0": seqs("a", range(2)), "shop/web-2/app#0": seqs("b", range(3))},
+        )
+        with c.cond:
+            retried = [
+                t
+                for t, (p, q) in zip(c.request_times, c.requests, strict=True)
+                if "watch" in q and t > c.throttled[0][0]
+            ]
+        assert retried[0] - c.throttled[0][0] >= 0.45
+        assert run.errors() == []
+    finally:
+        run.stop()
+
+
+def test_429_that_does_not_end_is_named_as_an_overloaded_server(
+    double: KubeDouble, tmp_path: Path
+) -> None:
+    double.cluster.throttles.append(Throttle(remaining=100, retry_after="0"))
+    kubeconfig = double.kubeconfig(tmp_path / "config")
+    options = KubeOptions(
+        str(kubeconfig),
+        None,
+        ["shop"],
+        False,
+        None,
+        timings=replace(FAST, throttle=ThrottleRetry(retries=3)),
+    )
+    collector = KubeCollector(options, Store(tmp_path / "k.db").start_writer(), CollectorStats())
+    with pytest.raises(CollectorError) as info:
+        collector.check()
+    assert str(info.value) == (
+        f"the API server at {double.url} is overloaded: it turned away list pods in namespace "
+        "'shop' 4 times (429 Too Many Requests, from its API Priority and Fairness); "
+        "try again later"
     )

@@ -8,8 +8,11 @@ ourselves: pod lists and watch events as plain JSON (model deserialization is sl
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,7 @@ __all__ = [
     "KubeHTTPError",
     "KubeTarget",
     "Response",
+    "ThrottleRetry",
     "body_chunks",
     "transport_reason",
 ]
@@ -50,6 +54,24 @@ class KubeTarget:
     origin: str
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleRetry:
+    """How a request the API server turns away with 429 is retried, as client-go does.
+
+    API Priority and Fairness answers 429 with a Retry-After header when a priority
+    level's queues are full: the request is sent again after that many seconds.
+
+    Attributes:
+        retries: how many times one request is sent again before the 429 counts.
+        max_wait_s: a longer Retry-After is cut to this.
+        default_wait_s: the wait when the 429 has no Retry-After.
+    """
+
+    retries: int = 10
+    max_wait_s: float = 30.0
+    default_wait_s: float = 1.0
+
+
 class KubeHTTPError(Exception):
     """The API server answered with a non-2xx status.
 
@@ -57,13 +79,33 @@ class KubeHTTPError(Exception):
         status: the HTTP status code.
         reason: the Status object's reason (e.g. "Forbidden", "Expired"), or HTTP's.
         message: the Status object's message, or the body's first line.
+        retry_after: the Retry-After header in seconds, if any.
+        attempts: how many times the request was sent (more than 1 after 429s).
     """
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after
+        self.attempts = 1
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class KubeConnError(Exception):
@@ -85,7 +127,9 @@ def transport_reason(exc: BaseException) -> str:
     return " ".join(text.split())[:200] or type(exc).__name__
 
 
-def _status_error(status: int, http_reason: str, body: bytes) -> KubeHTTPError:
+def _status_error(
+    status: int, http_reason: str, body: bytes, retry_after: float | None
+) -> KubeHTTPError:
     reason, message = http_reason or "", ""
     try:
         obj = json.loads(body)
@@ -94,7 +138,7 @@ def _status_error(status: int, http_reason: str, body: bytes) -> KubeHTTPError:
             message = str(obj.get("message") or "")
     except ValueError:
         message = body.decode("utf-8", "replace").strip().splitlines()[0] if body.strip() else ""
-    return KubeHTTPError(status, reason, " ".join(message.split()))
+    return KubeHTTPError(status, reason, " ".join(message.split()), retry_after)
 
 
 class KubeApi:
@@ -104,20 +148,51 @@ class KubeApi:
         client: an ApiClient built from a kubeconfig or in-cluster config.
         target: what the client points at (for messages).
         connect_timeout: seconds to wait for a TCP/TLS connection.
+        throttle: how 429 answers are retried.
+        stopping: set when the collector stops (ends a wait for Retry-After).
     """
 
-    def __init__(self, client: ApiClient, target: KubeTarget, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        target: KubeTarget,
+        connect_timeout: float,
+        throttle: ThrottleRetry | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.client = client
         self.target = target
         self._connect_timeout = connect_timeout
+        self._throttle = throttle or ThrottleRetry()
+        self.stopping = stopping or threading.Event()
 
     def open(self, path: str, query: list[tuple[str, str]], read_timeout: float | None) -> Response:
         """Start a GET and return the response with its body unread.
+
+        A 429 is retried after its Retry-After (capped), the same request again: a
+        paged list goes on from its continue token.
 
         Raises:
             KubeHTTPError: the server answered with a non-2xx status (body consumed).
             KubeConnError: no connection, TLS failure, or no answer in time.
         """
+        t = self._throttle
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return self._send(path, query, read_timeout)
+            except KubeHTTPError as e:
+                e.attempts = attempts
+                if e.status != 429 or attempts > t.retries:
+                    raise
+                wait = t.default_wait_s if e.retry_after is None else e.retry_after
+                if self.stopping.wait(min(wait, t.max_wait_s)):
+                    raise
+
+    def _send(
+        self, path: str, query: list[tuple[str, str]], read_timeout: float | None
+    ) -> Response:
         try:
             method, url, headers, body, post = self.client.param_serialize(
                 "GET",
@@ -146,7 +221,8 @@ class KubeApi:
                 data = b""
             finally:
                 resp.release_conn()
-            raise _status_error(resp.status, resp.reason or "", data or b"")
+            retry_after = _retry_after(resp.headers.get("Retry-After"))
+            raise _status_error(resp.status, resp.reason or "", data or b"", retry_after)
         return resp
 
     def get_json(

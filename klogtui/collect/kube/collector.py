@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube.api import KubeApi
+from klogtui.collect.kube.api import KubeApi, ThrottleRetry
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.connect import check_access, connect
 from klogtui.collect.kube.lines import ResumePoint
@@ -47,6 +47,7 @@ class KubeTimings:
         batch_delay_s: the longest a line waits before it is handed to the sink.
         stream: log stream timeouts and backoff.
         watch: pod discovery timeouts and backoff.
+        throttle: how requests the server turns away with 429 are retried.
     """
 
     connect_timeout_s: float = 10.0
@@ -55,6 +56,7 @@ class KubeTimings:
     batch_delay_s: float = 0.2
     stream: StreamTimings = field(default_factory=StreamTimings)
     watch: WatchTimings = field(default_factory=WatchTimings)
+    throttle: ThrottleRetry = field(default_factory=ThrottleRetry)
 
 
 @dataclass(slots=True)
@@ -124,8 +126,15 @@ class KubeCollector:
         t = options.timings
         # One pooled connection per open stream, plus the watches and a spare.
         pool = options.max_streams + max(1, len(options.namespaces)) + 2
+        self._stopping = threading.Event()
         self.api: KubeApi = connect(
-            options.kubeconfig, options.context, options.in_cluster, pool, t.connect_timeout_s
+            options.kubeconfig,
+            options.context,
+            options.in_cluster,
+            pool,
+            t.connect_timeout_s,
+            t.throttle,
+            self._stopping,
         )
         if options.all_namespaces:
             self._scopes: list[str | None] = [None]
@@ -133,7 +142,6 @@ class KubeCollector:
             self._scopes = list(dict.fromkeys(options.namespaces)) or [self.api.target.namespace]
         self._checked = False
         self._started = False
-        self._stopping = threading.Event()
         self._lock = threading.RLock()
         # Registry state, guarded by _lock.
         self._pods: dict[str, PodView] = {}

@@ -9,6 +9,7 @@ where the user asked.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,13 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import KubeConfigMerger
 
-from klogtui.collect.kube.api import KubeApi, KubeConnError, KubeHTTPError, KubeTarget
+from klogtui.collect.kube.api import (
+    KubeApi,
+    KubeConnError,
+    KubeHTTPError,
+    KubeTarget,
+    ThrottleRetry,
+)
 from klogtui.collect.kube.errors import describe_conn, describe_http
 from klogtui.errors import CollectorError
 
@@ -148,6 +155,8 @@ def connect(
     in_cluster: bool,
     pool_size: int,
     connect_timeout: float,
+    throttle: ThrottleRetry | None = None,
+    stopping: threading.Event | None = None,
 ) -> KubeApi:
     """Load the configuration and build the API layer (no network traffic yet).
 
@@ -157,6 +166,8 @@ def connect(
         in_cluster: use the pod's service account instead of a kubeconfig.
         pool_size: HTTP connections kept per host (one per concurrent stream).
         connect_timeout: seconds to wait for a connection.
+        throttle: how requests turned away with 429 are retried.
+        stopping: set when the collector stops (ends waits for Retry-After).
 
     Raises:
         CollectorError: missing or invalid kubeconfig, unknown context, not in a pod.
@@ -167,7 +178,7 @@ def connect(
     # Our own loops retry with backoff; urllib3's silent retries would only hide failures.
     cfg.retries = False
     cfg.connection_pool_maxsize = pool_size
-    return KubeApi(ApiClient(configuration=cfg), target, connect_timeout)
+    return KubeApi(ApiClient(configuration=cfg), target, connect_timeout, throttle, stopping)
 
 
 def _require_client() -> None:

@@ -32,6 +32,12 @@ def describe_http(
             f"{target.context!r} (401 Unauthorized): log in again or fix the user in "
             f"{target.origin}"
         )
+    if err.status == 429:
+        return (
+            f"the API server at {target.host} is overloaded: it turned away {action} "
+            f"{_where(namespace)} {err.attempts} times (429 Too Many Requests, from its "
+            "API Priority and Fairness); try again later"
+        )
     if err.status == 403:
         detail = f": {err.message}" if err.message else ""
         return f"not allowed to {action} {_where(namespace)} (403 Forbidden{detail}); {RBAC_NEEDED}"
