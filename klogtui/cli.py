@@ -305,6 +305,9 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
             since_s=_parse_duration_s(args.since),
             max_streams=args.max_streams,
             in_cluster=args.in_cluster,
+            # An exec plugin's login prompt is fine in `collect` run in a terminal, not
+            # on the TUI's screen.
+            may_interact=args.command == "collect" and sys.stdin.isatty(),
         )
     local = not (args.demo or remote)
     mode: Mode = "remote" if remote else "demo" if args.demo else "local"

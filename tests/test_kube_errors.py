@@ -146,7 +146,7 @@ def test_rejected_credentials(double: KubeDouble, tmp_path: Path) -> None:
     path = double.kubeconfig(tmp_path / "config", token="stale")
     assert error_of(lambda: collector(path, ["shop"])) == (
         f"the API server at {double.url} rejected the credentials of context 'double' "
-        f"(401 Unauthorized): log in again or fix the user in {path}"
+        f"(401 Unauthorized), also freshly loaded: log in again or fix the user in {path}"
     )
 
 

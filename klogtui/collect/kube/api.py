@@ -13,16 +13,20 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
+from kubernetes.client.rest import RESTClientObject
+
+from klogtui.collect.kube.auth import Credentials, PluginError
 
 __all__ = [
     "KubeApi",
+    "KubeAuthError",
     "KubeConnError",
     "KubeHTTPError",
     "KubeTarget",
@@ -94,6 +98,13 @@ class KubeHTTPError(Exception):
         self.attempts = 1
 
 
+class KubeAuthError(KubeHTTPError):
+    """No credentials to send: the exec plugin failed (its message says why)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(401, "Unauthorized", message)
+
+
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds: delta-seconds or an HTTP date; None if absent or bad."""
     if not value:
@@ -150,6 +161,8 @@ class KubeApi:
         connect_timeout: seconds to wait for a TCP/TLS connection.
         throttle: how 429 answers are retried.
         stopping: set when the collector stops (ends a wait for Retry-After).
+        reload: loads the credentials anew into the client's configuration; with it a
+            401 is retried once with fresh credentials.
     """
 
     def __init__(
@@ -159,31 +172,57 @@ class KubeApi:
         connect_timeout: float,
         throttle: ThrottleRetry | None = None,
         stopping: threading.Event | None = None,
+        reload: Callable[[Configuration], None] | None = None,
     ) -> None:
         self.client = client
         self.target = target
         self._connect_timeout = connect_timeout
         self._throttle = throttle or ThrottleRetry()
         self.stopping = stopping or threading.Event()
+        self._reload = reload
+        self._credentials = None if reload is None else Credentials(self._reload_credentials)
+
+    def _reload_credentials(self) -> None:
+        assert self._reload is not None
+        cfg = self.client.configuration
+        certs = (cfg.cert_file, cfg.key_file)
+        self._reload(cfg)
+        if (cfg.cert_file, cfg.key_file) != certs:
+            # Client certificates live in the connection pool's TLS context: a new pool.
+            self.client.rest_client = RESTClientObject(cfg)
 
     def open(self, path: str, query: list[tuple[str, str]], read_timeout: float | None) -> Response:
         """Start a GET and return the response with its body unread.
 
         A 429 is retried after its Retry-After (capped), the same request again: a
-        paged list goes on from its continue token.
+        paged list goes on from its continue token. A 401 is retried once with the
+        credentials loaded again.
 
         Raises:
             KubeHTTPError: the server answered with a non-2xx status (body consumed).
+            KubeAuthError: the exec plugin failed to give credentials.
             KubeConnError: no connection, TLS failure, or no answer in time.
         """
         t = self._throttle
+        creds = self._credentials
         attempts = 0
+        reloaded = False
         while True:
             attempts += 1
+            seen = 0 if creds is None else creds.generation
             try:
                 return self._send(path, query, read_timeout)
+            except KubeAuthError:
+                raise
             except KubeHTTPError as e:
                 e.attempts = attempts
+                if e.status == 401 and creds is not None and not reloaded:
+                    reloaded = True
+                    try:
+                        if creds.refresh(seen):
+                            continue
+                    except PluginError as pe:
+                        raise KubeAuthError(str(pe)) from pe
                 if e.status != 429 or attempts > t.retries:
                     raise
                 wait = t.default_wait_s if e.retry_after is None else e.retry_after
@@ -209,6 +248,8 @@ class KubeApi:
                 post_params=post,
                 _request_timeout=(self._connect_timeout, read_timeout),
             )
+        except PluginError as e:  # the exec plugin, run again for an expired credential
+            raise KubeAuthError(str(e)) from e
         except ApiException as e:  # the REST layer wraps TLS failures this way
             raise KubeConnError(" ".join(str(e.reason).split())[:200]) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:

@@ -72,6 +72,8 @@ class KubeOptions:
         since_s: how far back to read a container instance without a checkpoint.
         max_streams: log requests open at once; more are time-sliced.
         in_cluster: use the pod's service account instead of a kubeconfig.
+        may_interact: exec credential plugins may use the terminal (`klogtui collect`
+            in one; never the TUI, whose screen and keys they would fight for).
         timings: timeouts and delays.
     """
 
@@ -83,6 +85,7 @@ class KubeOptions:
     since_s: int = 3600
     max_streams: int = 50
     in_cluster: bool = False
+    may_interact: bool = False
     timings: KubeTimings = field(default_factory=KubeTimings)
 
 
@@ -135,6 +138,8 @@ class KubeCollector:
             t.connect_timeout_s,
             t.throttle,
             self._stopping,
+            may_interact=options.may_interact,
+            notes=lambda message: stats.error("credentials", message),
         )
         if options.all_namespaces:
             self._scopes: list[str | None] = [None]

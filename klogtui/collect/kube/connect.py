@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from klogtui.collect.kube.api import (
     KubeTarget,
     ThrottleRetry,
 )
+from klogtui.collect.kube.auth import PluginError, QuietKubeConfigLoader
 from klogtui.collect.kube.errors import describe_conn, describe_http
 from klogtui.errors import CollectorError
 
@@ -109,30 +111,64 @@ def resolve_context(kubeconfig: str | None, context: str | None, in_cluster: boo
     return _choose_context(kubeconfig, context).context
 
 
-def _load_kubeconfig(explicit: str | None, context: str | None, cfg: Configuration) -> KubeTarget:
+def _kubeconfig_loader(
+    joined: str,
+    context: str,
+    cfg: Configuration,
+    may_interact: bool,
+    notes: Callable[[str], object],
+) -> Callable[[Configuration], None]:
+    """Load the context's settings into `cfg` now; returns what loads them again.
+
+    Reloading reads the files again: a login tool may have rewritten the kubeconfig
+    (OIDC tokens), and the tokenFile or the exec plugin gives new credentials.
+    """
+
+    def load(into: Configuration) -> None:
+        loader = QuietKubeConfigLoader(
+            config_dict=KubeConfigMerger(joined).config,  # type: ignore[no-untyped-call]
+            config_base_path=None,
+            active_context=context,
+            may_interact=may_interact,
+            notes=notes,
+        )
+        loader.load_and_set(into)  # type: ignore[no-untyped-call]
+
+    load(cfg)
+    return load
+
+
+def _load_kubeconfig(
+    explicit: str | None,
+    context: str | None,
+    cfg: Configuration,
+    may_interact: bool,
+    notes: Callable[[str], object],
+) -> tuple[KubeTarget, Callable[[Configuration], None]]:
     chosen = _choose_context(explicit, context)
     joined = chosen.joined
     try:
-        kube_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=joined,
-            context=chosen.context,
-            client_configuration=cfg,
-            persist_config=False,
-        )
+        reload = _kubeconfig_loader(joined, chosen.context, cfg, may_interact, notes)
+    except PluginError as e:
+        raise CollectorError(f"cannot get credentials for context {chosen.context!r}: {e}") from e
     except Exception as e:  # noqa: BLE001 - missing cluster/user, bad certificate data, ...
         raise CollectorError(
             f"invalid kubeconfig {joined} (context {chosen.context!r}): {_one_line(e)}"
         ) from e
-    return KubeTarget(
+    target = KubeTarget(
         host=str(cfg.host), context=chosen.context, namespace=chosen.namespace, origin=joined
     )
+    return target, reload
+
+
+def _load_in_cluster_into(cfg: Configuration) -> None:
+    # The pod's service-account token is rotated on disk; this reads it again.
+    kube_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
 
 
 def _load_in_cluster(cfg: Configuration) -> KubeTarget:
     try:
-        kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=cfg
-        )
+        _load_in_cluster_into(cfg)
     except ConfigException as e:
         raise CollectorError(
             f"in-cluster config unavailable (not running in a Kubernetes pod?): {_one_line(e)}"
@@ -157,6 +193,8 @@ def connect(
     connect_timeout: float,
     throttle: ThrottleRetry | None = None,
     stopping: threading.Event | None = None,
+    may_interact: bool = False,
+    notes: Callable[[str], object] = lambda _: None,
 ) -> KubeApi:
     """Load the configuration and build the API layer (no network traffic yet).
 
@@ -168,17 +206,24 @@ def connect(
         connect_timeout: seconds to wait for a connection.
         throttle: how requests turned away with 429 are retried.
         stopping: set when the collector stops (ends waits for Retry-After).
+        may_interact: exec credential plugins may use the terminal (not in the TUI).
+        notes: told what exec plugins wrote to stderr.
 
     Raises:
         CollectorError: missing or invalid kubeconfig, unknown context, not in a pod.
     """
     _require_client()
     cfg = Configuration()
-    target = _load_in_cluster(cfg) if in_cluster else _load_kubeconfig(kubeconfig, context, cfg)
+    reload: Callable[[Configuration], None]
+    if in_cluster:
+        target, reload = _load_in_cluster(cfg), _load_in_cluster_into
+    else:
+        target, reload = _load_kubeconfig(kubeconfig, context, cfg, may_interact, notes)
     # Our own loops retry with backoff; urllib3's silent retries would only hide failures.
     cfg.retries = False
     cfg.connection_pool_maxsize = pool_size
-    return KubeApi(ApiClient(configuration=cfg), target, connect_timeout, throttle, stopping)
+    client = ApiClient(configuration=cfg)
+    return KubeApi(client, target, connect_timeout, throttle, stopping, reload)
 
 
 def _require_client() -> None:

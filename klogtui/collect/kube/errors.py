@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from klogtui.collect.kube.api import KubeHTTPError, KubeTarget
+from klogtui.collect.kube.api import KubeAuthError, KubeHTTPError, KubeTarget
 
 __all__ = ["RBAC_NEEDED", "describe_conn", "describe_http"]
 
@@ -26,11 +26,13 @@ def describe_http(
         namespace: the namespace it was in (None: cluster-wide).
         target: the cluster, for naming the context.
     """
+    if isinstance(err, KubeAuthError):
+        return f"cannot get credentials for context {target.context!r}: {err.message}"
     if err.status == 401:
         return (
             f"the API server at {target.host} rejected the credentials of context "
-            f"{target.context!r} (401 Unauthorized): log in again or fix the user in "
-            f"{target.origin}"
+            f"{target.context!r} (401 Unauthorized), also freshly loaded: log in again or "
+            f"fix the user in {target.origin}"
         )
     if err.status == 429:
         return (
