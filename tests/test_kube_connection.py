@@ -5,6 +5,7 @@ API server, proxies, TLS and permissions. Everything runs against the API double
 from __future__ import annotations
 
 import json
+import socket
 import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +22,7 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions
 from klogtui.collect.kube.connect import MIN_CLIENT_MAJOR
 from klogtui.errors import CollectorError
 from klogtui.store import Store, default_db_path
-from tests.kube_double import FakeCluster, KubeDouble, Throttle, wait_for
+from tests.kube_double import FakeCluster, KubeDouble, Throttle, wait_for, write_kubeconfig
 from tests.test_kube_collect import FAST, Run, seqs, settle, stored
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,3 +235,77 @@ def test_429_that_does_not_end_is_named_as_an_overloaded_server(
         "'shop' 4 times (429 Too Many Requests, from its API Priority and Fairness); "
         "try again later"
     )
+
+
+# -- item 11: TLS warning once, a dead proxy named, pods/log checked up front ----------------
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again: nothing listens there
+
+
+def test_tls_verification_off_is_said_once_not_per_request(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with KubeDouble(FakeCluster(), tls=True) as double:
+        double.cluster.add_pod("shop", "web-1")
+        double.cluster.emit("shop", "web-1", "app", 3, "a")
+        kubeconfig = write_kubeconfig(
+            tmp_path / "config",
+            double.url,
+            "test-token",
+            namespace="shop",
+            cluster={"server": double.url, "insecure-skip-tls-verify": True},
+        )
+        db = tmp_path / "k.db"
+        assert main(["collect", "--kubeconfig", str(kubeconfig), "--db", str(db), "--once"]) == 0
+        requests = len(double.cluster.requests)
+    assert requests >= 4  # access check, log check, list, log stream, ...
+    assert capfd.readouterr().err == (
+        "klogtui: tls: TLS certificate verification is off for context 'double' "
+        f"(insecure-skip-tls-verify in {kubeconfig}): the API server at {double.url} is not "
+        "checked to be the real one\n"
+    )
+    assert stored(Store(db)) == {"shop/web-1/app#0": seqs("a", range(3))}
+
+
+def test_dead_proxy_is_named_not_the_api_server(
+    double: KubeDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy = f"http://127.0.0.1:{closed_port()}"
+    kubeconfig = write_kubeconfig(
+        tmp_path / "config",
+        double.url,
+        "test-token",
+        cluster={"server": double.url, "proxy-url": proxy},
+    )
+    code = main(["collect", "--kubeconfig", str(kubeconfig), "--db", str(tmp_path / "k.db")])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"klogtui: cannot reach the proxy {proxy} on the way to the Kubernetes API server at "
+        f"{double.url} (context 'double'): Connection refused\n"
+    )
+    assert double.cluster.requests == []
+
+
+def test_missing_pods_log_permission_is_said_once_before_starting(
+    double: KubeDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = double.cluster
+    for i in range(3):
+        c.add_pod("shop", f"web-{i}")
+    c.forbid_logs = True
+    kubeconfig = double.kubeconfig(tmp_path / "config")
+    code = main(
+        ["collect", "-n", "shop", "--kubeconfig", str(kubeconfig), "--db", str(tmp_path / "k.db")]
+    )
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "klogtui: not allowed to get pods/log in namespace 'shop' (403 Forbidden: pods is "
+        'forbidden: User "system:serviceaccount:test:klogtui" cannot get resource "pods/log" '
+        'in API group "" in the namespace "shop"); klogtui needs RBAC permission to get, list '
+        "and watch pods, and get pods/log\n"
+    )
+    assert len(c.requests_to("/log")) == 1  # one check, not one 403 per container

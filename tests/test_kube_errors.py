@@ -22,9 +22,7 @@ FAST = KubeTimings(
     batch_delay_s=0.03,
     stream=StreamTimings(read_timeout_s=1.0, backoff_base_s=0.05, backoff_max_s=0.3),
 )
-RBAC = (
-    "klogtui needs RBAC permission to get, list and watch pods, get pods/log, and list namespaces"
-)
+RBAC = "klogtui needs RBAC permission to get, list and watch pods, and get pods/log"
 
 
 class ListSink:

@@ -78,6 +78,7 @@ class FakeCluster:
         self.forbidden_namespaces: set[str] = set()
         self.forbid_cluster_scope = False
         self.forbid_namespace_list = False
+        self.forbid_logs = False  # pods/log refused everywhere (pods still listed)
         self.log_conns: list[LogConn] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.request_times: list[float] = []  # monotonic time of each of `requests`

@@ -86,7 +86,9 @@ class Responder(BaseHTTPRequestHandler):
 
     def _forbidden(self, ns: str | None, resource: str, verb: str) -> bool:
         cluster = self.server.cluster
-        if ns is None and cluster.forbid_cluster_scope:
+        if resource == "pods/log" and cluster.forbid_logs:
+            where = f'in the namespace "{ns}"'
+        elif ns is None and cluster.forbid_cluster_scope:
             where = "at the cluster scope"
         elif ns is not None and ns in cluster.forbidden_namespaces:
             where = f'in the namespace "{ns}"'

@@ -25,6 +25,7 @@ from kubernetes.client.rest import RESTClientObject
 from klogtui.collect.kube.auth import Credentials, PluginError
 
 __all__ = [
+    "PROXY_FAILED",
     "KubeApi",
     "KubeAuthError",
     "KubeConnError",
@@ -38,7 +39,10 @@ __all__ = [
 
 Response = urllib3.BaseHTTPResponse
 
-_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^')\]]+)")
+# Starts the reason of a KubeConnError when the proxy, not the API server, failed.
+PROXY_FAILED = "proxy: "
+
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^')\]\"]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +54,14 @@ class KubeTarget:
         context: the kubeconfig context name ("in-cluster" inside a pod).
         namespace: the context's default namespace.
         origin: where the settings came from (a kubeconfig path, or "in-cluster").
+        proxy: the proxy requests go through (proxy-url, or $HTTPS_PROXY), if any.
     """
 
     host: str
     context: str
     namespace: str
     origin: str
+    proxy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +259,11 @@ class KubeApi:
         except ApiException as e:  # the REST layer wraps TLS failures this way
             raise KubeConnError(" ".join(str(e.reason).split())[:200]) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
+            failed = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) else e
+            if isinstance(failed, urllib3.exceptions.ProxyError):
+                # Name the proxy: the API server behind it may be fine.
+                cause = failed.original_error or failed
+                raise KubeConnError(PROXY_FAILED + transport_reason(cause)) from e
             raise KubeConnError(transport_reason(e)) from e
         resp: Response = rest.response
         if not 200 <= resp.status <= 299:

@@ -139,7 +139,7 @@ class KubeCollector:
             t.throttle,
             self._stopping,
             may_interact=options.may_interact,
-            notes=lambda message: stats.error("credentials", message),
+            notes=stats.error,
         )
         if options.all_namespaces:
             self._scopes: list[str | None] = [None]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kubernetes
+import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
@@ -156,7 +159,11 @@ def _load_kubeconfig(
             f"invalid kubeconfig {joined} (context {chosen.context!r}): {_one_line(e)}"
         ) from e
     target = KubeTarget(
-        host=str(cfg.host), context=chosen.context, namespace=chosen.namespace, origin=joined
+        host=str(cfg.host),
+        context=chosen.context,
+        namespace=chosen.namespace,
+        origin=joined,
+        proxy=cfg.proxy or None,
     )
     return target, reload
 
@@ -194,7 +201,7 @@ def connect(
     throttle: ThrottleRetry | None = None,
     stopping: threading.Event | None = None,
     may_interact: bool = False,
-    notes: Callable[[str], object] = lambda _: None,
+    notes: Callable[[str, str], object] = lambda where, message: None,
 ) -> KubeApi:
     """Load the configuration and build the API layer (no network traffic yet).
 
@@ -207,7 +214,8 @@ def connect(
         throttle: how requests turned away with 429 are retried.
         stopping: set when the collector stops (ends waits for Retry-After).
         may_interact: exec credential plugins may use the terminal (not in the TUI).
-        notes: told what exec plugins wrote to stderr.
+        notes: told (where, message) what exec plugins wrote to stderr, and that TLS
+            verification is off.
 
     Raises:
         CollectorError: missing or invalid kubeconfig, unknown context, not in a pod.
@@ -218,7 +226,18 @@ def connect(
     if in_cluster:
         target, reload = _load_in_cluster(cfg), _load_in_cluster_into
     else:
-        target, reload = _load_kubeconfig(kubeconfig, context, cfg, may_interact, notes)
+        target, reload = _load_kubeconfig(
+            kubeconfig, context, cfg, may_interact, lambda said: notes("credentials", said)
+        )
+    if not cfg.verify_ssl:
+        # urllib3 warns on every request (5 in 7 s were seen, over the screen): say it once.
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+        notes(
+            "tls",
+            f"TLS certificate verification is off for context {target.context!r} "
+            f"(insecure-skip-tls-verify in {target.origin}): the API server at {target.host} "
+            "is not checked to be the real one",
+        )
     # Our own loops retry with backoff; urllib3's silent retries would only hide failures.
     cfg.retries = False
     cfg.connection_pool_maxsize = pool_size
@@ -257,13 +276,44 @@ def check_access(
     for ns in scopes:
         path = "/api/v1/pods" if ns is None else f"/api/v1/namespaces/{ns}/pods"
         try:
-            api.get_json(path, query, timeout)
+            listing = api.get_json(path, query, timeout)
         except KubeConnError as e:
             raise CollectorError(describe_conn(str(e), target)) from e
         except KubeHTTPError as e:
             raise CollectorError(describe_http(e, "list pods", ns, target)) from e
+        _check_log_access(api, listing, timeout)
     if namespaces:
         _check_namespaces_exist(api, namespaces, timeout)
+
+
+def _check_log_access(api: KubeApi, listing: dict[str, Any], timeout: float) -> None:
+    """Read nothing of one listed pod's log, to learn now whether pods/log is allowed.
+
+    Without it every container would fail on its own, one 403 after another; a GET
+    keeps remote mode read-only (no SelfSubjectAccessReview to create). Anything but
+    a 403 (no pods, a container not started yet) leaves it to the streams.
+    """
+    items = [p for p in listing.get("items") or () if isinstance(p, dict)]
+    if not items:
+        return
+    meta = items[0].get("metadata") or {}
+    containers = (items[0].get("spec") or {}).get("containers") or [{}]
+    ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    query = [("container", str(containers[0].get("name") or "")), ("tailLines", "0")]
+    try:
+        resp = api.open(f"/api/v1/namespaces/{ns}/pods/{name}/log", query, timeout)
+    except KubeHTTPError as e:
+        if e.status == 403:
+            raise CollectorError(describe_http(e, "get pods/log", ns, api.target)) from e
+        return
+    except KubeConnError:
+        return  # the streams will say it, with their retries
+    try:
+        resp.read()  # empty: tailLines=0
+    except (urllib3.exceptions.HTTPError, OSError):
+        resp.close()
+    finally:
+        resp.release_conn()
 
 
 def _check_namespaces_exist(api: KubeApi, namespaces: list[str], timeout: float) -> None:
