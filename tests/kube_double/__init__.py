@@ -26,7 +26,7 @@ their instances as the kubelet reports them), `selectors` (label selectors), `cl
 (the state and the controls; no HTTP), and the HTTP layer: `responder` (answers and
 chunked streams), `pods` (list and watch), `logs` (the log endpoint), `handler`
 (routing, auth, throttling), `discovery` and `server` (the server, kubeconfigs);
-`tls` makes the test CA and certificates. `wait` holds the tests' poll-until-true
+`tls` makes the test CA and certificates, `plugins` exec credential plugins. `wait` holds the tests' poll-until-true
 helper.
 """
 
