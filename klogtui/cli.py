@@ -289,6 +289,9 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
     kube = None
     remote = args.kubeconfig is not None or args.in_cluster
+    local = not (args.demo or remote)
+    mode: Mode = "remote" if remote else "demo" if args.demo else "local"
+    _refuse_what_cannot_apply(args.given, mode)
     if remote:
         from klogtui.collect.kube.connect import resolve_context
 
@@ -309,9 +312,6 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
             # on the TUI's screen.
             may_interact=args.command == "collect" and sys.stdin.isatty(),
         )
-    local = not (args.demo or remote)
-    mode: Mode = "remote" if remote else "demo" if args.demo else "local"
-    _refuse_what_cannot_apply(args.given, mode)
     db = args.db
     if db is None:
         if args.demo and not getattr(args, "no_collect", False):

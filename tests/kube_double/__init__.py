@@ -26,8 +26,8 @@ their instances as the kubelet reports them), `selectors` (label selectors), `cl
 (the state and the controls; no HTTP), and the HTTP layer: `responder` (answers and
 chunked streams), `pods` (list and watch), `logs` (the log endpoint), `handler`
 (routing, auth, throttling), `discovery` and `server` (the server, kubeconfigs);
-`tls` makes the test CA and certificates, `plugins` exec credential plugins. `wait` holds the tests' poll-until-true
-helper.
+`tls` makes the test CA and certificates, `plugins` exec credential plugins; `wait`
+holds the tests' poll-until-true helper.
 """
 
 from tests.kube_double.cluster import FakeCluster, Throttle
