@@ -289,20 +289,29 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
     kube = None
     remote = args.kubeconfig is not None or args.in_cluster
+    local = not (args.demo or remote)
+    mode: Mode = "remote" if remote else "demo" if args.demo else "local"
+    _refuse_what_cannot_apply(args.given, mode)
     if remote:
+        from klogtui.collect.kube.connect import resolve_context
+
+        # The store is named after the cluster's context, so read it now: without
+        # --context that is the kubeconfig's current one, and an unknown one is refused
+        # before a store is created for nothing.
+        context = resolve_context(args.kubeconfig or None, args.context, args.in_cluster)
         kube = KubeOptions(
             kubeconfig=args.kubeconfig or None,
-            context=args.context,
+            context=context,
             namespaces=list(args.namespaces),
             all_namespaces=args.all_namespaces,
             selector=args.selector,
             since_s=_parse_duration_s(args.since),
             max_streams=args.max_streams,
             in_cluster=args.in_cluster,
+            # An exec plugin's login prompt is fine in `collect` run in a terminal, not
+            # on the TUI's screen.
+            may_interact=args.command == "collect" and sys.stdin.isatty(),
         )
-    local = not (args.demo or remote)
-    mode: Mode = "remote" if remote else "demo" if args.demo else "local"
-    _refuse_what_cannot_apply(args.given, mode)
     db = args.db
     if db is None:
         if args.demo and not getattr(args, "no_collect", False):
@@ -316,7 +325,7 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(db) + suffix).unlink(missing_ok=True)
         elif remote:
-            db = default_db_path(f"kube-{args.context or 'default'}")
+            db = default_db_path(f"kube-{kube.context if kube else 'default'}")
         else:
             db = default_db_path("local")
     return CollectOptions(

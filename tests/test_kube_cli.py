@@ -62,4 +62,4 @@ def test_collect_names_the_rbac_needed(
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("klogtui: not allowed to list pods in all namespaces (403 Forbidden")
-    assert "get, list and watch pods, get pods/log, and list namespaces" in err
+    assert "get, list and watch pods, and get pods/log" in err

@@ -22,9 +22,7 @@ FAST = KubeTimings(
     batch_delay_s=0.03,
     stream=StreamTimings(read_timeout_s=1.0, backoff_base_s=0.05, backoff_max_s=0.3),
 )
-RBAC = (
-    "klogtui needs RBAC permission to get, list and watch pods, get pods/log, and list namespaces"
-)
+RBAC = "klogtui needs RBAC permission to get, list and watch pods, and get pods/log"
 
 
 class ListSink:
@@ -146,7 +144,7 @@ def test_rejected_credentials(double: KubeDouble, tmp_path: Path) -> None:
     path = double.kubeconfig(tmp_path / "config", token="stale")
     assert error_of(lambda: collector(path, ["shop"])) == (
         f"the API server at {double.url} rejected the credentials of context 'double' "
-        f"(401 Unauthorized): log in again or fix the user in {path}"
+        f"(401 Unauthorized), also freshly loaded: log in again or fix the user in {path}"
     )
 
 

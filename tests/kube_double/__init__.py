@@ -1,8 +1,10 @@
-"""A Kubernetes API test double: a real HTTP server on 127.0.0.1 speaking the REST protocol.
+"""A Kubernetes API test double: a real HTTP(S) server on 127.0.0.1 speaking the REST protocol.
 
 The official `kubernetes` client (and so klogtui's collector) talks to it over real
-HTTP through a generated kubeconfig. It serves what remote mode uses:
+HTTP through a generated kubeconfig, and so does the real `kubectl` (over HTTPS: it
+sends no token over plain HTTP). It serves what remote mode and kubectl use:
 
+- discovery: ``/version``, ``/api``, ``/apis``, ``/api/v1``; ``GET`` of one pod.
 - ``GET /api/v1/namespaces``; ``GET /api/v1/pods`` and ``/api/v1/namespaces/{ns}/pods``:
   lists (resourceVersion, labelSelector, limit/continue) and ``?watch=1`` streams of
   JSON lines (ADDED / MODIFIED / DELETED / BOOKMARK / ERROR) with ``timeoutSeconds``;
@@ -10,7 +12,9 @@ HTTP through a generated kubeconfig. It serves what remote mode uses:
 - ``GET /api/v1/namespaces/{ns}/pods/{pod}/log``: container, follow, timestamps,
   sinceTime (cut to the second, as the kubelet receives it), sinceSeconds, tailLines,
   previous, limitBytes, with the kubelet's choice of instance (see `Container`).
-- Bearer token check: 401 without the token, 403 for forbidden namespaces or scopes.
+- Bearer token check: 401 without the token (or a client certificate whose CN is
+  accepted, over TLS), 403 for forbidden namespaces or scopes; 429 with Retry-After
+  for the requests a test throttles (`Throttle`).
 
 Tests drive it through `FakeCluster`: add pods, emit numbered lines, crash / restart /
 finish containers, delete pods, break log connections mid-line, make streams silent,
@@ -21,11 +25,12 @@ The package's parts: `times` (Go's timestamp formats), `model` (pods, containers
 their instances as the kubelet reports them), `selectors` (label selectors), `cluster`
 (the state and the controls; no HTTP), and the HTTP layer: `responder` (answers and
 chunked streams), `pods` (list and watch), `logs` (the log endpoint), `handler`
-(routing and auth) and `server` (the server, kubeconfigs). `wait` holds the tests'
-poll-until-true helper.
+(routing, auth, throttling), `discovery` and `server` (the server, kubeconfigs);
+`tls` makes the test CA and certificates, `plugins` exec credential plugins; `wait`
+holds the tests' poll-until-true helper.
 """
 
-from tests.kube_double.cluster import FakeCluster
+from tests.kube_double.cluster import FakeCluster, Throttle
 from tests.kube_double.server import KubeDouble, write_kubeconfig
 from tests.kube_double.times import NS, format_ts, parse_ts
 from tests.kube_double.wait import wait_for
@@ -34,6 +39,7 @@ __all__ = [
     "NS",
     "FakeCluster",
     "KubeDouble",
+    "Throttle",
     "format_ts",
     "parse_ts",
     "wait_for",

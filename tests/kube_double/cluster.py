@@ -11,11 +11,26 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tests.kube_double.model import Container, Instance, Pod
 
-__all__ = ["FakeCluster", "LogConn"]
+__all__ = ["FakeCluster", "LogConn", "Throttle"]
+
+
+@dataclass
+class Throttle:
+    """API Priority and Fairness turning requests away: the next `remaining` requests
+    that `match` get 429 Too Many Requests, with this Retry-After header (None: none)."""
+
+    remaining: int
+    retry_after: str | None = "1"
+    match: Callable[[str, dict[str, list[str]]], bool] = lambda path, query: True
+
+    def matches(self, path: str, query: dict[str, list[str]]) -> bool:
+        return self.remaining > 0 and self.match(path, query)
 
 
 class LogConn:
@@ -63,8 +78,13 @@ class FakeCluster:
         self.forbidden_namespaces: set[str] = set()
         self.forbid_cluster_scope = False
         self.forbid_namespace_list = False
+        self.forbid_logs = False  # pods/log refused everywhere (pods still listed)
         self.log_conns: list[LogConn] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.request_times: list[float] = []  # monotonic time of each of `requests`
+        self.cert_users: set[str] = set()  # client certificate CNs accepted (over TLS)
+        self.throttles: list[Throttle] = []
+        self.throttled: list[tuple[float, str, dict[str, list[str]]]] = []  # 429s sent
         self.methods: list[tuple[str, str]] = []  # (method, path) of every request, any verb
         # Finished log responses: (pod, container, query, whole lines sent).
         self.log_served: list[tuple[str, str, dict[str, list[str]], int]] = []

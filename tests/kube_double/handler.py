@@ -1,11 +1,15 @@
-"""The double's request handler: routing and the bearer-token check, and the namespaces list."""
+"""The double's request handler: TLS handshake, authentication (bearer token or client
+certificate), throttling (429 with Retry-After), routing, and the namespaces list."""
 
 from __future__ import annotations
 
 import re
+import ssl
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.kube_double.discovery import DiscoveryEndpoints
 from tests.kube_double.logs import LogEndpoint
 from tests.kube_double.pods import PodEndpoints
 from tests.kube_double.responder import status
@@ -13,8 +17,45 @@ from tests.kube_double.responder import status
 __all__ = ["Handler"]
 
 
-class Handler(PodEndpoints, LogEndpoint):
+class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints):
     """One connection's requests: every verb logged, GETs checked and routed."""
+
+    def setup(self) -> None:
+        # The handshake runs here, on the connection's thread, so a slow client does
+        # not hold up the server's accept loop.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
+
+    def _authenticated(self) -> bool:
+        cluster = self.server.cluster
+        if cluster.token is None:
+            return True
+        if self.headers.get("Authorization") == f"Bearer {cluster.token}":
+            return True
+        if isinstance(self.connection, ssl.SSLSocket):
+            cert = self.connection.getpeercert() or {}
+            names = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+            return any(n in cluster.cert_users for n in names)
+        return False
+
+    def _throttled(self, path: str, query: dict[str, list[str]]) -> bool:
+        """Answer 429 Too Many Requests if a throttle set by the test matches."""
+        cluster = self.server.cluster
+        with cluster.cond:
+            throttle = next((t for t in cluster.throttles if t.matches(path, query)), None)
+            if throttle is None:
+                return False
+            throttle.remaining -= 1
+            if throttle.remaining <= 0:
+                cluster.throttles.remove(throttle)
+            cluster.throttled.append((time.monotonic(), path, query))
+        body = status(429, "TooManyRequests", "Too many requests, please try again later.")
+        headers = {} if throttle.retry_after is None else {"Retry-After": throttle.retry_after}
+        self._json(429, body, headers)
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         pass
@@ -36,11 +77,13 @@ class Handler(PodEndpoints, LogEndpoint):
         path = parts.path.rstrip("/")
         with cluster.cond:
             cluster.requests.append((path, query))
-        if cluster.token is not None:
-            if self.headers.get("Authorization") != f"Bearer {cluster.token}":
-                self._json(401, status(401, "Unauthorized", "Unauthorized"))
-                return
+            cluster.request_times.append(time.monotonic())
+        if not self._authenticated():
+            self._json(401, status(401, "Unauthorized", "Unauthorized"))
+            return
         try:
+            if self._throttled(path, query) or self._discovery(path):
+                return
             if path == "/api/v1/namespaces":
                 self._namespaces()
                 return
@@ -50,6 +93,10 @@ class Handler(PodEndpoints, LogEndpoint):
             m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path)
             if m:
                 self._pods(m[1], query)
+                return
+            m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)", path)
+            if m:
+                self._pod(m[1], m[2])
                 return
             m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log", path)
             if m:

@@ -1,4 +1,4 @@
-"""The pods endpoints: list (pages, resourceVersion) and watch (events, bookmarks, 410)."""
+"""The pods endpoints: one pod, list (pages, resourceVersion), watch (events, bookmarks, 410)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ class PodEndpoints(Responder):
             self._watch(ns, reqs, query)
         else:
             self._list(ns, reqs, query)
+
+    def _pod(self, ns: str, name: str) -> None:
+        """``GET /api/v1/namespaces/{ns}/pods/{name}``: one pod (kubectl logs asks first)."""
+        if self._forbidden(ns, "pods", "get"):
+            return
+        with self.server.cluster.cond:
+            pod = self.server.cluster.pods.get((ns, name))
+            obj = None if pod is None else pod.to_json()
+        if obj is None:
+            self._json(404, status(404, "NotFound", f'pods "{name}" not found'))
+        else:
+            self._json(200, obj)
 
     def _list(self, ns: str | None, reqs: list[Requirement], query: dict[str, list[str]]) -> None:
         cluster = self.server.cluster

@@ -38,11 +38,13 @@ class Responder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: DoubleServer
 
-    def _json(self, code: int, obj: dict[str, Any]) -> None:
+    def _json(self, code: int, obj: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         body = json.dumps(obj).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -84,7 +86,9 @@ class Responder(BaseHTTPRequestHandler):
 
     def _forbidden(self, ns: str | None, resource: str, verb: str) -> bool:
         cluster = self.server.cluster
-        if ns is None and cluster.forbid_cluster_scope:
+        if resource == "pods/log" and cluster.forbid_logs:
+            where = f'in the namespace "{ns}"'
+        elif ns is None and cluster.forbid_cluster_scope:
             where = "at the cluster scope"
         elif ns is not None and ns in cluster.forbidden_namespaces:
             where = f'in the namespace "{ns}"'

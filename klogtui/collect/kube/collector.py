@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.kube.api import KubeApi
+from klogtui.collect.kube.api import KubeApi, ThrottleRetry
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.connect import check_access, connect
 from klogtui.collect.kube.lines import ResumePoint
@@ -47,6 +47,7 @@ class KubeTimings:
         batch_delay_s: the longest a line waits before it is handed to the sink.
         stream: log stream timeouts and backoff.
         watch: pod discovery timeouts and backoff.
+        throttle: how requests the server turns away with 429 are retried.
     """
 
     connect_timeout_s: float = 10.0
@@ -55,6 +56,7 @@ class KubeTimings:
     batch_delay_s: float = 0.2
     stream: StreamTimings = field(default_factory=StreamTimings)
     watch: WatchTimings = field(default_factory=WatchTimings)
+    throttle: ThrottleRetry = field(default_factory=ThrottleRetry)
 
 
 @dataclass(slots=True)
@@ -70,6 +72,8 @@ class KubeOptions:
         since_s: how far back to read a container instance without a checkpoint.
         max_streams: log requests open at once; more are time-sliced.
         in_cluster: use the pod's service account instead of a kubeconfig.
+        may_interact: exec credential plugins may use the terminal (`klogtui collect`
+            in one; never the TUI, whose screen and keys they would fight for).
         timings: timeouts and delays.
     """
 
@@ -81,6 +85,7 @@ class KubeOptions:
     since_s: int = 3600
     max_streams: int = 50
     in_cluster: bool = False
+    may_interact: bool = False
     timings: KubeTimings = field(default_factory=KubeTimings)
 
 
@@ -124,8 +129,17 @@ class KubeCollector:
         t = options.timings
         # One pooled connection per open stream, plus the watches and a spare.
         pool = options.max_streams + max(1, len(options.namespaces)) + 2
+        self._stopping = threading.Event()
         self.api: KubeApi = connect(
-            options.kubeconfig, options.context, options.in_cluster, pool, t.connect_timeout_s
+            options.kubeconfig,
+            options.context,
+            options.in_cluster,
+            pool,
+            t.connect_timeout_s,
+            t.throttle,
+            self._stopping,
+            may_interact=options.may_interact,
+            notes=stats.error,
         )
         if options.all_namespaces:
             self._scopes: list[str | None] = [None]
@@ -133,7 +147,6 @@ class KubeCollector:
             self._scopes = list(dict.fromkeys(options.namespaces)) or [self.api.target.namespace]
         self._checked = False
         self._started = False
-        self._stopping = threading.Event()
         self._lock = threading.RLock()
         # Registry state, guarded by _lock.
         self._pods: dict[str, PodView] = {}

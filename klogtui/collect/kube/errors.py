@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from klogtui.collect.kube.api import KubeHTTPError, KubeTarget
+from klogtui.collect.kube.api import PROXY_FAILED, KubeAuthError, KubeHTTPError, KubeTarget
 
 __all__ = ["RBAC_NEEDED", "describe_conn", "describe_http"]
 
-RBAC_NEEDED = (
-    "klogtui needs RBAC permission to get, list and watch pods, get pods/log, and list namespaces"
-)
+# Listing namespaces is not needed: without it a misspelt -n is just not caught early.
+RBAC_NEEDED = "klogtui needs RBAC permission to get, list and watch pods, and get pods/log"
 
 
 def _where(namespace: str | None) -> str:
@@ -26,11 +25,19 @@ def describe_http(
         namespace: the namespace it was in (None: cluster-wide).
         target: the cluster, for naming the context.
     """
+    if isinstance(err, KubeAuthError):
+        return f"cannot get credentials for context {target.context!r}: {err.message}"
     if err.status == 401:
         return (
             f"the API server at {target.host} rejected the credentials of context "
-            f"{target.context!r} (401 Unauthorized): log in again or fix the user in "
-            f"{target.origin}"
+            f"{target.context!r} (401 Unauthorized), also freshly loaded: log in again or "
+            f"fix the user in {target.origin}"
+        )
+    if err.status == 429:
+        return (
+            f"the API server at {target.host} is overloaded: it turned away {action} "
+            f"{_where(namespace)} {err.attempts} times (429 Too Many Requests, from its "
+            "API Priority and Fairness); try again later"
         )
     if err.status == 403:
         detail = f": {err.message}" if err.message else ""
@@ -40,7 +47,12 @@ def describe_http(
 
 
 def describe_conn(reason: str, target: KubeTarget) -> str:
-    """The API server is unreachable: say which one, from which context."""
+    """The API server (or the proxy on the way) is unreachable: say which, from which context."""
+    if reason.startswith(PROXY_FAILED) and target.proxy:
+        return (
+            f"cannot reach the proxy {target.proxy} on the way to the Kubernetes API server "
+            f"at {target.host} (context {target.context!r}): {reason.removeprefix(PROXY_FAILED)}"
+        )
     return (
         f"cannot reach the Kubernetes API server at {target.host} "
         f"(context {target.context!r} in {target.origin}): {reason}"
