@@ -36,7 +36,7 @@ from klogtui.store.owner import pid_alive
 from klogtui.store.schema import default_db_path
 from klogtui.ui.held_keys import HeldKeys
 from klogtui.ui.screens.context import ContextScreen
-from klogtui.ui.screens.detail import DetailScreen
+from klogtui.ui.screens.detail import DetailResult, DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
@@ -311,7 +311,7 @@ class KlogApp(App[int]):
             return
         line = event.line
 
-        def done(result: str | None) -> None:
+        def done(result: DetailResult) -> None:
             if result == "context":
                 self._open_context(line)
 
