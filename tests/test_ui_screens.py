@@ -337,7 +337,8 @@ async def test_facets_value_the_query_cannot_name_is_reported_not_dismissed() ->
     def odd_label(field: str) -> tuple[list[tuple[str, int]], bool]:
         if field == "labels":
             return [("team lead=ann", 3)], True
-        return [("ann", 3)], True
+        # Other fields' values differ, so waiting for these waits for this field's load.
+        return ([("ann", 3)] if field == "label:team lead" else [("web", 1)]), True
 
     app = Host(lambda: FacetScreen(ParsedQuery.of("timeout"), odd_label))
     async with app.run_test(size=(100, 30)) as pilot:

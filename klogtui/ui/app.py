@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -28,24 +28,26 @@ from textual.worker import Worker, WorkerState
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
 from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
-from klogtui.model import LogLine, Source
+from klogtui.model import LogLine
 from klogtui.privacy import open_private
 from klogtui.query.parsed import EMPTY, ParsedQuery
-from klogtui.store import Bucket, CommitInfo, Reader, Store, StoreStats
+from klogtui.store import CommitInfo, Reader, Store
 from klogtui.store.owner import pid_alive
 from klogtui.store.schema import default_db_path
+from klogtui.ui.held_keys import HeldKeys
 from klogtui.ui.screens.context import ContextScreen
-from klogtui.ui.screens.detail import DetailScreen
+from klogtui.ui.screens.detail import DetailResult, DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
-from klogtui.ui.throttle import Throttle
+from klogtui.ui.store_watch import StoreWatch
 from klogtui.ui.time_text import short_time
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
-from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory, QueryInput
+from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
+from klogtui.ui.widgets.query_histogram import QueryHistogram
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
 
@@ -53,11 +55,9 @@ __all__ = ["Collection", "KlogApp"]
 
 CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
-_HISTOGRAM_INTERVAL_S = 2.0
-# A text query's histogram counts its matches one by one (up to the reader's cap):
-# while lines stream in, redo it less often so it does not compete with scrolling.
-_TEXT_HISTOGRAM_INTERVAL_S = 15.0
 
+# The kinds of work that each have their own read connection (see the module docstring).
+ReaderRole = Literal["log", "aux", "histogram", "facets", "facet-labels", "context", "jump"]
 
 _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
@@ -118,22 +118,6 @@ class KlogApp(App[int]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, KlogApp.Committed)
 
-    @dataclass
-    class _StoreTick(Message):
-        """The aux reader's look at the store: sources only when they changed."""
-
-        version: int
-        stats: StoreStats
-        sources: list[Source] | None
-
-    @dataclass
-    class _Buckets(Message):
-        """The histogram worker's counts, for the query and width of `generation`."""
-
-        generation: int
-        buckets: list[Bucket]
-        exact: bool
-
     def __init__(
         self,
         store: Store,
@@ -141,7 +125,7 @@ class KlogApp(App[int]):
         collection: Collection | None = None,
         now_ns: int | None = None,
         query: str = "",
-        history_path: Path | None | str = "default",
+        history_path: Path | None | Literal["default"] = "default",
         save_dir: Path | None = None,
     ) -> None:
         super().__init__()
@@ -157,14 +141,9 @@ class KlogApp(App[int]):
         self._history = QueryHistory(Path(history_path) if history_path else None)
         self._save_dir = save_dir or Path.cwd()
         self._suggester = FieldSuggester()
-        self._readers: dict[str, Reader] = {}
-        self._version = -1
-        self._tick_busy = False
-        self._hist_generation = 0
-        self._hist_throttle = Throttle(_HISTOGRAM_INTERVAL_S, self.set_timer)
-        self._hist_after_load = False
+        self._readers: dict[ReaderRole, Reader] = {}
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
-        self._held_keys: list[events.Key] | None = None  # see on_event
+        self._held_keys = HeldKeys(self)  # see on_event
 
     # -- layout -------------------------------------------------------------------------
 
@@ -173,7 +152,10 @@ class KlogApp(App[int]):
         self.query_bar = QueryBar(self._history, self._suggester, id="query-bar")
         self.sources_tree = SourcesTree(now_ns=self._now_ns, id="sources")
         self.log_view = LogView(self._reader("log"), now_ns=self._now_ns, id="log")
-        self.histogram = Histogram(id="histogram")
+        self.histogram = QueryHistogram(
+            self._reader("histogram"), lambda: self.query_bar.applied, self.log_view, id="histogram"
+        )
+        self._store_watch = StoreWatch(self, self._reader("aux"))
         self.status_bar = StatusBar(collecting=self.collection is not None, id="status")
         yield self.query_bar
         with Horizontal(id="body"):
@@ -187,7 +169,7 @@ class KlogApp(App[int]):
         """The app's "now" (fixed in tests)."""
         return time.time_ns() if self._now_ns is None else self._now_ns
 
-    def _reader(self, role: str) -> Reader:
+    def _reader(self, role: ReaderRole) -> Reader:
         """The reader for one kind of work (log, aux, histogram, facets, context)."""
         reader = self._readers.get(role)
         if reader is None:
@@ -213,7 +195,7 @@ class KlogApp(App[int]):
     def on_resize(self, event: events.Resize) -> None:
         # This handler runs before App's own, which is what updates self.size.
         self.set_class(event.size.width < 110, "-narrow")
-        self.call_after_refresh(self._refresh_histogram)
+        self.call_after_refresh(self.histogram.recount)
 
     def on_unmount(self) -> None:
         for reader in self._readers.values():
@@ -230,21 +212,21 @@ class KlogApp(App[int]):
         self.query_bar.set_applied(query)
         self.log_view.set_query(query)
         self.sources_tree.set_query(query)
-        self._refresh_histogram()
+        self.histogram.recount()
 
     async def on_query_bar_applied(self, event: QueryBar.Applied) -> None:
         # Applied before the keys typed behind the Enter act: `/error⏎g` goes to the
         # oldest line of the new query.
         self._apply_query(event.query)
         self.screen.set_focus(self.log_view)  # at once, not after a refresh
-        await self._release_keys()
+        await self._held_keys.release()
 
     async def on_query_bar_cancelled(self, event: QueryBar.Cancelled) -> None:
         self.screen.set_focus(self.log_view)
-        await self._release_keys()
+        await self._held_keys.release()
 
     async def on_query_bar_rejected(self, event: QueryBar.Rejected) -> None:
-        await self._release_keys()  # back to the field, which shows the error
+        await self._held_keys.release()  # back to the field, which shows the error
 
     def on_log_view_query_failed(self, event: LogView.QueryFailed) -> None:
         self.query_bar.show_error(event.error)
@@ -261,48 +243,19 @@ class KlogApp(App[int]):
             return
         self._apply_query(query)
 
-    # -- keys across a change of focus --------------------------------------------------------
-
-    # The App hands each key, as it arrives, to the widget focused at that moment, whose
-    # own queue handles it later. When a key moves the focus from further down that path
-    # (Enter/Esc in the query bar: the field handles it, the bar tells the App by a
-    # message; a dialog gets its focus as it mounts), the keys right behind it (a fast
-    # typist, a paste, a laggy link) would reach the old focus or none. So from such a
-    # key until the new focus is in place the App keeps the keys that arrive, in order,
-    # then takes them as if they had just arrived. One place keeps them all: letting
-    # the old focus pass its queued keys on would race with the keys the App hands the
-    # new focus directly.
+    # -- keys across a change of focus (klogtui.ui.held_keys) ---------------------------------
 
     async def on_event(self, event: events.Event) -> None:
-        if not isinstance(event, events.Key) or event.is_forwarded:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self._held_keys.on_key(event, super().on_event)
+        else:
             await super().on_event(event)
-            return
-        if self._held_keys is not None:
-            self._held_keys.append(event)
-            return
-        focused = self.focused
-        await super().on_event(event)
-        if isinstance(focused, QueryInput) and event.key in ("enter", "escape"):
-            if event.is_forwarded:  # to the field: until the bar answers (on_query_bar_*)
-                self._held_keys = []
-
-    async def _release_keys(self) -> None:
-        held, self._held_keys = self._held_keys or [], None
-        for key in held:
-            await self.on_event(key)  # may hold the rest again (another Enter, a dialog)
 
     def _open_dialog(
         self, screen: Screen[_ResultT], callback: ScreenResultCallbackType[_ResultT] | None = None
     ) -> None:
-        """Push `screen`, keeping the keys typed behind the one that opened it until it
-        has its focus (`t` then `q` at once: q is typed in the time field)."""
-        if self._held_keys is None:
-            self._held_keys = []
-        self.push_screen(screen, callback)
-        # The dialog composes, mounts and takes its focus before it reads its queue;
-        # the release then goes to the App's queue behind any focus change it asked for.
-        # After its first refresh: a field typed into before that was painted empty.
-        screen.call_after_refresh(self.call_later, self._release_keys)
+        """Push a dialog; the keys typed behind the one that opened it go to it."""
+        self._held_keys.open_dialog(screen, callback)
 
     # -- store and collector -----------------------------------------------------------------
 
@@ -313,7 +266,7 @@ class KlogApp(App[int]):
 
     def on_klog_app_committed(self, event: Committed) -> None:
         self.log_view.data_changed()
-        self._refresh_histogram(throttled=True)
+        self.histogram.recount(throttled=True)
 
     def _tick(self) -> None:
         if self.collection is not None:
@@ -323,23 +276,9 @@ class KlogApp(App[int]):
         elif self.collected_by is not None:
             pid = self.collected_by
             self.status_bar.update_elsewhere(pid, running=not pid or pid_alive(pid))
-        if self._tick_busy:
-            return
-        self._tick_busy = True
-        reader, known = self._reader("aux"), self._version
+        self._store_watch.look()
 
-        def work() -> None:
-            try:
-                version = reader.data_version()
-                stats = reader.stats()
-                sources = list(reader.sources()) if version != known else None
-                self.post_message(self._StoreTick(version, stats, sources))
-            finally:
-                self._tick_busy = False
-
-        self.run_worker(work, name="store status", group="tick", thread=True, exit_on_error=False)
-
-    def on_klog_app__store_tick(self, event: _StoreTick) -> None:
+    def on_store_watch_looked(self, event: StoreWatch.Looked) -> None:
         self.status_bar.update_store(event.stats)
         if event.sources is not None:
             self.sources_tree.update_sources(event.sources)
@@ -347,68 +286,19 @@ class KlogApp(App[int]):
             self._suggester.set_values("pod", (s.pod for s in event.sources))
             self._suggester.set_values("container", (s.container for s in event.sources))
             self._suggester.set_values("node", (s.node for s in event.sources if s.node))
-        if self._version != -1 and event.version != self._version:
+        if self._store_watch.seen(event):
             # Another process (or our collector) wrote: cheap to ask, throttled inside.
             self.log_view.data_changed()
-            self._refresh_histogram(throttled=True)
-        self._version = event.version
+            self.histogram.recount(throttled=True)
 
     def on_log_view_state_changed(self, event: LogView.StateChanged) -> None:
         self.status_bar.update_view(event.follow, event.new_lines, event.loading)
         if event.first_ts:
             self.histogram.set_visible(event.first_ts, event.last_ts)
-        if self._hist_after_load and not event.loading:
-            self._hist_after_load = False
-            self._refresh_histogram()
+        if not event.loading:
+            self.histogram.log_loaded()
 
-    # -- histogram ----------------------------------------------------------------------------
-
-    def _refresh_histogram(self, throttled: bool = False) -> None:
-        if self.log_view.is_loading:
-            # The log pane's window first: it is what the user waits for.
-            self._hist_after_load = True
-            return
-        if throttled:
-            interval = (
-                _TEXT_HISTOGRAM_INTERVAL_S if self.log_view.highlight else _HISTOGRAM_INTERVAL_S
-            )
-            self._hist_throttle(self._refresh_histogram, interval)
-            return
-        self._hist_throttle.ran()
-        width = self.histogram.size.width
-        if width <= 0:
-            return
-        self._hist_generation += 1
-        generation, query, reader = (
-            self._hist_generation,
-            self.query_bar.applied,
-            self._reader("histogram"),
-        )
-        reader.interrupt()  # a newer query or width makes the running count moot
-
-        def work() -> None:
-            try:
-                buckets, exact = reader.histogram_of_all(query, width)
-            except QueryError:
-                buckets, exact = [], True
-            except Exception as e:
-                if "interrupt" in str(e) and generation != self._hist_generation:
-                    return  # superseded
-                raise
-            self.post_message(self._Buckets(generation, buckets, exact))
-
-        self.run_worker(
-            work,
-            name="histogram",
-            group="histogram",
-            exclusive=True,
-            thread=True,
-            exit_on_error=False,
-        )
-
-    def on_klog_app__buckets(self, event: _Buckets) -> None:
-        if event.generation == self._hist_generation:
-            self.histogram.set_buckets(event.buckets, event.exact)
+    # -- histogram (klogtui.ui.widgets.query_histogram) ----------------------------------------
 
     def on_histogram_jump(self, event: Histogram.Jump) -> None:
         self.log_view.jump_to_time(event.ts_ns)
@@ -421,7 +311,7 @@ class KlogApp(App[int]):
             return
         line = event.line
 
-        def done(result: str | None) -> None:
+        def done(result: DetailResult) -> None:
             if result == "context":
                 self._open_context(line)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.console import RenderableType
 from rich.syntax import Syntax
@@ -20,7 +20,10 @@ from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.text import format_ts, inert
 from klogtui.ui.time_text import age_text, local_text
 
-__all__ = ["DetailScreen", "message_renderable"]
+__all__ = ["DetailResult", "DetailScreen", "message_renderable"]
+
+# What the detail screen is dismissed with: "context" to open the line's context.
+DetailResult = Literal["context"] | None
 
 # Highlighting a huge JSON document costs seconds; past this size show it plainly.
 _MAX_HIGHLIGHT_CHARS = 200_000
@@ -107,7 +110,7 @@ def _metadata(line: LogLine, source: Source | None, now_ns: int) -> Table:
     return table
 
 
-class DetailScreen(ModalScreen[str | None]):
+class DetailScreen(ModalScreen[DetailResult]):
     """A line's metadata and message, scrollable.
 
     Dismisses with "context" when the user asks for the lines around it (`c`), else

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,6 +23,10 @@ from klogtui.query.parser import parse
 from klogtui.text import inert
 
 __all__ = ["FIELDS", "FacetScreen", "excluding"]
+
+# What failed, each with its own line under the values (the values, the label
+# keys, or the query edit a choice made).
+_Failed = Literal["values", "labels", "query"]
 
 FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
 """The built-in facet fields; label keys follow as `label:<key>`."""
@@ -150,7 +154,7 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
         self._field = FIELDS[0]
         self._values_worker: Worker[Counts] | None = None
         self._labels_worker: Worker[Counts] | None = None
-        self._errors: dict[str, str] = {}  # by what failed: "values", "labels", "query"
+        self._errors: dict[_Failed, str] = {}  # by what failed
 
     def compose(self) -> ComposeResult:
         with Vertical(id="facet-box") as box:
@@ -246,7 +250,7 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
         text.append(inert(value))
         return text
 
-    def _show_error(self, what: str, message: str | None) -> None:
+    def _show_error(self, what: _Failed, message: str | None) -> None:
         if message is None:
             self._errors.pop(what, None)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.style import Style
 from rich.text import Text
@@ -27,6 +27,9 @@ from klogtui.store.compile import SourcePredicate, compile_source_predicate
 __all__ = ["Selection", "SourcesTree", "human_count"]
 
 ACTIVE_NS = 30 * 10**9  # a source that wrote within this long is shown as active
+# What a group of containers is doing, from the newest instance of each.
+GroupState = Literal["deleted", "stopped", "running"]
+
 _GONE = ("deleted",)
 _STOPPED = ("terminated", "completed", "deleted")
 
@@ -89,7 +92,7 @@ class _Group:
     def restarts(self) -> int:
         return max((s.key.restart for s in self.sources), default=0)
 
-    def state(self) -> str:
+    def state(self) -> GroupState:
         """deleted / stopped / running, from the newest instance of each container."""
         newest: dict[str, Source] = {}
         for s in self.sources:
