@@ -182,8 +182,11 @@ class Gate:
         self.writer = writer
         self.open = threading.Event()
         self.open.set()
+        self.waiting = threading.Event()  # a submit is held at the closed gate
 
     def submit(self, batch: Batch) -> None:
+        if not self.open.is_set():
+            self.waiting.set()
         self.open.wait()
         self.writer.submit(batch)
 
@@ -217,6 +220,14 @@ class Run:
         """Every line committed so far, once all handed over is committed."""
         assert self.writer.flush(10)
         return stored(self.store)
+
+    def physical_lines(self) -> int:
+        """Physical lines committed so far (an event of n lines counts n)."""
+        reader = self.store.reader()
+        try:
+            return sum(ln.message.count("\n") + 1 for ln in reader.oldest("", 10**9))
+        finally:
+            reader.close()
 
     def count(self) -> int:
         """Lines committed so far."""
@@ -336,9 +347,11 @@ class Parts:
         return f
 
     def read(self, f: LogFile) -> list[str]:
-        """Read f as far as it goes; the messages that read added to the batch."""
+        """Read f as far as it goes; the messages that read added to the batch (with
+        the events still open, as the collector stores them once it is caught up)."""
         before = len(self.batch.records)
         self.reader.read(f)
+        self.reader.flush_groups()
         return [r.message for r in self.batch.records[before:]]
 
     def close(self) -> None:

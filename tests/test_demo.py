@@ -48,10 +48,12 @@ def test_demo_collected_exactly_once_with_its_whole_lifecycle(tmp_path: Path) ->
     with Run(tmp_path / "logs", tmp_path / "db") as run:
         for _ in range(45):  # 7.5 simulated minutes, the collector following along
             demo.step(10)
-            wait_for(lambda: run.count() == demo.lines_written, what="demo lines")
+            wait_for(lambda: run.physical_lines() == demo.lines_written, what="demo lines")
         demo.stop()
         lines = run.stored()
-    assert len(lines) == demo.lines_written
+    # Stack traces are one event each: every physical line written is in one of them.
+    assert sum(ln.message.count("\n") + 1 for ln in lines) == demo.lines_written
+    assert any(ln.message.startswith("panic: ") and "\ngoroutine " in ln.message for ln in lines)
     events = [e for _, e in demo.events]
     assert any(e.startswith("rotate") for e in events)
     assert any(e.startswith("crash") for e in events)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -93,8 +92,9 @@ def test_queue_overflow_rescans_and_misses_nothing(tmp_path: Path) -> None:
         assert run.gate is not None
         run.gate.open.clear()  # the writer is behind: the collector waits in submit
         a.append(lines(range(1, 2)))
-        wait_for(lambda: run.stats.snapshot().lines_total >= 4, what="held batch")
-        time.sleep(0.2)  # its batch is due after 0.02 s: then submit waits at the gate
+        # Its batch (the line, or its checkpoint while the line may still be joined by
+        # more) is due after 0.02 s: then submit waits at the gate.
+        wait_for(run.gate.waiting.is_set, what="held batch")
         # Far more events than the kernel queues (16384 by default): alternate the files
         # so the kernel cannot merge them.
         fa = os.open(a.path(), os.O_WRONLY | os.O_APPEND)

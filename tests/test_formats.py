@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -542,7 +543,7 @@ SEQUENCE = [
 def _run(lines: list[bytes], dec: LineDecoder, start: int = 0) -> list[Parsed]:
     out: list[Parsed] = []
     for i, line in enumerate(lines, start):
-        out.extend(dec.feed(line, ARRIVAL + i))
+        out.extend(dec.feed(line, ARRIVAL + i, i))
     return out
 
 
@@ -558,6 +559,27 @@ def test_restore_then_feed_equals_an_uninterrupted_decoder(split: int) -> None:
     resumed.restore(saved)
     assert resumed.pending == first.pending
     got += _run(SEQUENCE[split:], resumed, split) + resumed.flush(ARRIVAL)
+    # Restored fragments have no position (start -1); all else is the same.
+    assert [dataclasses.replace(p, start=0) for p in got] == [
+        dataclasses.replace(p, start=0) for p in want
+    ]
+
+
+@pytest.mark.parametrize("split", range(len(SEQUENCE) + 1))
+def test_a_positioned_state_and_skip_read_again_give_the_rest_exactly(split: int) -> None:
+    # A file checkpoint keeps no fragments: it points at the first line not handed
+    # over yet, and names where each stream's handed-over lines end (skip).
+    whole = LineDecoder(max_line_bytes=16)
+    want = _run(SEQUENCE, whole) + whole.flush(ARRIVAL)
+    first = LineDecoder(max_line_bytes=16)
+    got = _run(SEQUENCE[:split], first)
+    ends = {0: None, **{s: first.pending_start(s) for s in (1, 2)}}
+    offset = min([split, *(e for e in ends.values() if e is not None)])
+    resumed = LineDecoder(max_line_bytes=16)
+    resumed.restore(json.loads(json.dumps(first.state(positioned=True))))
+    for s, end in ends.items():
+        resumed.skip[s] = split if end is None else end
+    got += _run(SEQUENCE[offset:], resumed, offset) + resumed.flush(ARRIVAL)
     assert got == want
 
 

@@ -12,6 +12,11 @@ Choices a user can notice:
 - Invalid UTF-8 stays readable: ``\\xff`` becomes the four characters ``\\xff``.
 - A message longer than ``max_line_bytes`` keeps its first ``max_line_bytes`` bytes
   (cut back to a character boundary) and ends with `` …[truncated N bytes]``.
+
+Positions: the caller may give each line's file offset; a message then carries its first
+fragment's (`Parsed.start`), so a checkpoint can point at the start of what is not stored
+yet instead of saving it, and `skip` drops a stream's lines already stored when a file is
+read again from such a checkpoint (the other stream's may be stored further on).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class Parsed:
         message: the text, without line terminator.
         level: `klogtui.model.Level` value from `detect_level`.
         flags: `klogtui.model.Flag` bits.
+        start: the position given with its first fragment (-1 for fragments restored
+            from a saved state, whose position is not known).
     """
 
     ts: int
@@ -46,15 +53,17 @@ class Parsed:
     message: str
     level: int
     flags: int
+    start: int = 0
 
 
 class _Pending:
     """Fragments of one stream's unfinished message."""
 
-    __slots__ = ("dropped", "parts", "size", "ts")
+    __slots__ = ("dropped", "parts", "pos", "size", "ts")
 
-    def __init__(self, ts: int) -> None:
+    def __init__(self, ts: int, pos: int) -> None:
         self.ts = ts
+        self.pos = pos  # the first fragment's position; -1 if restored from a state
         self.parts: list[bytes] = []
         self.size = 0  # bytes held in parts
         self.dropped = 0  # bytes past the hold limit, counted but not kept
@@ -82,7 +91,7 @@ class LineDecoder:
         max_line_bytes: size cap of one message in bytes (default 1 MiB).
     """
 
-    __slots__ = ("_format", "_hold", "_max", "_pending", "malformed")
+    __slots__ = ("_format", "_hold", "_max", "_pending", "malformed", "skip")
 
     def __init__(self, max_line_bytes: int = 1 << 20) -> None:
         if max_line_bytes < 1:
@@ -94,6 +103,8 @@ class LineDecoder:
         # Indexed by stream (1 stdout, 2 stderr); slot 0 unused.
         self._pending: list[_Pending | None] = [None, None, None]
         self.malformed = 0
+        # Per stream: its lines at positions below this are already stored; dropped.
+        self.skip = [0, 0, 0]
 
     @property
     def pending(self) -> bool:
@@ -106,12 +117,18 @@ class LineDecoder:
         """The detected format, "cri" or "docker"; None before the first valid line."""
         return _FORMAT_NAMES[self._format]
 
-    def feed(self, raw: bytes, arrival_ns: int) -> list[Parsed]:
+    def pending_start(self, stream: int) -> int | None:
+        """Where the stream's held fragments start; None if none (or not known)."""
+        p = self._pending[stream]
+        return None if p is None or p.pos < 0 else p.pos
+
+    def feed(self, raw: bytes, arrival_ns: int, pos: int = 0) -> list[Parsed]:
         """Decode one line.
 
         Args:
             raw: the line without its trailing ``b"\\n"``.
             arrival_ns: when it was read, UTC ns; the timestamp of a malformed line.
+            pos: its position (file offset), compared with `skip` and kept in `start`.
 
         Returns:
             The messages this line completes: none for a partial fragment, else one.
@@ -121,13 +138,13 @@ class LineDecoder:
             try:
                 ts_b, stream_b, tags, content = raw.split(b" ", 3)
             except ValueError:
-                return self._malformed_line(raw, arrival_ns)
+                return self._malformed_line(raw, arrival_ns, pos)
             if stream_b == b"stdout":
                 stream = STDOUT
             elif stream_b == b"stderr":
                 stream = STDERR
             else:
-                return self._malformed_line(raw, arrival_ns)
+                return self._malformed_line(raw, arrival_ns, pos)
             # parse_timestamp's fast path, inlined: this runs for every line.
             secs = SECONDS_CACHE.get(ts_b[:20])
             digits = ts_b[20:-1]
@@ -138,29 +155,35 @@ class LineDecoder:
                 try:
                     ts = parse_timestamp_full(ts_b)
                 except ValueError:
-                    return self._malformed_line(raw, arrival_ns)
+                    return self._malformed_line(raw, arrival_ns, pos)
+            if pos < self.skip[stream]:
+                return []
             if tags == b"F" and self._pending[stream] is None and len(content) <= self._max:
                 if content[-1:] == b"\r":
                     content = content[:-1]
                 message = content.decode("utf-8", "backslashreplace")
-                return [Parsed(ts, stream, message, level_of(content, message), 0)]
-            return self._fragment(ts, stream, tags.split(b":", 1)[0] == b"P", content)
+                return [Parsed(ts, stream, message, level_of(content, message), 0, pos)]
+            return self._fragment(ts, stream, tags.split(b":", 1)[0] == b"P", content, pos)
         if self._format == _DOCKER:
             parsed = parse_docker(raw)
             if parsed is None:
-                return self._malformed_line(raw, arrival_ns)
-            return self._fragment(*parsed)
+                return self._malformed_line(raw, arrival_ns, pos)
+            if pos < self.skip[parsed[1]]:
+                return []
+            return self._fragment(*parsed, pos)
         # Format not known yet: the first line that parses decides, like kubelet.
         parsed = parse_cri(raw)
         if parsed is not None:
             self._format = _CRI
-            return self._fragment(*parsed)
-        if raw[:1] == b"{":
+        elif raw[:1] == b"{":
             parsed = parse_docker(raw)
             if parsed is not None:
                 self._format = _DOCKER
-                return self._fragment(*parsed)
-        return self._malformed_line(raw, arrival_ns)
+        if parsed is None:
+            return self._malformed_line(raw, arrival_ns, pos)
+        if pos < self.skip[parsed[1]]:
+            return []
+        return self._fragment(*parsed, pos)
 
     def flush(self, arrival_ns: int) -> list[Parsed]:
         """Emit the partial messages still held, flagged UNTERMINATED.
@@ -180,21 +203,26 @@ class LineDecoder:
             p = self._pending[stream]
             if p is not None:
                 self._pending[stream] = None
-                out.append(self._finish(p.ts, stream, b"".join(p.parts), p.dropped, UNTERMINATED))
+                data = b"".join(p.parts)
+                out.append(self._finish(p.ts, stream, data, p.dropped, UNTERMINATED, p.pos))
         out.sort(key=lambda r: r.ts)
         return out
 
-    def state(self) -> dict[str, Any]:
+    def state(self, positioned: bool = False) -> dict[str, Any]:
         """The decoder's resumable state as a JSON-able dict (for checkpoints).
 
         Holds the detected format and the pending fragments (base64). Restoring it
         into a fresh decoder and feeding the rest of the file gives exactly what this
         decoder would have produced.
+
+        Args:
+            positioned: leave out fragments whose position is known: the checkpoint
+                points at or before them, so they are read again.
         """
         pending: dict[str, dict[str, Any]] = {}
         for stream in (STDOUT, STDERR):
             p = self._pending[stream]
-            if p is not None:
+            if p is not None and not (positioned and p.pos >= 0):
                 pending[str(stream)] = {
                     "ts": p.ts,
                     "data": base64.b64encode(b"".join(p.parts)).decode("ascii"),
@@ -220,7 +248,7 @@ class LineDecoder:
                 stream = int(key)
                 if stream not in (STDOUT, STDERR):
                     raise ValueError(f"bad stream {key!r}")
-                p = _Pending(int(saved["ts"]))
+                p = _Pending(int(saved["ts"]), -1)
                 data = base64.b64decode(saved["data"], validate=True)
                 if data:
                     p.parts.append(data[: self._hold])
@@ -234,13 +262,15 @@ class LineDecoder:
 
     # -- internals
 
-    def _fragment(self, ts: int, stream: int, partial: bool, content: bytes) -> list[Parsed]:
+    def _fragment(
+        self, ts: int, stream: int, partial: bool, content: bytes, pos: int
+    ) -> list[Parsed]:
         """Add a parsed line to its stream's pending message; emit it when complete."""
         p = self._pending[stream]
         if p is None:
             if not partial:
-                return [self._finish(ts, stream, content, 0, 0)]
-            p = self._pending[stream] = _Pending(ts)
+                return [self._finish(ts, stream, content, 0, 0, pos)]
+            p = self._pending[stream] = _Pending(ts, pos)
         room = self._hold - p.size
         if len(content) <= room:
             p.parts.append(content)
@@ -255,9 +285,11 @@ class LineDecoder:
         if partial:
             return []
         self._pending[stream] = None
-        return [self._finish(p.ts, stream, b"".join(p.parts), p.dropped, 0)]
+        return [self._finish(p.ts, stream, b"".join(p.parts), p.dropped, 0, p.pos)]
 
-    def _finish(self, ts: int, stream: int, data: bytes, dropped: int, flags: int) -> Parsed:
+    def _finish(
+        self, ts: int, stream: int, data: bytes, dropped: int, flags: int, pos: int
+    ) -> Parsed:
         """Build a message from its bytes: cap its size, strip one CR, decode once."""
         cap = self._max
         total = len(data) + dropped
@@ -270,9 +302,11 @@ class LineDecoder:
             if data[-1:] == b"\r":
                 data = data[:-1]
             message = data.decode("utf-8", "backslashreplace")
-        return Parsed(ts, stream, message, level_of(data, message), flags)
+        return Parsed(ts, stream, message, level_of(data, message), flags, pos)
 
-    def _malformed_line(self, raw: bytes, arrival_ns: int) -> list[Parsed]:
+    def _malformed_line(self, raw: bytes, arrival_ns: int, pos: int) -> list[Parsed]:
+        if pos < self.skip[0]:
+            return []  # stored before (read again from an earlier checkpoint)
         self.malformed += 1
         flags = MALFORMED
         kept = raw
@@ -283,7 +317,7 @@ class LineDecoder:
             flags |= TRUNCATED
         else:
             message = raw.decode("utf-8", "backslashreplace")
-        return [Parsed(arrival_ns, 0, message, level_of(kept, message), flags)]
+        return [Parsed(arrival_ns, 0, message, level_of(kept, message), flags, pos)]
 
 
 def _cut(data: bytes, cap: int) -> tuple[bytes, int]:

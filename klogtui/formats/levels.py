@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+from klogtui.formats.ansi import strip_ansi
 from klogtui.formats.codes import DEBUG, ERROR, FATAL, INFO, TRACE, WARN
 
 __all__ = ["detect_level", "level_of"]
@@ -171,9 +172,12 @@ def level_of(data: bytes, text: str) -> int:
 
     The decoder has both at hand. Substring tests are fast on str, translate and
     split on bytes; every step here was picked by measuring, since this runs for
-    every line.
+    every line. Terminal escapes (colours) are looked through.
     """
     try:
+        if "\x1b" in text:
+            text = strip_ansi(text)
+            data = text.encode("utf-8", "surrogatepass")
         first = data[0]  # an empty message raises IndexError: level 0, as it should
         if first == 0x7B:  # "{"
             field = _JSON_FIELD_RE.search(data)
@@ -246,7 +250,8 @@ def detect_level(message: str) -> int:
     opening the message, in any case, after an optional timestamp or punctuation
     (``ERROR x``, ``[warn] x``, ``Error: x``, ``2026-11-24 10:00:00,123 INFO x``);
     and, within the first 64 bytes, an upper-case level word (``[main] ERROR x``)
-    or one in square brackets in any case (``pid=1 [error] x``). Lower-case words
+    or one in square brackets in any case (``pid=1 [error] x``), all with terminal
+    escapes (colours) taken out first. Lower-case words
     further in ("failed with error", "no errors") do not count. Never raises.
 
     Args:

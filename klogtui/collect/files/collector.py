@@ -208,6 +208,8 @@ class FileCollector:
             self._watches.start()
             self._backfill()
             if not self._stop.is_set():
+                if not self._fds.retry_scan:
+                    self._reader.flush_groups()  # see _follow
                 self._submit()
                 if not self._fds.retry_scan:
                     self._caught_up.set()
@@ -295,8 +297,12 @@ class FileCollector:
         next_poll = now + t.poll_interval_s
         next_rescan = now + t.rescan_interval_s
         next_unwatched = now + t.unwatched_scan_s
+        next_expiry: float | None = None
         while not self._stop.is_set():
-            wait = min(next_settle, next_poll, next_rescan, next_unwatched) - time.monotonic()
+            soonest = min(next_settle, next_poll, next_rescan, next_unwatched)
+            if next_expiry is not None:
+                soonest = min(soonest, next_expiry)  # an open event's hold time
+            wait = soonest - time.monotonic()
             if self._batch.since:
                 wait = min(wait, self._batch.since + t.batch_interval_s - time.monotonic())
             if self._tracked.to_read or self._tracked.rescan:
@@ -320,11 +326,16 @@ class FileCollector:
                 self._say_polling()
                 next_unwatched = now + t.unwatched_scan_s
             self._do_pending()
+            next_expiry = self._reader.expire_groups(time.monotonic())
             if (
                 not self._caught_up.is_set()
                 and not self._fds.retry_scan
                 and not self._tracked.to_read
             ):
+                # What was there before we started is stored whole: "caught up" means
+                # every line read so far can be found (a trace still being written
+                # may be cut here, its rest flagged CONTINUED).
+                self._reader.flush_groups()
                 self._submit()
                 self._caught_up.set()  # what could not be opened at first is read now
             if now >= next_settle:

@@ -182,7 +182,9 @@ class Identity:
                 st.offset = int(saved["offset"])
                 try:
                     st.decoder.restore(saved["decoder"])
-                except (KeyError, ValueError):
+                    for stream, end in saved.get("skip", {}).items():
+                        st.decoder.skip[int(stream)] = int(end)
+                except (KeyError, ValueError, IndexError, TypeError, AttributeError):
                     self.stats.error(f.path, "checkpoint's partial-line state unreadable; dropped")
             elif self._since_ns and f.fd is not None:
                 st.offset = end_if_older(f.fd, self._since_ns)

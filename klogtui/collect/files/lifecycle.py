@@ -85,7 +85,7 @@ class FileLifecycle:
         if f.fd is not None and f.stream is not None:
             self._reader.read(f, to_end=True)
             st = f.stream
-            if st is not None and st.members == {f} and (st.tail or st.decoder.pending):
+            if st is not None and st.members == {f} and (st.tail or st.holding):
                 self._reader.finish_stream(st, f)
         self._fds.close_fd(f)
         left = f.stream
@@ -130,7 +130,7 @@ class FileLifecycle:
             elif now - st.orphan_since >= t.orphan_grace_s:
                 self._identity.orphans.discard(st)
                 self._reader.unsettled.discard(st)
-                if st.decoder.pending:
+                if st.holding:
                     self._reader.emit_final(st, None)
                 del self._identity.streams[st.key]
                 self._batch.delete_checkpoint(st.key)
@@ -152,7 +152,7 @@ class FileLifecycle:
                 and fs is not None
                 and now - f.last_growth >= t.idle_close_s
                 and not fs.tail
-                and not fs.decoder.pending
+                and not fs.holding
                 and not self.is_live(f)
             ):
                 self._fds.close_fd(f)

@@ -2,9 +2,10 @@
 from where their uncompressed original stopped, over-long lines cut into pieces, and a
 stream's unterminated end stored once it is known to be final.
 
-Partial lines are reassembled per content stream by its `LineDecoder`; the bytes of an
-unfinished last line stay in the file (the stream's offset stops before them), so a
-checkpoint never has to hold them.
+Partial lines are reassembled per content stream by its `LineDecoder`, and messages
+joined into events (stack traces) per stream by its `Grouper`s; the bytes of an
+unfinished last line stay in the file (the stream's offset stops before them), and a
+checkpoint points at the start of an event still open, so it never has to hold them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from klogtui.collect.batching import BatchBuilder
 from klogtui.collect.files.fds import Descriptors
 from klogtui.collect.files.identity import Identity
 from klogtui.collect.files.tracked import ContentStream, LogFile, Tracked
-from klogtui.model import Flag, Record
+from klogtui.model import Flag, SourceKey
 
 __all__ = ["CHUNK", "LONG_LINE_MAX", "TURN_CHUNKS", "FileReader"]
 
@@ -70,6 +71,12 @@ class FileReader:
         self._since_ns = since_ns
         # Streams holding a partial line (bytes without "\n", or decoder fragments).
         self.unsettled: set[ContentStream] = set()
+        # Streams with an event open (a line that more lines may join).
+        self.grouping: set[ContentStream] = set()
+        # The content stream of each container instance read last: when another one
+        # (the file after a rotation) is read, the older one's open events are finished
+        # first, so the instance's records stay in the order they were written.
+        self._last_read: dict[SourceKey, ContentStream] = {}
 
     def read(self, f: LogFile, to_end: bool = False, turns: int | None = None) -> bool:
         """Read what this file holds beyond its stream's offset.
@@ -148,7 +155,7 @@ class FileReader:
                     self.mark(st)
                 f.size_seen = size
                 return
-            consumed = self._consume(st, data)
+            consumed = self._consume(st, data, off)
             if consumed == 0 and n == CHUNK:
                 consumed = self._consume_long_line(st, fd, off)
             if consumed == 0:
@@ -165,6 +172,8 @@ class FileReader:
             self._submit_if_due()
             if n < CHUNK:
                 f.size_seen = off + n
+                if f.info.rotated_stamp is not None:
+                    self._flush_stream_groups(st)  # rotated away: its events are whole
                 return
 
     def _consume_long_line(self, st: ContentStream, fd: int, off: int) -> int:
@@ -172,10 +181,10 @@ class FileReader:
         data = os.pread(fd, LONG_LINE_MAX, off)
         nl = data.find(b"\n")
         if nl >= 0:
-            return self._consume(st, data[: nl + 1])
+            return self._consume(st, data[: nl + 1], off)
         if len(data) < LONG_LINE_MAX:
             return 0  # still being written
-        return self._consume(st, data + b"\n") - 1
+        return self._consume(st, data + b"\n", off) - 1
 
     def _read_gz(self, f: LogFile) -> None:
         st = f.stream
@@ -201,9 +210,9 @@ class FileReader:
                         break
                     if buf:
                         data = buf + data
-                    consumed = self._consume(st, data)
+                    consumed = self._consume(st, data, pos)
                     if consumed == 0 and len(data) >= LONG_LINE_MAX:
-                        consumed = self._consume(st, data[:LONG_LINE_MAX] + b"\n") - 1
+                        consumed = self._consume(st, data[:LONG_LINE_MAX] + b"\n", pos) - 1
                     buf = data[consumed:]
                     pos += consumed
                     st.offset = pos
@@ -219,6 +228,7 @@ class FileReader:
             return
         self._fds.opened += 1
         f.done = True
+        self._flush_stream_groups(st)  # a compressed rotation is never written again
         if buf:
             # A complete .gz that ends without "\n": its writer died mid-line.
             st.offset = pos + len(buf)
@@ -226,49 +236,80 @@ class FileReader:
         if st.decoder.pending:
             self.unsettled.add(st)
 
-    def _consume(self, st: ContentStream, data: bytes) -> int:
-        """Decode the complete lines at the start of data; returns the bytes used."""
+    def _consume(self, st: ContentStream, data: bytes, base: int) -> int:
+        """Decode the complete lines at the start of data (read at offset `base`) and
+        join them into events; returns the bytes used."""
         cut = data.rfind(b"\n")
         if cut < 0:
             return 0
         lines = data.split(b"\n")
         lines.pop()  # what follows the last "\n" is not a complete line
+        before = self._last_read.get(st.source)
+        if before is not st:
+            if before is not None and before in self.grouping:
+                self._flush_stream_groups(before)
+            self._last_read[st.source] = st
         now = time.time_ns()
+        mono = time.monotonic()
         feed = st.decoder.feed
-        source = st.source
-        records = self._batch.records
-        append = records.append
-        before = len(records)
-        since = self._since_ns
+        add = st.events.add
+        pos = base
         for raw in lines:
-            for p in feed(raw, now):
-                if p.ts >= since:
-                    append(Record(p.ts, source, p.stream, p.message, p.level, p.flags))
-        n = len(records) - before
-        if n:
-            self._batch.touch()
-            self.stats.add_lines(st.label, n, records[-1].ts)
+            for p in feed(raw, now, pos):
+                add(p, mono)
+            pos += len(raw) + 1
+        self._release(st)
         malformed = st.decoder.malformed
         if malformed != st.malformed_seen:
             self.stats.add_malformed(malformed - st.malformed_seen)
             st.malformed_seen = malformed
         return cut + 1
 
-    def emit_final(self, st: ContentStream, raw: bytes | None) -> None:
-        """Store a stream's unfinished end: an unterminated last line, held fragments."""
-        now = time.time_ns()
-        parsed = st.decoder.feed(raw, now) if raw else []
-        parsed += st.decoder.flush(now)
-        parsed = [p for p in parsed if p.ts >= self._since_ns]
+    def _release(self, st: ContentStream) -> None:
+        """Add the stream's finished events to the batch, in file order."""
+        since = self._since_ns
+        records = [r for r in st.events.release() if r.ts >= since]
+        if records:
+            self._batch.add_records(records)
+            self.stats.add_lines(st.label, len(records), records[-1].ts)
+        if st.events.deadline is not None:
+            self.grouping.add(st)
+
+    def expire_groups(self, now: float) -> float | None:
+        """Store the events held past their hold time; returns the next deadline."""
+        nearest: float | None = None
+        for st in list(self.grouping):
+            st.events.expire(now)
+            self._release(st)
+            self.mark(st)
+            deadline = st.events.deadline
+            if deadline is None:
+                self.grouping.discard(st)
+            elif nearest is None or deadline < nearest:
+                nearest = deadline
+        return nearest
+
+    def flush_groups(self) -> None:
+        """Store every event still open, whatever its hold time."""
+        for st in list(self.grouping):
+            self._flush_stream_groups(st)
+
+    def _flush_stream_groups(self, st: ContentStream) -> None:
+        st.events.flush()
+        self._release(st)
         self.mark(st)
-        if not parsed:
-            return
-        source = st.source
-        self._batch.records.extend(
-            Record(p.ts, source, p.stream, p.message, p.level, p.flags | Flag.UNTERMINATED)
-            for p in parsed
-        )
-        self.stats.add_lines(st.label, len(parsed), parsed[-1].ts)
+        self.grouping.discard(st)
+
+    def emit_final(self, st: ContentStream, raw: bytes | None) -> None:
+        """Store a stream's unfinished end: an unterminated last line, held fragments,
+        the events still open."""
+        now = time.time_ns()
+        mono = time.monotonic()
+        final = st.decoder.feed(raw, now, st.offset - len(raw)) if raw else []
+        for p in final + st.decoder.flush(now):
+            p.flags |= Flag.UNTERMINATED
+            st.events.add(p, mono)
+        self._flush_stream_groups(st)
 
     def finish_stream(self, st: ContentStream, f: LogFile | None) -> None:
         """Store what a finished stream still holds; its unterminated end is read from f."""

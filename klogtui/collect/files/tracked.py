@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from klogtui.collect.files.events import StreamEvents
 from klogtui.formats import LineDecoder
 from klogtui.model import SourceKey
 from klogtui.paths import PodLogPath
@@ -20,10 +21,19 @@ __all__ = ["ContainerDir", "ContentStream", "LogFile", "Tracked"]
 
 
 class ContentStream:
-    """One content stream: the bytes starting with a given first line, read once."""
+    """One content stream: the bytes starting with a given first line, read once.
+
+    Its lines are joined into events per stream (stdout, stderr) by `events`. Its
+    checkpoint points at the first line not stored yet, of either stream: the start of
+    an event still open or of fragments still held. The lines of a stream found stored
+    past that point (the other stream's event held them back) are named in ``skip``:
+    read again, they are dropped. So a crash anywhere inside an event neither loses nor
+    repeats a line, and the checkpoint never has to hold the event itself.
+    """
 
     __slots__ = (
         "decoder",
+        "events",
         "key",
         "label",
         "last_growth",
@@ -44,18 +54,38 @@ class ContentStream:
         self.offset = 0  # bytes consumed, up to the end of the last complete line
         self.tail = 0  # bytes seen past offset that do not end a line yet
         self.decoder = LineDecoder()
+        self.events = StreamEvents(source)
         self.malformed_seen = 0
         self.members: set[LogFile] = set()
         self.last_growth = time.monotonic()
         self.orphan_since = 0.0
 
+    @property
+    def holding(self) -> bool:
+        """Lines read but not stored yet: held fragments or events open or waiting."""
+        return self.decoder.pending or self.events.holding
+
+    def unstored_from(self, stream: int) -> int:
+        """Where the stream's lines not stored yet start (`offset` if all are stored)."""
+        first = self.events.first_unsent(stream)
+        if first is not None:
+            return first
+        pending = self.decoder.pending_start(stream) if stream else None
+        if pending is not None:
+            return pending
+        return max(self.offset, self.decoder.skip[stream])
+
     def checkpoint(self) -> str:
         s = self.source
+        ends = {stream: self.unstored_from(stream) for stream in (0, 1, 2)}
+        offset = min(self.offset, *ends.values())
+        skip = {str(stream): end for stream, end in ends.items() if end > offset}
         return json.dumps(
             {
-                "offset": self.offset,
+                "offset": offset,
+                "skip": skip,
                 "path": self.path,
-                "decoder": self.decoder.state(),
+                "decoder": self.decoder.state(positioned=True),
                 "namespace": s.namespace,
                 "pod": s.pod,
                 "pod_uid": s.pod_uid,
