@@ -69,6 +69,15 @@ class Printer:
             "node": src.node if src else "",
             "pod_uid": src.key.pod_uid if src else "",
         }
+        # A damaged store may hand back a message that is not text: shown as it is.
+        lines = line.message.count("\n") + 1 if isinstance(line.message, str) else 1
+        if lines > 1:
+            obj["lines"] = lines  # an event: a stack trace with the line that logged it
+        if line.fields is not None:
+            try:
+                obj["fields"] = json.loads(line.fields)
+            except ValueError:
+                obj["fields"] = line.fields  # not written by us: shown as it is
         if line.flags:
             obj["flags"] = flag_names(line.flags)
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some

@@ -107,6 +107,8 @@ class Record(NamedTuple):
         message: the line's text without its line terminator.
         level: Level value, found by the producer (see formats.detect_level).
         flags: Flag bits.
+        fields: a structured line's fields other than its message and level, as a
+            JSON object's text (formats.fields); None when it has none.
     """
 
     ts: int
@@ -115,6 +117,7 @@ class Record(NamedTuple):
     message: str
     level: int = 0
     flags: int = 0
+    fields: str | None = None
 
 
 class Batch(NamedTuple):
@@ -175,3 +178,4 @@ class LogLine(NamedTuple):
     level: int
     flags: int
     message: str
+    fields: str | None = None

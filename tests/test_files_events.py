@@ -4,6 +4,7 @@ once), a trace cut by rotation, and `klogtui collect` killed with SIGKILL mid-ba
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def test_levels_of_events_come_from_their_first_line(tmp_path: Path) -> None:
     truth = events_of(ALL)
     c.append(cri_file(truth))
     with Run(c.log_dir, tmp_path / "db").caught_up() as run:
+        assert run.writer.flush(10)  # what was handed over is committed
         reader = run.store.reader()
         try:
             lines = reader.oldest("", 10**6)
@@ -147,3 +149,20 @@ def test_sigkill_during_the_backfill_stores_each_event_once(tmp_path: Path) -> N
     assert store.load_checkpoints(CHECKPOINT_PREFIX)
     got = {s: [r.message for r in rows if r.stream == s] for s in (1, 2)}
     assert got == _truth_by_stream(truth), f"killed after {killed_at} events"
+
+
+def test_structured_lines_keep_their_fields_and_level(tmp_path: Path) -> None:
+    c = Container(tmp_path / "logs")
+    truth = events_of(ALL)
+    c.append(cri_file(truth))
+    with Run(c.log_dir, tmp_path / "db").caught_up() as run:
+        assert run.writer.flush(10)  # what was handed over is committed
+        reader = run.store.reader()
+        try:
+            lines = reader.oldest("", 10**6)
+            status = reader.newest("503", 10)
+        finally:
+            reader.close()
+    got = {ln.message: (json.loads(ln.fields) if ln.fields else None) for ln in lines}
+    assert got == {e.message: e.fields for e in truth}
+    assert [ln.message for ln in status] == [SHAPES["zap_logrus"][1].message]

@@ -10,7 +10,7 @@ import re
 from klogtui.formats.ansi import strip_ansi
 from klogtui.formats.codes import DEBUG, ERROR, FATAL, INFO, TRACE, WARN
 
-__all__ = ["detect_level", "level_of"]
+__all__ = ["detect_level", "field_level", "level_of"]
 
 
 # Values of structured level fields (JSON, logfmt), lower-cased.
@@ -112,7 +112,7 @@ _BRACKETED_RE = re.compile(rb"\s*([A-Za-z]+)\s*\]")
 _DIGITS_AND_SPACE = b"0123456789 "
 
 
-def _field_level(value: object) -> int:
+def field_level(value: object) -> int:
     """Level of a structured field's value: a name, or a pino number."""
     if isinstance(value, bytes):
         return _FIELD_LEVELS_B.get(value.strip().lower(), 0)
@@ -156,12 +156,12 @@ def _json_level(data: bytes, field: re.Match[bytes]) -> int | None:
         obj = json.loads(data)
     except (ValueError, RecursionError):
         # Not JSON (cut by the size cap, say): the first level field will do.
-        return _field_level(value) if value else None
+        return field_level(value) if value else None
     if not isinstance(obj, dict):
         return None
     for key, v in obj.items():
         if key.lower() in _FIELD_KEYS:
-            level = _field_level(v)
+            level = field_level(v)
             if level:
                 return level
     return 0

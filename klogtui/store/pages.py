@@ -26,7 +26,9 @@ _MAGIC = b"SQLite format 3\x00"
 _SIGNATURES = (b"CREATE VIRTUAL TABLE lines_fts USING fts5", b"CREATE TABLE checkpoints(")
 _TABLE_LEAF = 0x0D
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
-_LINE_COLUMNS = 7  # id (NULL: an alias of the rowid), ts, source_id, stream, level, flags, message
+# id (NULL: an alias of the rowid), ts, source_id, stream, level, flags, message, and
+# since schema 3 fields (rows written before it have 7 columns)
+_LINE_COLUMNS = (7, 8)
 _SOURCE_COLUMNS = 14
 
 
@@ -284,13 +286,14 @@ def _record(payload: bytes, cut: bool) -> list[object]:
 
 def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
     values = _record(payload, cut)
-    if len(values) == _LINE_COLUMNS and _is_line(values):
-        _, ts, sid, stream, level, flags, message = values
+    if len(values) in _LINE_COLUMNS and _is_line(values):
+        _, ts, sid, stream, level, flags, message = values[:7]
         assert isinstance(ts, int) and isinstance(sid, int) and isinstance(message, str)
         assert isinstance(stream, int) and isinstance(level, int) and isinstance(flags, int)
         if cut:
             flags |= Flag.TRUNCATED
-        rows.lines.setdefault(rowid, LogLine(rowid, ts, sid, stream, level, flags, message))
+        fields = values[7] if len(values) > 7 and isinstance(values[7], str) else None
+        rows.lines.setdefault(rowid, LogLine(rowid, ts, sid, stream, level, flags, message, fields))
     elif len(values) == _SOURCE_COLUMNS and _is_source(values):
         t = [v if isinstance(v, str) else "" for v in values]
         restart = values[5]

@@ -35,7 +35,7 @@ R = TypeVar("R")
 # A query as readers take it: text (parsed here), the app's one parse, or compiled.
 QueryLike: TypeAlias = str | ParsedQuery | CompiledQuery
 
-COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message"
+COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message, l.fields"
 MAX_ID = (1 << 63) - 1
 # Above this many selected sources a single scan beats one index walk per source.
 _PER_SOURCE_MAX = 64

@@ -113,9 +113,12 @@ def _copy_with_sqlite(broken: Path, store: Store) -> bool:
 def _scan(src: sqlite3.Connection, keys: dict[int, SourceKey], writer: Writer) -> bool:
     """Copy the lines in id order; False at the first damage (an error or a bad value)."""
     cursor = -1
+    # A store from before schema 3 has no fields column.
+    columns = {r[1] for r in src.execute("PRAGMA table_info(lines)")}
+    fields = "fields" if "fields" in columns else "NULL"
     while True:
         rows = src.execute(
-            "SELECT id, ts, source_id, stream, level, flags, message FROM lines "
+            f"SELECT id, ts, source_id, stream, level, flags, message, {fields} FROM lines "
             "WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, _PAGE),
         ).fetchall()
@@ -126,8 +129,8 @@ def _scan(src: sqlite3.Connection, keys: dict[int, SourceKey], writer: Writer) -
         writer.submit(
             Batch(
                 [
-                    Record(ts, _key(keys, sid), stream, message, level, flags)
-                    for _, ts, sid, stream, level, flags, message in rows
+                    Record(ts, _key(keys, sid), stream, message, level, flags, fields)
+                    for _, ts, sid, stream, level, flags, message, fields in rows
                 ]
             )
         )
@@ -170,6 +173,7 @@ def _copy_pages(broken: Path, store: Store) -> Salvage:
                             ln.message,
                             ln.level,
                             ln.flags,
+                            ln.fields,
                         )
                         for ln in lines[i : i + _PAGE]
                     ]
@@ -189,13 +193,14 @@ def _key(keys: dict[int, SourceKey], source_id: int) -> SourceKey:
 
 def _sane(row: tuple[object, ...]) -> bool:
     """A row SQLite read whose values have the types and ranges of a stored line."""
-    _, ts, sid, stream, level, flags, message = row
+    _, ts, sid, stream, level, flags, message, fields = row
     return (
-        isinstance(ts, int)
+        (fields is None or isinstance(fields, str))
+        and isinstance(ts, int)
         and isinstance(sid, int)
         and isinstance(message, str)
         and stream in tuple(Stream)
         and level in tuple(Level)
         and isinstance(flags, int)
-        and 0 <= flags <= max(Flag)
+        and 0 <= flags < max(Flag) << 1  # any combination of the flags
     )

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from klogtui.formats.ansi import strip_ansi
+
 __all__ = ["MIN_MAX_BYTES", "Pruner", "Retention", "parse_size", "truncate_wal"]
 
 log = logging.getLogger(__name__)
@@ -144,7 +146,8 @@ class Retention:
             return 0, 0
         conn.executemany(
             "INSERT INTO lines_fts(lines_fts, rowid, message) VALUES ('delete', ?, ?)",
-            [(r[0], r[5]) for r in rows],
+            # Exactly the text the writer indexed: without terminal escapes.
+            [(r[0], strip_ansi(r[5])) for r in rows],
         )
         conn.execute("DELETE FROM lines WHERE id <= ?", (rows[-1][0],))
         counts: dict[tuple[int, int, int, int], int] = {}

@@ -17,6 +17,9 @@ from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 __all__ = ["BatchRows"]
 
 _NS_PER_MINUTE = 60_000_000_000
+# A lines row: id, ts, source_id, stream, level, flags, message, fields.
+Row = tuple[int, int, int, int, int, int, str, str | None]
+_COLUMNS = "id, ts, source_id, stream, level, flags, message, fields"
 # Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
 # apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
 _COUNTER_BITS = SLOT_BITS - 5
@@ -46,7 +49,7 @@ class BatchRows:
     def prepare(
         self, batches: list[Batch], slot_state: dict[int, tuple[int, int]]
     ) -> tuple[
-        list[tuple[int, int, int, int, int, int, str]],
+        list[Row],
         dict[tuple[int, int, int, int], int],
         dict[int, tuple[int, int, int]],
     ]:
@@ -55,7 +58,7 @@ class BatchRows:
         for b in batches:
             for info in b.sources:
                 self._apply_info(info)
-        rows: list[tuple[int, int, int, int, int, int, str]] = []
+        rows: list[Row] = []
         append = rows.append
         counts: dict[tuple[int, int, int, int], int] = {}
         touched: dict[int, tuple[int, int, int]] = {}
@@ -96,6 +99,7 @@ class BatchRows:
                         r.level,
                         r.flags,
                         r.message,
+                        r.fields,
                     )
                 )
                 key = (ts // _NS_PER_MINUTE, sid, r.level, r.stream)
@@ -109,14 +113,12 @@ class BatchRows:
             slot_state[sid] = (prev_bucket, counter)
         return rows, counts, touched
 
-    def insert_lines(
-        self, rows: list[tuple[int, int, int, int, int, int, str]]
-    ) -> list[tuple[int, int, int, int, int, int, str]]:
+    def insert_lines(self, rows: list[Row]) -> list[Row]:
         """Insert rows; on an id collision, move the loser to the next free id."""
         conn = self.conn
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
-        conn.executemany("INSERT OR IGNORE INTO lines VALUES (?,?,?,?,?,?,?)", rows)
+        conn.executemany(f"INSERT OR IGNORE INTO lines({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
         if conn.total_changes - before == len(rows):
             conn.execute("RELEASE lines")
             return rows
@@ -134,7 +136,7 @@ class BatchRows:
         }
         # A collision moves its row, and every later row of the same source in the
         # same bucket, to the end of that bucket: the source's lines keep their order.
-        free: list[tuple[int, int, int, int, int, int, str]] = []
+        free: list[Row] = []
         losers = []
         moved: set[tuple[int, int]] = set()  # (source id, bucket)
         for row in rows:
@@ -145,11 +147,11 @@ class BatchRows:
             else:
                 taken.add(row[0])
                 free.append(row)
-        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", free)
+        conn.executemany(f"INSERT INTO lines({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", free)
         # Losers, in id order, take the free ids after the rest of their bucket. A full
         # bucket spills into the next ones: walk the taken ids there in one ordered
         # scan instead of probing id by id (which was quadratic in the overflow).
-        placed: list[tuple[int, int, int, int, int, int, str]] = []
+        placed: list[Row] = []
         cursor = -1  # the last id given to a loser
         bucket = -1
         taken_after = _TakenAfter(conn, cursor)
@@ -165,7 +167,7 @@ class BatchRows:
                 taken_after = _TakenAfter(conn, cursor)
             cursor = taken_after.next_free(cursor + 1)
             placed.append((cursor, *row[1:]))
-        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?)", placed)
+        conn.executemany(f"INSERT INTO lines({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", placed)
         return free + placed
 
     def _source_id(self, key: SourceKey) -> int:

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -98,8 +98,40 @@ def _add_commit_log(conn: sqlite3.Connection) -> None:
     conn.execute(_DDL_V2)
 
 
-# Index i upgrades a store from version i+1 to i+2; the newest version is created whole.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_add_commit_log]
+def _add_event_fields(conn: sqlite3.Connection) -> None:
+    """Version 3 (issue 11, events): `lines.fields`, a structured line's fields other
+    than its message and level as a JSON object's text (NULL when it has none), and the
+    text index without terminal escapes.
+
+    Older lines keep fields NULL. Their index entries held escapes as written; each such
+    line is taken out of the index with the text it was indexed with and put back
+    without escapes, so that retention, which deletes what `strip_ansi` gives, removes
+    exactly what is indexed.
+    """
+    # Imported here: they take a while to import, and only a migration needs them.
+    import sqlite_utils
+
+    from klogtui.formats.ansi import strip_ansi
+
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    if "fields" not in db.table("lines").columns_dict:
+        db.table("lines").add_column("fields", str)
+    coloured = conn.execute(
+        "SELECT id, message FROM lines WHERE instr(message, char(27)) OR instr(message, char(155))"
+    ).fetchall()
+    conn.executemany(
+        "INSERT INTO lines_fts(lines_fts, rowid, message) VALUES ('delete', ?, ?)", coloured
+    )
+    conn.executemany(
+        "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",
+        [(line_id, strip_ansi(message)) for line_id, message in coloured],
+    )
+
+
+# Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
+# versions 1 and 2, then the steps after them.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_add_commit_log, _add_event_fields]
+_CREATED_WHOLE = 2  # the version _DDL_V1 + _DDL_V2 make
 
 
 def default_db_path(profile: str) -> Path:
@@ -283,6 +315,8 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
                 for stmt in (_DDL_V1 + _DDL_V2).split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
+                for step in MIGRATIONS[_CREATED_WHOLE - 1 :]:
+                    step(conn)
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # ours, even damaged
                 conn.executemany(
                     "INSERT INTO meta VALUES(?, ?)",

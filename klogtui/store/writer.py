@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from klogtui.errors import StoreError
+from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch
 from klogtui.store import commit_log
 from klogtui.store.retention import Pruner, Retention, truncate_wal
@@ -288,8 +289,10 @@ class Writer:
             rows = self._rows.insert_lines(rows)
             if len(rows) > 1 and rows[-1][0] < rows[-2][0]:
                 rows.sort()  # colliding rows were moved and appended at the end
+            # Indexed without terminal escapes (retention deletes the same text).
             conn.executemany(
-                "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)", [(r[0], r[6]) for r in rows]
+                "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",
+                [(r[0], strip_ansi(r[6])) for r in rows],
             )
             now_ns = time.time_ns()
             commit_log.record(conn, [r[0] for r in rows], now_ns)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from klogtui.formats import Parsed
+from klogtui.formats.fields import stored_fields
 from klogtui.formats.multiline import Event, Grouper
 from klogtui.model import Record, SourceKey
 
@@ -57,8 +58,9 @@ class StreamEvents:
         """Take one decoded message (read at monotonic time `now`)."""
         stream = p.stream
         if not stream:
+            level, fields = stored_fields(p.message, p.level)
             self._outbox.append(
-                (p.start, Record(p.ts, self._source, 0, p.message, p.level, p.flags))
+                (p.start, Record(p.ts, self._source, 0, p.message, level, p.flags, fields))
             )
             return
         g = self.groupers[stream]
@@ -94,9 +96,10 @@ class StreamEvents:
     def _queue(self, stream: int, events: list[Event]) -> None:
         if events:
             source = self._source
-            self._outbox.extend(
-                (e.start, Record(e.ts, source, stream, e.message, e.level, e.flags)) for e in events
-            )
+            for e in events:
+                level, fields = stored_fields(e.message, e.level)
+                record = Record(e.ts, source, stream, e.message, level, e.flags, fields)
+                self._outbox.append((e.start, record))
 
 
 def _start(item: tuple[int, Record]) -> int:
