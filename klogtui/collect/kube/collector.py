@@ -24,6 +24,7 @@ from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.api import KubeApi, ThrottleRetry
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.connect import check_access, connect
+from klogtui.collect.kube.events import EventTicker
 from klogtui.collect.kube.lines import ResumePoint
 from klogtui.collect.kube.pods import PodWatcher, WatchTimings
 from klogtui.collect.kube.scheduler import FairScheduler, Task
@@ -165,6 +166,7 @@ class KubeCollector:
                 self._points[key] = ResumePoint.from_json(value)
                 self._points_by_uid.setdefault(parsed[0], set()).add((parsed[1], parsed[2]))
         self._batcher: Batcher | None = None
+        self._ticker = EventTicker(self._stopping)  # hands over events held too long
         self._scheduler: FairScheduler | None = None
         self._watchers: list[PodWatcher] = []
 
@@ -195,6 +197,7 @@ class KubeCollector:
         self._started = True
         t = self.options.timings
         self._batcher = Batcher(self._sink, self._stats, max_delay_s=t.batch_delay_s)
+        self._ticker.start()
         self._scheduler = FairScheduler(self.options.max_streams, t.slice_s, self._task_crashed)
         for scope in self._scopes:
             w = PodWatcher(
@@ -218,6 +221,8 @@ class KubeCollector:
             self._scheduler.join(timeout)
         for w in self._watchers:
             w.join(timeout)
+        if self._stopping.is_set():
+            self._ticker.join(timeout)
         if self._batcher is not None and self._stopping.is_set():
             self._batcher.close(timeout)
             self.api.close()
@@ -327,6 +332,7 @@ class KubeCollector:
             on_finished=self._finished,
             on_open=self._stream_opened,
             stopping=self._stopping,
+            ticker=self._ticker,
         )
         self._tasks.setdefault(uid, {})[key] = task
         if initial:

@@ -190,8 +190,10 @@ def to_records(
     replay: ReplayFilter,
     arrival_ns: int,
     extra_flags: int = 0,
+    advance: bool = True,
 ) -> list[Record]:
-    """Turn lines into records, skipping replayed ones and advancing `point`.
+    """Turn lines into records, skipping replayed ones and advancing `point` (unless
+    not `advance`: the caller counts lines as it hands them over).
 
     `extra_flags` is OR-ed into every record's flags (UNTERMINATED for a last line
     that never got its newline).
@@ -225,6 +227,7 @@ def to_records(
         if dropped:
             message += f" …[truncated {dropped} bytes]"
             flags |= Flag.TRUNCATED
-        point.advance(ts)
+        if advance:
+            point.advance(ts)
         append(Record(ts, key, Stream.COMBINED, message, detect_level(message), flags))
     return records

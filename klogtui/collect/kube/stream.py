@@ -28,6 +28,7 @@ from klogtui.collect.kube.api import (
 )
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.errors import describe_conn, describe_http
+from klogtui.collect.kube.events import EventTicker, InstanceEvents
 from klogtui.collect.kube.lines import LineSplitter, ReplayFilter, ResumePoint, to_records
 from klogtui.collect.kube.status import ContainerView, Plan, plan_for
 from klogtui.model import Flag, SourceKey
@@ -100,11 +101,16 @@ class InstanceStream:
         on_finished: Callable[[InstanceStream], None],
         on_open: Callable[[int], None],
         stopping: threading.Event,
+        ticker: EventTicker,
     ) -> None:
         self.key = key
         self.name = f"{key.namespace}/{key.pod}/{key.container}#{key.restart}"
         self.ckpt_key = checkpoint_key(key)
         self.point = point
+        # Lines are joined into events there; the point counts only those handed over.
+        self._events = InstanceEvents(key, self.ckpt_key, point, batcher)
+        self._ticker = ticker
+        ticker.watch(self._events)
         self._lookup = lookup
         self._api = api
         self._batcher = batcher
@@ -189,6 +195,9 @@ class InstanceStream:
         path = f"/api/v1/namespaces/{key.namespace}/pods/{key.pod}/log"
         where = f"{key.namespace}/{key.pod}/{key.container}"
         started = time.monotonic()
+        # The answer starts at the point, which does not count an open event's lines:
+        # they come again.
+        self._events.drop_open()
         try:
             resp = self._api.open(path, self._query(plan, follow), self._t.read_timeout_s)
         except KubeHTTPError as e:
@@ -221,6 +230,7 @@ class InstanceStream:
         self._stats.forget_errors(where)
         if self._initial:
             self._initial = False
+            self._events.flush()  # what the log held when we came is stored whole
             self._on_initial(self)
             if plan is Plan.FOLLOW:
                 return 0.0
@@ -237,17 +247,17 @@ class InstanceStream:
     def _read(self, resp: Response, where: str, ended: bool) -> tuple[str, bool]:
         splitter = LineSplitter(self._t.max_line_bytes)
         replay = ReplayFilter(self.point)
-        key, point, add = self.key, self.point, self._batcher.add
+        key, point, add = self.key, self.point, self._events.add
         got = False
         outcome = _Outcome.EOF
         try:
             for chunk in body_chunks(resp):
                 lines = splitter.feed(chunk)
                 if lines:
-                    records = to_records(lines, key, point, replay, time.time_ns())
+                    records = to_records(lines, key, point, replay, time.time_ns(), advance=False)
                     if records:
                         got = True
-                        add(records, (self.ckpt_key, point.to_json()))
+                        add(records)
                 if self._interrupted:
                     outcome = _Outcome.INTERRUPTED
                     break
@@ -270,11 +280,17 @@ class InstanceStream:
             if ended:
                 # The container died mid-line: that fragment is all there will be.
                 records = to_records(
-                    [splitter.take()], key, point, replay, time.time_ns(), Flag.UNTERMINATED
+                    [splitter.take()],
+                    key,
+                    point,
+                    replay,
+                    time.time_ns(),
+                    Flag.UNTERMINATED,
+                    advance=False,
                 )
                 if records:
                     got = True
-                    add(records, (self.ckpt_key, point.to_json()))
+                    add(records)
             # Otherwise the rest of the line may still come: the next request, resumed
             # at or before its timestamp, sends it whole.
         return outcome, got
@@ -310,6 +326,8 @@ class InstanceStream:
         if self.finished:
             return
         self.finished = True
+        self._events.flush()  # the log is over: its last event is whole
+        self._ticker.forget(self._events)
         self.point.done = True
         self._batcher.add([], (self.ckpt_key, self.point.to_json()))
         if self._initial:
