@@ -73,11 +73,13 @@ class Printer:
         lines = line.message.count("\n") + 1 if isinstance(line.message, str) else 1
         if lines > 1:
             obj["lines"] = lines  # an event: a stack trace with the line that logged it
-        if line.fields is not None:
-            try:
-                obj["fields"] = json.loads(line.fields)
-            except ValueError:
-                obj["fields"] = line.fields  # not written by us: shown as it is
+        if line.fields is not None and isinstance(line.message, str):
+            # Imported here: `klogtui query` without -o jsonl does not pay for it.
+            from klogtui.formats.fields import fields_of
+
+            fields = fields_of(line.message, line.fields)
+            if fields is not None:
+                obj["fields"] = fields
         if line.flags:
             obj["flags"] = flag_names(line.flags)
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some

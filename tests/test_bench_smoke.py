@@ -53,3 +53,26 @@ def test_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
         assert any(n.startswith(prefix) for n in names), prefix
     assert "ERROR" not in out
     assert "- SQLite: " in out and "- CPU: " in out
+
+
+def test_events_bench_prints_both_sides(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "events.py"),
+            "--lines",
+            "2000",
+            "--runs",
+            "2",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| with events + fields |" in proc.stdout
+    assert "| one record per line |" in proc.stdout
+    assert "cost of events:" in proc.stdout

@@ -9,7 +9,7 @@ import pytest
 
 from klogtui.formats import detect_level
 from klogtui.formats.ansi import strip_ansi
-from klogtui.formats.fields import parse, stored_fields
+from klogtui.formats.fields import IN_MESSAGE, fields_of, parse, stored_fields
 from klogtui.model import Level
 from tests.corpus import SHAPES
 
@@ -18,7 +18,7 @@ from tests.corpus import SHAPES
 def test_the_corpus_lines_give_their_fields(name: str) -> None:
     for event in SHAPES[name]:
         level, fields = stored_fields(event.message, detect_level(event.lines[0]))
-        assert (json.loads(fields) if fields else None) == event.fields, event.lines[0]
+        assert fields_of(event.message, fields) == event.fields, event.lines[0]
         if len(event.lines) == 1:  # a trace's level is its grouper's (test_multiline)
             assert Level(level) == event.level
 
@@ -51,15 +51,26 @@ def test_logfmt_with_quotes_and_escapes() -> None:
 )
 def test_lines_that_are_not_structured_have_no_fields(text: str) -> None:
     assert parse(text) is None
-    assert stored_fields(text, 0) == (0, None)
+    level, stored = stored_fields(text, 0)
+    assert level == 0 and fields_of(text, stored) is None
 
 
 def test_a_1_mib_json_object_is_read_whole() -> None:
     big = "x" * (1 << 20)
     line = json.dumps({"level": "error", "msg": "dump", "blob": big})
-    level, fields = stored_fields(line, 0)
-    assert level == Level.ERROR and fields is not None
-    assert json.loads(fields) == {"blob": big}
+    level, fields = stored_fields(line, detect_level(line))
+    assert (level, fields) == (Level.ERROR, IN_MESSAGE)  # the message holds them: no copy
+    assert fields_of(line, fields) == {"blob": big}
+
+
+def test_a_json_event_keeps_its_fields_in_the_message_unless_it_cannot() -> None:
+    line = '{"L":"ERROR","M":"x","status":503}'  # zap's development keys
+    assert stored_fields(line, detect_level(line)) == (Level.ERROR, IN_MESSAGE)
+    assert fields_of(line, IN_MESSAGE) == {"status": 503}
+    assert fields_of('{"level":"error","msg":"x"}', IN_MESSAGE) is None  # no others
+    # Coloured, or followed by a trace: the message is no JSON document, so they are copied.
+    assert stored_fields("\x1b[1m" + line + "\x1b[0m", 0) == (Level.ERROR, '{"status":503}')
+    assert stored_fields(line + "\n\tat a.B(B.java:1)", 0) == (Level.ERROR, '{"status":503}')
 
 
 def test_only_the_first_line_of_an_event_gives_fields() -> None:

@@ -4,11 +4,11 @@ once), a trace cut by rotation, and `klogtui collect` killed with SIGKILL mid-ba
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 from klogtui.collect.files.identity import CHECKPOINT_PREFIX
+from klogtui.formats.fields import fields_of
 from klogtui.model import Flag, Level, Record
 from klogtui.store import Store
 from tests.corpus import SHAPES, T0, cri_file, events_of
@@ -163,6 +163,6 @@ def test_structured_lines_keep_their_fields_and_level(tmp_path: Path) -> None:
             status = reader.newest("503", 10)
         finally:
             reader.close()
-    got = {ln.message: (json.loads(ln.fields) if ln.fields else None) for ln in lines}
+    got = {ln.message: fields_of(ln.message, ln.fields) for ln in lines}
     assert got == {e.message: e.fields for e in truth}
     assert [ln.message for ln in status] == [SHAPES["zap_logrus"][1].message]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from klogtui.formats.ansi import strip_ansi
+from klogtui.formats.fields import IN_MESSAGE, stored_fields
 from klogtui.model import Batch, Level, Record, SourceKey
 from klogtui.store import Store
 from klogtui.store.retention import Retention
@@ -119,19 +120,24 @@ def test_jsonl_gives_an_event_as_written_with_its_line_count_and_fields(tmp_path
     trace = SHAPES["spring"][1]
     zap = SHAPES["zap_logrus"][1]
     coloured = "\x1b[31mERROR\x1b[0m Failed to resolve"
-    fields = json.dumps(zap.fields, ensure_ascii=False)
+    _, fields = stored_fields(zap.message, 0)
+    assert fields == IN_MESSAGE  # read back from the message
+    logfmt = SHAPES["logfmt"][1]
+    logfmt_level, logfmt_fields = stored_fields(logfmt.message, 0)
     _write(
         db,
         [
             Record(T0, key, 1, trace.message, Level.ERROR, 0),
             Record(T0 + 1, key, 2, zap.message, Level.ERROR, 0, fields),
             Record(T0 + 2, key, 1, coloured, Level.ERROR, 0),
+            Record(T0 + 3, key, 1, logfmt.message, logfmt_level, 0, logfmt_fields),
         ],
     )
     got = _jsonl(db)
-    assert [o["message"] for o in got] == [trace.message, zap.message, coloured]
-    assert [o.get("lines") for o in got] == [len(trace.lines), None, None]
-    assert [o.get("fields") for o in got] == [None, zap.fields, None]
-    assert [o["message"] for o in _jsonl(db, "ERROR")] == [trace.message, zap.message, coloured]
+    assert [o["message"] for o in got] == [trace.message, zap.message, coloured, logfmt.message]
+    assert [o.get("lines") for o in got] == [len(trace.lines), None, None, None]
+    assert [o.get("fields") for o in got] == [None, zap.fields, None, logfmt.fields]
+    assert [o["level"] for o in got] == ["error", "error", "error", "error"]
+    assert [o["message"] for o in _jsonl(db, "ERROR")] == [o["message"] for o in got]
     assert [o["message"] for o in _jsonl(db, "SQLException")] == [trace.message]
     _fts_intact(db)

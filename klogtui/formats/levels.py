@@ -47,7 +47,8 @@ _FIELD_LEVELS: dict[str, int] = {
 _NUMERIC_LEVELS = {10: TRACE, 20: DEBUG, 30: INFO, 40: WARN, 50: ERROR, 60: FATAL}
 _FIELD_LEVELS.update({str(number): level for number, level in _NUMERIC_LEVELS.items()})
 _FIELD_LEVELS_B = {name.encode(): level for name, level in _FIELD_LEVELS.items()}
-_FIELD_KEYS = frozenset(("level", "severity", "lvl", "loglevel"))
+# zap's development encoder writes "L"; ECS writes "log.level".
+_FIELD_KEYS = frozenset(("level", "severity", "lvl", "loglevel", "l", "log.level", "@level"))
 
 # Words that state a level in free text. Narrower than _FIELD_LEVELS: a message that
 # starts with "Information about…" or "Alert rules loaded" says nothing about severity.
@@ -93,7 +94,8 @@ _HEAD_BYTES = 64  # free-text levels are only looked for this far into a message
 # A JSON level field and its value (a name, or a pino number). Literal key spellings
 # rather than IGNORECASE: the case-insensitive regex is several times slower.
 _JSON_FIELD_RE = re.compile(
-    rb'"(?:[Ll]evel|LEVEL|[Ss]everity|SEVERITY|[Ll]vl|LVL|[Ll]og[Ll]evel|loglevel|LOGLEVEL)"'
+    rb'"(?:[Ll]evel|LEVEL|[Ss]everity|SEVERITY|[Ll]vl|LVL|[Ll]og[Ll]evel|loglevel|LOGLEVEL'
+    rb'|L|log\.level|@level)"'
     rb'\s*:\s*(?:"\s*([A-Za-z]+)\s*"|"?(\d+)\b)?'
 )
 # logfmt fields, one pattern per key: a pattern that starts with a literal is found

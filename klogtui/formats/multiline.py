@@ -56,6 +56,9 @@ _PYTHON_CHAIN = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 )
+# Cheap tests that rule most lines out before a regex runs (this runs for every line).
+_FRAME_FIRST = frozenset(" \t.C")
+_TRACE_FIRST = frozenset("Tpgf")
 _GOROUTINE_RE = re.compile(r"goroutine \d+ \[[^\]]*\]:$")
 _GO_FUNCTION_RE = re.compile(r"[\w./*()\[\]{}%-]+\(.*\)$")
 
@@ -83,17 +86,22 @@ class Event(NamedTuple):
 def _trace_start(text: str) -> Mode | None:
     """The kind of trace this line starts, if it starts one."""
     first = text[:1]
-    if first == "T" and text.startswith("Traceback (most recent call last):"):
-        return "python"
-    if first == "p" and text.startswith("panic: "):
-        return "go"
-    if first in ("g", "f") and (
-        _GOROUTINE_RE.match(text) is not None or text.startswith("fatal error: ")
-    ):
-        return "go"
-    if "." in text and _JAVA_EXCEPTION_RE.match(text) is not None:
+    if first in _TRACE_FIRST:
+        if first == "T" and text.startswith("Traceback (most recent call last):"):
+            return "python"
+        if first == "p" and text.startswith("panic: "):
+            return "go"
+        if _GOROUTINE_RE.match(text) is not None or text.startswith("fatal error: "):
+            return "go"
+    # A Java exception line opens with a package name, or with "Exception in thread";
+    # the anchored match gives up at the first character that cannot be in a class name.
+    if (first.islower() or first == "E") and _JAVA_EXCEPTION_RE.match(text) is not None:
         return "java"
     return None
+
+
+def _is_frame(text: str) -> bool:
+    return text[:1] in _FRAME_FIRST and _FRAME_RE.match(text) is not None
 
 
 def _joins(mode: Mode, text: str) -> Mode | None:
@@ -121,7 +129,7 @@ def _joins(mode: Mode, text: str) -> Mode | None:
         ):
             return "go"
         return None
-    return "java" if _FRAME_RE.match(text) is not None else None
+    return "java" if _is_frame(text) else None
 
 
 class _Open:
@@ -143,14 +151,9 @@ class _Open:
         self.last_at = now
 
     def event(self, extra_flags: int = 0) -> Event:
-        return Event(
-            self.start,
-            self.ts,
-            self.level,
-            self.flags | extra_flags,
-            "\n".join(self.parts),
-            len(self.parts),
-        )
+        parts = self.parts
+        message = parts[0] if len(parts) == 1 else "\n".join(parts)
+        return Event(self.start, self.ts, self.level, self.flags | extra_flags, message, len(parts))
 
 
 class Grouper:
@@ -208,8 +211,12 @@ class Grouper:
         """
         o = self._open
         bare = strip_ansi(text) if "\x1b" in text else text
+        frame = bare[:1] in _FRAME_FIRST and _FRAME_RE.match(bare) is not None
         if o is not None:
-            mode = _joins(o.mode, bare)
+            if o.mode == "plain":  # the usual case: only a frame joins a plain line
+                mode: Mode | None = "java" if frame else None
+            else:
+                mode = _joins(o.mode, bare)
             if mode is None and len(o.parts) == 1 and o.level >= WARN:
                 mode = _trace_start(bare)
                 if mode == "go":
@@ -228,7 +235,7 @@ class Grouper:
         kind = _trace_start(bare)
         if kind is not None:
             new = _Open(start, ts, level if level >= WARN else ERROR, flags, text, kind, now)
-        elif _FRAME_RE.match(bare) is not None:
+        elif frame:
             new = _Open(start, ts, level, flags | CONTINUED, text, "java", now)
         else:
             new = _Open(start, ts, level, flags, text, "plain", now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from klogtui.formats import Parsed
-from klogtui.formats.fields import stored_fields
+from klogtui.formats.fields import STRUCTURED_FIRST, stored_fields
 from klogtui.formats.multiline import Event, Grouper
 from klogtui.model import Record, SourceKey
 
@@ -27,13 +27,14 @@ class StreamEvents:
         source: the container instance its records belong to.
     """
 
-    __slots__ = ("_outbox", "_source", "groupers")
+    __slots__ = ("_outbox", "_ordered", "_source", "groupers")
 
     def __init__(self, source: SourceKey) -> None:
         self._source = source
         self.groupers = (Grouper(), Grouper(), Grouper())  # by stream; [0] unused
         # (start position, record) of finished events not handed over yet.
         self._outbox: list[tuple[int, Record]] = []
+        self._ordered = True  # the outbox is in position order (the usual case: no sort)
 
     @property
     def holding(self) -> bool:
@@ -59,9 +60,7 @@ class StreamEvents:
         stream = p.stream
         if not stream:
             level, fields = stored_fields(p.message, p.level)
-            self._outbox.append(
-                (p.start, Record(p.ts, self._source, 0, p.message, level, p.flags, fields))
-            )
+            self._put(p.start, Record(p.ts, self._source, 0, p.message, level, p.flags, fields))
             return
         g = self.groupers[stream]
         self._queue(stream, g.feed(p.start, p.ts, p.level, p.flags, p.message, now))
@@ -84,7 +83,9 @@ class StreamEvents:
         box = self._outbox
         if not box:
             return []
-        box.sort(key=_start)  # stable: equal positions keep their order
+        if not self._ordered:
+            box.sort(key=_start)  # stable: equal positions keep their order
+            self._ordered = True
         opens = [s for g in self.groupers if (s := g.open_start) is not None]
         if opens:
             cut = bisect_left(box, min(opens), key=_start)
@@ -96,10 +97,22 @@ class StreamEvents:
     def _queue(self, stream: int, events: list[Event]) -> None:
         if events:
             source = self._source
+            box = self._outbox
             for e in events:
-                level, fields = stored_fields(e.message, e.level)
-                record = Record(e.ts, source, stream, e.message, level, e.flags, fields)
-                self._outbox.append((e.start, record))
+                message = e.message
+                if message[:1] in STRUCTURED_FIRST:  # else no fields: spare the call
+                    level, fields = stored_fields(message, e.level)
+                else:
+                    level, fields = e.level, None
+                if box and e.start < box[-1][0]:
+                    self._ordered = False
+                box.append((e.start, Record(e.ts, source, stream, message, level, e.flags, fields)))
+
+    def _put(self, start: int, record: Record) -> None:
+        box = self._outbox
+        if box and start < box[-1][0]:
+            self._ordered = False
+        box.append((start, record))
 
 
 def _start(item: tuple[int, Record]) -> int:
