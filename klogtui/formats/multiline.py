@@ -59,6 +59,9 @@ _PYTHON_CHAIN = (
 # Cheap tests that rule most lines out before a regex runs (this runs for every line).
 _FRAME_FIRST = frozenset(" \t.C")
 _TRACE_FIRST = frozenset("Tpgf")
+# Lines opening with none of these neither join a plain event nor start a trace: the
+# common case, decided without a regex (digits, "{", "[", capitals but "T" and "E").
+_MAY_GROUP_FIRST = frozenset(" \t.CTpgfE\x1b") | frozenset("abcdefghijklmnopqrstuvwxyz")
 _GOROUTINE_RE = re.compile(r"goroutine \d+ \[[^\]]*\]:$")
 _GO_FUNCTION_RE = re.compile(r"[\w./*()\[\]{}%-]+\(.*\)$")
 
@@ -210,6 +213,15 @@ class Grouper:
             The events this line completes: usually none or one.
         """
         o = self._open
+        if o is not None and o.mode == "plain" and text[:1] not in _MAY_GROUP_FIRST:
+            # Fast path: the open line is done and this one opens a plain event. The
+            # object is reused (this runs for most lines).
+            done = o.event()
+            o.start, o.ts, o.level, o.flags = start, ts, level, flags
+            o.parts = [text]
+            o.size = len(text)
+            o.opened_at = o.last_at = now
+            return [done]
         bare = strip_ansi(text) if "\x1b" in text else text
         frame = bare[:1] in _FRAME_FIRST and _FRAME_RE.match(bare) is not None
         if o is not None:
