@@ -6,10 +6,18 @@ or not, or `previous=true`), resumes at its checkpoint with `sinceTime`, hands t
 lines it reads to the batcher with the new checkpoint, and says when it wants its next
 turn: at once after a yield, after a backoff with jitter after a failure, never once
 the instance's log was read to its end.
+
+While containers take turns (the scheduler's `may_follow` says no), a turn reads what
+is there and ends, and the next comes after `poll_active_s` (`poll_quiet_s` for a
+container that wrote nothing lately). A follow that stays silent well past the
+container's usual pace is reconnected at once: kubelets before 1.29 stop sending at a
+log rotation without closing the stream. A pod's node whose kubelet does not answer
+makes its containers wait (nodes.py) instead of holding slots.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,8 +37,10 @@ from klogtui.collect.kube.api import (
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.errors import describe_conn, describe_http
 from klogtui.collect.kube.lines import LineSplitter, ReplayFilter, ResumePoint, to_records
+from klogtui.collect.kube.nodes import NodeHealth, kubelet_unreachable
+from klogtui.collect.kube.rate import RateMeter
 from klogtui.collect.kube.status import ContainerView, Plan, plan_for
-from klogtui.model import Flag, SourceKey
+from klogtui.model import Flag, Record, SourceKey
 
 __all__ = ["InstanceStream", "StreamTimings", "checkpoint_key"]
 
@@ -53,6 +63,14 @@ class StreamTimings:
         eof_grace_s: after a follow stream ends cleanly, how long to wait for the pod
             status to say why (the container stopped) before following again.
         max_line_bytes: longest line kept whole; longer ones are truncated.
+        poll_active_s: while taking turns, the pause between two reads of a container
+            that wrote lately.
+        poll_quiet_s: the same for a container that wrote nothing lately.
+        stall_min_s: the shortest silence after which a follow of a container that
+            was writing is reconnected (longer for slower writers: 10 lines' worth).
+        node_backoff_s: how long a node whose kubelet does not answer is left alone at
+            first; doubles while it stays down.
+        node_backoff_max_s: the longest such wait.
     """
 
     read_timeout_s: float = 300.0
@@ -60,10 +78,19 @@ class StreamTimings:
     backoff_max_s: float = 30.0
     eof_grace_s: float = 5.0
     max_line_bytes: int = 1 << 20
+    poll_active_s: float = 2.0
+    poll_quiet_s: float = 10.0
+    stall_min_s: float = 5.0
+    node_backoff_s: float = 30.0
+    node_backoff_max_s: float = 300.0
 
 
 class _Outcome:
-    EOF, ERROR, INTERRUPTED = "eof", "error", "interrupted"
+    EOF, ERROR, INTERRUPTED, SILENT = "eof", "error", "interrupted", "silent"
+
+
+_STALL_LINES = 10  # a follow silent for this many lines' worth of time is suspect
+_RATE_TAU_S = 30.0
 
 
 class InstanceStream:
@@ -83,6 +110,9 @@ class InstanceStream:
         on_finished: called once the instance is finished (read to its end, or gone).
         on_open: told +1 when a request of ours opens, -1 when it closes.
         stopping: set when the collector stops.
+        node: the node the pod runs on.
+        nodes: which nodes are down.
+        may_follow: whether this task may keep a follow request open (the scheduler).
     """
 
     def __init__(
@@ -100,6 +130,9 @@ class InstanceStream:
         on_finished: Callable[[InstanceStream], None],
         on_open: Callable[[int], None],
         stopping: threading.Event,
+        node: str,
+        nodes: NodeHealth,
+        may_follow: Callable[[InstanceStream], bool],
     ) -> None:
         self.key = key
         self.name = f"{key.namespace}/{key.pod}/{key.container}#{key.restart}"
@@ -124,6 +157,16 @@ class InstanceStream:
         self._eof_view: ContainerView | None = None  # status when a follow ended cleanly
         self._eof_deadline = 0.0
         self.finished = False
+        self.node = node
+        self._nodes = nodes
+        self._may_follow = may_follow
+        self.urgent = False  # its pod is terminating: its last lines are about to go
+        self._meter = RateMeter(_RATE_TAU_S)
+        self._stalls = 0  # silent follows in a row that were reconnected
+
+    def rank(self) -> float:
+        """Its claim to a slot of its own: bytes/s written lately; inf when urgent."""
+        return math.inf if self.urgent else self._meter.bytes_per_s()
 
     # -- scheduler interface ----------------------------------------------------------
 
@@ -166,7 +209,10 @@ class InstanceStream:
             if view == self._eof_view and time.monotonic() < self._eof_deadline:
                 return self._eof_deadline - time.monotonic()
             self._eof_view = None
-        follow = plan is Plan.FOLLOW and not self._initial
+        wait = self._nodes.wait_s(self.node)
+        if wait > 0:
+            return wait  # the node is down: someone else tries it, or later
+        follow = plan is Plan.FOLLOW and not self._initial and self._may_follow(self)
         return self._request(plan, view, follow)
 
     # -- one request --------------------------------------------------------------------
@@ -189,13 +235,19 @@ class InstanceStream:
         path = f"/api/v1/namespaces/{key.namespace}/pods/{key.pod}/log"
         where = f"{key.namespace}/{key.pod}/{key.container}"
         started = time.monotonic()
+        timeout = self._stall_timeout() if follow else self._t.read_timeout_s
         try:
-            resp = self._api.open(path, self._query(plan, follow), self._t.read_timeout_s)
+            resp = self._api.open(path, self._query(plan, follow), timeout)
         except KubeHTTPError as e:
+            if kubelet_unreachable(e.status, e.message):
+                took = time.monotonic() - started
+                return max(self._nodes.failed(self.node, took, e.message), self._failed())
+            self._nodes.answered(self.node)
             return self._failed_request(e, where)
         except KubeConnError as e:
             self._stats.error(where, describe_conn(str(e), self._api.target))
             return self._failed()
+        self._nodes.answered(self.node)
         with self._lock:
             if self._interrupted:
                 resp.close()
@@ -212,9 +264,17 @@ class InstanceStream:
             self._on_open(-1)
         if got or time.monotonic() - started > 10 * self._t.backoff_base_s:
             self._backoff.reset()
+        if got:
+            self._stalls = 0
         if outcome == _Outcome.INTERRUPTED:
             return self._after_interrupt()
-        if outcome == _Outcome.ERROR:
+        if outcome == _Outcome.SILENT and timeout < self._t.read_timeout_s:
+            # Silent far longer than this container's pace: an older kubelet may have
+            # stopped at a log rotation without ending the stream. Ask again now; if
+            # the container merely went quiet, the next wait is twice as long.
+            self._stalls += 1
+            return 0.0
+        if outcome in (_Outcome.ERROR, _Outcome.SILENT):
             # A silent stream ran into the read timeout, or the connection broke. A
             # turn that lasted reset the failure count above: its retry comes quickly.
             return self._failed()
@@ -224,6 +284,10 @@ class InstanceStream:
             self._on_initial(self)
             if plan is Plan.FOLLOW:
                 return 0.0
+        if plan is Plan.FOLLOW and not follow:
+            # Taking turns: this turn read what was there; the next comes soon.
+            active = self._meter.lines_per_s() > 0 or self.urgent
+            return self._t.poll_active_s if active else self._t.poll_quiet_s
         if plan is Plan.FOLLOW:
             # A follow ends cleanly when the container stops (or an idle timeout hits).
             # Wait for the status to tell which before asking again: asking too early
@@ -244,9 +308,11 @@ class InstanceStream:
             for chunk in body_chunks(resp):
                 lines = splitter.feed(chunk)
                 if lines:
-                    records = to_records(lines, key, point, replay, time.time_ns())
+                    now_ns = time.time_ns()
+                    records = to_records(lines, key, point, replay, now_ns)
                     if records:
                         got = True
+                        self._measure(records, now_ns)
                         add(records, (self.ckpt_key, point.to_json()))
                 if self._interrupted:
                     outcome = _Outcome.INTERRUPTED
@@ -254,10 +320,11 @@ class InstanceStream:
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
             if self._interrupted:
                 outcome = _Outcome.INTERRUPTED
+            elif isinstance(e, urllib3.exceptions.ReadTimeoutError):
+                outcome = _Outcome.SILENT
             else:
                 outcome = _Outcome.ERROR
-                if not isinstance(e, urllib3.exceptions.ReadTimeoutError):
-                    self._stats.error(where, f"log stream broke, reconnecting: {type(e).__name__}")
+                self._stats.error(where, f"log stream broke, reconnecting: {type(e).__name__}")
         finally:
             if outcome == _Outcome.EOF and not self._interrupted:
                 resp.release_conn()
@@ -278,6 +345,20 @@ class InstanceStream:
             # Otherwise the rest of the line may still come: the next request, resumed
             # at or before its timestamp, sends it whole.
         return outcome, got
+
+    def _measure(self, records: list[Record], now_ns: int) -> None:
+        horizon = now_ns - int(_RATE_TAU_S * 1e9)
+        fresh = [r for r in records if r.ts >= horizon]
+        if fresh:
+            self._meter.add(len(fresh), sum(len(r.message) for r in fresh))
+
+    def _stall_timeout(self) -> float:
+        """How long a follow may stay silent before it is suspected stalled."""
+        rate = self._meter.lines_per_s()
+        if rate <= 0:
+            return self._t.read_timeout_s
+        pace = max(self._t.stall_min_s, _STALL_LINES / rate) * 2.0 ** min(self._stalls, 10)
+        return min(self._t.read_timeout_s, pace)
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -304,7 +385,9 @@ class InstanceStream:
             if self._initial_failures >= _INITIAL_TRIES:
                 self._initial = False
                 self._on_initial(self)
-        return self._backoff.failed()
+        delay = self._backoff.failed()
+        # A terminating pod's log is gone soon: no long pauses.
+        return min(delay, self._t.backoff_base_s) if self.urgent else delay
 
     def _finish(self) -> None:
         if self.finished:
