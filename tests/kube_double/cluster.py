@@ -215,6 +215,16 @@ class FakeCluster:
             for inst in c.instances:
                 inst.rotate_bytes = rotate_bytes
 
+    def rotate(self, ns: str, pod: str, container: str) -> None:
+        """Rotate the newest instance's log file now: new requests see only what follows."""
+        with self.cond:
+            inst = self._container(ns, pod, container).current()
+            assert inst is not None
+            inst.file_start = inst.end
+            inst.file_bytes = 0
+            inst.rotations += 1
+            inst.cond.notify_all()
+
     def rotations(self, ns: str, pod: str, container: str) -> int:
         """Files of the container's newest instance rotated away so far."""
         with self.cond:
@@ -281,6 +291,14 @@ class FakeCluster:
         with self.cond:
             c = self._container(ns, pod, container)
             return [t for _, t in c.instances[restart].lines]
+
+    def written(
+        self, ns: str, pod: str, container: str, restart: int = -1
+    ) -> list[tuple[int, str]]:
+        """(timestamp, text) of every line an instance wrote, rotated ones included."""
+        with self.cond:
+            inst = self._container(ns, pod, container).instances[restart]
+            return [(ts, t.decode()) for ts, t in inst.lines]
 
     # -- faults --------------------------------------------------------------------------
 

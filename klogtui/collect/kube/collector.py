@@ -101,6 +101,10 @@ def _rank(task: Task) -> float:
     return task.rank() if isinstance(task, InstanceStream) else 0.0
 
 
+def _stalled(task: Task, now: float) -> bool:
+    return task.stalled(now) if isinstance(task, InstanceStream) else False
+
+
 class KubeCollector:
     """Collects the logs of the selected pods through the Kubernetes API.
 
@@ -192,7 +196,7 @@ class KubeCollector:
         t = self.options.timings
         self._batcher = Batcher(self._sink, self._stats, max_delay_s=t.batch_delay_s)
         self._scheduler = FairScheduler(
-            self.options.max_streams, t.slice_s, self._task_crashed, rank=_rank
+            self.options.max_streams, t.slice_s, self._task_crashed, rank=_rank, stalled=_stalled
         )
         for scope in self._scopes:
             w = PodWatcher(
@@ -244,6 +248,10 @@ class KubeCollector:
                 "open_streams": self._open_streams,
                 "nodes_down": len(self.nodes.down()),
             }
+
+    def pinned(self) -> list[str]:
+        """The container instances that keep a stream of their own while others take turns."""
+        return self._scheduler.pinned() if self._scheduler is not None else []
 
     def turn_taking(self) -> str | None:
         """Why containers take turns, and what to do about it; None when they do not."""

@@ -83,13 +83,24 @@ class NodeHealth:
         """A log request for a pod of `node` failed as a dead kubelet does; returns the
         seconds its container should wait."""
         with self._lock:
+            now = time.monotonic()
             down = self._down.get(node)
+            if down is not None and now < down.until:
+                return down.until - now  # one of the tries already under way when it fell
+            first = down is None
             if down is None:
-                down = self._down[node] = _Down(Backoff(self._base, self._max), 0.0, "")
+                # No jitter: one container probes for all, there is no herd to spread.
+                backoff = Backoff(self._base, self._max, rand=lambda: 1.0)
+                down = self._down[node] = _Down(backoff, 0.0, "")
             wait = down.backoff.failed()
-            down.until = time.monotonic() + wait
+            down.until = now + wait
             down.probing_since = 0.0
             down.why = message
+        if first:
+            self._report(node, took_s, message)
+        return wait
+
+    def _report(self, node: str, took_s: float, message: str) -> None:
         self._stats.error(
             f"node {node}",
             f"the kubelet on node {node} does not answer (log requests for its pods fail "
@@ -97,7 +108,6 @@ class NodeHealth:
             "up to every "
             f"{self._max:.0f} s; lines they write meanwhile are read then, or marked as a gap",
         )
-        return wait
 
     def answered(self, node: str) -> None:
         """A log request for a pod of `node` was answered: the node is up."""

@@ -22,11 +22,12 @@ class RateMeter:
     are floats replaced whole, a slightly old reading is fine.
     """
 
-    __slots__ = ("_at", "_bytes", "_lines", "tau_s")
+    __slots__ = ("_at", "_born", "_bytes", "_lines", "tau_s")
 
     def __init__(self, tau_s: float = 30.0) -> None:
         self.tau_s = tau_s
         self._at = time.monotonic()
+        self._born = 0.0  # when the first lines were counted
         self._lines = 0.0
         self._bytes = 0.0
 
@@ -36,13 +37,22 @@ class RateMeter:
     def add(self, lines: int, nbytes: int) -> None:
         """Count lines written lately (the caller filters out old ones)."""
         now = time.monotonic()
+        if not self._born:
+            self._born = now
         k = self._decay(now)
         self._lines = self._lines * k + lines
         self._bytes = self._bytes * k + nbytes
         self._at = now
 
+    def _span(self, now: float) -> float:
+        # Until tau has passed, divide by the time actually measured (at least 1 s):
+        # a container that just started writing fast is seen as fast at once.
+        return max(1.0, min(self.tau_s, now - self._born))
+
     def lines_per_s(self) -> float:
-        return self._lines * self._decay(time.monotonic()) / self.tau_s
+        now = time.monotonic()
+        return self._lines * self._decay(now) / self._span(now)
 
     def bytes_per_s(self) -> float:
-        return self._bytes * self._decay(time.monotonic()) / self.tau_s
+        now = time.monotonic()
+        return self._bytes * self._decay(now) / self._span(now)

@@ -47,8 +47,15 @@ _QUEUED, _DELAYED, _RUNNING = "queued", "delayed", "running"
 _REPIN_S = 1.0  # how often the pinned set follows the measured rates
 
 
+_STALL_CHECK_S = 0.25
+
+
 def _unranked(task: Task) -> float:
     return 0.0
+
+
+def _never_stalled(task: Task, now: float) -> bool:
+    return False
 
 
 class FairScheduler:
@@ -60,6 +67,8 @@ class FairScheduler:
         on_crash: told about an exception escaping a task's run (the task ends).
         rank: a task's claim to a slot of its own (its write rate, bytes/s; 0 for a
             quiet one; `math.inf` for an urgent one). Read without locks, often.
+        stalled: asked about each running task every `_STALL_CHECK_S`: True if its
+            request went silent for too long (it is interrupted, and runs again).
     """
 
     def __init__(
@@ -68,11 +77,14 @@ class FairScheduler:
         slice_s: float,
         on_crash: Callable[[Task, BaseException], None] | None = None,
         rank: Callable[[Task], float] = _unranked,
+        stalled: Callable[[Task, float], bool] = _never_stalled,
     ) -> None:
         self._max = max(1, max_running)
         self._slice = slice_s
         self._on_crash = on_crash
         self._rank = rank
+        self._stalled = stalled
+        self._stall_check_at = 0.0
         self._cond = threading.Condition()
         self._ready: deque[Task] = deque()
         self._front: deque[Task] = deque()  # urgent and pinned tasks: started first
@@ -84,6 +96,7 @@ class FairScheduler:
         self._started: dict[Task, float] = {}  # running task -> monotonic start of its turn
         self._threads: dict[Task, threading.Thread] = {}
         self._asked: set[Task] = set()  # running tasks already told to yield
+        self._woken: set[Task] = set()  # running tasks woken: their next turn comes at once
         self._seq = itertools.count()
         self._stopped = False
         self._dispatcher = threading.Thread(
@@ -101,13 +114,16 @@ class FairScheduler:
             self._enqueue(task, delay)
 
     def wake(self, task: Task) -> None:
-        """Run a task now if it waits for its delay; queue it if it is unknown."""
+        """Run a task now if it waits for its delay; queue it if it is unknown; a running
+        task's next turn comes at once."""
         with self._cond:
             if self._stopped:
                 return
             state = self._state.get(task)
             if state is None:
                 self._enqueue(task, 0.0)
+            elif state == _RUNNING:
+                self._woken.add(task)  # news during a turn: look at it right after
             elif state == _DELAYED:
                 self._due.pop(task, None)
                 self._queue(task)
@@ -128,6 +144,11 @@ class FairScheduler:
             if len(self._state) <= self._max:
                 return None
             return len(self._state), len(self._pinned)
+
+    def pinned(self) -> list[str]:
+        """The names of the tasks that keep a slot of their own."""
+        with self._cond:
+            return sorted(t.name for t in self._pinned)
 
     def may_follow(self, task: Task) -> bool:
         """Whether a task may keep its request open (else: read what is there, end)."""
@@ -201,6 +222,13 @@ class FairScheduler:
                     self._delayed[0][0] if self._delayed else now + 3600.0, now + _REPIN_S
                 )
                 to_interrupt, slice_end = self._to_interrupt(now)
+                if now >= self._stall_check_at:
+                    self._stall_check_at = now + _STALL_CHECK_S
+                    for task in self._started:
+                        if task not in self._asked and self._stalled(task, now):
+                            self._asked.add(task)
+                            to_interrupt.append(task)
+                wake_at = min(wake_at, self._stall_check_at)
                 if not to_interrupt:
                     self._cond.wait(max(0.0, min(wake_at, slice_end) - now))
             for task in to_interrupt:
@@ -213,7 +241,14 @@ class FairScheduler:
             return
         room = self._max - max(1, self._max // 4)
         ranked = sorted(((self._rank(t), t) for t in self._state), key=lambda rt: -rt[0])
-        self._pinned = {t for r, t in ranked[:room] if 0 < r < math.inf}
+        pinned = {t for r, t in ranked[:room] if 0 < r < math.inf}
+        for task in pinned - self._pinned:
+            if self._state.get(task) == _DELAYED:
+                # Newly pinned while waiting for its next turn: it follows from now on.
+                self._due.pop(task, None)
+                self._state[task] = _QUEUED
+                self._front.append(task)
+        self._pinned = pinned
 
     def _to_interrupt(self, now: float) -> tuple[list[Task], float]:
         """Running tasks to ask to yield for the waiting ones; when to look again."""
@@ -270,6 +305,9 @@ class FairScheduler:
             self._threads.pop(task, None)
             self._asked.discard(task)
             del self._state[task]
+            if task in self._woken:
+                self._woken.discard(task)
+                delay = None if delay is None else 0.0
             if delay is not None and not self._stopped:
                 self._enqueue(task, delay)
             self._cond.notify_all()

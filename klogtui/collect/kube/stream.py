@@ -86,7 +86,7 @@ class StreamTimings:
 
 
 class _Outcome:
-    EOF, ERROR, INTERRUPTED, SILENT = "eof", "error", "interrupted", "silent"
+    EOF, ERROR, INTERRUPTED = "eof", "error", "interrupted"
 
 
 _STALL_LINES = 10  # a follow silent for this many lines' worth of time is suspect
@@ -163,6 +163,8 @@ class InstanceStream:
         self.urgent = False  # its pod is terminating: its last lines are about to go
         self._meter = RateMeter(_RATE_TAU_S)
         self._stalls = 0  # silent follows in a row that were reconnected
+        self._following_since = 0.0  # monotonic time of the last byte of an open follow
+        self._stall_suspected = False
 
     def rank(self) -> float:
         """Its claim to a slot of its own: bytes/s written lately; inf when urgent."""
@@ -201,9 +203,7 @@ class InstanceStream:
             return None
         if plan is Plan.WAIT:
             # Nothing to read yet; the registry wakes us when the pod's status changes.
-            if self._initial:
-                self._initial = False
-                self._on_initial(self)
+            self._initial_over()
             return None
         if self._eof_view is not None:
             if view == self._eof_view and time.monotonic() < self._eof_deadline:
@@ -211,7 +211,10 @@ class InstanceStream:
             self._eof_view = None
         wait = self._nodes.wait_s(self.node)
         if wait > 0:
-            return wait  # the node is down: someone else tries it, or later
+            # The node is down: someone else tries it, or later. A known outage does
+            # not hold up catching up.
+            self._initial_over()
+            return wait
         follow = plan is Plan.FOLLOW and not self._initial and self._may_follow(self)
         return self._request(plan, view, follow)
 
@@ -235,11 +238,11 @@ class InstanceStream:
         path = f"/api/v1/namespaces/{key.namespace}/pods/{key.pod}/log"
         where = f"{key.namespace}/{key.pod}/{key.container}"
         started = time.monotonic()
-        timeout = self._stall_timeout() if follow else self._t.read_timeout_s
         try:
-            resp = self._api.open(path, self._query(plan, follow), timeout)
+            resp = self._api.open(path, self._query(plan, follow), self._t.read_timeout_s)
         except KubeHTTPError as e:
             if kubelet_unreachable(e.status, e.message):
+                self._initial_over()  # a dead node does not hold up catching up
                 took = time.monotonic() - started
                 return max(self._nodes.failed(self.node, took, e.message), self._failed())
             self._nodes.answered(self.node)
@@ -255,26 +258,26 @@ class InstanceStream:
                 return self._after_interrupt()
             self._resp = resp
         self._on_open(1)
+        self._stall_suspected = False
+        if follow:
+            self._following_since = time.monotonic()
         try:
             # Only a read to the end of an ended instance keeps an unfinished last line.
             outcome, got = self._read(resp, where, ended=plan is not Plan.FOLLOW)
         finally:
             with self._lock:
                 self._resp = None
+                self._following_since = 0.0
             self._on_open(-1)
         if got or time.monotonic() - started > 10 * self._t.backoff_base_s:
             self._backoff.reset()
         if got:
             self._stalls = 0
         if outcome == _Outcome.INTERRUPTED:
+            if self._stall_suspected:
+                self._stalls += 1  # if it merely went quiet, the next wait is longer
             return self._after_interrupt()
-        if outcome == _Outcome.SILENT and timeout < self._t.read_timeout_s:
-            # Silent far longer than this container's pace: an older kubelet may have
-            # stopped at a log rotation without ending the stream. Ask again now; if
-            # the container merely went quiet, the next wait is twice as long.
-            self._stalls += 1
-            return 0.0
-        if outcome in (_Outcome.ERROR, _Outcome.SILENT):
+        if outcome == _Outcome.ERROR:
             # A silent stream ran into the read timeout, or the connection broke. A
             # turn that lasted reset the failure count above: its retry comes quickly.
             return self._failed()
@@ -307,6 +310,8 @@ class InstanceStream:
         try:
             for chunk in body_chunks(resp):
                 lines = splitter.feed(chunk)
+                if self._following_since:
+                    self._following_since = time.monotonic()
                 if lines:
                     now_ns = time.time_ns()
                     records = to_records(lines, key, point, replay, now_ns)
@@ -320,11 +325,10 @@ class InstanceStream:
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
             if self._interrupted:
                 outcome = _Outcome.INTERRUPTED
-            elif isinstance(e, urllib3.exceptions.ReadTimeoutError):
-                outcome = _Outcome.SILENT
             else:
                 outcome = _Outcome.ERROR
-                self._stats.error(where, f"log stream broke, reconnecting: {type(e).__name__}")
+                if not isinstance(e, urllib3.exceptions.ReadTimeoutError):
+                    self._stats.error(where, f"log stream broke, reconnecting: {type(e).__name__}")
         finally:
             if outcome == _Outcome.EOF and not self._interrupted:
                 resp.release_conn()
@@ -352,13 +356,22 @@ class InstanceStream:
         if fresh:
             self._meter.add(len(fresh), sum(len(r.message) for r in fresh))
 
-    def _stall_timeout(self) -> float:
-        """How long a follow may stay silent before it is suspected stalled."""
+    def stalled(self, now: float) -> bool:
+        """True if an open follow has been silent far longer than this container's pace
+        (the scheduler then interrupts it, and it asks again at once).
+
+        Kubelets before 1.29 stop sending at a log rotation without ending the stream;
+        only the read timeout would notice, minutes later.
+        """
+        since = self._following_since
         rate = self._meter.lines_per_s()
-        if rate <= 0:
-            return self._t.read_timeout_s
-        pace = max(self._t.stall_min_s, _STALL_LINES / rate) * 2.0 ** min(self._stalls, 10)
-        return min(self._t.read_timeout_s, pace)
+        if not since or rate <= 0:
+            return False
+        window = max(self._t.stall_min_s, _STALL_LINES / rate) * 2.0 ** min(self._stalls, 10)
+        if now - since < min(window, self._t.read_timeout_s):
+            return False
+        self._stall_suspected = True
+        return True
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -383,8 +396,7 @@ class InstanceStream:
         if self._initial:
             self._initial_failures += 1
             if self._initial_failures >= _INITIAL_TRIES:
-                self._initial = False
-                self._on_initial(self)
+                self._initial_over()
         delay = self._backoff.failed()
         # A terminating pod's log is gone soon: no long pauses.
         return min(delay, self._t.backoff_base_s) if self.urgent else delay
@@ -395,7 +407,11 @@ class InstanceStream:
         self.finished = True
         self.point.done = True
         self._batcher.add([], (self.ckpt_key, self.point.to_json()))
+        self._initial_over()
+        self._on_finished(self)
+
+    def _initial_over(self) -> None:
+        """The initial read is over (done, or given up): stop holding up caught_up."""
         if self._initial:
             self._initial = False
             self._on_initial(self)
-        self._on_finished(self)
