@@ -13,11 +13,15 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["GAP_PHRASE", "GapRange", "gap_message", "parse_gap"]
+from klogtui.model import Flag, LogLine
+
+__all__ = ["GAP_PHRASE", "GAP_QUERY", "GapRange", "gap_counts", "gap_message", "parse_gap"]
 
 GAP_PHRASE = "klogtui gap"
+GAP_QUERY = f'"{GAP_PHRASE}"'  # the query that finds gap markers (and lines quoting them)
 _NS = 1_000_000_000
 _RANGE = re.compile(r"^klogtui gap: lines from (\S+) to (\S+) may be missing")
 
@@ -54,3 +58,12 @@ def parse_gap(message: str) -> GapRange | None:
         return GapRange(_parse_iso(m[1]), _parse_iso(m[2]))
     except ValueError:
         return None
+
+
+def gap_counts(lines: Iterable[LogLine]) -> dict[int, int]:
+    """Gap markers per source id among `lines` (e.g. what GAP_QUERY found)."""
+    counts: dict[int, int] = {}
+    for line in lines:
+        if line.flags & Flag.GAP:
+            counts[line.source_id] = counts.get(line.source_id, 0) + 1
+    return counts

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
+from klogtui.gaps import GAP_QUERY, gap_counts
 from klogtui.model import LogLine, Source
 from klogtui.privacy import open_private
 from klogtui.query_cmd import Printer
@@ -191,11 +192,18 @@ class KlogApp(App[int]):
             return isinstance(message, KlogApp.Committed)
 
     class _StoreTick(Message):
-        def __init__(self, version: int, stats: StoreStats, sources: list[Source] | None) -> None:
+        def __init__(
+            self,
+            version: int,
+            stats: StoreStats,
+            sources: list[Source] | None,
+            gaps: dict[int, int] | None = None,
+        ) -> None:
             super().__init__()
             self.version = version
             self.stats = stats
             self.sources = sources
+            self.gaps = gaps
 
     class _Buckets(Message):
         def __init__(self, generation: int, buckets: list[Bucket], exact: bool) -> None:
@@ -398,7 +406,8 @@ class KlogApp(App[int]):
                 version = reader.data_version()
                 stats = reader.stats()
                 sources = list(reader.sources()) if version != known else None
-                self.post_message(self._StoreTick(version, stats, sources))
+                gaps = gap_counts(reader.newest(GAP_QUERY, 10_000)) if sources else None
+                self.post_message(self._StoreTick(version, stats, sources, gaps))
             finally:
                 self._tick_busy = False
 
@@ -407,7 +416,7 @@ class KlogApp(App[int]):
     def on_klog_app__store_tick(self, event: _StoreTick) -> None:
         self.status_bar.update_store(event.stats)
         if event.sources is not None:
-            self.sources_tree.update_sources(event.sources)
+            self.sources_tree.update_sources(event.sources, event.gaps)
             self._suggester.set_values("namespace", (s.namespace for s in event.sources))
             self._suggester.set_values("pod", (s.pod for s in event.sources))
             self._suggester.set_values("container", (s.container for s in event.sources))

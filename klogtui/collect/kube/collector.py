@@ -196,7 +196,12 @@ class KubeCollector:
         t = self.options.timings
         self._batcher = Batcher(self._sink, self._stats, max_delay_s=t.batch_delay_s)
         self._scheduler = FairScheduler(
-            self.options.max_streams, t.slice_s, self._task_crashed, rank=_rank, stalled=_stalled
+            self.options.max_streams,
+            t.slice_s,
+            self._task_crashed,
+            rank=_rank,
+            stalled=_stalled,
+            on_turn_taking=self._turn_taking_changed,
         )
         for scope in self._scopes:
             w = PodWatcher(
@@ -253,17 +258,14 @@ class KubeCollector:
         """The container instances that keep a stream of their own while others take turns."""
         return self._scheduler.pinned() if self._scheduler is not None else []
 
-    def turn_taking(self) -> str | None:
-        """Why containers take turns, and what to do about it; None when they do not."""
-        taking = self._scheduler.turn_taking() if self._scheduler is not None else None
+    def _turn_taking_changed(self, taking: tuple[int, int] | None) -> None:
+        """Keep the status line's notice in step with turn-taking."""
         if taking is None:
-            return None
-        wanting, pinned = taking
-        return (
-            f"turn-taking: {wanting} containers for {self.options.max_streams} streams "
-            f"(--max-streams); the {pinned} chattiest keep theirs, the rest are read in "
-            "turns, a few seconds behind. For clusters this size run `klogtui collect` "
-            "on each node (a DaemonSet reading the node's log files) instead"
+            self._stats.notice = ""
+            return
+        self._stats.notice = (
+            f"taking turns: {taking[0]} containers > --max-streams {self.options.max_streams}"
+            " (for clusters this size: klogtui collect on each node)"
         )
 
     # -- PodEvents (watcher threads) ------------------------------------------------------

@@ -69,6 +69,7 @@ class FairScheduler:
             quiet one; `math.inf` for an urgent one). Read without locks, often.
         stalled: asked about each running task every `_STALL_CHECK_S`: True if its
             request went silent for too long (it is interrupted, and runs again).
+        on_turn_taking: told `turn_taking()` when it changes (checked every second).
     """
 
     def __init__(
@@ -78,12 +79,15 @@ class FairScheduler:
         on_crash: Callable[[Task, BaseException], None] | None = None,
         rank: Callable[[Task], float] = _unranked,
         stalled: Callable[[Task, float], bool] = _never_stalled,
+        on_turn_taking: Callable[[tuple[int, int] | None], None] | None = None,
     ) -> None:
         self._max = max(1, max_running)
         self._slice = slice_s
         self._on_crash = on_crash
         self._rank = rank
         self._stalled = stalled
+        self._on_turn_taking = on_turn_taking
+        self._told: tuple[int, int] | None = None
         self._stall_check_at = 0.0
         self._cond = threading.Condition()
         self._ready: deque[Task] = deque()
@@ -236,6 +240,13 @@ class FairScheduler:
 
     def _repin(self) -> None:
         """Pin the chattiest tasks while there are more tasks than slots."""
+        self._repin_tasks()
+        taking = (len(self._state), len(self._pinned)) if len(self._state) > self._max else None
+        if taking != self._told and self._on_turn_taking is not None:
+            self._told = taking
+            self._on_turn_taking(taking)
+
+    def _repin_tasks(self) -> None:
         if len(self._state) <= self._max:
             self._pinned = set()
             return
