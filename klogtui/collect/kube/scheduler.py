@@ -45,6 +45,7 @@ class Task(Protocol):
 
 _QUEUED, _DELAYED, _RUNNING = "queued", "delayed", "running"
 _REPIN_S = 1.0  # how often the pinned set follows the measured rates
+_KEEP = 1.5  # a pinned task's rank counts this much more when the set is redone
 
 
 _STALL_CHECK_S = 0.25
@@ -93,6 +94,7 @@ class FairScheduler:
         self._ready: deque[Task] = deque()
         self._front: deque[Task] = deque()  # urgent and pinned tasks: started first
         self._pinned: set[Task] = set()
+        self._unpinned: set[Task] = set()  # running tasks that lost their pin this turn
         self._repin_at = 0.0
         self._delayed: list[tuple[float, int, Task]] = []
         self._state: dict[Task, str] = {}
@@ -251,8 +253,16 @@ class FairScheduler:
             self._pinned = set()
             return
         room = self._max - max(1, self._max // 4)
-        ranked = sorted(((self._rank(t), t) for t in self._state), key=lambda rt: -rt[0])
+        # Hysteresis: a pinned task keeps its slot unless another writes clearly more;
+        # among equals the pinned set would churn, and every change costs a reconnect.
+        ranked = sorted(
+            ((self._rank(t) * (_KEEP if t in self._pinned else 1.0), t) for t in self._state),
+            key=lambda rt: -rt[0],
+        )
         pinned = {t for r, t in ranked[:room] if 0 < r < math.inf}
+        for task in self._pinned - pinned:
+            if task in self._started:
+                self._unpinned.add(task)  # it follows: it yields without waiting a slice
         for task in pinned - self._pinned:
             if self._state.get(task) == _DELAYED:
                 # Newly pinned while waiting for its next turn: it follows from now on.
@@ -282,18 +292,20 @@ class FairScheduler:
                     out.append(task)
                     urgent -= 1
                     want -= 1
-        # The oldest unpinned turns past their slice yield.
+        # The oldest unpinned turns past their slice yield (one just unpinned at once).
+        next_end = now + 3600.0
         for task, since in running:
             if want <= 0:
                 break
             if task in self._asked or task not in may_yield:
                 continue
-            if now - since < self._slice:
-                return out, since + self._slice
+            if now - since < self._slice and task not in self._unpinned:
+                next_end = min(next_end, since + self._slice)
+                continue
             self._asked.add(task)
             out.append(task)
             want -= 1
-        return out, now + 3600.0
+        return out, next_end
 
     def _start(self, task: Task, now: float) -> None:
         self._state[task] = _RUNNING
@@ -315,6 +327,7 @@ class FairScheduler:
             self._started.pop(task, None)
             self._threads.pop(task, None)
             self._asked.discard(task)
+            self._unpinned.discard(task)
             del self._state[task]
             if task in self._woken:
                 self._woken.discard(task)
