@@ -97,16 +97,16 @@ class NodeHealth:
             down.probing_since = 0.0
             down.why = message
         if first:
-            self._report(node, took_s, message)
+            self._report(node, took_s, message, wait)
         return wait
 
-    def _report(self, node: str, took_s: float, message: str) -> None:
+    def _report(self, node: str, took_s: float, message: str, wait: float) -> None:
         self._stats.error(
             f"node {node}",
             f"the kubelet on node {node} does not answer (log requests for its pods fail "
-            f"after {took_s:.0f} s: {message}); its containers wait and try again, "
-            "up to every "
-            f"{self._max:.0f} s; lines they write meanwhile are read then, or marked as a gap",
+            f"after {took_s:.0f} s: {message}); its containers wait {wait:.0f} s, then one "
+            f"tries again (up to {self._max:.0f} s apart while it stays down); what they "
+            "write meanwhile is read then, or marked as a gap",
         )
 
     def answered(self, node: str) -> None:
