@@ -65,8 +65,9 @@ class ResumePoint:
         lines: lines stored for this instance, in total.
         done: the instance ended and its log was read to the end (never fetched again).
         namespace: the pod's namespace (to forget checkpoints of pods that are gone).
-        seen: the `line_identity` of each of those lines (empty past `_MAX_SEEN`, or in
-            a checkpoint written before identities were kept: then skip by count).
+        seen: the `line_identity` of each stored line of `last_ts_second` (empty past
+            `_MAX_SEEN`, or in a checkpoint written before identities were kept: then
+            the replay is skipped by count and no gap can be told).
     """
 
     last_ts_second: int | None = None
@@ -173,9 +174,9 @@ class ReplayFilter:
         if not self._first:
             return None
         self._first = False
-        if stored or self._by_count or self._second is None or ts_ns <= self._last_ns:
-            return None
-        return (self._last_ns + 1, ts_ns)
+        if stored or self._by_count or self._second is None or ts_ns < self._last_ns:
+            return None  # (an older line: stdout and stderr are not in step, no gap)
+        return (min(self._last_ns + 1, ts_ns), ts_ns)
 
 
 class LineSplitter:
@@ -278,7 +279,8 @@ def to_records(
             flags |= Flag.MALFORMED
         identity = line_identity(ts, raw)
         stored = replay.seen_before(ts, identity)
-        gap = replay.gap_before(ts, stored)
+        # A line without a timestamp was stamped by us: it says nothing about a gap.
+        gap = None if flags & Flag.MALFORMED else replay.gap_before(ts, stored)
         if gap is not None:
             message = gap_message(gap[0], gap[1], _ROTATED)
             append(Record(gap[0], key, Stream.COMBINED, message, Level.WARN, Flag.GAP))
