@@ -69,6 +69,7 @@ class Flag(IntFlag):
     MALFORMED = 1  # not a valid CRI/Docker line: stored raw, stamped with arrival time
     TRUNCATED = 2  # a reassembled line exceeded the size cap; the rest was cut
     UNTERMINATED = 4  # a partial line flushed after its grace period, never completed
+    GAP = 8  # not a log line: lines of this source between two times may be missing
 
 
 class SourceKey(NamedTuple):

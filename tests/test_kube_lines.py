@@ -109,7 +109,7 @@ def _line(second: int, text: str) -> tuple[bytes, int]:
     return (f"{rfc3339_second(second)} {text}".encode(), 0)
 
 
-def test_replayed_second_is_skipped_exactly_by_count() -> None:
+def test_replayed_second_is_skipped_exactly() -> None:
     """A resumed request (sinceTime = last second) replays that whole second."""
     log = [
         _line(T, "a"),
@@ -148,8 +148,38 @@ def test_older_line_does_not_move_the_resume_point_back() -> None:
     assert (point.last_ts_second, point.count_in_that_second) == (T + 5, 1)
 
 
+def test_rotation_inside_the_resume_second_keeps_new_lines_and_marks_a_gap() -> None:
+    point = ResumePoint()
+    log = [_line(T, "a"), _line(T, "b"), _line(T, "rotated away"), _line(T, "new"), _line(T, "z")]
+    got = to_records(log[:2], KEY, point, ReplayFilter(point), 0)
+    # The file rotated after "rotated away": the resumed answer starts at "new".
+    got += to_records(log[3:], KEY, point, ReplayFilter(point), 0)
+    assert [r.message for r in got if not r.flags & Flag.GAP] == ["a", "b", "new", "z"]
+    (gap,) = [r for r in got if r.flags & Flag.GAP]
+    assert gap.message.startswith("klogtui gap: lines from ") and gap.level == Level.WARN
+    assert [r.message for r in got].index(gap.message) == 2  # between "b" and "new"
+
+
+def test_a_replay_that_starts_with_a_stored_line_is_no_gap() -> None:
+    point = ResumePoint()
+    log = [_line(T, "a"), _line(T + 1, "b"), _line(T + 1, "c"), _line(T + 2, "d")]
+    to_records(log[:2], KEY, point, ReplayFilter(point), 0)
+    got = to_records(log[1:], KEY, point, ReplayFilter(point), 0)
+    assert [r.message for r in got] == ["c", "d"]
+
+
+def test_checkpoint_without_identities_skips_by_count() -> None:
+    # Written before identities were kept: three lines of T were stored.
+    point = ResumePoint(last_ts_second=T, count_in_that_second=3, last_ts_ns=T * NS)
+    log = [_line(T, "x"), _line(T, "y"), _line(T, "z"), _line(T, "new")]
+    got = to_records(log, KEY, point, ReplayFilter(point), 0)
+    assert [r.message for r in got] == ["new"]
+
+
 def test_resume_point_round_trips_and_tolerates_junk() -> None:
     p = ResumePoint(T, 3, T * NS + 7, 42, True, "shop")
+    assert ResumePoint.from_json(p.to_json()) == p
+    p.seen = [1, 2 << 32 | 7, 3]
     assert ResumePoint.from_json(p.to_json()) == p
     for junk in ("", "nope", "[]", '{"last_ts_second": "x"}'):
         assert ResumePoint.from_json(junk) == ResumePoint()

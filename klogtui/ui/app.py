@@ -281,7 +281,7 @@ class KlogApp(App[int]):
     def on_store_watch_looked(self, event: StoreWatch.Looked) -> None:
         self.status_bar.update_store(event.stats)
         if event.sources is not None:
-            self.sources_tree.update_sources(event.sources)
+            self.sources_tree.update_sources(event.sources, event.gaps)
             self._suggester.set_values("namespace", (s.namespace for s in event.sources))
             self._suggester.set_values("pod", (s.pod for s in event.sources))
             self._suggester.set_values("container", (s.container for s in event.sources))

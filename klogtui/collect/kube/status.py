@@ -58,6 +58,7 @@ class PodView:
     labels: dict[str, str]
     resource_version: str
     containers: dict[str, ContainerView]
+    terminating: bool = False  # deletionTimestamp is set: its logs go with it soon
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> PodView:
@@ -79,6 +80,7 @@ class PodView:
             labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
             resource_version=str(meta.get("resourceVersion", "")),
             containers=containers,
+            terminating=bool(meta.get("deletionTimestamp")),
         )
 
     def key(self, container: str, restart: int) -> SourceKey:

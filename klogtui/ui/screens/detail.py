@@ -32,6 +32,8 @@ _FLAG_TEXT = {
     Flag.MALFORMED: "malformed: not a valid CRI/Docker line; stored raw, stamped with "
     "the time it was read",
     Flag.TRUNCATED: "truncated: the line was longer than the size cap; the rest was cut",
+    Flag.GAP: "gap: not a log line; klogtui could not read this source's lines in "
+    "the time range it names (its log file rotated before they were read)",
     Flag.UNTERMINATED: "unterminated: a partial line that never got its end; flushed "
     "after a grace period",
 }

@@ -128,4 +128,6 @@ class StatusBar(Widget):
                     f"  {n} collector error{'s' if n > 1 else ''} (e)",
                     self.get_component_rich_style("status-bar--error"),
                 )
+            if self._collector.notice:
+                text.append(f" · {self._collector.notice}", "bold yellow")
         return text
