@@ -30,8 +30,12 @@ class Window:
             self.newest_source = source_id
 
     def count(self, now_ns: int) -> int:
-        """Matches stamped within the window before now_ns (older seconds are dropped)."""
-        first = (now_ns - self.window_ns) // _NS + 1
+        """Matches stamped within the window before now_ns (older seconds are dropped).
+
+        A second counts while any part of it is in the window: a match is kept up to a
+        second longer, never dropped early (an `absent` alert fires late, not early).
+        """
+        first = (now_ns - self.window_ns) // _NS
         for second in [s for s in self._buckets if s < first]:
             del self._buckets[second]
         return sum(self._buckets.values())
