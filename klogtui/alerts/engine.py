@@ -95,6 +95,11 @@ class AlertEngine:
             self._am.start()
         self._thread.start()
 
+    @property
+    def evaluated_seq(self) -> int:
+        """The newest commit (commit-log seq) whose lines have been evaluated."""
+        return self._seq
+
     def wake(self) -> None:
         """A commit happened (called on the writer's thread: returns at once)."""
         self._wake.set()
