@@ -158,9 +158,10 @@ def main() -> int:
                 lag.append(lg)
     c0, c50 = statistics.median(cpu[0]), statistics.median(cpu[50])
     r0, r50 = statistics.median(rate[0]), statistics.median(rate[50])
-    print(f"paced {args.rate:,} lines/s for {args.seconds:g}s, CPU seconds (median of {args.runs}):")
+    runs = f"median of {args.runs}"
+    print(f"paced {args.rate:,} lines/s for {args.seconds:g}s, CPU seconds ({runs}):")
     print(f"  0 rules: {c0:.2f}   50 rules: {c50:.2f}   cost: {100 * (c50 / c0 - 1):+.1f}%")
-    print(f"flat out, {args.lines:,} lines, lines/s (median of {args.runs}):")
+    print(f"flat out, {args.lines:,} lines, lines/s ({runs}):")
     print(f"  0 rules: {r0:,.0f}   50 rules: {r50:,.0f}   cost: {100 * (1 - r50 / r0):+.1f}%")
     print(f"  50 rules evaluated all of it {statistics.median(lag):.2f}s after the last commit")
     return 0
