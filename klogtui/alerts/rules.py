@@ -24,6 +24,7 @@ __all__ = [
     "Rule",
     "RuleProblem",
     "RuleSet",
+    "append_rule",
     "load_rules",
     "parse_rules",
     "rule_as_toml",
@@ -296,3 +297,23 @@ def rule_as_toml(rule: Rule) -> str:
             body = ", ".join(f"{_toml_string(k)} = {_toml_string(v)}" for k, v in pairs)
             out.append(f"{key} = {{ {body} }}")
     return "\n".join(out) + "\n"
+
+
+def append_rule(path: Path, rule: Rule) -> None:
+    """Add `rule` at the end of the config file at `path` (created if missing).
+
+    Raises:
+        KlogError: the file has a rule of that name already, or cannot be written.
+    """
+    existing = load_rules(path)
+    if any(r.name == rule.name for r in existing.rules):
+        raise KlogError(f"{path}: there is a rule named {rule.name!r} already")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        before = path.read_bytes() if path.exists() else b""
+        with open(path, "ab") as f:
+            if before and not before.endswith(b"\n"):
+                f.write(b"\n")
+            f.write((("\n" if before else "") + rule_as_toml(rule)).encode())
+    except OSError as e:
+        raise KlogError(f"{path}: cannot write the rule: {e.strerror or e}") from e

@@ -38,6 +38,7 @@ from klogtui.store.ids import ts_of_id
 from klogtui.store.owner import pid_alive
 from klogtui.store.query import compile_source_predicate, parse
 from klogtui.store.schema import default_db_path
+from klogtui.ui import alert_keys
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
@@ -91,6 +92,8 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
     ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
     ("e", "collector errors"),
+    ("a", "alerts: rules and state (Enter: its lines when it fired)"),
+    ("A", "new alert rule on the current query (written to the config file)"),
     ("b", "show / hide the sources tree"),
     ("Tab  shift+Tab", "move between query bar, tree, log and histogram"),
     ("← → Home End (histogram)", "move through time; the log follows"),
@@ -103,6 +106,7 @@ _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
 _MAIN_ONLY = frozenset(
     {"focus_query", "facets", "time_jump", "save", "errors", "help", "toggle_tree", "focus_log"}
+    | {"alerts", "new_alert"}
 )
 
 
@@ -174,6 +178,8 @@ class KlogApp(App[int]):
         Binding("t", "time_jump", "Time", priority=True),
         Binding("s", "save", "Save", priority=True),
         Binding("e", "errors", "Errors", show=False, priority=True),
+        Binding("a", "alerts", "Alerts", show=False, priority=True),
+        Binding("A", "new_alert", "Alert rule", show=False, priority=True),
         Binding("b", "toggle_tree", "Sources", show=False, priority=True),
         Binding("question_mark", "help", "Help", priority=True),
         Binding("q", "quit", "Quit"),
@@ -356,6 +362,18 @@ class KlogApp(App[int]):
         for key in held:
             await self.on_event(key)  # may hold the rest again (another Enter, a dialog)
 
+    def open_dialog(
+        self, screen: Screen[_ResultT], callback: ScreenResultCallbackType[_ResultT] | None = None
+    ) -> None:
+        """Open a dialog from outside the app's own keys (see _open_dialog)."""
+        self._open_dialog(screen, callback)
+
+    def show_query_at(self, query: str, ts_ns: int) -> None:
+        """Apply `query` and show its lines around `ts_ns` (the cursor there)."""
+        self._apply_query(query)
+        self.log_view.jump_to_time(ts_ns)
+        self.log_view.focus()
+
     def _open_dialog(
         self, screen: Screen[_ResultT], callback: ScreenResultCallbackType[_ResultT] | None = None
     ) -> None:
@@ -403,6 +421,18 @@ class KlogApp(App[int]):
                 self._tick_busy = False
 
         self.run_worker(work, name="store status", group="tick", thread=True, exit_on_error=False)
+        self._watch_alerts()
+
+    # -- alerts (klogtui/ui/alert_keys.py) ---------------------------------------------------
+
+    def _watch_alerts(self) -> None:
+        alert_keys.count_firing(self)
+
+    def action_alerts(self) -> None:
+        alert_keys.show_alerts(self)
+
+    def action_new_alert(self) -> None:
+        alert_keys.new_rule(self, self.query_bar.applied)
 
     def on_klog_app__store_tick(self, event: _StoreTick) -> None:
         self.status_bar.update_store(event.stats)
