@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from klogtui.alerts.alertmanager import check_url
 from klogtui.alerts.rules import RuleSet, load_rules
 from klogtui.alerts.state import AlertState
 from klogtui.alerts.state_table import read_states
@@ -28,19 +29,22 @@ def run_alerts(args: argparse.Namespace) -> int:
     """
     path = config_path()
     ruleset = load_rules(path)
-    for problem in ruleset.problems:
+    problems = [str(p) for p in ruleset.problems]
+    if ruleset.alertmanager and (wrong := check_url(ruleset.alertmanager)):
+        problems.append(wrong)
+    for problem in problems:
         print(f"klogtui: {path}: {problem}", file=sys.stderr)
+    code = 2 if problems else 0
     if args.check:
-        if not ruleset.problems:
+        if not problems:
             print(f"{path}: {len(ruleset.rules)} alert rules, all valid")
-        return 2 if ruleset.problems else 0
+        return code
     if not ruleset.rules:
-        if not ruleset.problems:
+        if not problems:
             print(f"no alert rules in {path} (add [[alert]] tables; see the README)")
-        return 2 if ruleset.problems else 0
-    states = _stored_states(args.db)
-    _print_table(ruleset, states, time.time_ns())
-    return 2 if ruleset.problems else 0
+        return code
+    _print_table(ruleset, _stored_states(args.db), time.time_ns())
+    return code
 
 
 def _stored_states(db: Path | None) -> dict[str, AlertState]:
