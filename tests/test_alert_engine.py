@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from klogtui.alerts.engine import AlertEngine
-from klogtui.alerts.rules import Rule, RuleSet
+from klogtui.alerts.rules import Rule, RuleSet, append_rule, load_rules
 from klogtui.alerts.state import AlertState, advance
 from klogtui.alerts.state_table import read_states
 from klogtui.alerts.window import Window
@@ -33,22 +35,38 @@ def _states(db: Path) -> dict[str, AlertState]:
         conn.close()
 
 
-def test_each_commits_lines_are_counted_once_whatever_their_timestamps(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("query", "matches"),
+    [
+        ("refused", 4),  # text alone: the FTS index only
+        ("refused pod=db-0", 2),  # text and source
+        ("level=error", 5),  # fields alone: counted over grouped lines
+        ("pod=db-0 -other", 2),  # fields and an exclusion
+    ],
+)
+def test_each_commits_lines_are_counted_once_whatever_their_timestamps(
+    tmp_path: Path, query: str, matches: int
+) -> None:
     store = Store.open(tmp_path / "store.db")
-    rule = Rule("errors", "refused", 60 * S, "above", 3)
+    # The last commit brings the last match: it fires then, with every match counted.
+    rule = Rule("errors", query, 60 * S, "above", matches - 1)
     errors: list[str] = []
     engine = AlertEngine(store.path, RuleSet((rule,)), lambda w, m: errors.append(m))
     writer = store.start_writer(on_commit=lambda _: engine.wake())
     engine.start()
     try:
         now = time.time_ns()
-        writer.submit(Batch([_rec(now - 10 * S, "refused 1"), _rec(now - 2 * S, "refused 2")]))
-        writer.flush()
-        # Stamped between the first commit's lines: its id range holds them too.
-        writer.submit(Batch([_rec(now - 6 * S, "refused 3", DB), _rec(now - 5 * S, "other")]))
-        writer.flush()
-        writer.submit(Batch([_rec(now - 1 * S, "refused 4", DB)]))
-        writer.flush()
+        batches = [
+            Batch([_rec(now - 10 * S, "refused 1"), _rec(now - 2 * S, "refused 2")]),
+            # Stamped around the first commit's second line: its id range holds that too.
+            Batch([_rec(now - 6 * S, "refused 3", DB), _rec(now - S, "other", DB)]),
+            Batch([_rec(now - S // 2, "refused 4", DB)]),
+        ]
+        for seq, batch in enumerate(batches, start=1):
+            writer.submit(batch)
+            writer.flush()
+            # Each commit evaluated on its own, the way they come when lines trickle in.
+            wait_until(lambda: engine.evaluated_seq >= seq, 10, f"commit {seq} evaluated")  # noqa: B023
         fired = wait_until(
             lambda: _states(store.path).get("errors", AlertState("")).phase == "firing",
             10,
@@ -56,7 +74,7 @@ def test_each_commits_lines_are_counted_once_whatever_their_timestamps(tmp_path:
         )
         assert fired
         state = _states(store.path)["errors"]
-        assert state.annotations["summary"] == "4 lines matched in the last 1m"
+        assert state.annotations["summary"] == f"{matches} lines matched in the last 1m"
         assert state.labels == {
             "alertname": "errors",
             "severity": "warning",
@@ -118,10 +136,32 @@ def test_pending_until_for_has_passed_then_firing_then_resolved() -> None:
 def test_a_window_keeps_a_match_for_the_whole_window_and_no_longer_than_a_second_more() -> None:
     w = Window(10 * S)
     now = 1_000 * S
-    w.add(now - 11 * S, 1, 1, now)  # older than the window: never counted
-    w.add(now - 3 * S + S // 2, 2, 1, now)
-    w.add(now + 3600 * S, 3, 2, now)  # a clock an hour ahead counts as now
-    assert w.count(now) == 2 and (w.newest_id, w.newest_source) == (3, 2)
+    w.add((now - 11 * S) // S, 1, 1, now)  # older than the window: never counted
+    w.add((now - 3 * S + S // 2) // S, 1, 2, now)
+    w.add((now + 3600 * S) // S, 1, 3, now)  # a clock an hour ahead counts as now
+    assert w.count(now) == 2 and w.newest_id == 3
     assert w.count(now + 7 * S) == 2  # 9.5 s after the first match
     assert w.count(now + 8 * S) == 1  # gone within a second after the window
     assert w.count(now + 11 * S) == 0
+
+
+def test_a_rule_added_to_the_config_file_is_evaluated_at_once(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("# no rules yet\n")
+    store = Store.open(tmp_path / "store.db")
+    errors: list[str] = []
+    engine = AlertEngine(store.path, load_rules(config), lambda w, m: errors.append(m))
+    writer = store.start_writer(on_commit=lambda _: engine.wake())
+    engine.start()
+    try:
+        writer.submit(Batch([_rec(time.time_ns(), "disk full on /var")]))
+        writer.flush()
+        wait_until(lambda: engine.evaluations >= 2, 10, "the engine running")
+        append_rule(config, Rule("disk", '"disk full"', 60 * S, "above", 0))
+        # The line stored before the rule existed is in its window: it fires.
+        wait_until(lambda: _states(store.path).get("disk"), 10, "the new rule to fire")
+        assert _states(store.path)["disk"].phase == "firing"
+        assert errors == []
+    finally:
+        writer.close()
+        engine.stop()

@@ -53,3 +53,20 @@ def test_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
         assert any(n.startswith(prefix) for n in names), prefix
     assert "ERROR" not in out
     assert "- SQLite: " in out and "- CPU: " in out
+
+
+@pytest.mark.slow
+def test_the_alerts_bench_runs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "alerts.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("paced 5,000 lines/s for 1s, CPU seconds")
+    assert lines[1].lstrip().startswith("0 rules: ") and "50 rules: " in lines[1]
+    assert lines[2].startswith("flat out, 5,000 lines")
+    assert "evaluated all of it" in lines[4]

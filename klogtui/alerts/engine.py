@@ -21,12 +21,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from klogtui.alerts.alertmanager import Alertmanager, Outgoing
-from klogtui.alerts.matcher import RuleMatcher, load_sources, sources_signature
-from klogtui.alerts.rules import Rule, RuleSet
+from klogtui.alerts.matcher import (
+    Counted,
+    RuleMatcher,
+    group_lines,
+    load_sources,
+    sources_signature,
+)
+from klogtui.alerts.rules import Rule, RuleSet, load_rules
 from klogtui.alerts.state import AlertState, advance
 from klogtui.alerts.state_table import delete_states, read_states, write_states
 from klogtui.alerts.window import Window
-from klogtui.errors import QueryError
+from klogtui.errors import KlogError, QueryError
 from klogtui.store import commit_log
 from klogtui.store.ids import id_for_ts
 from klogtui.store.schema import connect
@@ -37,10 +43,27 @@ log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
 _TICK_S = 1.0
-_MIN_GAP_S = 0.05  # between two evaluations: a burst of commits is read as one
+# Between two evaluations: the commits of half a second are read as one (each
+# evaluation runs every rule's query once; fires stay well within a second).
+_MIN_GAP_S = 0.5
+_TOP_ID = (1 << 63) - 1
 _RECOMPILE_NS = 30 * _NS  # pod labels change without a new source
 _COMMITS_PER_READ = 512
 _SAMPLE_CHARS = 500
+
+
+def _max_id(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT max(id) FROM lines").fetchone()
+    return int(row[0] or 0)
+
+
+def _stamp(path: Path | None) -> tuple[int, int]:
+    """(mtime, size) of the config file; (0, 0) when there is none."""
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size) if st is not None else (0, 0)
 
 
 def generator_url(query: str, at_ns: int) -> str:
@@ -68,12 +91,16 @@ class AlertEngine:
         self._path = path
         self._on_error = on_error
         self._clock = clock
-        self._rules: list[Rule] = list(ruleset.rules)
-        self._matchers = {r.name: RuleMatcher(r.query) for r in self._rules}
-        self._windows = {r.name: Window(r.window_ns) for r in self._rules}
+        self._rules: list[Rule] = []
+        self._matchers: dict[str, RuleMatcher] = {}
+        self._windows: dict[str, Window] = {}
         self._states: dict[str, AlertState] = {}
+        self._use(ruleset.rules)
+        self._config = ruleset.path
+        self._config_stamp = _stamp(ruleset.path)
         self._gone: set[str] = set()  # rules no longer configured, resolve unsent
         self._seq = 0
+        self._high = 0  # the highest line id counted (ids above it are all new)
         self._started_ns = 0
         self._signature: tuple[int, int] = (-1, -1)
         self._compiled_ns = 0
@@ -140,9 +167,38 @@ class AlertEngine:
             self.ready.set()
             conn.close()
 
+    def _use(self, rules: tuple[Rule, ...]) -> None:
+        self._rules = list(rules)
+        self._matchers = {r.name: RuleMatcher(r.query) for r in rules}
+        self._windows = {r.name: Window(r.window_ns) for r in rules}
+        self._states = {}
+        self._signature = (-1, -1)
+
+    def _reload_if_changed(self, conn: sqlite3.Connection) -> None:
+        """Rules added or changed in the config file (the app's rule form, an editor)
+        apply at once: windows are counted again and states taken up, as at a start."""
+        stamp = _stamp(self._config)
+        if self._config is None or stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            ruleset = load_rules(self._config)
+        except KlogError as e:
+            self._on_error("alerts", f"{e}; the rules in use stay")
+            return
+        for problem in ruleset.problems:
+            self._on_error("alerts", f"{problem.one_line()}; rule skipped")
+        if tuple(self._rules) == ruleset.rules:
+            return
+        self._use(ruleset.rules)
+        self._take_up(conn)
+        log.info("alert rules reloaded from %s: %d rules", self._config, len(self._rules))
+
     def _guarded_step(self, conn: sqlite3.Connection) -> None:
         try:
+            self._reload_if_changed(conn)
             self._step(conn)
+            self.evaluations += 1
         except sqlite3.Error as e:  # the store busy or full: the next tick tries again
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -155,10 +211,12 @@ class AlertEngine:
         try:
             self._seq = commit_log.last_seq(conn)
             self._compile(conn, now)
+            self._high = _max_id(conn)
             for rule in self._rules:
                 window = self._windows[rule.name]
-                for m in self._matchers[rule.name].since(conn, id_for_ts(now - rule.window_ns)):
-                    window.add(m.ts, m.id, m.source_id, now)
+                lo = id_for_ts(now - rule.window_ns)
+                for c in self._matchers[rule.name].count(conn, lo, _TOP_ID):
+                    window.add(*c, now)
         finally:
             conn.execute("COMMIT")
         self._started_ns = now
@@ -202,30 +260,70 @@ class AlertEngine:
 
     def _step(self, conn: sqlite3.Connection) -> None:
         self._store_accepted(conn)
+        if not self._rules:  # waiting for rules to be added to the config file
+            self._seq = commit_log.last_seq(conn)
+            return
         now = self._clock()
         self._compile(conn, now)
-        while True:
-            logged = commit_log.read_after(conn, self._seq, _COMMITS_PER_READ)
-            if not logged:
-                break
-            if logged[0][0] > self._seq + 1:
-                self._on_error(
-                    "alerts",
-                    f"alert evaluation fell behind: {logged[0][0] - self._seq - 1} commits "
-                    "were not evaluated",
-                )
-            ids = sorted({i for _, chunk in logged for i in chunk})
-            runs = commit_log.runs(ids)
-            wanted = set(ids)
-            for rule in self._rules:
-                window = self._windows[rule.name]
-                for m in self._matchers[rule.name].among(conn, runs, wanted):
-                    window.add(m.ts, m.id, m.source_id, now)
-            self._seq = logged[-1][0]
-            if len(logged) < _COMMITS_PER_READ:
-                break
+        conn.execute("BEGIN")  # one snapshot: no commit read twice or half
+        try:
+            while self._count_commits(conn, now):
+                pass
+        finally:
+            conn.execute("COMMIT")
         self._evaluate(conn, now)
-        self.evaluations += 1
+
+    def _count_commits(self, conn: sqlite3.Connection, now: int) -> bool:
+        """Count the matches of the next commits into the windows; False when done."""
+        logged = commit_log.read_after(conn, self._seq, _COMMITS_PER_READ)
+        if not logged:
+            return False
+        if logged[0][0] > self._seq + 1:
+            self._on_error(
+                "alerts",
+                f"alert evaluation fell behind: {logged[0][0] - self._seq - 1} commits "
+                "were not evaluated",
+            )
+        ids = sorted({i for _, chunk in logged for i in chunk})
+        high = self._high
+        # Above every id counted so far a range holds only these commits' lines and
+        # SQLite counts it; below, it may hold older lines too: filter by id.
+        mixed: list[tuple[int, int]] = []
+        fresh: list[tuple[int, int]] = []
+        for lo, hi in commit_log.runs(ids):
+            if lo > high:
+                fresh.append((lo, hi))
+            elif hi <= high:
+                mixed.append((lo, hi))
+            else:
+                mixed.append((lo, high))
+                fresh.append((high + 1, hi))
+        wanted = set(ids) if mixed else set()
+        if fresh and any(m.grouped for m in self._matchers.values()):
+            group_lines(conn, fresh)
+        counted: dict[tuple[str, tuple[object, ...]], list[Counted]] = {}
+        for rule in self._rules:
+            matcher = self._matchers[rule.name]
+            found = counted.get(matcher.key)
+            if found is None:  # rules on the same query (a warning and a critical) share it
+                found = counted[matcher.key] = [
+                    *self._count_fresh(conn, matcher, fresh),
+                    *(c for lo, hi in mixed for c in matcher.count_among(conn, lo, hi, wanted)),
+                ]
+            window = self._windows[rule.name]
+            for c in found:
+                window.add(*c, now)
+        self._seq = logged[-1][0]
+        self._high = max(high, ids[-1])
+        return len(logged) == _COMMITS_PER_READ
+
+    @staticmethod
+    def _count_fresh(
+        conn: sqlite3.Connection, matcher: RuleMatcher, fresh: list[tuple[int, int]]
+    ) -> list[Counted]:
+        if matcher.grouped:  # over the groups of every fresh range at once
+            return matcher.count_grouped(conn) if fresh else []
+        return [c for lo, hi in fresh for c in matcher.count(conn, lo, hi)]
 
     def _evaluate(self, conn: sqlite3.Connection, now: int) -> None:
         changed: list[AlertState] = []

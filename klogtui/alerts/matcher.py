@@ -2,8 +2,11 @@
 
 A rule's query is compiled once (again when sources come or labels change) and run
 restricted to the id ranges the commit log names: an FTS5 MATCH seeks straight to
-that rowid range, a query without text reads only those rows. History is never
-scanned; at start-up only the rule's own window is counted again (`count_window`).
+that rowid range, a query without text reads only those rows, and SQLite counts per
+second (`count`). A range that also holds lines of earlier commits (a source whose
+clock or reading lags) is read row by row and filtered to the commit's ids
+(`count_among`). History is never scanned; at start-up only the rule's own window is
+counted again.
 """
 
 from __future__ import annotations
@@ -15,16 +18,39 @@ from typing import NamedTuple
 
 from klogtui.alerts.language import CompiledQuery, compile_rule_query
 from klogtui.model import Source, SourceKey
+from klogtui.store.ids import BUCKET_NS, SLOT_BITS
 
-__all__ = ["Match", "RuleMatcher", "load_sources", "sources_signature"]
+_NS = 1_000_000_000
+
+__all__ = ["Counted", "RuleMatcher", "group_lines", "load_sources", "sources_signature"]
 
 
-class Match(NamedTuple):
-    """A matching line: its id, timestamp (UTC ns) and source."""
+class Counted(NamedTuple):
+    """Matching lines stamped in one second: how many, and the newest of them."""
 
-    id: int
-    ts: int
-    source_id: int
+    second: int  # UTC seconds
+    n: int
+    newest_id: int
+
+
+_GROUPS = "alert_groups"
+
+
+def group_lines(conn: sqlite3.Connection, ranges: Sequence[tuple[int, int]]) -> None:
+    """Group the lines in these id ranges by source, level, stream and second, once
+    for every grouped rule (a temporary table of this connection: no write lock)."""
+    conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_GROUPS}"
+        "(source_id INTEGER, level INTEGER, stream INTEGER, second INTEGER, n INTEGER, "
+        "newest INTEGER)"
+    )
+    conn.execute(f"DELETE FROM temp.{_GROUPS}")
+    for lo, hi in ranges:
+        conn.execute(
+            f"INSERT INTO temp.{_GROUPS} SELECT source_id, level, stream, ts / {_NS}, "
+            "count(*), max(id) FROM lines WHERE id >= ? AND id <= ? GROUP BY 1, 2, 3, 4",
+            (lo, hi),
+        )
 
 
 def load_sources(conn: sqlite3.Connection) -> list[Source]:
@@ -62,7 +88,10 @@ class RuleMatcher:
     def __init__(self, query: str) -> None:
         self.query = query
         self._cq: CompiledQuery | None = None
-        self._sql = ""
+        self._count_sql = ""
+        self._grouped_sql = ""
+        self._rows_sql = ""
+        self.grouped = False  # counted over group_lines' groups
 
     def compile(self, sources: Sequence[Source], now_ns: int) -> None:
         """(Re)compile against the store's sources.
@@ -72,36 +101,74 @@ class RuleMatcher:
         """
         cq = compile_rule_query(self.query, sources, now_ns)
         self._cq = cq
-        if cq.fts is not None:
-            # FTS outer: its doclist is in rowid order and the range is a seek.
-            head = (
-                "SELECT l.id, l.ts, l.source_id FROM lines_fts f CROSS JOIN lines l "
-                "ON l.id = f.rowid WHERE lines_fts MATCH ? AND f.rowid >= ? AND f.rowid <= ?"
-            )
-        else:
-            head = "SELECT l.id, l.ts, l.source_id FROM lines l WHERE l.id >= ? AND l.id <= ?"
+        if cq.fts is not None and cq.where == "1" and cq.source_ids is None:
+            # Text alone: the FTS index answers without reading a line; a line's id
+            # holds its timestamp (store/ids.py), so the id gives its second.
+            second = f"(rowid >> {SLOT_BITS}) / {_NS // BUCKET_NS}"
+            fts_only = "FROM lines_fts WHERE lines_fts MATCH ? AND rowid >= ? AND rowid <= ?"
+            self._count_sql = f"SELECT {second}, count(*), max(rowid) {fts_only} GROUP BY 1"
+            self._rows_sql = f"SELECT rowid, {second} {fts_only}"
+            return
         sources_in = ""
         if cq.source_ids is not None:
             sources_in = f" AND l.source_id IN ({','.join(map(str, sorted(cq.source_ids)))})"
-        self._sql = f"{head} AND ({cq.where}){sources_in}"
+        self.grouped = cq.fts is None and not any(
+            c in cq.where for c in ("l.id", "l.ts", "l.message")
+        )
+        if self.grouped:
+            # Source, level and stream alone: counted over the commit's lines grouped
+            # once for every such rule (group_lines), not over the lines themselves.
+            self._grouped_sql = (
+                f"SELECT l.second, sum(l.n), max(l.newest) FROM temp.{_GROUPS} l "
+                f"WHERE ({cq.where}){sources_in} GROUP BY 1"
+            )
+        if cq.fts is not None:
+            # FTS outer: its doclist is in rowid order and the range is a seek.
+            head = (
+                "FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
+                "WHERE lines_fts MATCH ? AND f.rowid >= ? AND f.rowid <= ?"
+            )
+        else:
+            head = "FROM lines l WHERE l.id >= ? AND l.id <= ?"
+        where = f"{head} AND ({cq.where}){sources_in}"
+        self._count_sql = f"SELECT l.ts / {_NS}, count(*), max(l.id) {where} GROUP BY 1"
+        self._rows_sql = f"SELECT l.id, l.ts / {_NS} {where}"
 
-    def _run(self, conn: sqlite3.Connection, lo: int, hi: int) -> list[tuple[int, int, int]]:
+    @property
+    def key(self) -> tuple[str, tuple[object, ...]]:
+        """Rules with equal keys run the same statement (counted once per pass)."""
+        return self._grouped_sql if self.grouped else self._count_sql, self._params(0, 0) or ()
+
+    def _params(self, lo: int, hi: int) -> tuple[object, ...] | None:
         cq = self._cq
         if cq is None or cq.source_ids == frozenset():
-            return []
+            return None  # no source can match
         head: tuple[object, ...] = (cq.fts, lo, hi) if cq.fts is not None else (lo, hi)
-        return conn.execute(self._sql, (*head, *cq.params)).fetchall()
+        return (*head, *cq.params)
 
-    def among(
-        self, conn: sqlite3.Connection, runs: Sequence[tuple[int, int]], ids: set[int]
-    ) -> list[Match]:
-        """The lines with these ids that match, given the ids as inclusive runs."""
-        out: list[Match] = []
-        for lo, hi in runs:
-            # A run can span lines of earlier commits (clocks differ): keep only ours.
-            out.extend(Match(*r) for r in self._run(conn, lo, hi) if r[0] in ids)
-        return out
+    def count(self, conn: sqlite3.Connection, lo: int, hi: int) -> list[Counted]:
+        """Matches with lo <= id <= hi, per second: for ranges only new lines are in."""
+        params = self._params(lo, hi)
+        if params is None:
+            return []
+        return [Counted(*r) for r in conn.execute(self._count_sql, params)]
 
-    def since(self, conn: sqlite3.Connection, lo: int) -> list[Match]:
-        """Every matching line with id >= lo (a rule's window, at start-up)."""
-        return [Match(*r) for r in self._run(conn, lo, (1 << 63) - 1)]
+    def count_grouped(self, conn: sqlite3.Connection) -> list[Counted]:
+        """Matches among the lines group_lines grouped last (for a `grouped` rule)."""
+        params = self._params(0, 0)
+        if params is None:
+            return []
+        return [Counted(*r) for r in conn.execute(self._grouped_sql, params[2:])]
+
+    def count_among(
+        self, conn: sqlite3.Connection, lo: int, hi: int, ids: set[int]
+    ) -> list[Counted]:
+        """Like count, but only lines whose id is in `ids` (the range holds older ones)."""
+        params = self._params(lo, hi)
+        if params is None:
+            return []
+        return [
+            Counted(second, 1, line_id)
+            for line_id, second in conn.execute(self._rows_sql, params)
+            if line_id in ids
+        ]

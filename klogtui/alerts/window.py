@@ -18,16 +18,15 @@ class Window:
         self.window_ns = window_ns
         self._buckets: dict[int, int] = {}
         self.newest_id = 0  # the newest matching line counted (0: none yet)
-        self.newest_source = 0
 
-    def add(self, ts_ns: int, line_id: int, source_id: int, now_ns: int) -> None:
-        if ts_ns <= now_ns - self.window_ns:
-            return
-        second = min(ts_ns, now_ns) // _NS
-        self._buckets[second] = self._buckets.get(second, 0) + 1
-        if line_id > self.newest_id:
-            self.newest_id = line_id
-            self.newest_source = source_id
+    def add(self, second: int, n: int, newest_id: int, now_ns: int) -> None:
+        """Count n matches stamped in `second` (UTC seconds), the newest with this id."""
+        if second < (now_ns - self.window_ns) // _NS:
+            return  # wholly before the window (see count)
+        second = min(second, now_ns // _NS)
+        self._buckets[second] = self._buckets.get(second, 0) + n
+        if newest_id > self.newest_id:
+            self.newest_id = newest_id
 
     def count(self, now_ns: int) -> int:
         """Matches stamped within the window before now_ns (older seconds are dropped).

@@ -319,13 +319,15 @@ def _start(
 
 
 def _alert_engine(opts: CollectOptions, store: Store, stats: CollectorStats) -> AlertEngine | None:
-    """The alert engine for the rules in opts, their problems reported (None: no rules)."""
+    """The alert engine for the rules in opts, their problems reported (None: no rules
+    and no config file)."""
     if opts.alerts is None:
         return None
     for problem in opts.alerts.problems:
         stats.error("alerts", f"{problem.one_line()}; rule skipped")
-    if not opts.alerts.rules:
-        return None
+    config = opts.alerts.path
+    if not opts.alerts.rules and (config is None or not config.is_file()):
+        return None  # no rules, and no config file to add them to while we run
     from klogtui.alerts.engine import AlertEngine
 
     def on_error(where: str, message: str) -> None:

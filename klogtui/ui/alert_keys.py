@@ -62,8 +62,8 @@ def new_rule(app: KlogApp, query: str) -> None:
     def done(rule: Rule | None) -> None:
         if rule is not None:
             app.notify(
-                f"alert rule {rule.name!r} written to {config_path()}; the collector "
-                "evaluates it from its next start"
+                f"alert rule {rule.name!r} written to {config_path()}; a running collector "
+                "takes it up within a second"
             )
 
     app.open_dialog(AlertRuleScreen(query, config_path()), done)
