@@ -44,14 +44,20 @@ def _states(db: Path) -> dict[str, AlertState]:
         ("pod=db-0 -other", 2),  # fields and an exclusion
     ],
 )
+@pytest.mark.parametrize("grouped", [False, True], ids=["alone", "grouped"])
 def test_each_commits_lines_are_counted_once_whatever_their_timestamps(
-    tmp_path: Path, query: str, matches: int
+    tmp_path: Path, query: str, matches: int, grouped: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store.open(tmp_path / "store.db")
     # The last commit brings the last match: it fires then, with every match counted.
     rule = Rule("errors", query, 60 * S, "above", matches - 1)
+    rules = (rule,)
+    if grouped:
+        # A second rule on the same text (or on none): their lines are grouped once.
+        monkeypatch.setattr("klogtui.alerts.engine._GROUP_ALL_LINES_FROM", 2)
+        rules = (rule, Rule("same", f"{query} stream=stdout", 60 * S, "above", 1000))
     errors: list[str] = []
-    engine = AlertEngine(store.path, RuleSet((rule,)), lambda w, m: errors.append(m))
+    engine = AlertEngine(store.path, RuleSet(rules), lambda w, m: errors.append(m))
     writer = store.start_writer(on_commit=lambda _: engine.wake())
     engine.start()
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from klogtui.alerts.alertmanager import Alertmanager, Outgoing
 from klogtui.alerts.matcher import (
+    ALL_LINES,
     Counted,
     RuleMatcher,
     group_lines,
@@ -43,13 +44,25 @@ log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
 _TICK_S = 1.0
-# Between two evaluations: the commits of half a second are read as one (each
-# evaluation runs every rule's query once; fires stay well within a second).
-_MIN_GAP_S = 0.5
+# Between two evaluations the engine waits 200 times the CPU time the last one took
+# (within these bounds): it takes at most about 0.5% of a core, a lone commit after a
+# quiet spell is evaluated within a few tenths of a second, and under a steady
+# stream the commits of up to a second are read as one (each evaluation runs every
+# rule's query once).
+_GAP_PER_CPU_S = 200
+_GAP_BOUNDS_S = (0.05, 1.0)
 _TOP_ID = (1 << 63) - 1
+_GROUP_ALL_LINES_FROM = 16  # distinct field-only rules (measured break-even: ~15)
 _RECOMPILE_NS = 30 * _NS  # pod labels change without a new source
 _COMMITS_PER_READ = 512
 _SAMPLE_CHARS = 500
+
+
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    """commit_log.runs of ascending ids, without a walk through them when the first
+    and the last are close enough to make one run (the usual commit)."""
+    ends = commit_log.runs((ids[0], ids[-1]))
+    return ends if len(ends) == 1 else commit_log.runs(ids)
 
 
 def _max_id(conn: sqlite3.Connection) -> int:
@@ -154,12 +167,18 @@ class AlertEngine:
             self.ready.set()
             while True:
                 stopping = self._stopping.is_set()
+                cpu = time.thread_time()
                 self._guarded_step(conn)
+                gap = min(
+                    max(_GAP_PER_CPU_S * (time.thread_time() - cpu), _GAP_BOUNDS_S[0]),
+                    _GAP_BOUNDS_S[1],
+                )
+                next_at = time.monotonic() + gap
                 if stopping:
                     return
                 self._wake.wait(_TICK_S)
                 self._wake.clear()
-                self._stopping.wait(_MIN_GAP_S)
+                self._stopping.wait(max(0.0, next_at - time.monotonic()))
         except Exception as e:  # noqa: BLE001 - a bug must not stop collecting
             log.exception("alert evaluation stopped")
             self._on_error("alerts", f"alert evaluation stopped: {e!r}")
@@ -284,13 +303,15 @@ class AlertEngine:
                 f"alert evaluation fell behind: {logged[0][0] - self._seq - 1} commits "
                 "were not evaluated",
             )
-        ids = sorted({i for _, chunk in logged for i in chunk})
+        # Each commit's ids ascend; its runs' ends, sorted, give the runs of them all
+        # (an end lies within a gap of the other end of its run).
+        ends = sorted(i for _, chunk in logged for run in _runs(chunk) for i in run)
         high = self._high
         # Above every id counted so far a range holds only these commits' lines and
         # SQLite counts it; below, it may hold older lines too: filter by id.
         mixed: list[tuple[int, int]] = []
         fresh: list[tuple[int, int]] = []
-        for lo, hi in commit_log.runs(ids):
+        for lo, hi in commit_log.runs(ends):
             if lo > high:
                 fresh.append((lo, hi))
             elif hi <= high:
@@ -298,32 +319,41 @@ class AlertEngine:
             else:
                 mixed.append((lo, high))
                 fresh.append((high + 1, hi))
-        wanted = set(ids) if mixed else set()
-        if fresh and any(m.grouped for m in self._matchers.values()):
-            group_lines(conn, fresh)
+        wanted = {i for _, chunk in logged for i in chunk} if mixed else set()
+        grouped = self._grouped_texts() if fresh else set()
+        if grouped:
+            group_lines(conn, fresh, grouped)
         counted: dict[tuple[str, tuple[object, ...]], list[Counted]] = {}
         for rule in self._rules:
             matcher = self._matchers[rule.name]
-            found = counted.get(matcher.key)
+            by_groups = matcher.group_text in grouped
+            found = counted.get(key := matcher.key(by_groups))
             if found is None:  # rules on the same query (a warning and a critical) share it
-                found = counted[matcher.key] = [
-                    *self._count_fresh(conn, matcher, fresh),
-                    *(c for lo, hi in mixed for c in matcher.count_among(conn, lo, hi, wanted)),
-                ]
+                if by_groups:
+                    found = matcher.count_grouped(conn)
+                else:
+                    found = [c for lo, hi in fresh for c in matcher.count(conn, lo, hi)]
+                found += [c for lo, hi in mixed for c in matcher.count_among(conn, lo, hi, wanted)]
+                counted[key] = found
             window = self._windows[rule.name]
             for c in found:
                 window.add(*c, now)
         self._seq = logged[-1][0]
-        self._high = max(high, ids[-1])
+        self._high = max(high, ends[-1])
         return len(logged) == _COMMITS_PER_READ
 
-    @staticmethod
-    def _count_fresh(
-        conn: sqlite3.Connection, matcher: RuleMatcher, fresh: list[tuple[int, int]]
-    ) -> list[Counted]:
-        if matcher.grouped:  # over the groups of every fresh range at once
-            return matcher.count_grouped(conn) if fresh else []
-        return [c for lo, hi in fresh for c in matcher.count(conn, lo, hi)]
+    def _grouped_texts(self) -> set[str]:
+        """The texts whose matches are worth grouping once this pass: shared by at least
+        two rules (by enough rules, for every line: grouping them costs ~15 queries)."""
+        rules_per_text: dict[str, set[str]] = {}
+        for matcher in self._matchers.values():
+            if matcher.group_text is not None:
+                rules_per_text.setdefault(matcher.group_text, set()).add(matcher.query)
+        return {
+            text
+            for text, queries in rules_per_text.items()
+            if len(queries) >= (_GROUP_ALL_LINES_FROM if text == ALL_LINES else 2)
+        }
 
     def _evaluate(self, conn: sqlite3.Connection, now: int) -> None:
         changed: list[AlertState] = []

@@ -3,10 +3,12 @@
 A rule's query is compiled once (again when sources come or labels change) and run
 restricted to the id ranges the commit log names: an FTS5 MATCH seeks straight to
 that rowid range, a query without text reads only those rows, and SQLite counts per
-second (`count`). A range that also holds lines of earlier commits (a source whose
-clock or reading lags) is read row by row and filtered to the commit's ids
-(`count_among`). History is never scanned; at start-up only the rule's own window is
-counted again.
+second (`count`). When several rules only add source, level or stream conditions to
+the same text (or to none), the commit's lines are grouped once (`group_lines`) and
+each such rule counts over the groups. A range that also holds lines of earlier
+commits (a source whose clock or reading lags) is read row by row and filtered to
+the commit's ids (`count_among`). History is never scanned; at start-up only the
+rule's own window is counted again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from klogtui.store.ids import BUCKET_NS, SLOT_BITS
 
 _NS = 1_000_000_000
 
-__all__ = ["Counted", "RuleMatcher", "group_lines", "load_sources", "sources_signature"]
+__all__ = [
+    "ALL_LINES",
+    "Counted",
+    "RuleMatcher",
+    "group_lines",
+    "load_sources",
+    "sources_signature",
+]
 
 
 class Counted(NamedTuple):
@@ -34,23 +43,37 @@ class Counted(NamedTuple):
 
 
 _GROUPS = "alert_groups"
+ALL_LINES = ""  # the groups' `fts` for every line of the range (rules without text)
 
 
-def group_lines(conn: sqlite3.Connection, ranges: Sequence[tuple[int, int]]) -> None:
-    """Group the lines in these id ranges by source, level, stream and second, once
-    for every grouped rule (a temporary table of this connection: no write lock)."""
+def group_lines(
+    conn: sqlite3.Connection, ranges: Sequence[tuple[int, int]], texts: set[str]
+) -> None:
+    """Group the lines of these id ranges by source, level, stream and second: all of
+    them (text ALL_LINES) and those matching each FTS expression in `texts`. Grouped
+    rules count over these few rows instead of reading the lines again each. A
+    temporary table of this connection: no lock on the store."""
     conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {_GROUPS}"
-        "(source_id INTEGER, level INTEGER, stream INTEGER, second INTEGER, n INTEGER, "
-        "newest INTEGER)"
+        f"CREATE TEMP TABLE IF NOT EXISTS {_GROUPS}(fts TEXT, source_id INTEGER, "
+        "level INTEGER, stream INTEGER, second INTEGER, n INTEGER, newest INTEGER)"
     )
     conn.execute(f"DELETE FROM temp.{_GROUPS}")
+    columns = f"l.source_id, l.level, l.stream, l.ts / {_NS}, count(*), max(l.id)"
     for lo, hi in ranges:
-        conn.execute(
-            f"INSERT INTO temp.{_GROUPS} SELECT source_id, level, stream, ts / {_NS}, "
-            "count(*), max(id) FROM lines WHERE id >= ? AND id <= ? GROUP BY 1, 2, 3, 4",
-            (lo, hi),
-        )
+        for text in texts:
+            if text == ALL_LINES:
+                conn.execute(
+                    f"INSERT INTO temp.{_GROUPS} SELECT '', {columns} FROM lines l "
+                    "WHERE l.id >= ? AND l.id <= ? GROUP BY 2, 3, 4, 5",
+                    (lo, hi),
+                )
+            else:
+                conn.execute(
+                    f"INSERT INTO temp.{_GROUPS} SELECT ?, {columns} FROM lines_fts f "
+                    "CROSS JOIN lines l ON l.id = f.rowid WHERE lines_fts MATCH ? "
+                    "AND f.rowid >= ? AND f.rowid <= ? GROUP BY 2, 3, 4, 5",
+                    (text, text, lo, hi),
+                )
 
 
 def load_sources(conn: sqlite3.Connection) -> list[Source]:
@@ -83,7 +106,13 @@ def sources_signature(conn: sqlite3.Connection) -> tuple[int, int]:
 
 
 class RuleMatcher:
-    """One rule's query, compiled for the store, run over id ranges."""
+    """One rule's query, compiled for the store, run over id ranges.
+
+    Attributes:
+        group_text: when set, the rule can be counted over group_lines' groups for this
+            text (ALL_LINES: every line): its other conditions only read a line's
+            source, level and stream. None: it reads the lines themselves.
+    """
 
     def __init__(self, query: str) -> None:
         self.query = query
@@ -91,7 +120,7 @@ class RuleMatcher:
         self._count_sql = ""
         self._grouped_sql = ""
         self._rows_sql = ""
-        self.grouped = False  # counted over group_lines' groups
+        self.group_text: str | None = None
 
     def compile(self, sources: Sequence[Source], now_ns: int) -> None:
         """(Re)compile against the store's sources.
@@ -101,6 +130,7 @@ class RuleMatcher:
         """
         cq = compile_rule_query(self.query, sources, now_ns)
         self._cq = cq
+        self.group_text = None
         if cq.fts is not None and cq.where == "1" and cq.source_ids is None:
             # Text alone: the FTS index answers without reading a line; a line's id
             # holds its timestamp (store/ids.py), so the id gives its second.
@@ -112,15 +142,11 @@ class RuleMatcher:
         sources_in = ""
         if cq.source_ids is not None:
             sources_in = f" AND l.source_id IN ({','.join(map(str, sorted(cq.source_ids)))})"
-        self.grouped = cq.fts is None and not any(
-            c in cq.where for c in ("l.id", "l.ts", "l.message")
-        )
-        if self.grouped:
-            # Source, level and stream alone: counted over the commit's lines grouped
-            # once for every such rule (group_lines), not over the lines themselves.
+        if not any(c in cq.where for c in ("l.id", "l.ts", "l.message")):
+            self.group_text = cq.fts or ALL_LINES
             self._grouped_sql = (
                 f"SELECT l.second, sum(l.n), max(l.newest) FROM temp.{_GROUPS} l "
-                f"WHERE ({cq.where}){sources_in} GROUP BY 1"
+                f"WHERE l.fts = ? AND ({cq.where}){sources_in} GROUP BY 1"
             )
         if cq.fts is not None:
             # FTS outer: its doclist is in rowid order and the range is a seek.
@@ -134,10 +160,9 @@ class RuleMatcher:
         self._count_sql = f"SELECT l.ts / {_NS}, count(*), max(l.id) {where} GROUP BY 1"
         self._rows_sql = f"SELECT l.id, l.ts / {_NS} {where}"
 
-    @property
-    def key(self) -> tuple[str, tuple[object, ...]]:
+    def key(self, grouped: bool) -> tuple[str, tuple[object, ...]]:
         """Rules with equal keys run the same statement (counted once per pass)."""
-        return self._grouped_sql if self.grouped else self._count_sql, self._params(0, 0) or ()
+        return self._grouped_sql if grouped else self._count_sql, self._params(0, 0) or ()
 
     def _params(self, lo: int, hi: int) -> tuple[object, ...] | None:
         cq = self._cq
@@ -154,11 +179,12 @@ class RuleMatcher:
         return [Counted(*r) for r in conn.execute(self._count_sql, params)]
 
     def count_grouped(self, conn: sqlite3.Connection) -> list[Counted]:
-        """Matches among the lines group_lines grouped last (for a `grouped` rule)."""
-        params = self._params(0, 0)
-        if params is None:
+        """Matches among the groups group_lines made last (which included group_text)."""
+        cq = self._cq
+        if cq is None or cq.source_ids == frozenset():
             return []
-        return [Counted(*r) for r in conn.execute(self._grouped_sql, params[2:])]
+        params = (self.group_text, *cq.params)
+        return [Counted(*r) for r in conn.execute(self._grouped_sql, params)]
 
     def count_among(
         self, conn: sqlite3.Connection, lo: int, hi: int, ids: set[int]
