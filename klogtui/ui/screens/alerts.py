@@ -90,7 +90,7 @@ class AlertsScreen(ModalScreen[AlertRow | None]):
                     classes="hint",
                 )
             yield Static(
-                "Enter: its lines at the time it fired   A: new rule   Esc close",
+                "Enter: its lines at the time it fired   Esc close",
                 classes="hint",
             )
 
