@@ -53,3 +53,22 @@ def test_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
         assert any(n.startswith(prefix) for n in names), prefix
     assert "ERROR" not in out
     assert "- SQLite: " in out and "- CPU: " in out
+
+
+@pytest.mark.slow
+def test_the_alerts_bench_runs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "alerts.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if not ln.lstrip().startswith("(each")]
+    assert lines[0].startswith("klogtui collect at 5,000 lines/s for 1s, CPU seconds")
+    assert lines[2].startswith("paced 5,000 lines/s for 1s, CPU seconds")
+    assert lines[4].startswith("flat out, 5,000 lines")
+    for row in (lines[1], lines[3], lines[5]):
+        assert row.lstrip().startswith("0 rules: ") and "50 rules: " in row
+    assert "evaluated all of it" in lines[6]

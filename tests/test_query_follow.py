@@ -126,7 +126,8 @@ def test_a_version_1_store_is_upgraded_and_followed(tmp_path: Path) -> None:
     write(store, Batch([rec(T0, "before the upgrade")]))
     conn = sqlite3.connect(db)  # make it what version 1 wrote: no commit log
     conn.executescript(
-        "DROP TABLE commit_log; UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+        "DROP TABLE commit_log; DROP TABLE alerts; "
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
     )
     conn.close()
     store = Store.open(db)  # what klogtui and klogtui collect do first

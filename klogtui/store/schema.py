@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -98,8 +98,30 @@ def _add_commit_log(conn: sqlite3.Connection) -> None:
     conn.execute(_DDL_V2)
 
 
+# Version 3. Each alert rule's state (klogtui/alerts/state_table.py), so a restart
+# neither fires a resolved alert again nor forgets a firing one.
+_DDL_V3 = """
+CREATE TABLE alerts(
+    rule TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    active_since INTEGER NOT NULL DEFAULT 0,
+    fired_at INTEGER NOT NULL DEFAULT 0,
+    resolved_at INTEGER NOT NULL DEFAULT 0,
+    resolve_sent INTEGER NOT NULL DEFAULT 1,
+    query TEXT NOT NULL DEFAULT '',
+    line_id INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL DEFAULT '{}',
+    annotations TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+"""
+
+
+def _add_alerts(conn: sqlite3.Connection) -> None:
+    conn.execute(_DDL_V3)
+
+
 # Index i upgrades a store from version i+1 to i+2; the newest version is created whole.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_add_commit_log]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_add_commit_log, _add_alerts]
 
 
 def default_db_path(profile: str) -> Path:
@@ -280,7 +302,7 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
         try:
             # Another process may have created it between our look and the lock.
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                for stmt in (_DDL_V1 + _DDL_V2).split(";"):
+                for stmt in (_DDL_V1 + _DDL_V2 + _DDL_V3).split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # ours, even damaged
