@@ -179,6 +179,7 @@ def test_store_locked_by_another_process_while_collecting(tmp_path: Path, hold_s
             assert (committed_lines(db), _checkpoints(db)) == held, "committed through the lock"
             assert proc.poll() is None
             time.sleep(0.5)
+        assert locker.stdout is not None
         assert locker.stdout.readline().strip() == "free"
         assert locker.wait(10) == 0
         assert writer.wait(60) == 0

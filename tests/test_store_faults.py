@@ -166,7 +166,7 @@ def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store
 def test_a_writer_bug_stops_it_visibly_instead_of_hanging_producers(store: Store) -> None:
     writer = store.start_writer()
     try:
-        bad = rec(T0, "x")._replace(ts="not a timestamp")
+        bad = rec(T0, "x")._replace(ts="not a timestamp")  # type: ignore[arg-type]
         writer.submit(Batch([bad]))
         assert not writer.flush(10)  # says nothing was committed, instead of hanging
         assert writer.failure is not None
