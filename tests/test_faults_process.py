@@ -22,6 +22,7 @@ from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.store import Store
 from tests.helpers_faults import (
     Tally,
+    collect_argv,
     collect_proc,
     committed_lines,
     lock_store,
@@ -150,9 +151,15 @@ def test_kill_9_during_backfill_of_gzipped_rotations(
 # -- the store locked by another process -------------------------------------------------
 
 LOCKS = [
-    pytest.param(12.0, id="12s", marks=pytest.mark.slow),
+    pytest.param(5.0, id="5s", marks=pytest.mark.slow),
     pytest.param(30.0, id="30s", marks=pytest.mark.chaos),
 ]
+# `klogtui collect` with the store's busy timeout cut from 10 s to 2 s, so a lock that
+# outlasts it (the writer has to retry) takes seconds to test, not 12.
+_SHORT_BUSY_TIMEOUT = (
+    "import sys, klogtui.store.schema as schema; schema.BUSY_TIMEOUT_MS = 2_000; "
+    "from klogtui.__main__ import run; sys.exit(run())"
+)
 
 
 @pytest.mark.parametrize("hold_s", LOCKS)
@@ -167,7 +174,12 @@ def test_store_locked_by_another_process_while_collecting(tmp_path: Path, hold_s
     writer = start_writer(
         log_dir, "gzip", rate=2_000, seconds=hold_s + 4, rotate_lines=3_000, containers=2
     )
-    proc = collect_proc(log_dir, db)
+    python, _, _, *args = collect_argv(log_dir, db)  # python -m klogtui collect ...
+    proc = subprocess.Popen(
+        [python, "-c", _SHORT_BUSY_TIMEOUT, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     err = _Stderr(proc)
     try:
         wait_for(lambda: committed_lines(db) > 1000, 20, "collecting")
@@ -179,6 +191,7 @@ def test_store_locked_by_another_process_while_collecting(tmp_path: Path, hold_s
             assert (committed_lines(db), _checkpoints(db)) == held, "committed through the lock"
             assert proc.poll() is None
             time.sleep(0.5)
+        assert locker.stdout is not None
         assert locker.stdout.readline().strip() == "free"
         assert locker.wait(10) == 0
         assert writer.wait(60) == 0

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from klogtui.model import Batch, SourceInfo
 from klogtui.store import Store, regex_budget
@@ -152,7 +153,10 @@ async def test_the_tui_says_when_a_regex_ran_out_of_time(two_pods: Path, watchdo
         error = str(app.query_bar.query_one("#query-error").render())
         assert "pod=~(a|a)+$ took longer than 1 s to match" in error
         # The tree still lists both pods, neither dimmed as unselected.
-        pods = [n.label for n in app.sources_tree.root.children[0].children]
+        # Labels are styled Text; a plain str would be missing below.
+        pods = [
+            p for n in app.sources_tree.root.children[0].children if isinstance(p := n.label, Text)
+        ]
         assert [p.plain.split()[1] for p in pods] == [LONG_POD, "web-aaa"]
         assert not any(
             s.style == "dim" and (s.start, s.end) == (0, len(p)) for p in pods for s in p.spans

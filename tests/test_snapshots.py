@@ -50,10 +50,10 @@ def demo_app(tmp_path: Path, query: str = "") -> KlogApp:
 
 def keys_then_settle(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run(pilot: Pilot[None]) -> None:
-        await settle(pilot)  # type: ignore[arg-type]
+        await settle(pilot)
         for key in keys:
             await pilot.press(key)
-            await settle(pilot)  # type: ignore[arg-type]
+            await settle(pilot)
 
     return run
 

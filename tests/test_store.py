@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from klogtui.errors import StoreError
-from klogtui.model import Batch, Level, SourceInfo, Stream
+from klogtui.model import Batch, Level, LogLine, SourceInfo, Stream
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Store
 from tests.store_helpers import SEC, T0, key, rec, write
@@ -43,7 +43,7 @@ def test_equal_timestamps_keep_arrival_order_and_page_both_ways(store: Store) ->
         everything += page
         cursor = page[-1].id
     assert messages(everything) == [f"same-{i:04d}" for i in range(2500)] + ["later"]
-    backwards = []
+    backwards: list[LogLine] = []
     cursor = None
     while page := reader.window_before("", cursor, 333):
         backwards = page + backwards

@@ -59,11 +59,16 @@ def test_disk_full_mid_batch_advances_nothing_then_recovers(store: Store) -> Non
     assert store.load_checkpoints() == {"file:a": "2"}
 
 
-@pytest.mark.slow
-def test_store_locked_by_another_process_waits_and_loses_nothing(store: Store) -> None:
-    hold_s = 12  # longer than the busy timeout (10 s), so the writer has to retry
+def test_store_locked_by_another_process_waits_and_loses_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lock held longer than the busy timeout, so the writer has to retry: the real
+    # timeout (10 s) shrunk to 1 s, so the scenario takes seconds, not 12.
+    monkeypatch.setattr("klogtui.store.schema.BUSY_TIMEOUT_MS", 1_000)
+    hold_s = 3
     locker = lock_store(store.path, hold_s)
-    writer = store.start_writer()
+    told: list[str] = []
+    writer = store.start_writer(on_error=lambda e: told.append(e.message))
     try:
         writer.submit(
             Batch([rec(T0 + i, f"line {i}") for i in range(1000)], checkpoints={"file:x": "1000"})
@@ -72,6 +77,7 @@ def test_store_locked_by_another_process_waits_and_loses_nothing(store: Store) -
     finally:
         writer.close()
         locker.wait(30)
+    assert told and set(told) == {"store write failed: database is locked; retrying"}
     assert _stored(store) == [f"line {i}" for i in range(1000)]
     assert store.load_checkpoints() == {"file:x": "1000"}
 
@@ -166,7 +172,7 @@ def test_opening_a_reader_beside_the_writer_keeps_other_processes_in_sight(store
 def test_a_writer_bug_stops_it_visibly_instead_of_hanging_producers(store: Store) -> None:
     writer = store.start_writer()
     try:
-        bad = rec(T0, "x")._replace(ts="not a timestamp")
+        bad = rec(T0, "x")._replace(ts="not a timestamp")  # type: ignore[arg-type]
         writer.submit(Batch([bad]))
         assert not writer.flush(10)  # says nothing was committed, instead of hanging
         assert writer.failure is not None

@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, RadioButton
 
 from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.export import SAVE_LIMIT
@@ -342,11 +343,10 @@ async def test_tree_selection_sets_the_query(tmp_path: Path) -> None:
         view = app.log_view
         assert {view.source_of(line).pod for line in view.window} == {"cart-5b6c"}  # type: ignore[union-attr]
         # The tree dims what the query leaves out.
-        kube_system = tree.root.children[0].label
+        kube_system, cart = tree.root.children[0].label, shop_cart.label
+        assert isinstance(kube_system, Text) and isinstance(cart, Text)
         assert any(s.style == "dim" and s.end == len(kube_system) for s in kube_system.spans)
-        assert not any(
-            s.style == "dim" and s.end == len(shop_cart.label) for s in shop_cart.label.spans
-        )
+        assert not any(s.style == "dim" and s.end == len(cart) for s in cart.spans)
 
         tree.move_cursor(tree.root)
         await pilot.press("enter")
@@ -385,9 +385,9 @@ async def test_enter_opens_detail_and_c_there_opens_context(tmp_path: Path) -> N
         await settle(pilot)
         assert isinstance(app.screen, ContextScreen)
         screen = app.screen
-        assert screen.focus_id == app.log_view.cursor_line.id  # type: ignore[union-attr]
+        assert screen.focus_id == app.log_view.cursor_line.id
         sources = {ln.source_id for ln in screen.lines}
-        assert sources == {app.log_view.cursor_line.source_id}  # type: ignore[union-attr]
+        assert sources == {app.log_view.cursor_line.source_id}
         assert 1 < len(screen.lines) <= 201
         await pilot.press("escape")
         await pilot.pause()
@@ -469,7 +469,7 @@ async def test_s_saves_the_result_as_jsonl_and_text(tmp_path: Path) -> None:
         await pilot.press("s")
         await pilot.pause()
         text_target = tmp_path / "out.log"
-        app.screen.query_one("#fmt-text").value = True
+        app.screen.query_one("#fmt-text", RadioButton).value = True
         await pilot.pause()
         app.screen.query_one("#save-path", Input).value = str(text_target)
         await pilot.press("enter")
@@ -538,7 +538,7 @@ async def test_help_lists_every_binding(tmp_path: Path) -> None:
     }
     for cls in (KlogApp, LogView, QueryInput, SourcesTree):
         for binding in cls.BINDINGS:
-            for key in binding.key.split(","):  # type: ignore[union-attr]
+            for key in binding.key.split(","):
                 assert names.get(key, key) in shown, f"{cls.__name__}: {key} not in help"
 
 

@@ -125,7 +125,9 @@ def test_a_closed_terminal_ends_the_app_even_when_textual_cannot(tmp_path: Path)
         term.wait_for(lambda text: "200 lines" in text, "the lines collected")
         (pid,) = term.children()
         os.kill(pid, signal.SIGHUP)  # what a closed terminal sends
-        wait_for(lambda: status.exists() and status.read_text(), timeout=30, what="klogtui exit")
+        wait_for(
+            lambda: status.exists() and status.read_text() != "", timeout=30, what="klogtui exit"
+        )
     assert status.read_text() == "129\n"
     # The store was flushed and let go: a collector can take it over and finds nothing new.
     again = subprocess.run(
