@@ -86,7 +86,7 @@ def test_a_file_and_its_gz_copy_share_one_stream(tmp_path: Path) -> None:
             parts.identity.identify(f)
         assert old.stream is gz.stream is not None
         assert live.stream is not None and live.stream is not old.stream
-        assert old.stream.members == {old, gz}
+        assert old.stream is not None and old.stream.members == {old, gz}
     finally:
         parts.close()
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
+from klogtui import regex_budget
 from klogtui.model import Batch, SourceInfo
-from klogtui.store import Store, regex_budget
+from klogtui.store import Store
 from klogtui.ui.app import KlogApp
 from klogtui.ui.widgets.query_bar import QueryInput
 from tests.store_helpers import SEC, T0, key, rec, write

@@ -219,6 +219,7 @@ def dimmed_namespaces(app: KlogApp) -> set[str]:
     out = set()
     for node in app.sources_tree.root.children:
         label = node.label
+        assert isinstance(label, Text)
         if any(s.style == "dim" and s.start == 0 and s.end == len(label) for s in label.spans):
             out.add(label.plain.split()[0])
     return out

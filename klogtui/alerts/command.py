@@ -50,10 +50,10 @@ def run_alerts(args: argparse.Namespace) -> int:
 def _stored_states(db: Path | None) -> dict[str, AlertState]:
     """The states the collector keeps ({} when there is no store yet)."""
     if db is None:
-        from klogtui.query_cmd import _latest_store
+        from klogtui.store.schema import latest_store
 
         try:
-            db = _latest_store()
+            db = latest_store()
         except StoreError:
             return {}
     try:

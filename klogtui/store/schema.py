@@ -25,6 +25,7 @@ __all__ = [
     "default_db_path",
     "ensure_private_dir",
     "foreign_file",
+    "latest_store",
 ]
 
 APP_ID = "klogtui"
@@ -342,3 +343,20 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def latest_store() -> Path:
+    """The most recently written store under the data dir (the one a user just used)."""
+    directory = default_db_path("local").parent
+
+    def written(db: Path) -> float:
+        wal = Path(f"{db}-wal")  # commits land in the WAL first
+        return max(db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
+
+    stores = sorted(directory.glob("*.db"), key=written) if directory.is_dir() else []
+    if not stores:
+        raise StoreError(
+            f"no store found in {directory}; run `klogtui` or `klogtui collect` first, "
+            "or pass --db FILE"
+        )
+    return stores[-1]
