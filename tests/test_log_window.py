@@ -8,10 +8,6 @@ of a pretend result (ids 0, 1, 2, …, one row a line) and make the moves it han
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-
-import pytest
 
 from klogtui.model import LogLine
 from klogtui.query.parsed import EMPTY, ParsedQuery
@@ -390,20 +386,6 @@ def test_a_found_match_replaces_the_window_around_it() -> None:
     found = Window(lines(500, 520), False, False, ("error",), {}, anchor_id=510)
     assert w.current(req.generation)
     assert w.apply_window(found) == "anchor" and w.cursor_id == 510
-
-
-# -- import hygiene ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "module", ["klogtui.ui.log_window", "klogtui.ui.log_reads", "klogtui.ui.throttle"]
-)
-def test_the_model_and_its_reads_import_no_textual(module: str) -> None:
-    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = set(out.stdout.split())
-    assert module in loaded
-    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
 
 
 def test_requests_carry_the_query() -> None:
