@@ -2,7 +2,8 @@
 
 Not run in CI (`chaos`): it loads both cores for about half a minute. Run with
 
-    KLOG_BENCH_RATE=250 KLOG_BENCH_MAX_STREAMS=200 pytest -m chaos -s tests/test_kube_throughput.py
+    KLOG_BENCH_RATE=250 KLOG_BENCH_MAX_STREAMS=200 \
+        pytest -m chaos -s tests/system/test_kube_throughput.py
 
 (KLOG_BENCH_SECONDS: measuring window, default 20; KLOG_BENCH_WARMUP: seconds after
 caught-up before it, default 3.)
@@ -31,7 +32,7 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimin
 from klogtui.store import CommitInfo, Store
 from tests.kube_double import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEQ_RE = re.compile(r"seq=(\d+)$")
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from klogtui.collect.files.read import LONG_LINE_MAX
 from klogtui.model import Flag
-
-from .helpers_files import STAMP, Container, Parts, cri, lines, seq_of
+from tests.helpers_files import STAMP, Container, Parts, cri, lines, seq_of
 
 MiB = 1 << 20
 

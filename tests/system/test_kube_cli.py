@@ -9,8 +9,8 @@ import pytest
 
 from klogtui.cli import main
 from klogtui.store import Store
+from tests.collect.test_kube_collect import seqs, stored
 from tests.kube_double import FakeCluster, KubeDouble
-from tests.test_kube_collect import seqs, stored
 
 
 @pytest.fixture

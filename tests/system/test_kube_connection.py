@@ -22,10 +22,10 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions
 from klogtui.collect.kube.connect import MIN_CLIENT_MAJOR
 from klogtui.errors import CollectorError
 from klogtui.store import Store, default_db_path
+from tests.collect.test_kube_collect import FAST, Run, seqs, settle, stored
 from tests.kube_double import FakeCluster, KubeDouble, Throttle, wait_for, write_kubeconfig
-from tests.test_kube_collect import FAST, Run, seqs, settle, stored
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """SVG snapshots of the main screens on fixed data, a fixed "now" and a fixed size.
 
-Update them after an intended change with `pytest tests/test_snapshots.py
+Update them after an intended change with `pytest tests/ui/test_snapshots.py
 --snapshot-update` and look at the SVGs in snapshots/ before committing.
 """
 

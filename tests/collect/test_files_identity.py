@@ -18,8 +18,7 @@ from klogtui.collect.files.identity import (
     stream_key,
 )
 from klogtui.model import SourceKey
-
-from .helpers_files import STAMP, T0, Container, Parts, cri, lines, seq_of
+from tests.helpers_files import STAMP, T0, Container, Parts, cri, lines, seq_of
 
 KEY = SourceKey("shop", "web-1", "app", 0, "uid-1")
 
