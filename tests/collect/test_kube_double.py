@@ -9,12 +9,40 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.kube_double import NS, FakeCluster, KubeDouble, format_ts, parse_ts
+
+# The client's models make every field Optional; the double always fills these in, so the
+# helpers below assert that before reading them.
+
+
+def name_of(obj: client.V1Pod | client.V1Namespace) -> str:
+    assert obj.metadata is not None and obj.metadata.name is not None
+    return obj.metadata.name
+
+
+def list_meta(pods: client.V1PodList) -> client.V1ListMeta:
+    assert pods.metadata is not None
+    return pods.metadata
+
+
+def version_of(pods: client.V1PodList) -> str:
+    version = list_meta(pods).resource_version
+    assert version is not None
+    return version
+
+
+def raw(resp: object) -> urllib3.BaseHTTPResponse:
+    """A call made with `_preload_content=False`: the client returns urllib3's response,
+    though its annotations name the parsed model."""
+    assert isinstance(resp, urllib3.BaseHTTPResponse)
+    return resp
 
 
 @pytest.fixture
@@ -45,40 +73,42 @@ def test_lists_namespaces_and_pods_with_selectors(
     c.add_pod("shop", "web-1", ["app", "proxy"], labels={"app": "web", "tier": "front"})
     c.add_pod("shop", "db-1", labels={"app": "db"})
     c.add_pod("pay", "api-1", labels={"app": "api"})
-    assert [n.metadata.name for n in api.list_namespace().items] == ["default", "shop", "pay"]
+    assert [name_of(n) for n in api.list_namespace().items] == ["default", "shop", "pay"]
     pods = api.list_namespaced_pod("shop")
-    assert [p.metadata.name for p in pods.items] == ["db-1", "web-1"]
-    assert int(pods.metadata.resource_version) == c.rv
+    assert [name_of(p) for p in pods.items] == ["db-1", "web-1"]
+    assert int(version_of(pods)) == c.rv
     web = pods.items[1]
+    assert web.spec is not None and web.status is not None
     assert web.spec.node_name == "node-1" and web.status.phase == "Running"
+    assert web.status.container_statuses is not None
     statuses = {s.name: s for s in web.status.container_statuses}
-    assert statuses["app"].state.running is not None and statuses["app"].restart_count == 0
-    assert statuses["app"].container_id.startswith("containerd://")
+    app = statuses["app"]
+    assert app.state is not None and app.container_id is not None
+    assert app.state.running is not None and app.restart_count == 0
+    assert app.container_id.startswith("containerd://")
 
     def names(selector: str) -> list[str]:
-        return [
-            p.metadata.name for p in api.list_pod_for_all_namespaces(label_selector=selector).items
-        ]
+        return [name_of(p) for p in api.list_pod_for_all_namespaces(label_selector=selector).items]
 
     assert names("app=web") == ["web-1"]
     assert names("app!=web") == ["api-1", "db-1"]
     assert names("app in (db, api),!tier") == ["api-1", "db-1"]
     assert names("tier") == ["web-1"]
     page = api.list_pod_for_all_namespaces(limit=2)
-    assert len(page.items) == 2 and page.metadata._continue
-    rest = api.list_pod_for_all_namespaces(limit=2, _continue=page.metadata._continue)
-    assert [p.metadata.name for p in page.items + rest.items] == ["api-1", "db-1", "web-1"]
+    assert len(page.items) == 2 and list_meta(page)._continue
+    rest = api.list_pod_for_all_namespaces(limit=2, _continue=list_meta(page)._continue)
+    assert [name_of(p) for p in page.items + rest.items] == ["api-1", "db-1", "web-1"]
 
 
 def test_watch_streams_events_and_bookmarks(double: KubeDouble, api: client.CoreV1Api) -> None:
     c = double.cluster
     c.bookmark_interval_s = 0.05
     c.add_pod("shop", "web-1")
-    rv = api.list_namespaced_pod("shop").metadata.resource_version
+    rv = version_of(api.list_namespaced_pod("shop"))
     c.restart("shop", "web-1", "app")
     c.add_pod("other", "x-1")  # another namespace: not in this watch
     c.delete_pod("shop", "web-1")
-    seen = []
+    seen: list[tuple[str, str] | tuple[str, str, int]] = []
     w = watch.Watch()
     for ev in w.stream(
         api.list_namespaced_pod,
@@ -90,9 +120,10 @@ def test_watch_streams_events_and_bookmarks(double: KubeDouble, api: client.Core
         if ev["type"] == "BOOKMARK":
             seen.append(("BOOKMARK", ev["raw_object"]["metadata"]["resourceVersion"]))
             break
-        pod = ev["object"]
+        pod: client.V1Pod = ev["object"]
+        assert pod.status is not None and pod.status.container_statuses is not None
         restarts = pod.status.container_statuses[0].restart_count
-        seen.append((ev["type"], pod.metadata.name, restarts))
+        seen.append((ev["type"], name_of(pod), restarts))
     assert seen[:4] == [
         ("MODIFIED", "web-1", 0),
         ("MODIFIED", "web-1", 1),
@@ -102,7 +133,7 @@ def test_watch_streams_events_and_bookmarks(double: KubeDouble, api: client.Core
 
 
 def test_watch_ends_after_timeout_seconds(double: KubeDouble, api: client.CoreV1Api) -> None:
-    rv = api.list_namespaced_pod("shop").metadata.resource_version
+    rv = version_of(api.list_namespaced_pod("shop"))
     started = time.monotonic()
     events = list(
         watch.Watch().stream(
@@ -118,12 +149,14 @@ def test_compacted_version_is_410_gone(
 ) -> None:
     c = double.cluster
     c.add_pod("shop", "web-1")
-    old = api.list_namespaced_pod("shop").metadata.resource_version
+    old = version_of(api.list_namespaced_pod("shop"))
     c.touch("shop", "web-1")
     c.expire_watches(as_event=as_event)
     if as_event:
-        resp = api.list_namespaced_pod(
-            "shop", watch=True, resource_version=old, _preload_content=False
+        resp = raw(
+            api.list_namespaced_pod(
+                "shop", watch=True, resource_version=old, _preload_content=False
+            )
         )
         assert resp.status == 200
         assert b'"type": "ERROR"' in resp.data and b'"code": 410' in resp.data
@@ -135,6 +168,17 @@ def test_compacted_version_is_410_gone(
         assert info.value.status == 410
 
 
+class LogQuery(TypedDict, total=False):
+    """The arguments of read_namespaced_pod_log these tests vary."""
+
+    container: str
+    tail_lines: int
+    since_seconds: int
+    limit_bytes: int
+    timestamps: bool
+    previous: bool
+
+
 def test_pod_logs_follow_the_kubelets_rules(double: KubeDouble, api: client.CoreV1Api) -> None:
     c = double.cluster
     c.add_pod("shop", "web-1", ["app", "proxy"])
@@ -143,8 +187,8 @@ def test_pod_logs_follow_the_kubelets_rules(double: KubeDouble, api: client.Core
     c.log("shop", "web-1", "app", "same second, earlier", (now // NS - 5) * NS + 1)
     c.log("shop", "web-1", "app", "recent", now - 5 * NS + 900)
 
-    def log(**kw: object) -> str:
-        return str(api.read_namespaced_pod_log("web-1", "shop", **kw))
+    def log(**query: Unpack[LogQuery]) -> str:
+        return str(api.read_namespaced_pod_log("web-1", "shop", **query))
 
     assert log(container="app") == "old\nsame second, earlier\nrecent\n"
     assert log(container="app", tail_lines=1) == "recent\n"
@@ -154,7 +198,8 @@ def test_pod_logs_follow_the_kubelets_rules(double: KubeDouble, api: client.Core
     assert stamped == f"{format_ts(now - 5 * NS + 900)} recent"
     with pytest.raises(ApiException) as info:
         log()  # two containers: one must be named
-    assert info.value.status == 400 and "choose one of: [app proxy]" in info.value.body
+    assert info.value.status == 400 and info.value.body is not None
+    assert "choose one of: [app proxy]" in info.value.body
     with pytest.raises(ApiException) as info:
         log(container="app", previous=True)
     assert info.value.status == 400
@@ -198,7 +243,7 @@ def test_follow_streams_until_the_container_stops(
     c.chunk_size = 3
     c.add_pod("shop", "web-1")
     c.emit("shop", "web-1", "app", 1, "a")
-    resp = api.read_namespaced_pod_log("web-1", "shop", follow=True, _preload_content=False)
+    resp = raw(api.read_namespaced_pod_log("web-1", "shop", follow=True, _preload_content=False))
     got = b""
     for chunk in resp.stream(64):
         got += chunk
@@ -228,6 +273,7 @@ def test_bearer_token_and_rbac(double: KubeDouble, tmp_path: Path) -> None:
     ):
         with pytest.raises(ApiException) as info:
             call()
-        assert info.value.status == 403 and 'in the namespace \\"shop\\"' in info.value.body
+        assert info.value.status == 403 and info.value.body is not None
+        assert 'in the namespace \\"shop\\"' in info.value.body
     bad.close()
     good.close()
