@@ -23,10 +23,33 @@ def test_every_document_the_readme_names_is_in_the_repository() -> None:
         assert (ROOT / name).is_file(), f"README names {name}, which a fresh clone lacks"
 
 
-def test_the_architecture_names_every_package_that_exists() -> None:
+def _layout_tree() -> set[str]:
+    """The module paths ARCHITECTURE.md's Layout tree shows (indentation = nesting)."""
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
-    for package in sorted(p.parent.name for p in (ROOT / "klogtui").glob("*/__init__.py")):
-        assert f"klogtui/{package}/" in text, f"ARCHITECTURE.md does not describe {package}/"
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    paths: set[str] = set()
+    parents: list[str] = []
+    for row in block.splitlines():
+        name = row.strip().split(" ", 1)[0]
+        if not name:
+            continue
+        depth = (len(row) - len(row.lstrip(" "))) // 2
+        parents = parents[:depth]
+        paths.add("/".join([*parents, name]).rstrip("/"))
+        if name.endswith("/"):
+            parents.append(name.rstrip("/"))
+    return paths
+
+
+def test_the_architecture_layout_shows_every_module_that_exists() -> None:
+    package = ROOT / "klogtui"
+    files = {
+        str(p.relative_to(ROOT))
+        for p in [*package.rglob("*.py"), *package.rglob("*.tcss")]
+        if p.name != "__init__.py"
+    }
+    dirs = {str(p.parent.relative_to(ROOT)) for p in package.rglob("__init__.py")}
+    assert _layout_tree() == files | dirs
 
 
 def test_browsing_a_copied_store_is_documented() -> None:
