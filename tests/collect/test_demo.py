@@ -8,7 +8,8 @@ from pathlib import Path
 
 from klogtui.collect.demo.cluster import DemoCluster
 from klogtui.model import Flag, Stream
-from tests.helpers_files import T0, Run, sources, wait_for
+from tests.helpers_files import T0, Run, sources
+from tests.waiting import wait_for
 
 
 def _tree(root: Path) -> dict[str, bytes]:

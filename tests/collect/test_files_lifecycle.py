@@ -12,15 +12,8 @@ import shutil
 from pathlib import Path
 
 from klogtui.collect.files.identity import CHECKPOINT_PREFIX
-from tests.helpers_files import (
-    STAMP,
-    Container,
-    Run,
-    cri,
-    lines,
-    open_paths,
-    wait_for,
-)
+from tests.helpers_files import STAMP, Container, Run, cri, lines, open_paths
+from tests.waiting import wait_for
 
 
 def test_backfill_reads_kept_history_then_follows(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from tests.helpers_files import (
     docker_log_behind_pod_link,
     lines,
     sources,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 CID = "4f1c9e" + "0" * 58
 

@@ -8,7 +8,7 @@ import time
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.model import Batch, Record, SourceInfo, SourceKey
-from tests.kube_double import wait_for
+from tests.waiting import wait_for
 
 KEY = SourceKey("shop", "web-1", "app", 0, "u1")
 

@@ -20,7 +20,8 @@ from klogtui.collect.kube.pods import WatchTimings
 from klogtui.collect.kube.stream import StreamTimings
 from klogtui.model import Batch, Flag
 from klogtui.store import Store
-from tests.kube_double import FakeCluster, KubeDouble, wait_for
+from tests.kube_double import FakeCluster, KubeDouble
+from tests.waiting import wait_for
 
 NS = 1_000_000_000
 

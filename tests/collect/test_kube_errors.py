@@ -14,7 +14,8 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimin
 from klogtui.collect.kube.stream import StreamTimings
 from klogtui.errors import CollectorError
 from klogtui.model import Batch
-from tests.kube_double import FakeCluster, KubeDouble, wait_for, write_kubeconfig
+from tests.kube_double import FakeCluster, KubeDouble, write_kubeconfig
+from tests.waiting import wait_for
 
 FAST = KubeTimings(
     connect_timeout_s=2.0,

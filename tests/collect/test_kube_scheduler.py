@@ -6,7 +6,7 @@ import threading
 import time
 
 from klogtui.collect.kube.scheduler import FairScheduler
-from tests.kube_double import wait_for
+from tests.waiting import wait_for
 
 
 class Follower:

@@ -37,8 +37,8 @@ from tests.helpers_files import (
     stored,
     stored_seqs,
     ts_text,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 MiB = 1 << 20
 

@@ -15,7 +15,8 @@ import pytest
 from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.errors import CollectorError
 from klogtui.store import CommitInfo, Store
-from tests.helpers_files import Container, lines, sources, stored_seqs, ts_text, wait_for
+from tests.helpers_files import Container, lines, sources, stored_seqs, ts_text
+from tests.waiting import wait_for
 
 
 def _collect(

@@ -40,8 +40,8 @@ from tests.helpers_files import (
     sources,
     stored,
     stored_seqs,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 CID = "4f1c9e" + "0" * 58
 

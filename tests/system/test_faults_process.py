@@ -32,7 +32,8 @@ from tests.helpers_faults import (
     tmpfs,
     written,
 )
-from tests.helpers_files import Container, lines, seq_of, stored_seqs, wait_for
+from tests.helpers_files import Container, lines, seq_of, stored_seqs
+from tests.waiting import wait_for
 
 
 def _checkpoints(db: Path) -> dict[str, str]:

@@ -29,7 +29,8 @@ from tests.helpers_faults import (
     user_namespaces_work,
     with_inotify_limits,
 )
-from tests.helpers_files import Container, lines, wait_for
+from tests.helpers_files import Container, lines
+from tests.waiting import wait_for
 
 needs_userns = pytest.mark.skipif(
     not user_namespaces_work(), reason="needs `unshare --user` to lower inotify limits"

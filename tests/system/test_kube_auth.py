@@ -20,9 +20,10 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions
 from klogtui.errors import CollectorError
 from klogtui.store import Store
 from tests.collect.test_kube_collect import FAST, seqs, settle
-from tests.kube_double import FakeCluster, KubeDouble, wait_for
+from tests.kube_double import FakeCluster, KubeDouble
 from tests.kube_double.plugins import ExecPlugin
 from tests.kube_double.tls import double_ca
+from tests.waiting import wait_for
 
 PYTHON = os.path.basename(sys.executable)
 

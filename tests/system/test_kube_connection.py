@@ -23,7 +23,8 @@ from klogtui.collect.kube.connect import MIN_CLIENT_MAJOR
 from klogtui.errors import CollectorError
 from klogtui.store import Store, default_db_path
 from tests.collect.test_kube_collect import FAST, Run, seqs, settle, stored
-from tests.kube_double import FakeCluster, KubeDouble, Throttle, wait_for, write_kubeconfig
+from tests.kube_double import FakeCluster, KubeDouble, Throttle, write_kubeconfig
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

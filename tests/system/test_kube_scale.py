@@ -27,7 +27,8 @@ from klogtui.gaps import GapRange, parse_gap
 from klogtui.model import Flag
 from klogtui.store import Store
 from tests.collect.test_kube_collect import Run
-from tests.kube_double import FakeCluster, KubeDouble, wait_for
+from tests.kube_double import FakeCluster, KubeDouble
+from tests.waiting import wait_for
 
 NS = 1_000_000_000
 

@@ -30,7 +30,7 @@ import pytest
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimings
 from klogtui.store import CommitInfo, Store
-from tests.kube_double import wait_for
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQ_RE = re.compile(r"seq=(\d+)$")

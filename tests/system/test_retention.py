@@ -15,8 +15,9 @@ import pytest
 from klogtui.model import Batch
 from klogtui.store import Retention, Store, parse_size
 from tests.helpers_faults import collect_argv, collect_proc, committed_lines, tmpfs
-from tests.helpers_files import Container, seq_of, ts_text, wait_for
+from tests.helpers_files import Container, seq_of, ts_text
 from tests.store_helpers import SEC, key, rec
+from tests.waiting import wait_for
 
 MIN = 60 * SEC
 

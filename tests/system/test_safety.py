@@ -20,9 +20,10 @@ import pytest
 from klogtui.model import Batch
 from klogtui.store import Store
 from tests.helpers_faults import collect_argv, committed_lines
-from tests.helpers_files import Container, lines, wait_for
+from tests.helpers_files import Container, lines
 from tests.kube_double import FakeCluster, KubeDouble
 from tests.store_helpers import T0, rec, write
+from tests.waiting import wait_for
 
 
 def _mode(path: Path) -> int:

@@ -27,7 +27,8 @@ from tests.helpers_faults import (
     tally,
     written,
 )
-from tests.helpers_files import Container, lines, stored_seqs, wait_for
+from tests.helpers_files import Container, lines, stored_seqs
+from tests.waiting import wait_for
 
 _SEQ = re.compile(r"seq=(\d+)$")
 

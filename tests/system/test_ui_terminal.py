@@ -14,9 +14,10 @@ import pytest
 
 from klogtui.store import Store
 from tests.helpers_faults import collect_argv
-from tests.helpers_files import Container, lines, stored_seqs, wait_for
+from tests.helpers_files import Container, lines, stored_seqs
 from tests.helpers_tmux import Terminal, needs_tmux
 from tests.ui_fixtures import build_demo_store
+from tests.waiting import wait_for
 
 pytestmark = needs_tmux
 

@@ -7,17 +7,13 @@ scan cap, which these tests shrink (a module constant) so a few hundred lines cr
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.geometry import Region
-from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import OptionList
 
 import klogtui.store.aggregates as aggregates_module
@@ -28,7 +24,7 @@ from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
 from tests.store_helpers import SEC, T0, write
-from tests.ui_fixtures import FIXED_NOW, LogHost, build_numbered_store, settle
+from tests.ui_fixtures import FIXED_NOW, LogHost, build_numbered_store, settle, text_of, until
 
 CAP = 60  # the reader's scan cap in these tests
 
@@ -37,20 +33,6 @@ CAP = 60  # the reader's scan cap in these tests
 def small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     """Text queries count at most CAP newest matches."""
     monkeypatch.setattr(aggregates_module, "_SCAN_CAP", CAP)
-
-
-async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        await pilot.pause(0.01)
-
-
-def text_of(widget: Widget) -> str:
-    """What a widget shows, as plain text lines."""
-    width, height = widget.outer_size  # padding included
-    strips = widget.render_lines(Region(0, 0, width, height))
-    return "\n".join(s.text.rstrip() for s in strips)
 
 
 # -- facet counts ----------------------------------------------------------------------

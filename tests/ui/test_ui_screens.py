@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,7 @@ import pytest
 from rich.text import Text
 from textual.app import App
 from textual.geometry import Region
-from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Input, OptionList
 
 from klogtui.collect.base import ErrorEntry
@@ -30,6 +27,7 @@ from klogtui.ui.screens.facets import FacetScreen, excluding
 from klogtui.ui.screens.help import HelpScreen
 from klogtui.ui.screens.save import SaveScreen
 from klogtui.ui.screens.time_jump import TimeJumpScreen
+from tests.ui_fixtures import text_of, until
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z
 SEC = 1_000_000_000
@@ -51,19 +49,6 @@ class Host(App[None]):
 def flat(text: str) -> str:
     """Text with its wrapping undone (runs of whitespace as one space)."""
     return " ".join(text.split())
-
-
-def text_of(widget: Widget) -> str:
-    """What a widget shows, as plain text lines."""
-    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
-    return "\n".join(s.text.rstrip() for s in strips)
-
-
-async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        await pilot.pause(0.01)
 
 
 SOURCE = Source(
