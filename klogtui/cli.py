@@ -308,7 +308,6 @@ def _parse_duration_s(text: str) -> int:
 
 def _collect_options(args: argparse.Namespace) -> CollectOptions:
     """Turn parsed arguments into collector options, choosing the store's profile."""
-    from klogtui.collect.kube.collector import KubeOptions
     from klogtui.collect.runner import CollectOptions
     from klogtui.store import default_db_path
 
@@ -318,6 +317,8 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     mode: Mode = "remote" if remote else "demo" if args.demo else "local"
     _refuse_what_cannot_apply(args.given, mode)
     if remote:
+        # The Kubernetes client takes a third of a local collector's start-up to import.
+        from klogtui.collect.kube.collector import KubeOptions
         from klogtui.collect.kube.connect import resolve_context
 
         # The store is named after the cluster's context, so read it now: without
