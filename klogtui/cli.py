@@ -21,6 +21,7 @@ from klogtui import __version__
 from klogtui.errors import BrokenStoreError, KlogError, QueryError
 
 if TYPE_CHECKING:
+    from klogtui.alerts.rules import RuleSet
     from klogtui.collect.runner import CollectOptions
     from klogtui.store import Retention
 
@@ -31,6 +32,7 @@ commands:
   klogtui [options]            open the explorer (local node logs by default)
   klogtui collect [options]    run the collector headless (e.g. as a DaemonSet)
   klogtui query [QUERY]        search the store from a shell
+  klogtui alerts [--check]     list the alert rules and their state, or check them
 
 query language: ns=shop pod=checkout-* container!=istio-proxy stream=stderr
   level=error app=web "connection refused" timeout -healthz (a OR b) since:15m
@@ -119,6 +121,12 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use the pod's service account (when running inside a cluster)",
     )
+    a = p.add_argument_group("alerts (rules are [[alert]] tables in the config file)")
+    a.add_argument(
+        "--alertmanager",
+        metavar="URL",
+        help="send alerts to this Prometheus Alertmanager (e.g. http://127.0.0.1:9093)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="browse the store given by --db without collecting into it (e.g. a copied store)",
     )
     _add_source_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="{collect,query}")
+    sub = parser.add_subparsers(dest="command", metavar="{collect,query,alerts}")
 
     collect = sub.add_parser(
         "collect",
@@ -199,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "always", "never"),
         default="auto",
         help="colour per source (default: when stdout is a terminal)",
+    )
+    alerts = sub.add_parser(
+        "alerts",
+        help="list the alert rules and their state",
+        description="List the config file's alert rules with their state (inactive, "
+        "pending, firing since), or check the rules with --check.",
+    )
+    alerts.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the rules: print what is wrong and exit 2 if anything is",
+    )
+    alerts.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="store whose alert state to show (default: the most recently written store)",
     )
     return parser
 
@@ -283,7 +308,6 @@ def _parse_duration_s(text: str) -> int:
 
 def _collect_options(args: argparse.Namespace) -> CollectOptions:
     """Turn parsed arguments into collector options, choosing the store's profile."""
-    from klogtui.collect.kube.collector import KubeOptions
     from klogtui.collect.runner import CollectOptions
     from klogtui.store import default_db_path
 
@@ -293,6 +317,8 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     mode: Mode = "remote" if remote else "demo" if args.demo else "local"
     _refuse_what_cannot_apply(args.given, mode)
     if remote:
+        # The Kubernetes client takes a third of a local collector's start-up to import.
+        from klogtui.collect.kube.collector import KubeOptions
         from klogtui.collect.kube.connect import resolve_context
 
         # The store is named after the cluster's context, so read it now: without
@@ -340,7 +366,22 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         # Local files are read whole unless --since is on the command line (the config
         # file's `since` is where remote streams start).
         since_s=_parse_duration_s(args.since) if local and "since" in args.given else None,
+        alerts=_alert_rules(args),
     )
+
+
+def _alert_rules(args: argparse.Namespace) -> RuleSet:
+    """The config file's alert rules; --alertmanager (or the file's key) says where to."""
+    from dataclasses import replace
+
+    from klogtui.alerts.alertmanager import check_url
+    from klogtui.alerts.rules import load_rules
+    from klogtui.config import config_path
+
+    url = getattr(args, "alertmanager", None)
+    if url is not None and (problem := check_url(url)) is not None:
+        raise KlogError(problem)
+    return replace(load_rules(config_path()), alertmanager=url)
 
 
 def _refuse_what_cannot_apply(given: set[str], mode: Mode) -> None:
@@ -465,6 +506,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
             args.query = " ".join(args.query)
             return run_query(args)
+        if args.command == "alerts":
+            from klogtui.alerts.command import run_alerts
+
+            return run_alerts(args)
         opts = _collect_options(args)
         # Ingest allocates millions of short-lived rows; collecting the young generation
         # every 700 of them cost ~5% of `collect --once` throughput for nothing freed.

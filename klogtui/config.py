@@ -7,6 +7,11 @@
     log_dir = "/var/log"
     since = "1h"
     max_streams = 50
+    alertmanager = "http://127.0.0.1:9093"   # where alerts go (klogtui.alerts)
+    alert_resend = "1m"  # how often firing alerts are sent again
+
+    [[alert]]            # alert rules: read by klogtui.alerts.rules, not here
+    name = "..."
 
 Options given on the command line win over the file.
 """
@@ -28,7 +33,11 @@ KEYS: dict[str, tuple[str, type]] = {
     "log_dir": ("log_dir", str),
     "since": ("since", str),
     "max_streams": ("max_streams", int),
+    "alertmanager": ("alertmanager", str),
+    "alert_resend": ("alert_resend", str),
 }
+# Tables read elsewhere: the alert rules (klogtui/alerts/rules.py).
+_TABLES = ("alert",)
 
 
 def config_path() -> Path:
@@ -59,6 +68,8 @@ def load_defaults(path: Path | None = None) -> dict[str, Any]:
         raise KlogError(f"{path}: cannot read the configuration: {e}") from e
     defaults: dict[str, Any] = {}
     for key, value in data.items():
+        if key in _TABLES:
+            continue
         if key not in KEYS:
             raise KlogError(f"{path}: unknown setting {key!r} (known: {', '.join(KEYS)})")
         dest, kind = KEYS[key]

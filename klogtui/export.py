@@ -13,7 +13,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Literal, TextIO
 
-from klogtui.model import Level, LogLine, Source, Stream
+from klogtui.gaps import parse_gap
+from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store.reader import Reader
 from klogtui.store.schema import broken_store
@@ -82,6 +83,10 @@ class Printer:
                 obj["fields"] = fields
         if line.flags:
             obj["flags"] = flag_names(line.flags)
+            gap = parse_gap(line.message) if line.flags & Flag.GAP else None
+            if gap is not None:
+                # Not a line the container wrote: the range its lines may be missing in.
+                obj["gap"] = {"from": format_ts(gap.start_ns), "to": format_ts(gap.end_ns)}
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
         # terminals): escape them too, the JSON means the same.
         return json.dumps(obj, ensure_ascii=False).translate(_JSON_C1)

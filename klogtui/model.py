@@ -69,8 +69,9 @@ class Flag(IntFlag):
     MALFORMED = 1  # not a valid CRI/Docker line: stored raw, stamped with arrival time
     TRUNCATED = 2  # a reassembled line exceeded the size cap; the rest was cut
     UNTERMINATED = 4  # a partial line flushed after its grace period, never completed
-    CUT = 8  # an event cut at its line or size cap: it goes on in the next one
-    CONTINUED = 16  # an event of continuation lines whose first line went before
+    GAP = 8  # not a log line: lines of this source between two times may be missing
+    CUT = 16  # an event cut at its line or size cap: it goes on in the next one
+    CONTINUED = 32  # an event of continuation lines whose first line went before
 
 
 class SourceKey(NamedTuple):

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from klogtui.errors import StoreError
 from klogtui.export import OutputFormat, Printer
@@ -21,29 +20,12 @@ from klogtui.model import LogLine
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store import commit_log
 from klogtui.store.reader import Reader
-from klogtui.store.schema import default_db_path
+from klogtui.store.schema import latest_store
 
 __all__ = ["run_query"]
 
 _PAGE = 5_000
 _POLL_S = 0.2
-
-
-def _latest_store() -> Path:
-    """The most recently written store under the data dir (the one a user just used)."""
-    directory = default_db_path("local").parent
-
-    def written(db: Path) -> float:
-        wal = Path(f"{db}-wal")  # commits land in the WAL first
-        return max(db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
-
-    stores = sorted(directory.glob("*.db"), key=written) if directory.is_dir() else []
-    if not stores:
-        raise StoreError(
-            f"no store found in {directory}; run `klogtui` or `klogtui collect` first, "
-            "or pass --db FILE"
-        )
-    return stores[-1]
 
 
 def _all_matches(reader: Reader, query: ParsedQuery) -> Iterator[list[LogLine]]:
@@ -87,7 +69,7 @@ def _follow(reader: Reader, query: ParsedQuery, printer: Printer, seq: int) -> N
 
 def run_query(args: argparse.Namespace) -> int:
     """Run `klogtui query` with parsed arguments; returns the exit code."""
-    db = args.db.expanduser() if args.db else _latest_store()
+    db = args.db.expanduser() if args.db else latest_store()
     if not db.exists():
         raise StoreError(f"{db}: no such store")
     reader = Reader(db)

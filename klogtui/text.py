@@ -21,26 +21,19 @@ __all__ = [
     "inert",
 ]
 
-# The colours of sources and levels, as SGR codes for a terminal (`klogtui query`) and
-# as Rich styles for the UI. Source hues are mid-saturation, readable on dark and
+# The colours of sources and levels, one palette written two ways: SGR parameters for a
+# terminal (`klogtui query`) and Rich styles for the UI. Sources take colours of the
+# xterm 256-colour cube (index 16 + 36r + 6g + b): mid-saturation, readable on dark and
 # light backgrounds; red and yellow are left out because they mean error and warning.
-SOURCE_SGR = (32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96, 37)
-SOURCE_STYLES = (
-    "#5fafd7",
-    "#d787d7",
-    "#87af5f",
-    "#d7af87",
-    "#5fd7af",
-    "#af87ff",
-    "#87d7ff",
-    "#ff87af",
-    "#afd75f",
-    "#8787d7",
-    "#5f87af",
-    "#d7875f",
-)
-LEVEL_SGR = {Level.WARN: "33", Level.ERROR: "31", Level.FATAL: "1;31"}
-LEVEL_STYLES = {Level.WARN: "yellow", Level.ERROR: "red", Level.FATAL: "bold red"}
+_SOURCE_COLOURS = (74, 176, 107, 180, 79, 141, 117, 211, 149, 104, 67, 173)
+SOURCE_SGR = tuple(f"38;5;{n}" for n in _SOURCE_COLOURS)
+SOURCE_STYLES = tuple(f"color({n})" for n in _SOURCE_COLOURS)
+# Levels take the terminal's own yellow and red (ANSI colours 3 and 1), bold for fatal.
+_LEVEL_COLOURS = {Level.WARN: (3, False), Level.ERROR: (1, False), Level.FATAL: (1, True)}
+LEVEL_SGR = {lv: f"{'1;' if bold else ''}3{n}" for lv, (n, bold) in _LEVEL_COLOURS.items()}
+LEVEL_STYLES = {
+    lv: f"{'bold ' if bold else ''}color({n})" for lv, (n, bold) in _LEVEL_COLOURS.items()
+}
 
 # Every C0/C1 control except tab becomes a visible escape (\x1b, \r, …).
 _INERT = {

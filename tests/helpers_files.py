@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from klogtui.collect.files.watch import Watches
 from klogtui.model import Batch, Source, SourceKey
 from klogtui.paths import parse_pod_log_path
 from klogtui.store import Store, Writer
+from tests.waiting import wait_for
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-19T07:46:40Z
 STAMP = "20261119-074640"
@@ -152,14 +153,6 @@ def sources(store: Store) -> dict[SourceKey, Source]:
         return {s.key: s for s in reader.sources()}
     finally:
         reader.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.02)
 
 
 def open_paths() -> list[str]:

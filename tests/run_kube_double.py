@@ -75,6 +75,12 @@ def main() -> int:
         default=20_000,
         help="lines kept per container instance, like log rotation (default 20000)",
     )
+    parser.add_argument(
+        "--rotate-bytes",
+        type=int,
+        default=0,
+        help="rotate each container's log file at this size, like the kubelet (0: never)",
+    )
     parser.add_argument("--kubeconfig", type=Path, help="where to write the kubeconfig")
     args = parser.parse_args()
 
@@ -96,6 +102,7 @@ def main() -> int:
                 containers,
                 labels={"app": ns[:4], "tier": "web" if i else "db"},
                 node=f"node-{i % 3 + 1}",
+                rotate_bytes=args.rotate_bytes,
             )
             pods.append((ns, name))
     path = args.kubeconfig or Path(tempfile.mkdtemp(prefix="kube-double-")) / "kubeconfig"

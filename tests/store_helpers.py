@@ -1,7 +1,11 @@
-"""Building records for store tests."""
+"""Building records for store tests, and checking the text index they leave."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.store import Store
 
@@ -33,3 +37,22 @@ def write(store: Store, *batches: Batch) -> None:
         assert writer.flush(10)
     finally:
         writer.close()
+
+
+def assert_index_exact(db: Path) -> None:
+    """The text index is sound and holds exactly each line's text without escapes
+    (term by term, line counts and occurrences), as retention will delete it."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("INSERT INTO lines_fts(lines_fts, rank) VALUES ('integrity-check', 0)")
+        conn.create_function("strip_ansi", 1, strip_ansi, deterministic=True)
+        conn.execute("CREATE VIRTUAL TABLE temp.want USING fts5(message)")
+        conn.execute("INSERT INTO want(rowid, message) SELECT id, strip_ansi(message) FROM lines")
+        conn.execute("CREATE VIRTUAL TABLE temp.have_terms USING fts5vocab(main, lines_fts, row)")
+        conn.execute("CREATE VIRTUAL TABLE temp.want_terms USING fts5vocab(temp, want, row)")
+        have = conn.execute("SELECT term, doc, cnt FROM have_terms ORDER BY term").fetchall()
+        want = conn.execute("SELECT term, doc, cnt FROM want_terms ORDER BY term").fetchall()
+        assert have == want
+        assert have  # not two empty indexes
+    finally:
+        conn.close()

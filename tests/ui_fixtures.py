@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from klogtui.model import Batch, Level, Record, SourceInfo, SourceKey, Stream
@@ -214,3 +216,10 @@ async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 10
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
         await pilot.pause(0.01)
+
+
+def text_of(widget: Widget) -> str:
+    """What a widget shows, as plain text lines (padding and border included)."""
+    width, height = widget.outer_size
+    strips = widget.render_lines(Region(0, 0, width, height))
+    return "\n".join(s.text.rstrip() for s in strips)

@@ -46,6 +46,7 @@ class StatsSnapshot:
     lag_s: float  # newest line's age when it was handed over (collector lag)
     files_open: int = 0
     streams_open: int = 0
+    notice: str = ""  # a condition the user should know of, in a few words
 
 
 @dataclass
@@ -66,6 +67,7 @@ class CollectorStats:
     _lag_s: float = 0.0
     files_open: int = 0
     streams_open: int = 0
+    notice: str = ""  # set by a collector: e.g. that containers take turns for streams
 
     def add_lines(self, source: str, n: int, newest_ts_ns: int | None = None) -> None:
         """Count n lines handed over for `source`; newest_ts_ns gives the lag."""
@@ -115,6 +117,7 @@ class CollectorStats:
                 lag_s=self._lag_s,
                 files_open=self.files_open,
                 streams_open=self.streams_open,
+                notice=self.notice,
             )
 
     def _trim(self, now: float) -> None:

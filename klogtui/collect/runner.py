@@ -31,6 +31,8 @@ from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock
 
 if TYPE_CHECKING:
+    from klogtui.alerts.engine import AlertEngine
+    from klogtui.alerts.rules import RuleSet
     from klogtui.collect.kube.collector import KubeOptions
 
 __all__ = ["CollectOptions", "Running", "run_collect", "start_collection"]
@@ -54,6 +56,7 @@ class CollectOptions:
         retention: limits the store's writer enforces (None: keep everything).
         namespaces: local files: only these namespaces' pods (empty: all).
         since_s: local files: only lines from the last since_s seconds (None: all).
+        alerts: alert rules to evaluate on each commit, and where to send alerts.
     """
 
     log_dir: Path | None
@@ -67,6 +70,7 @@ class CollectOptions:
     retention: Retention | None = None
     namespaces: tuple[str, ...] = ()
     since_s: int | None = None
+    alerts: RuleSet | None = None
 
 
 class Running:
@@ -87,8 +91,10 @@ class Running:
         temp_dir: Path | None = None,
         log_dir: Path | None = None,
         owner: OwnerLock | None = None,
+        alerts: AlertEngine | None = None,
     ) -> None:
         self.stats = stats
+        self.alerts = alerts
         self.writer = writer
         self.log_dir = log_dir
         self._collectors = collectors
@@ -144,6 +150,8 @@ class Running:
                     c.join(timeout)
                 self._committed = self.writer.flush(timeout)
                 self.writer.close(timeout)
+                if self.alerts is not None:
+                    self.alerts.stop()  # after the last commit: it is evaluated too
             finally:
                 if self._owner is not None:
                     self._owner.release()
@@ -266,6 +274,9 @@ def _start(
         # What retention dropped: `collect` prints it, the UI lists it with the errors.
         stats.error("retention", message)
 
+    alerts = _alert_engine(opts, store, stats)
+    if alerts is not None:
+        on_commit = _also_wake(alerts, on_commit)
     writer = store.start_writer(
         on_commit=on_commit, on_error=on_error, retention=opts.retention, on_notice=on_notice
     )
@@ -292,16 +303,50 @@ def _start(
             c.start()
         if demo is not None:
             demo.start()
+        if alerts is not None:
+            alerts.start()
     except BaseException:
         for c in collectors:
             c.stop()
         writer.close()
+        if alerts is not None:
+            alerts.stop()
         if demo is not None:
             demo.stop()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise
-    return Running(stats, writer, collectors, demo, temp_dir, log_dir, owner)
+    return Running(stats, writer, collectors, demo, temp_dir, log_dir, owner, alerts)
+
+
+def _alert_engine(opts: CollectOptions, store: Store, stats: CollectorStats) -> AlertEngine | None:
+    """The alert engine for the rules in opts, their problems reported (None: no rules
+    and no config file)."""
+    if opts.alerts is None:
+        return None
+    for problem in opts.alerts.problems:
+        stats.error("alerts", f"{problem.one_line()}; rule skipped")
+    config = opts.alerts.path
+    if not opts.alerts.rules and (config is None or not config.is_file()):
+        return None  # no rules, and no config file to add them to while we run
+    from klogtui.alerts.engine import AlertEngine
+
+    def on_error(where: str, message: str) -> None:
+        stats.forget_errors(where)  # each outage is told, not just the first ever
+        stats.error(where, message)
+
+    return AlertEngine(store.path, opts.alerts, on_error)
+
+
+def _also_wake(
+    alerts: AlertEngine, on_commit: Callable[[CommitInfo], None] | None
+) -> Callable[[CommitInfo], None]:
+    def wake_then_tell(info: CommitInfo) -> None:
+        alerts.wake()
+        if on_commit is not None:
+            on_commit(info)
+
+    return wake_then_tell
 
 
 class _Progress:

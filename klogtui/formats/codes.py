@@ -5,6 +5,8 @@ ours, so they cannot use those; a test keeps them equal).
 """
 
 __all__ = [
+    "CONTINUED",
+    "CUT",
     "DEBUG",
     "ERROR",
     "FATAL",
@@ -25,3 +27,5 @@ TRACE, DEBUG, INFO, WARN, ERROR, FATAL = 1, 2, 3, 4, 5, 6
 MALFORMED = 1
 TRUNCATED = 2
 UNTERMINATED = 4
+CUT = 16  # an event cut at its line or size cap (formats/multiline.py)
+CONTINUED = 32  # an event whose first line went before

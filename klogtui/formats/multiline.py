@@ -34,13 +34,9 @@ import re
 from typing import Literal, NamedTuple
 
 from klogtui.formats.ansi import strip_ansi
-from klogtui.formats.codes import ERROR, WARN
+from klogtui.formats.codes import CONTINUED, CUT, ERROR, WARN
 
-__all__ = ["CONTINUED", "CUT", "Event", "Grouper"]
-
-# Flags, equal to klogtui.model.Flag.CUT / CONTINUED (a test keeps them equal).
-CUT = 8
-CONTINUED = 16
+__all__ = ["Event", "Grouper"]
 
 Mode = Literal["plain", "java", "python", "python_end", "python_chain", "go"]
 

@@ -21,7 +21,7 @@ from klogtui.query.keys import (
     TimeKind,
 )
 from klogtui.query.times import parse_time
-from klogtui.store.regex_budget import compile_pattern
+from klogtui.regex_budget import compile_pattern
 
 __all__ = ["MAX_DEPTH", "Kind", "Lexer", "Token", "lexes_to"]
 

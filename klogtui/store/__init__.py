@@ -1,4 +1,4 @@
-"""The SQLite FTS5 store: schema, the single writer, readers and the query language.
+"""The SQLite FTS5 store: schema, the single writer, readers and the query compiled to SQL.
 
 Names are imported on first use, so `klogtui query` (which only reads) does not pay
 for the writer, retention and recovery modules at start-up.

@@ -14,15 +14,15 @@ from typing import NamedTuple, TypeAlias
 
 import regex
 
+from klogtui import regex_budget
 from klogtui.errors import QueryError
 from klogtui.model import Source
 from klogtui.query.ast import And, Field, Node, Not, Or, Query, Text, TimeBound
 from klogtui.query.editing import conjuncts
 from klogtui.query.keys import DOMAINS, LINE_KEYS, NEGATING_OPS, TimeKind, label_name
 from klogtui.query.times import time_ns
-from klogtui.store import regex_budget
+from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
-from klogtui.store.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 
 __all__ = ["CompiledQuery", "SourcePredicate", "compile_query", "compile_source_predicate"]
 

@@ -113,7 +113,7 @@ def _copy_with_sqlite(broken: Path, store: Store) -> bool:
 def _scan(src: sqlite3.Connection, keys: dict[int, SourceKey], writer: Writer) -> bool:
     """Copy the lines in id order; False at the first damage (an error or a bad value)."""
     cursor = -1
-    # A store from before schema 3 has no fields column.
+    # A store from before schema 4 has no fields column.
     columns = {r[1] for r in src.execute("PRAGMA table_info(lines)")}
     fields = "fields" if "fields" in columns else "NULL"
     while True:

@@ -25,10 +25,11 @@ __all__ = [
     "default_db_path",
     "ensure_private_dir",
     "foreign_file",
+    "latest_store",
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -98,8 +99,30 @@ def _add_commit_log(conn: sqlite3.Connection) -> None:
     conn.execute(_DDL_V2)
 
 
+# Version 3. Each alert rule's state (klogtui/alerts/state_table.py), so a restart
+# neither fires a resolved alert again nor forgets a firing one.
+_DDL_V3 = """
+CREATE TABLE alerts(
+    rule TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    active_since INTEGER NOT NULL DEFAULT 0,
+    fired_at INTEGER NOT NULL DEFAULT 0,
+    resolved_at INTEGER NOT NULL DEFAULT 0,
+    resolve_sent INTEGER NOT NULL DEFAULT 1,
+    query TEXT NOT NULL DEFAULT '',
+    line_id INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL DEFAULT '{}',
+    annotations TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+"""
+
+
+def _add_alerts(conn: sqlite3.Connection) -> None:
+    conn.execute(_DDL_V3)
+
+
 def _add_event_fields(conn: sqlite3.Connection) -> None:
-    """Version 3 (issue 11, events): `lines.fields`, a structured line's fields other
+    """Version 4 (issue 11, events): `lines.fields`, a structured line's fields other
     than its message and level as a JSON object's text (NULL when it has none), and the
     text index without terminal escapes.
 
@@ -129,9 +152,13 @@ def _add_event_fields(conn: sqlite3.Connection) -> None:
 
 
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
-# versions 1 and 2, then the steps after them.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_add_commit_log, _add_event_fields]
-_CREATED_WHOLE = 2  # the version _DDL_V1 + _DDL_V2 make
+# versions 1 to 3, then the steps after them.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _add_commit_log,
+    _add_alerts,
+    _add_event_fields,
+]
+_CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 
 
 def default_db_path(profile: str) -> Path:
@@ -312,7 +339,7 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
         try:
             # Another process may have created it between our look and the lock.
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                for stmt in (_DDL_V1 + _DDL_V2).split(";"):
+                for stmt in (_DDL_V1 + _DDL_V2 + _DDL_V3).split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 for step in MIGRATIONS[_CREATED_WHOLE - 1 :]:
@@ -354,3 +381,20 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def latest_store() -> Path:
+    """The most recently written store under the data dir (the one a user just used)."""
+    directory = default_db_path("local").parent
+
+    def written(db: Path) -> float:
+        wal = Path(f"{db}-wal")  # commits land in the WAL first
+        return max(db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
+
+    stores = sorted(directory.glob("*.db"), key=written) if directory.is_dir() else []
+    if not stores:
+        raise StoreError(
+            f"no store found in {directory}; run `klogtui` or `klogtui collect` first, "
+            "or pass --db FILE"
+        )
+    return stores[-1]

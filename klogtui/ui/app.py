@@ -34,6 +34,7 @@ from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store import CommitInfo, Reader, Store
 from klogtui.store.owner import pid_alive
 from klogtui.store.schema import default_db_path
+from klogtui.ui import alert_keys
 from klogtui.ui.held_keys import HeldKeys
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailResult, DetailScreen
@@ -41,9 +42,8 @@ from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
 from klogtui.ui.screens.save import SaveScreen
-from klogtui.ui.screens.time_jump import TimeJumpScreen
+from klogtui.ui.screens.time_jump import TimeJumpScreen, past_the_ends
 from klogtui.ui.store_watch import StoreWatch
-from klogtui.ui.time_text import short_time
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
 from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
@@ -63,6 +63,7 @@ _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
 _MAIN_ONLY = frozenset(
     {"focus_query", "facets", "time_jump", "save", "errors", "help", "toggle_tree", "focus_log"}
+    | {"alerts", "new_alert"}
 )
 
 
@@ -103,6 +104,8 @@ class KlogApp(App[int]):
         Binding("t", "time_jump", "Time", priority=True),
         Binding("s", "save", "Save", priority=True),
         Binding("e", "errors", "Errors", show=False, priority=True),
+        Binding("a", "alerts", "Alerts", show=False, priority=True),
+        Binding("A", "new_alert", "Alert rule", show=False, priority=True),
         Binding("b", "toggle_tree", "Sources", show=False, priority=True),
         Binding("question_mark", "help", "Help", priority=True),
         Binding("q", "quit", "Quit"),
@@ -251,6 +254,23 @@ class KlogApp(App[int]):
         else:
             await super().on_event(event)
 
+    def open_dialog(
+        self, screen: Screen[_ResultT], callback: ScreenResultCallbackType[_ResultT] | None = None
+    ) -> None:
+        """Open a dialog from outside the app's own keys (see _open_dialog)."""
+        self._open_dialog(screen, callback)
+
+    def show_query_at(self, query: str, ts_ns: int) -> None:
+        """Apply `query` and show its lines around `ts_ns` (the cursor there)."""
+        try:
+            parsed = ParsedQuery.of(query)
+        except QueryError as e:  # the config file changed since the rule was loaded
+            self.notify(f"cannot show this alert's lines: {e}", severity="error")
+            return
+        self._apply_query(parsed)
+        self.log_view.jump_to_time(ts_ns)
+        self.log_view.focus()
+
     def _open_dialog(
         self, screen: Screen[_ResultT], callback: ScreenResultCallbackType[_ResultT] | None = None
     ) -> None:
@@ -277,11 +297,20 @@ class KlogApp(App[int]):
             pid = self.collected_by
             self.status_bar.update_elsewhere(pid, running=not pid or pid_alive(pid))
         self._store_watch.look()
+        alert_keys.count_firing(self)
+
+    # -- alerts (klogtui/ui/alert_keys.py) ---------------------------------------------------
+
+    def action_alerts(self) -> None:
+        alert_keys.show_alerts(self)
+
+    def action_new_alert(self) -> None:
+        alert_keys.new_rule(self, self.query_bar.applied.typed)
 
     def on_store_watch_looked(self, event: StoreWatch.Looked) -> None:
         self.status_bar.update_store(event.stats)
         if event.sources is not None:
-            self.sources_tree.update_sources(event.sources)
+            self.sources_tree.update_sources(event.sources, event.gaps)
             self._suggester.set_values("namespace", (s.namespace for s in event.sources))
             self._suggester.set_values("pod", (s.pod for s in event.sources))
             self._suggester.set_values("container", (s.container for s in event.sources))
@@ -378,22 +407,9 @@ class KlogApp(App[int]):
         query, reader = self.query_bar.applied, self._reader("jump")
 
         def work() -> None:
-            cq = reader.compile(query)
-            oldest, newest = reader.oldest(cq, 1), reader.newest(cq, 1)
-            if not oldest or not newest:
-                return  # nothing matches: the log pane says so
-            if ts_ns < oldest[0].ts:
-                end, side, which = oldest[0].ts, "before", "oldest"
-            elif ts_ns > newest[0].ts:
-                end, side, which = newest[0].ts, "after", "newest"
-            else:
-                return
-            span = abs(end - ts_ns)
-            self.call_from_thread(
-                self.notify,
-                f"no lines {side} {short_time(ts_ns, span)}; "
-                f"showing the {which} at {short_time(end, span)}",
-            )
+            note = past_the_ends(reader, query, ts_ns)
+            if note is not None:
+                self.call_from_thread(self.notify, note)
 
         self.run_worker(
             work, name="time jump", group="jump", exclusive=True, thread=True, exit_on_error=False

@@ -37,6 +37,7 @@ TIME_STYLE = "dim"
 ESCAPE_STYLE = "reverse dim"
 HIGHLIGHT_STYLE = "bold #000000 on #e5c07b"
 _MARK_STYLE = "dim italic"
+_GAP_STYLE = "bold black on yellow"
 _NS_PER_DAY = 86_400 * 10**9
 # What inert() rewrites: every C0/C1 control except tab.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]+")
@@ -165,6 +166,9 @@ def format_parts(
         prefix.append(inert(tag), source_style(line.source_id))
         prefix.append(" ")
     message = _message_text(line.message, line.level)
+    if line.flags & Flag.GAP:
+        # Not a line the container wrote: klogtui saying lines may be missing here.
+        message = Text("⚠ ", _GAP_STYLE) + Text(inert(line.message), _GAP_STYLE)
     if line.flags & Flag.TRUNCATED:
         message.append(" ⟨truncated⟩", _MARK_STYLE)
     elif line.flags & Flag.UNTERMINATED:

@@ -14,6 +14,7 @@ from typing import Any
 from textual.app import App
 from textual.message import Message
 
+from klogtui.gaps import GAP_QUERY, gap_counts
 from klogtui.model import Source
 from klogtui.store import Reader, StoreStats
 
@@ -35,6 +36,7 @@ class StoreWatch:
         version: int
         stats: StoreStats
         sources: list[Source] | None
+        gaps: dict[int, int] | None  # gap markers per source id, with the sources
 
     def __init__(self, app: App[Any], reader: Reader) -> None:
         self._app = app
@@ -54,7 +56,8 @@ class StoreWatch:
                 version = reader.data_version()
                 stats = reader.stats()
                 sources = list(reader.sources()) if version != known else None
-                self._app.post_message(self.Looked(version, stats, sources))
+                gaps = gap_counts(reader.newest(GAP_QUERY, 10_000)) if sources else None
+                self._app.post_message(self.Looked(version, stats, sources, gaps))
             finally:
                 self._busy = False
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from klogtui.model import Level
 
-__all__ = ["SHAPES", "Event", "cri_file", "events_of"]
+__all__ = ["SHAPES", "Event", "cri_file", "events_of", "messages_by_stream"]
 
 T0 = 1_795_514_400_000_000_000  # 2026-11-24T10:00:00Z
 
@@ -249,3 +249,12 @@ def cri_file(events: Iterable[Event], start_ns: int = T0) -> bytes:
 
 def events_of(shapes: Iterable[str]) -> list[Event]:
     return [e for name in shapes for e in SHAPES[name]]
+
+
+def messages_by_stream(events: Iterable[Event]) -> dict[int, list[str]]:
+    """The events' messages per stream (1 stdout, 2 stderr), in order: what the store
+    must hold for each."""
+    out: dict[int, list[str]] = {1: [], 2: []}
+    for e in events:
+        out[1 if e.stream == "stdout" else 2].append(e.message)
+    return out

@@ -26,14 +26,12 @@ their instances as the kubelet reports them), `selectors` (label selectors), `cl
 (the state and the controls; no HTTP), and the HTTP layer: `responder` (answers and
 chunked streams), `pods` (list and watch), `logs` (the log endpoint), `handler`
 (routing, auth, throttling), `discovery` and `server` (the server, kubeconfigs);
-`tls` makes the test CA and certificates, `plugins` exec credential plugins; `wait`
-holds the tests' poll-until-true helper.
+`tls` makes the test CA and certificates, `plugins` exec credential plugins.
 """
 
 from tests.kube_double.cluster import FakeCluster, Throttle
 from tests.kube_double.server import KubeDouble, write_kubeconfig
 from tests.kube_double.times import NS, format_ts, parse_ts
-from tests.kube_double.wait import wait_for
 
 __all__ = [
     "NS",
@@ -42,6 +40,5 @@ __all__ = [
     "Throttle",
     "format_ts",
     "parse_ts",
-    "wait_for",
     "write_kubeconfig",
 ]

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tests.kube_double.model import Container, Instance, Pod
 
@@ -90,6 +90,12 @@ class FakeCluster:
         self.log_served: list[tuple[str, str, dict[str, list[str]], int]] = []
         self.stopped = False
         self.open_watches = 0
+        # What an open follow stream does when its file rotates: "follow" into the new
+        # file (kubelet 1.29+), or, like older kubelets, "end" cleanly or "hang" silent.
+        self.rotation_mode: Literal["follow", "end", "hang"] = "follow"
+        # Nodes whose kubelet does not answer: log requests for their pods get a 500
+        # after this many seconds (the API server's dial timeout).
+        self.dead_nodes: dict[str, float] = {}
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -105,9 +111,12 @@ class FakeCluster:
     def _container(self, ns: str, pod: str, container: str) -> Container:
         return self.pods[(ns, pod)].containers[container]
 
-    def _new_instance(self) -> Instance:
+    def _new_instance(self, rotate_bytes: int = 0) -> Instance:
         return Instance(
-            "containerd://" + uuid.uuid4().hex, time.time_ns(), threading.Condition(self.lock)
+            "containerd://" + uuid.uuid4().hex,
+            time.time_ns(),
+            threading.Condition(self.lock),
+            rotate_bytes=rotate_bytes,
         )
 
     def wake_all(self) -> None:
@@ -136,17 +145,20 @@ class FakeCluster:
         start: bool = True,
         init_containers: tuple[str, ...] = (),
         restart_on_exit: bool = True,
+        rotate_bytes: int = 0,
     ) -> str:
-        """Create a pod (its containers running unless start=False); returns its uid."""
+        """Create a pod (its containers running unless start=False); returns its uid.
+
+        rotate_bytes: rotate its containers' log files at this size (0: never)."""
         with self.cond:
             self.add_namespace(ns)
             cs: dict[str, Container] = {}
             for c in init_containers:
                 cs[c] = Container(c, init=True, restart_on_exit=False)
             for c in containers:
-                cs[c] = Container(c, restart_on_exit=restart_on_exit)
+                cs[c] = Container(c, restart_on_exit=restart_on_exit, rotate_bytes=rotate_bytes)
                 if start:
-                    cs[c].instances.append(self._new_instance())
+                    cs[c].instances.append(self._new_instance(rotate_bytes))
             pod = Pod(
                 ns, name, str(uuid.uuid4()), dict(labels or {}), node, cs, created_ns=time.time_ns()
             )
@@ -161,7 +173,7 @@ class FakeCluster:
             cur = c.current()
             if cur is not None and cur.running:
                 raise RuntimeError(f"{container} is running")
-            c.instances.append(self._new_instance())
+            c.instances.append(self._new_instance(c.rotate_bytes))
             self._bump(self._pod(ns, pod), "MODIFIED")
 
     def crash(
@@ -206,6 +218,39 @@ class FakeCluster:
                     cur.cond.notify_all()
             self._bump(pod, "DELETED")
 
+    def terminate_pod(self, ns: str, name: str) -> None:
+        """Start deleting the pod: deletionTimestamp is set, its containers still run
+        (until `delete_pod`), as during the termination grace period."""
+        with self.cond:
+            pod = self._pod(ns, name)
+            pod.deletion_ns = time.time_ns()
+            self._bump(pod, "MODIFIED")
+
+    def set_rotation(self, ns: str, pod: str, container: str, rotate_bytes: int) -> None:
+        """Rotate the container's log file at this size, like the kubelet's
+        containerLogMaxSize (default 10 MiB); the current and later instances."""
+        with self.cond:
+            c = self._container(ns, pod, container)
+            c.rotate_bytes = rotate_bytes
+            for inst in c.instances:
+                inst.rotate_bytes = rotate_bytes
+
+    def rotate(self, ns: str, pod: str, container: str) -> None:
+        """Rotate the newest instance's log file now: new requests see only what follows."""
+        with self.cond:
+            inst = self._container(ns, pod, container).current()
+            assert inst is not None
+            inst.file_start = inst.end
+            inst.file_bytes = 0
+            inst.rotations += 1
+            inst.cond.notify_all()
+
+    def rotations(self, ns: str, pod: str, container: str) -> int:
+        """Files of the container's newest instance rotated away so far."""
+        with self.cond:
+            inst = self._container(ns, pod, container).current()
+            return 0 if inst is None else inst.rotations
+
     def touch(self, ns: str, name: str) -> None:
         """A MODIFIED event without a container change (e.g. a condition update)."""
         with self.cond:
@@ -222,7 +267,7 @@ class FakeCluster:
             inst = self._container(ns, pod, container).current()
             if inst is None:
                 raise RuntimeError(f"{container} never started")
-            inst.lines.append((time.time_ns() if ts_ns is None else ts_ns, data))
+            inst.append(time.time_ns() if ts_ns is None else ts_ns, data)
             self._trim(inst)
             inst.cond.notify_all()
 
@@ -236,7 +281,7 @@ class FakeCluster:
             now = time.time_ns()
             first = c.seq
             for k in range(first, first + n):
-                inst.lines.append((now, f"{text} seq={k}".encode()))
+                inst.append(now, f"{text} seq={k}".encode())
             c.seq += n
             self._trim(inst)
             inst.cond.notify_all()
@@ -266,6 +311,14 @@ class FakeCluster:
         with self.cond:
             c = self._container(ns, pod, container)
             return [t for _, t in c.instances[restart].lines]
+
+    def written(
+        self, ns: str, pod: str, container: str, restart: int = -1
+    ) -> list[tuple[int, str]]:
+        """(timestamp, text) of every line an instance wrote, rotated ones included."""
+        with self.cond:
+            inst = self._container(ns, pod, container).instances[restart]
+            return [(ts, t.decode()) for ts, t in inst.lines]
 
     # -- faults --------------------------------------------------------------------------
 

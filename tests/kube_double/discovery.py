@@ -55,6 +55,7 @@ class DiscoveryEndpoints(Responder):
             self._json(200, _VERSION)
         elif path == "/api":
             host, port = self.server.server_address[:2]
+            assert isinstance(host, str)  # an AF_INET socket's name; never bytes
             self._json(
                 200,
                 {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from tests.kube_double.discovery import DiscoveryEndpoints
@@ -37,7 +37,10 @@ class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints):
             return True
         if isinstance(self.connection, ssl.SSLSocket):
             cert = self.connection.getpeercert() or {}
-            names = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+            # The stub gives every field the same union of shapes; "subject" is the
+            # certificate's RDNs, each a tuple of (key, value) pairs.
+            subject = cast("tuple[tuple[tuple[str, str], ...], ...]", cert.get("subject", ()))
+            names = [v for rdn in subject for k, v in rdn if k == "commonName"]
             return any(n in cluster.cert_users for n in names)
         return False
 

@@ -1,4 +1,10 @@
-"""The log endpoint: the kubelet's choice of instance, its query options, follow and faults."""
+"""The log endpoint: the kubelet's choice of instance, its query options, follow and faults.
+
+Like the kubelet, it reads only the current log file: lines rotated away are not
+served to a new request. An open follow stream survives a rotation as the cluster's
+`rotation_mode` says (kubelet 1.29+ follows into the new file; older ones stopped).
+A pod on a dead node answers 500 after the dial timeout, as the API server does.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +67,22 @@ class LogEndpoint(Responder):
                 )
                 self._json(400, status(400, "BadRequest", msg))
                 return
+            dead_for = cluster.dead_nodes.get(pod.node)
+            if dead_for is not None:
+                node = pod.node
+        if dead_for is not None:
+            time.sleep(dead_for)  # the API server dials the kubelet until it gives up
+            self._json(
+                500,
+                status(
+                    500,
+                    "InternalError",
+                    f'Get "https://{node}:10250/containerLogs/{ns}/{name}/{cname}": '
+                    f"dial tcp {node}:10250: i/o timeout",
+                ),
+            )
+            return
+        with cluster.cond:
             since_ns: int | None = None
             if "sinceTime" in query:
                 try:
@@ -71,7 +93,8 @@ class LogEndpoint(Responder):
                     return
             elif "sinceSeconds" in query:
                 since_ns = time.time_ns() - int(query["sinceSeconds"][0]) * NS
-            pos = inst.base
+            pos = max(inst.base, inst.file_start)
+            file_gen = inst.rotations
             if "tailLines" in query:
                 pos = max(inst.base, inst.end - int(query["tailLines"][0]))
             limit = int(query.get("limitBytes", ["0"])[0] or 0)
@@ -93,13 +116,26 @@ class LogEndpoint(Responder):
                             continue
                         if pos < inst.base:
                             pos = inst.base  # rotated away while we were behind
+                        if inst.rotations != file_gen and cluster.rotation_mode != "follow":
+                            # An older kubelet: what is left of the old file, then stop.
+                            end = inst.file_start
+                            if pos < end:
+                                break
+                            if cluster.rotation_mode == "end":
+                                self._end_stream()
+                                return
+                            conn.silent = True
+                            continue
                         if pos < inst.end or not follow or not inst.running:
                             break
                         if not inst.cond.wait(1.0) and self._client_gone():
                             self._abort()
                             return
-                    lines = inst.lines[pos - inst.base :]
-                    pos = inst.end
+                    end = inst.end
+                    if inst.rotations != file_gen and cluster.rotation_mode != "follow":
+                        end = min(end, inst.file_start)
+                    lines = inst.lines[pos - inst.base : end - inst.base]
+                    pos = end
                     running = inst.running
                     broken = conn.break_mid_line
                 out: list[bytes] = []

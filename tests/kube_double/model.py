@@ -30,6 +30,21 @@ class Instance:
     reason: str = ""
     finished_ns: int = 0
     max_lines: int = 0  # keep at most this many (0: all), like log rotation
+    # The kubelet's log file rotation: the log endpoint serves only the current file.
+    rotate_bytes: int = 0  # rotate once the current file would exceed this (0: never)
+    file_start: int = 0  # absolute index of the current file's first line
+    file_bytes: int = 0  # bytes written to the current file
+    rotations: int = 0  # files rotated away so far
+
+    def append(self, ts: int, text: bytes) -> None:
+        """Write one line, rotating the file first if it would grow past rotate_bytes."""
+        size = len(text) + 32  # the CRI prefix: timestamp, stream, tag
+        if self.rotate_bytes and self.file_bytes and self.file_bytes + size > self.rotate_bytes:
+            self.file_start = self.end
+            self.file_bytes = 0
+            self.rotations += 1
+        self.lines.append((ts, text))
+        self.file_bytes += size
 
     @property
     def end(self) -> int:
@@ -53,6 +68,7 @@ class Container:
     restart_on_exit: bool = True
     seq: int = 0  # numbered lines emitted so far
     init: bool = False
+    rotate_bytes: int = 0  # given to each new instance (see Instance.rotate_bytes)
 
     @property
     def state(self) -> str:
@@ -120,6 +136,7 @@ class Pod:
     containers: dict[str, Container]
     resource_version: int = 0
     created_ns: int = 0
+    deletion_ns: int = 0  # set once the pod is Terminating (deletionTimestamp)
 
     def to_json(self) -> dict[str, Any]:
         inits = [c for c in self.containers.values() if c.init]
@@ -147,17 +164,21 @@ class Pod:
         }
         if inits:
             spec["initContainers"] = [{"name": c.name, "image": "busybox"} for c in inits]
+        meta: dict[str, Any] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "uid": self.uid,
+            "resourceVersion": str(self.resource_version),
+            "creationTimestamp": iso(self.created_ns),
+            "labels": dict(self.labels),
+        }
+        if self.deletion_ns:
+            meta["deletionTimestamp"] = iso(self.deletion_ns)
+            meta["deletionGracePeriodSeconds"] = 30
         return {
             "kind": "Pod",
             "apiVersion": "v1",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "uid": self.uid,
-                "resourceVersion": str(self.resource_version),
-                "creationTimestamp": iso(self.created_ns),
-                "labels": dict(self.labels),
-            },
+            "metadata": meta,
             "spec": spec,
             "status": status,
         }

@@ -65,6 +65,7 @@ class KubeDouble:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET socket's name; never bytes
         return f"{'https' if self.ca_file else 'http'}://{host}:{port}"
 
     def start(self) -> KubeDouble:

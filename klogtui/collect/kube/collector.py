@@ -3,9 +3,11 @@
 `KubeCollector` wires the parts together: `PodWatcher`s (one per namespace, or one for
 the cluster) list and watch pods; the registry here turns pod status into container
 instances to read and into source metadata for the store; each instance is an
-`InstanceStream` run by the `FairScheduler` (at most `max_streams` requests open,
-round-robin beyond); everything read goes through one `Batcher` to the sink, lines
-and checkpoints together.
+`InstanceStream` run by the `FairScheduler` (at most `max_streams` requests open;
+beyond, the chattiest keep theirs and the rest take turns; a terminating pod's go
+first); everything read goes through one `Batcher` to the sink, lines and checkpoints
+together. `NodeHealth` keeps the containers of a node whose kubelet does not answer
+from taking slots.
 
 Resume: a checkpoint per instance (``kube:<uid>:<container>:<restart>``, a
 `ResumePoint` as JSON) is committed with its lines. Given the committed checkpoints at
@@ -26,6 +28,7 @@ from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.connect import check_access, connect
 from klogtui.collect.kube.events import EventTicker
 from klogtui.collect.kube.lines import ResumePoint
+from klogtui.collect.kube.nodes import NodeHealth
 from klogtui.collect.kube.pods import PodWatcher, WatchTimings
 from klogtui.collect.kube.scheduler import FairScheduler, Task
 from klogtui.collect.kube.status import ContainerView, PodView, instance_infos
@@ -100,6 +103,14 @@ def _parse_checkpoint_key(key: str) -> tuple[str, str, int] | None:
         return None
 
 
+def _rank(task: Task) -> float:
+    return task.rank() if isinstance(task, InstanceStream) else 0.0
+
+
+def _stalled(task: Task, now: float) -> bool:
+    return task.stalled(now) if isinstance(task, InstanceStream) else False
+
+
 class KubeCollector:
     """Collects the logs of the selected pods through the Kubernetes API.
 
@@ -169,6 +180,8 @@ class KubeCollector:
         self._ticker = EventTicker(self._stopping)  # hands over events held too long
         self._scheduler: FairScheduler | None = None
         self._watchers: list[PodWatcher] = []
+        st = options.timings.stream
+        self.nodes = NodeHealth(stats, st.node_backoff_s, st.node_backoff_max_s, self._node_up)
 
     # -- Collector protocol -----------------------------------------------------------
 
@@ -198,7 +211,14 @@ class KubeCollector:
         t = self.options.timings
         self._batcher = Batcher(self._sink, self._stats, max_delay_s=t.batch_delay_s)
         self._ticker.start()
-        self._scheduler = FairScheduler(self.options.max_streams, t.slice_s, self._task_crashed)
+        self._scheduler = FairScheduler(
+            self.options.max_streams,
+            t.slice_s,
+            self._task_crashed,
+            rank=_rank,
+            stalled=_stalled,
+            on_turn_taking=self._turn_taking_changed,
+        )
         for scope in self._scopes:
             w = PodWatcher(
                 self.api, scope, self.options.selector, self, self._stats, t.watch, self._stopping
@@ -249,7 +269,22 @@ class KubeCollector:
                 "delayed": delayed,
                 "lists": sum(w.lists for w in self._watchers),
                 "open_streams": self._open_streams,
+                "nodes_down": len(self.nodes.down()),
             }
+
+    def pinned(self) -> list[str]:
+        """The container instances that keep a stream of their own while others take turns."""
+        return self._scheduler.pinned() if self._scheduler is not None else []
+
+    def _turn_taking_changed(self, taking: tuple[int, int] | None) -> None:
+        """Keep the status line's notice in step with turn-taking."""
+        if taking is None:
+            self._stats.notice = ""
+            return
+        self._stats.notice = (
+            f"taking turns: {taking[0]} containers > --max-streams {self.options.max_streams}"
+            " (for clusters this size: klogtui collect on each node)"
+        )
 
     # -- PodEvents (watcher threads) ------------------------------------------------------
 
@@ -294,6 +329,8 @@ class KubeCollector:
                 self._ensure(view, c.name, r - 1, initial)
         if self._scheduler is not None:
             for task in self._tasks.get(view.uid, {}).values():
+                # Terminating: its log goes with the pod, read it before anything else.
+                task.urgent = view.terminating
                 # New status is news for a task waiting out a backoff or an EOF.
                 self._scheduler.wake(task)
         self._send_infos(instance_infos(view, self._known(view.uid)))
@@ -333,7 +370,11 @@ class KubeCollector:
             on_open=self._stream_opened,
             stopping=self._stopping,
             ticker=self._ticker,
+            node=view.node,
+            nodes=self.nodes,
+            may_follow=self._scheduler.may_follow,
         )
+        task.urgent = view.terminating
         self._tasks.setdefault(uid, {})[key] = task
         if initial:
             self._initial.add(task)
@@ -431,6 +472,14 @@ class KubeCollector:
             uid = task.key.pod_uid
             if uid not in self._pods:
                 self._drop_points(uid, keep={checkpoint_key(k) for k in remaining})
+
+    def _node_up(self, node: str) -> None:
+        """A node answers again: its containers ask now instead of after their wait."""
+        with self._lock:
+            tasks = [t for ts in self._tasks.values() for t in ts.values() if t.node == node]
+        if self._scheduler is not None:
+            for task in tasks:
+                self._scheduler.wake(task)
 
     def _stream_opened(self, delta: int) -> None:
         with self._lock:

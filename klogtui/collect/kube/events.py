@@ -20,7 +20,7 @@ from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.lines import ResumePoint
 from klogtui.formats.fields import stored_fields
 from klogtui.formats.multiline import Event, Grouper
-from klogtui.model import Record, SourceKey, Stream
+from klogtui.model import Flag, Record, SourceKey, Stream
 
 __all__ = ["EventTicker", "InstanceEvents"]
 
@@ -44,16 +44,27 @@ class InstanceEvents:
         self._batcher = batcher
         self._grouper = Grouper()
         self._lock = threading.Lock()
-        self._held_ts: deque[int] = deque()  # each line's timestamp in the open event
+        # (timestamp, line identity) of each line in the open event
+        self._held: deque[tuple[int, int]] = deque()
 
-    def add(self, lines: list[Record], now: float | None = None) -> bool:
+    def add(self, lines: list[Record], identities: list[int], now: float | None = None) -> bool:
         """Join lines (one record per line, not yet counted in the point) into events,
-        hand over those finished with the checkpoint. Returns whether any went."""
+        hand over those finished with the checkpoint. Returns whether any went.
+
+        `identities` holds each line's `line_identity`, in order; a gap marker
+        (Flag.GAP) has none: it is no line, and goes over as it is.
+        """
         mono = time.monotonic() if now is None else now
         with self._lock:
             out: list[Record] = []
+            identity = iter(identities)
             for r in lines:
-                self._held_ts.append(r.ts)
+                if r.flags & Flag.GAP:
+                    # Lines are missing from here: the event before cannot go on.
+                    self._finish(self._grouper.flush(), out)
+                    out.append(r)
+                    continue
+                self._held.append((r.ts, next(identity)))
                 events = self._grouper.feed(0, r.ts, r.level, r.flags, r.message, mono)
                 self._finish(events, out)
             return self._hand_over(out)
@@ -76,7 +87,7 @@ class InstanceEvents:
         """Forget the open event: a new request sends its lines again."""
         with self._lock:
             self._grouper = Grouper()
-            self._held_ts.clear()
+            self._held.clear()
 
     @property
     def deadline(self) -> float | None:
@@ -86,7 +97,7 @@ class InstanceEvents:
     def _finish(self, events: list[Event], out: list[Record]) -> None:
         for e in events:
             for _ in range(e.lines):
-                self.point.advance(self._held_ts.popleft())
+                self.point.advance(*self._held.popleft())
             level, fields = stored_fields(e.message, e.level)
             out.append(Record(e.ts, self.key, Stream.COMBINED, e.message, level, e.flags, fields))
 

@@ -7,23 +7,46 @@ middle of a line or of a UTF-8 character. `LineSplitter` buffers the unfinished 
 was read to, and `ReplayFilter` drops the lines a resumed request sends again.
 
 Why the replay happens: `sinceTime` reaches the kubelet with second precision, so a
-request resumed at a point inside second S replays every line of S. As stern does
-(stern/stern tail.go), we remember S and how many lines of S we have already stored,
-and skip that many lines of S in the answer.
+request resumed at a point inside second S replays every line of S. We remember S and
+the identity (nanosecond stamp and checksum) of each line of S already stored, and skip
+exactly those lines in the answer. Skipping by count, as stern does, drops new lines
+when the log file rotated inside S: the answer then starts with lines never seen.
+
+Lost lines are told, not hidden: the endpoint reads only the current log file, so when
+the first line a resumed request returns is not one already stored, the file starts
+after our newest line and whatever was written in between may have been rotated away.
+`to_records` then stores a gap marker (klogtui/gaps.py) covering that range.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 
 from klogtui.formats import detect_level, parse_timestamp
-from klogtui.model import Flag, Record, SourceKey, Stream
+from klogtui.gaps import gap_message
+from klogtui.model import Flag, Level, Record, SourceKey, Stream
 
-__all__ = ["LineSplitter", "ReplayFilter", "ResumePoint", "rfc3339_second", "to_records"]
+__all__ = [
+    "LineSplitter",
+    "ReplayFilter",
+    "ResumePoint",
+    "line_identity",
+    "rfc3339_second",
+    "to_records",
+]
 
 _NS = 1_000_000_000
+_MAX_SEEN = 1024  # identities kept for the newest second; beyond, skip by count
+_ROTATED = "the log file was rotated before klogtui read them"
+
+
+def line_identity(ts_ns: int, raw: bytes) -> int:
+    """A line's identity within its second: its nanoseconds and a checksum of its text."""
+    return (ts_ns % _NS) << 32 | zlib.crc32(raw)
 
 
 def rfc3339_second(second: int) -> str:
@@ -42,6 +65,9 @@ class ResumePoint:
         lines: lines stored for this instance, in total.
         done: the instance ended and its log was read to the end (never fetched again).
         namespace: the pod's namespace (to forget checkpoints of pods that are gone).
+        seen: the `line_identity` of each stored line of `last_ts_second` (empty past
+            `_MAX_SEEN`, or in a checkpoint written before identities were kept: then
+            the replay is skipped by count and no gap can be told).
     """
 
     last_ts_second: int | None = None
@@ -50,6 +76,7 @@ class ResumePoint:
     lines: int = 0
     done: bool = False
     namespace: str = ""
+    seen: list[int] = field(default_factory=list)
 
     def since_time(self) -> str | None:
         """The `sinceTime` to resume with, or None if nothing was read yet."""
@@ -57,15 +84,24 @@ class ResumePoint:
             return None
         return rfc3339_second(self.last_ts_second)
 
-    def advance(self, ts_ns: int) -> None:
-        """Account for one stored line stamped `ts_ns`."""
+    def identified(self) -> bool:
+        """True if `seen` names every stored line of the newest second."""
+        return self.last_ts_second is not None and len(self.seen) == self.count_in_that_second
+
+    def advance(self, ts_ns: int, identity: int) -> None:
+        """Account for one stored line stamped `ts_ns` with `line_identity` `identity`."""
         second = ts_ns // _NS
         last = self.last_ts_second
         if last is None or second > last:
             self.last_ts_second = second
             self.count_in_that_second = 1
+            self.seen = [identity]
         elif second == last:
             self.count_in_that_second += 1
+            if self.seen and len(self.seen) < _MAX_SEEN:
+                self.seen.append(identity)
+            else:
+                self.seen = []  # too many to keep: count them
         # A line older than the newest second (stdout and stderr are not monotonic
         # against each other) is stored but does not move the resume point: a resumed
         # request starts at the newest second and the kubelet filters older lines out.
@@ -85,6 +121,7 @@ class ResumePoint:
             return cls(
                 last_ts_second=None if second is None else int(second),
                 count_in_that_second=int(data.get("count_in_that_second", 0)),
+                seen=[int(x) for x in data.get("seen", ())],
                 last_ts_ns=int(data.get("last_ts_ns", 0)),
                 lines=int(data.get("lines", 0)),
                 done=bool(data.get("done", False)),
@@ -95,26 +132,51 @@ class ResumePoint:
 
 
 class ReplayFilter:
-    """Drops the lines of the resume second that were stored before (one per request)."""
+    """Drops the lines of the resume second that were stored before (one per request),
+    and finds where the answer starts after the newest stored line (a possible gap)."""
 
-    __slots__ = ("_second", "_to_skip")
+    __slots__ = ("_by_count", "_first", "_last_ns", "_second", "_seen", "_to_skip")
 
     def __init__(self, point: ResumePoint) -> None:
         self._second = point.last_ts_second
+        self._by_count = not point.identified()
+        self._seen = Counter(point.seen) if not self._by_count else Counter[int]()
         self._to_skip = point.count_in_that_second if point.last_ts_second is not None else 0
+        self._last_ns = point.last_ts_ns
+        self._first = True
 
-    def seen_before(self, ts_ns: int) -> bool:
-        """True if the line stamped `ts_ns` is one the resume point already counts."""
+    def seen_before(self, ts_ns: int, identity: int) -> bool:
+        """True if the line stamped `ts_ns` is one the resume point already holds."""
         if not self._to_skip:
             return False
         second = ts_ns // _NS
         if second == self._second:
-            self._to_skip -= 1
-            return True
+            if self._by_count:
+                self._to_skip -= 1
+                return True
+            if self._seen[identity] > 0:
+                self._seen[identity] -= 1
+                self._to_skip -= 1
+                return True
+            return False
         if self._second is not None and second > self._second:
             # The replayed second is over: whatever was not replayed is not coming.
             self._to_skip = 0
         return False
+
+    def gap_before(self, ts_ns: int, stored: bool) -> tuple[int, int] | None:
+        """For the answer's first line: the range that may be missing before it, if any.
+
+        A resumed request's answer begins at or before the newest stored line as long as
+        the log file still holds that line; a first line that is new and newer means the
+        file now starts after it.
+        """
+        if not self._first:
+            return None
+        self._first = False
+        if stored or self._by_count or self._second is None or ts_ns < self._last_ns:
+            return None  # (an older line: stdout and stderr are not in step, no gap)
+        return (min(self._last_ns + 1, ts_ns), ts_ns)
 
 
 class LineSplitter:
@@ -190,16 +252,21 @@ def to_records(
     replay: ReplayFilter,
     arrival_ns: int,
     extra_flags: int = 0,
-    advance: bool = True,
+    identities: list[int] | None = None,
 ) -> list[Record]:
     """Turn lines into records, skipping replayed ones and advancing `point` (unless
-    not `advance`: the caller counts lines as it hands them over).
+    `identities` is given: each line's `line_identity` is appended to it instead, and
+    the caller counts lines as it hands them over).
 
     `extra_flags` is OR-ed into every record's flags (UNTERMINATED for a last line
     that never got its newline).
 
     A line whose prefix is not a timestamp (not something the kubelet sends) is kept
     raw, flagged MALFORMED and stamped with the newest time seen (or the arrival).
+
+    A gap marker goes before the first line when the answer starts after the newest
+    stored line (`ReplayFilter.gap_before`); it does not move the resume point (nor
+    gets an entry in `identities`).
     """
     records: list[Record] = []
     append = records.append
@@ -214,7 +281,14 @@ def to_records(
             ts = point.last_ts_ns or arrival_ns
             body = raw
             flags |= Flag.MALFORMED
-        if replay.seen_before(ts):
+        identity = line_identity(ts, raw)
+        stored = replay.seen_before(ts, identity)
+        # A line without a timestamp was stamped by us: it says nothing about a gap.
+        gap = None if flags & Flag.MALFORMED else replay.gap_before(ts, stored)
+        if gap is not None:
+            message = gap_message(gap[0], gap[1], _ROTATED)
+            append(Record(gap[0], key, Stream.COMBINED, message, Level.WARN, Flag.GAP))
+        if stored:
             continue
         if dropped:
             kept = _cut(body)
@@ -227,7 +301,9 @@ def to_records(
         if dropped:
             message += f" …[truncated {dropped} bytes]"
             flags |= Flag.TRUNCATED
-        if advance:
-            point.advance(ts)
+        if identities is None:
+            point.advance(ts, identity)
+        else:
+            identities.append(identity)
         append(Record(ts, key, Stream.COMBINED, message, detect_level(message), flags))
     return records

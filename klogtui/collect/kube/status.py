@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from klogtui.model import SourceInfo, SourceKey
 
 __all__ = ["ContainerView", "Plan", "PodView", "instance_infos", "plan_for"]
+
+
+ContainerState = Literal["running", "waiting", "terminated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,7 @@ class ContainerView:
     Attributes:
         name: container name.
         restart_count: R, the number of the newest instance.
-        state: running | waiting | terminated.
+        state: what the newest instance is doing.
         reason: the waiting or terminated reason ("" when running).
         container_id: the newest instance's runtime id ("" if it never started).
         last_id: runtime id of the instance `lastState` describes ("" if none).
@@ -39,7 +42,7 @@ class ContainerView:
 
     name: str
     restart_count: int
-    state: str
+    state: ContainerState
     reason: str
     container_id: str
     last_id: str
@@ -58,6 +61,7 @@ class PodView:
     labels: dict[str, str]
     resource_version: str
     containers: dict[str, ContainerView]
+    terminating: bool = False  # deletionTimestamp is set: its logs go with it soon
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> PodView:
@@ -79,6 +83,7 @@ class PodView:
             labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
             resource_version=str(meta.get("resourceVersion", "")),
             containers=containers,
+            terminating=bool(meta.get("deletionTimestamp")),
         )
 
     def key(self, container: str, restart: int) -> SourceKey:
@@ -89,6 +94,7 @@ def _container_view(cs: dict[str, Any]) -> ContainerView:
     state = cs.get("state") or {}
     last = (cs.get("lastState") or {}).get("terminated") or {}
     restart = int(cs.get("restartCount") or 0)
+    kind: ContainerState
     if "running" in state and state["running"] is not None:
         kind, reason, started = "running", "", True
         cid = str(cs.get("containerID") or "")

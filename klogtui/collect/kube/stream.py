@@ -6,10 +6,18 @@ or not, or `previous=true`), resumes at its checkpoint with `sinceTime`, hands t
 lines it reads to the batcher with the new checkpoint, and says when it wants its next
 turn: at once after a yield, after a backoff with jitter after a failure, never once
 the instance's log was read to its end.
+
+While containers take turns (the scheduler's `may_follow` says no), a turn reads what
+is there and ends, and the next comes after `poll_active_s` (`poll_quiet_s` for a
+container that wrote nothing lately). A follow that stays silent well past the
+container's usual pace is reconnected at once: kubelets before 1.29 stop sending at a
+log rotation without closing the stream. A pod's node whose kubelet does not answer
+makes its containers wait (nodes.py) instead of holding slots.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +38,10 @@ from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.errors import describe_conn, describe_http
 from klogtui.collect.kube.events import EventTicker, InstanceEvents
 from klogtui.collect.kube.lines import LineSplitter, ReplayFilter, ResumePoint, to_records
+from klogtui.collect.kube.nodes import NodeHealth, kubelet_unreachable
+from klogtui.collect.kube.rate import RateMeter
 from klogtui.collect.kube.status import ContainerView, Plan, plan_for
-from klogtui.model import Flag, SourceKey
+from klogtui.model import Flag, Record, SourceKey
 
 __all__ = ["InstanceStream", "StreamTimings", "checkpoint_key"]
 
@@ -54,6 +64,14 @@ class StreamTimings:
         eof_grace_s: after a follow stream ends cleanly, how long to wait for the pod
             status to say why (the container stopped) before following again.
         max_line_bytes: longest line kept whole; longer ones are truncated.
+        poll_active_s: while taking turns, the pause between two reads of a container
+            that wrote lately.
+        poll_quiet_s: the same for a container that wrote nothing lately.
+        stall_min_s: the shortest silence after which a follow of a container that
+            was writing is reconnected (longer for slower writers: 10 lines' worth).
+        node_backoff_s: how long a node whose kubelet does not answer is left alone at
+            first; doubles while it stays down.
+        node_backoff_max_s: the longest such wait.
     """
 
     read_timeout_s: float = 300.0
@@ -61,10 +79,19 @@ class StreamTimings:
     backoff_max_s: float = 30.0
     eof_grace_s: float = 5.0
     max_line_bytes: int = 1 << 20
+    poll_active_s: float = 2.0
+    poll_quiet_s: float = 10.0
+    stall_min_s: float = 5.0
+    node_backoff_s: float = 30.0
+    node_backoff_max_s: float = 300.0
 
 
 class _Outcome:
     EOF, ERROR, INTERRUPTED = "eof", "error", "interrupted"
+
+
+_STALL_LINES = 10  # a follow silent for this many lines' worth of time is suspect
+_RATE_TAU_S = 30.0
 
 
 class InstanceStream:
@@ -84,6 +111,9 @@ class InstanceStream:
         on_finished: called once the instance is finished (read to its end, or gone).
         on_open: told +1 when a request of ours opens, -1 when it closes.
         stopping: set when the collector stops.
+        node: the node the pod runs on.
+        nodes: which nodes are down.
+        may_follow: whether this task may keep a follow request open (the scheduler).
     """
 
     def __init__(
@@ -102,6 +132,9 @@ class InstanceStream:
         on_open: Callable[[int], None],
         stopping: threading.Event,
         ticker: EventTicker,
+        node: str,
+        nodes: NodeHealth,
+        may_follow: Callable[[InstanceStream], bool],
     ) -> None:
         self.key = key
         self.name = f"{key.namespace}/{key.pod}/{key.container}#{key.restart}"
@@ -130,6 +163,18 @@ class InstanceStream:
         self._eof_view: ContainerView | None = None  # status when a follow ended cleanly
         self._eof_deadline = 0.0
         self.finished = False
+        self.node = node
+        self._nodes = nodes
+        self._may_follow = may_follow
+        self.urgent = False  # its pod is terminating: its last lines are about to go
+        self._meter = RateMeter(_RATE_TAU_S)
+        self._stalls = 0  # silent follows in a row that were reconnected
+        self._following_since = 0.0  # monotonic time of the last byte of an open follow
+        self._stall_suspected = False
+
+    def rank(self) -> float:
+        """Its claim to a slot of its own: bytes/s written lately; inf when urgent."""
+        return math.inf if self.urgent else self._meter.bytes_per_s()
 
     # -- scheduler interface ----------------------------------------------------------
 
@@ -164,15 +209,19 @@ class InstanceStream:
             return None
         if plan is Plan.WAIT:
             # Nothing to read yet; the registry wakes us when the pod's status changes.
-            if self._initial:
-                self._initial = False
-                self._on_initial(self)
+            self._initial_over()
             return None
         if self._eof_view is not None:
             if view == self._eof_view and time.monotonic() < self._eof_deadline:
                 return self._eof_deadline - time.monotonic()
             self._eof_view = None
-        follow = plan is Plan.FOLLOW and not self._initial
+        wait = self._nodes.wait_s(self.node)
+        if wait > 0:
+            # The node is down: someone else tries it, or later. A known outage does
+            # not hold up catching up.
+            self._initial_over()
+            return wait
+        follow = plan is Plan.FOLLOW and not self._initial and self._may_follow(self)
         return self._request(plan, view, follow)
 
     # -- one request --------------------------------------------------------------------
@@ -201,10 +250,16 @@ class InstanceStream:
         try:
             resp = self._api.open(path, self._query(plan, follow), self._t.read_timeout_s)
         except KubeHTTPError as e:
+            if kubelet_unreachable(e.status, e.message):
+                self._initial_over()  # a dead node does not hold up catching up
+                took = time.monotonic() - started
+                return max(self._nodes.failed(self.node, took, e.message), self._failed())
+            self._nodes.answered(self.node)
             return self._failed_request(e, where)
         except KubeConnError as e:
             self._stats.error(where, describe_conn(str(e), self._api.target))
             return self._failed()
+        self._nodes.answered(self.node)
         with self._lock:
             if self._interrupted:
                 resp.close()
@@ -212,16 +267,24 @@ class InstanceStream:
                 return self._after_interrupt()
             self._resp = resp
         self._on_open(1)
+        self._stall_suspected = False
+        if follow:
+            self._following_since = time.monotonic()
         try:
             # Only a read to the end of an ended instance keeps an unfinished last line.
             outcome, got = self._read(resp, where, ended=plan is not Plan.FOLLOW)
         finally:
             with self._lock:
                 self._resp = None
+                self._following_since = 0.0
             self._on_open(-1)
         if got or time.monotonic() - started > 10 * self._t.backoff_base_s:
             self._backoff.reset()
+        if got:
+            self._stalls = 0
         if outcome == _Outcome.INTERRUPTED:
+            if self._stall_suspected:
+                self._stalls += 1  # if it merely went quiet, the next wait is longer
             return self._after_interrupt()
         if outcome == _Outcome.ERROR:
             # A silent stream ran into the read timeout, or the connection broke. A
@@ -234,6 +297,10 @@ class InstanceStream:
             self._on_initial(self)
             if plan is Plan.FOLLOW:
                 return 0.0
+        if plan is Plan.FOLLOW and not follow:
+            # Taking turns: this turn read what was there; the next comes soon.
+            active = self._meter.lines_per_s() > 0 or self.urgent
+            return self._t.poll_active_s if active else self._t.poll_quiet_s
         if plan is Plan.FOLLOW:
             # A follow ends cleanly when the container stops (or an idle timeout hits).
             # Wait for the status to tell which before asking again: asking too early
@@ -253,11 +320,16 @@ class InstanceStream:
         try:
             for chunk in body_chunks(resp):
                 lines = splitter.feed(chunk)
+                if self._following_since:
+                    self._following_since = time.monotonic()
                 if lines:
-                    records = to_records(lines, key, point, replay, time.time_ns(), advance=False)
+                    now_ns = time.time_ns()
+                    identities: list[int] = []
+                    records = to_records(lines, key, point, replay, now_ns, 0, identities)
                     if records:
                         got = True
-                        add(records)
+                        self._measure(records, now_ns)
+                        add(records, identities)
                 if self._interrupted:
                     outcome = _Outcome.INTERRUPTED
                     break
@@ -279,6 +351,7 @@ class InstanceStream:
         if outcome == _Outcome.EOF and splitter.pending:
             if ended:
                 # The container died mid-line: that fragment is all there will be.
+                identities = []
                 records = to_records(
                     [splitter.take()],
                     key,
@@ -286,14 +359,37 @@ class InstanceStream:
                     replay,
                     time.time_ns(),
                     Flag.UNTERMINATED,
-                    advance=False,
+                    identities,
                 )
                 if records:
                     got = True
-                    add(records)
+                    add(records, identities)
             # Otherwise the rest of the line may still come: the next request, resumed
             # at or before its timestamp, sends it whole.
         return outcome, got
+
+    def _measure(self, records: list[Record], now_ns: int) -> None:
+        horizon = now_ns - int(_RATE_TAU_S * 1e9)
+        fresh = [r for r in records if r.ts >= horizon]
+        if fresh:
+            self._meter.add(len(fresh), sum(len(r.message) for r in fresh))
+
+    def stalled(self, now: float) -> bool:
+        """True if an open follow has been silent far longer than this container's pace
+        (the scheduler then interrupts it, and it asks again at once).
+
+        Kubelets before 1.29 stop sending at a log rotation without ending the stream;
+        only the read timeout would notice, minutes later.
+        """
+        since = self._following_since
+        rate = self._meter.lines_per_s()
+        if not since or rate <= 0:
+            return False
+        window = max(self._t.stall_min_s, _STALL_LINES / rate) * 2.0 ** min(self._stalls, 10)
+        if now - since < min(window, self._t.read_timeout_s):
+            return False
+        self._stall_suspected = True
+        return True
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -318,9 +414,10 @@ class InstanceStream:
         if self._initial:
             self._initial_failures += 1
             if self._initial_failures >= _INITIAL_TRIES:
-                self._initial = False
-                self._on_initial(self)
-        return self._backoff.failed()
+                self._initial_over()
+        delay = self._backoff.failed()
+        # A terminating pod's log is gone soon: no long pauses.
+        return min(delay, self._t.backoff_base_s) if self.urgent else delay
 
     def _finish(self) -> None:
         if self.finished:
@@ -330,7 +427,11 @@ class InstanceStream:
         self._ticker.forget(self._events)
         self.point.done = True
         self._batcher.add([], (self.ckpt_key, self.point.to_json()))
+        self._initial_over()
+        self._on_finished(self)
+
+    def _initial_over(self) -> None:
+        """The initial read is over (done, or given up): stop holding up caught_up."""
         if self._initial:
             self._initial = False
             self._on_initial(self)
-        self._on_finished(self)

@@ -32,8 +32,13 @@ _FLAG_TEXT = {
     Flag.MALFORMED: "malformed: not a valid CRI/Docker line; stored raw, stamped with "
     "the time it was read",
     Flag.TRUNCATED: "truncated: the line was longer than the size cap; the rest was cut",
+    Flag.GAP: "gap: not a log line; klogtui could not read this source's lines in "
+    "the time range it names (its log file rotated before they were read)",
     Flag.UNTERMINATED: "unterminated: a partial line that never got its end; flushed "
     "after a grace period",
+    Flag.CUT: "cut: an event (such as a stack trace) that reached the cap of 1000 lines "
+    "or 1 MiB; it goes on in the next line of its source",
+    Flag.CONTINUED: "continued: the rest of an event whose first lines are stored before it",
 }
 
 

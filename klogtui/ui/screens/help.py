@@ -37,6 +37,8 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
     ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
     ("e", "collector errors"),
+    ("a", "alerts: rules and state (Enter: its lines when it fired)"),
+    ("A", "new alert rule on the current query (written to the config file)"),
     ("b", "show / hide the sources tree"),
     ("Tab  shift+Tab", "move between query bar, tree, log and histogram"),
     ("← → Home End (histogram)", "move through time; the log follows"),

@@ -12,10 +12,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from klogtui.query.parsed import ParsedQuery
+from klogtui.store.reader import Reader
 from klogtui.text import format_ts, inert
-from klogtui.ui.time_text import local_text, parse_jump, zone_name
+from klogtui.ui.time_text import local_text, parse_jump, short_time, zone_name
 
-__all__ = ["TimeJumpScreen"]
+__all__ = ["TimeJumpScreen", "past_the_ends"]
 
 
 class TimeJumpScreen(ModalScreen[int | None]):
@@ -98,3 +100,22 @@ class TimeJumpScreen(ModalScreen[int | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def past_the_ends(reader: Reader, query: ParsedQuery, ts_ns: int) -> str | None:
+    """What to tell when a jump to `ts_ns` lands on the oldest or newest matching line
+    because none is that far (None: a line is there, or nothing matches at all)."""
+    cq = reader.compile(query)
+    oldest, newest = reader.oldest(cq, 1), reader.newest(cq, 1)
+    if not oldest or not newest:
+        return None  # nothing matches: the log pane says so
+    if ts_ns < oldest[0].ts:
+        end, side, which = oldest[0].ts, "before", "oldest"
+    elif ts_ns > newest[0].ts:
+        end, side, which = newest[0].ts, "after", "newest"
+    else:
+        return None
+    span = abs(end - ts_ns)
+    return (
+        f"no lines {side} {short_time(ts_ns, span)}; showing the {which} at {short_time(end, span)}"
+    )

@@ -1,5 +1,8 @@
 """The sources tree: namespaces > pods > containers, with line counts and state.
 
+A source whose stored lines have gaps (klogtui/gaps.py: lines that may be missing)
+says how many, so incomplete coverage is seen where the source is.
+
 Selecting a node rewrites the query's namespace/pod/container terms (the query bar
 stays the one source of truth); nodes the query does not select are dimmed.
 """
@@ -147,11 +150,17 @@ class SourcesTree(Tree[Selection]):
         self._by_path: dict[tuple[str, ...], TreeNode[Selection]] = {}
         self._labels: dict[tuple[str, ...], Text] = {}
         self._sources: list[Source] = []
+        self._gaps: dict[int, int] = {}
         self._pred: SourcePredicate | None = None
 
-    def update_sources(self, sources: Iterable[Source]) -> None:
-        """Show these sources (all of them): new ones are added, counts refreshed."""
+    def update_sources(self, sources: Iterable[Source], gaps: dict[int, int] | None = None) -> None:
+        """Show these sources (all of them): new ones are added, counts refreshed.
+
+        gaps: gap markers per source id (None: unchanged).
+        """
         self._sources = list(sources)
+        if gaps is not None:
+            self._gaps = gaps
         self._redraw()
 
     def set_query(self, query: ParsedQuery) -> None:
@@ -241,6 +250,9 @@ class SourcesTree(Tree[Selection]):
         restarts = group.restarts()
         if restarts and len(path) > 1:
             text.append(f" ↻{restarts}", "yellow")
+        gaps = sum(self._gaps.get(s.id, 0) for s in group.sources)
+        if gaps:
+            text.append(f" ⚠{gaps} gap{'s' if gaps > 1 else ''}", "bold yellow")
         if not matches:
             text.stylize("dim")
         return text, len(text) - name_end

@@ -65,6 +65,7 @@ class StatusBar(Widget):
         self._collector: StatsSnapshot | None = None
         self._caught_up = False
         self._elsewhere: tuple[int, bool] | None = None  # (pid, still running)
+        self._firing = 0  # alerts firing now
 
     def update_view(self, follow: bool, new_lines: int, loading: bool) -> None:
         """The log pane's mode and how many lines arrived since it paused."""
@@ -87,6 +88,12 @@ class StatusBar(Widget):
         self._elsewhere = (pid, running)
         self.refresh()
 
+    def update_alerts(self, firing: int) -> None:
+        """How many alerts fire now (klogtui.alerts)."""
+        if firing != self._firing:
+            self._firing = firing
+            self.refresh()
+
     @property
     def error_count(self) -> int:
         return len(self._collector.errors) if self._collector else 0
@@ -100,6 +107,11 @@ class StatusBar(Widget):
             if self._new_lines:
                 more = "+" if self._new_lines >= 10_000 else ""
                 text.append(f" {self._new_lines:,}{more} new (G follows)", "bold")
+        if self._firing:
+            text.append(
+                f" {self._firing} ALERT{'S' if self._firing > 1 else ''} FIRING (a) ",
+                self.get_component_rich_style("status-bar--paused"),
+            )
         if self._loading:
             text.append("  loading…", "italic")
         if self._stats is not None:
@@ -128,4 +140,6 @@ class StatusBar(Widget):
                     f"  {n} collector error{'s' if n > 1 else ''} (e)",
                     self.get_component_rich_style("status-bar--error"),
                 )
+            if self._collector.notice:
+                text.append(f" · {self._collector.notice}", "bold yellow")
         return text

@@ -1,0 +1,97 @@
+"""The benchmark suite still runs end to end (at toy size; no timing is asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--lines",
+            "2000",
+            "--runs",
+            "1",
+            "--quick",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "| benchmark | klogtui (median) | baseline (median) | ratio | target | result |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
+    names = [row.split(" | ")[0].lstrip("| ") for row in rows]
+    assert names[0].startswith("ingest 2,000 lines")
+    for query in ("common", "rare", "phrase", "metadata"):
+        assert any(n.startswith(f"search {query} @2,000") and "in-process" in n for n in names)
+        assert any(n.startswith(f"search {query} @2,000") and "klogtui query" in n for n in names)
+    for prefix in (
+        "write -> queryable p99",
+        "first screen of a 2,000-line store",
+        "jump to top (g)",
+        "jump to bottom (G)",
+        "write -> on screen p99",
+        "app RSS following",
+    ):
+        assert any(n.startswith(prefix) for n in names), prefix
+    assert "ERROR" not in out
+    assert "- SQLite: " in out and "- CPU: " in out
+
+
+@pytest.mark.slow
+def test_the_alerts_bench_runs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "alerts.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if not ln.lstrip().startswith("(each")]
+    assert lines[0].startswith("klogtui collect at 5,000 lines/s for 1s, CPU seconds")
+    assert lines[2].startswith("paced 5,000 lines/s for 1s, CPU seconds")
+    assert lines[4].startswith("flat out, 5,000 lines")
+    for row in (lines[1], lines[3], lines[5]):
+        assert row.lstrip().startswith("0 rules: ") and "50 rules: " in row
+    assert "evaluated all of it" in lines[6]
+
+
+def test_events_bench_prints_both_sides(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "events.py"),
+            "--lines",
+            "2000",
+            "--runs",
+            "2",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| with events + fields |" in proc.stdout
+    assert "| one record per line |" in proc.stdout
+    assert "cost of events:" in proc.stdout

@@ -1,0 +1,55 @@
+"""The dependency direction is the architecture: only klogtui.ui may import textual."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import klogtui
+
+HEADLESS = sorted(
+    m.name
+    for m in pkgutil.walk_packages(klogtui.__path__, "klogtui.")
+    if not m.name.startswith("klogtui.ui") and m.name != "klogtui.__main__"
+)
+# The log pane's state, its reads and the throttle live in ui/ but hold no widget: they
+# are unit-tested without Textual, so they must stay importable without it.
+HEADLESS += ["klogtui.ui.log_window", "klogtui.ui.log_reads", "klogtui.ui.throttle"]
+# Modules, or packages whose modules may import one another but nothing else of ours.
+LEAVES = ["klogtui.formats", "klogtui.paths", "klogtui.model"]
+LEAF_MODULES = [
+    m for m in HEADLESS if any(m == leaf or m.startswith(leaf + ".") for leaf in LEAVES)
+]
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("module", HEADLESS)
+def test_headless_modules_do_not_import_textual(module: str) -> None:
+    loaded = _loaded_after_import(module)
+    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}, module
+
+
+@pytest.mark.parametrize("module", LEAF_MODULES)
+def test_leaf_modules_import_nothing_of_ours(module: str) -> None:
+    leaf = next(leaf for leaf in LEAVES if module == leaf or module.startswith(leaf + "."))
+    ours = {m for m in _loaded_after_import(module) if m.startswith("klogtui.")}
+    outside = {m for m in ours if m != leaf and not m.startswith(leaf + ".")}
+    assert not outside, outside
+
+
+def test_every_leaf_is_found() -> None:
+    assert set(LEAVES) <= set(LEAF_MODULES)
+    assert "klogtui.formats.decoder" in LEAF_MODULES  # a package's modules are checked too
+
+
+def test_query_command_starts_without_the_app() -> None:
+    loaded = _loaded_after_import("klogtui.query_cmd")
+    assert "klogtui.ui.app" not in loaded and "rich" not in loaded
