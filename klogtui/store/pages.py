@@ -27,7 +27,7 @@ _SIGNATURES = (b"CREATE VIRTUAL TABLE lines_fts USING fts5", b"CREATE TABLE chec
 _TABLE_LEAF = 0x0D
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
 # id (NULL: an alias of the rowid), ts, source_id, stream, level, flags, message, and
-# since schema 3 fields (rows written before it have 7 columns)
+# since schema 4 fields (rows written before it have 7 columns)
 _LINE_COLUMNS = (7, 8)
 _SOURCE_COLUMNS = 14
 
