@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import tomllib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,12 +26,6 @@ from tests.kube_double import FakeCluster, KubeDouble, Throttle, write_kubeconfi
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def double() -> Iterator[KubeDouble]:
-    with KubeDouble(FakeCluster()) as d:
-        yield d
 
 
 def two_cluster_kubeconfig(path: Path, prod: KubeDouble, staging: KubeDouble) -> Path:
