@@ -18,8 +18,8 @@ from tests.helpers_alertmanager import (
     Collector,
     Sink,
     alertmanager,  # noqa: F401 - the fixture
-    free_port,
 )
+from tests.net import free_port
 from tests.waiting import wait_for
 
 # Fires ~1 s after the collector starts and then for good: once its alert is in
