@@ -42,6 +42,7 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimin
 from klogtui.gaps import parse_gap  # noqa: E402
 from klogtui.model import Batch, Flag  # noqa: E402
 from klogtui.store import CommitInfo, Store  # noqa: E402
+from tests.run_kube_double import start_bulk  # noqa: E402
 
 SEQ_RE = re.compile(r"seq=(\d+)$")
 RATE = 5.0  # lines/s per container
@@ -82,32 +83,8 @@ def one(
     """One measurement (run in a fresh process)."""
     tmp = Path(tempfile.mkdtemp(prefix="klog-kube-scale-"))
     kubeconfig = tmp / "kubeconfig"
-    double = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "run_kube_double.py"),
-            "--bulk",
-            "--namespaces",
-            "bench",
-            "--pods",
-            str(containers),
-            "--containers",
-            "1",
-            "--rate",
-            str(RATE),
-            "--keep-lines",
-            "0",
-            "--rotate-bytes",
-            str(rotate),
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    double = start_bulk(kubeconfig, containers, RATE, keep_lines=0, rotate_bytes=rotate)
     try:
-        assert double.stdout is not None and double.stdout.readline().strip()
         store = Store.open(tmp / "bench.db")
         commit_s: list[float] = []
 

@@ -10,19 +10,17 @@ full-text index without scanning every line.
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from klogtui.model import Flag, LogLine
+from klogtui.text import format_ts
 
 __all__ = ["GAP_PHRASE", "GAP_QUERY", "GapRange", "gap_counts", "gap_message", "parse_gap"]
 
 GAP_PHRASE = "klogtui gap"
 GAP_QUERY = f'"{GAP_PHRASE}"'  # the query that finds gap markers (and lines quoting them)
-_NS = 1_000_000_000
 _RANGE = re.compile(r"^klogtui gap: lines from (\S+) to (\S+) may be missing")
 
 
@@ -33,20 +31,10 @@ class GapRange(NamedTuple):
     end_ns: int
 
 
-def _iso(ts_ns: int) -> str:
-    seconds, nanos = divmod(ts_ns, _NS)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
-
-
-def _parse_iso(text: str) -> int:
-    head, _, frac = text.rstrip("Z").partition(".")
-    seconds = calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
-    return seconds * _NS + int(frac.ljust(9, "0")[:9] or 0)
-
-
 def gap_message(start_ns: int, end_ns: int, why: str) -> str:
     """The message of a gap marker covering (start_ns, end_ns)."""
-    return f"{GAP_PHRASE}: lines from {_iso(start_ns)} to {_iso(end_ns)} may be missing ({why})"
+    start, end = format_ts(start_ns), format_ts(end_ns)
+    return f"{GAP_PHRASE}: lines from {start} to {end} may be missing ({why})"
 
 
 def parse_gap(message: str) -> GapRange | None:
@@ -54,8 +42,12 @@ def parse_gap(message: str) -> GapRange | None:
     m = _RANGE.match(message)
     if m is None:
         return None
+    # Imported here: the formats package (its decoder) would add ~10 ms to every
+    # `klogtui query` start, and only gap markers need it.
+    from klogtui.formats.timestamps import parse_timestamp
+
     try:
-        return GapRange(_parse_iso(m[1]), _parse_iso(m[2]))
+        return GapRange(parse_timestamp(m[1]), parse_timestamp(m[2]))
     except ValueError:
         return None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from klogtui.store import Store
+from tests.kube_double import FakeCluster, KubeDouble
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
@@ -67,3 +68,10 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     presses) cross many window edges of the log pane."""
     monkeypatch.setattr("klogtui.ui.log_window.PAGE", 25)
     monkeypatch.setattr("klogtui.ui.log_window.MAX_WINDOW", 75)
+
+
+@pytest.fixture
+def double() -> Iterator[KubeDouble]:
+    """The API double on 127.0.0.1 with an empty cluster (a test module may override it)."""
+    with KubeDouble(FakeCluster()) as d:
+        yield d

@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,25 +25,10 @@ from typing import Any
 
 import pytest
 
+from tests.net import free_port
+from tests.waiting import wait_for
+
 BINARY = "prometheus-alertmanager"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """predicate()'s first truthy value, polled every 20 ms until the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass(frozen=True)
@@ -143,7 +127,7 @@ class Alertmanager:
             stderr=log,
         )
         log.close()
-        wait_until(self._ready, 30, "Alertmanager's /-/ready")
+        wait_for(self._ready, 30, "Alertmanager's /-/ready")
 
     def _ready(self) -> bool:
         assert self._proc is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import random
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +32,28 @@ MESSAGES = [
     '{{"level":"info","msg":"heartbeat","seq":{n}}}',
     'level=debug msg="cache refresh" keys={n}',
 ]
+
+
+def start_bulk(
+    kubeconfig: Path,
+    pods: int,
+    rate: float,
+    keep_lines: int,
+    rotate_bytes: int | None = None,
+    stderr: int = subprocess.DEVNULL,
+) -> subprocess.Popen[str]:
+    """This script as a process: `pods` one-container pods in namespace `bench`, each
+    writing `rate` lines/s (--bulk). Returns once the double serves (its kubeconfig is
+    written); the caller stops it. With stderr=PIPE the caller reads its `produced N`."""
+    args = ["--bulk", "--namespaces", "bench", "--pods", str(pods), "--containers", "1"]
+    args += ["--rate", str(rate), "--keep-lines", str(keep_lines), "--kubeconfig", str(kubeconfig)]
+    if rotate_bytes is not None:
+        args += ["--rotate-bytes", str(rotate_bytes)]
+    double = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
+    assert double.stdout is not None and double.stdout.readline().strip()
+    return double
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from klogtui.alerts.window import Window
 from klogtui.model import Batch, Level, Record, SourceKey, Stream
 from klogtui.store import Store
 from klogtui.store.schema import connect
-from tests.helpers_alertmanager import wait_until
+from tests.waiting import wait_for
 
 S = 1_000_000_000
 WEB = SourceKey("shop", "web-1", "app", 0, "uid-1")
@@ -72,8 +72,8 @@ def test_each_commits_lines_are_counted_once_whatever_their_timestamps(
             writer.submit(batch)
             writer.flush()
             # Each commit evaluated on its own, the way they come when lines trickle in.
-            wait_until(lambda: engine.evaluated_seq >= seq, 10, f"commit {seq} evaluated")  # noqa: B023
-        fired = wait_until(
+            wait_for(lambda: engine.evaluated_seq >= seq, 10, f"commit {seq} evaluated")  # noqa: B023
+        fired = wait_for(
             lambda: _states(store.path).get("errors", AlertState("")).phase == "firing",
             10,
             "the rule to fire",
@@ -96,7 +96,7 @@ def test_each_commits_lines_are_counted_once_whatever_their_timestamps(
     engine = AlertEngine(store.path, RuleSet((rule,)), lambda w, m: errors.append(m))
     engine.start()
     try:
-        wait_until(lambda: engine.evaluations >= 2, 10, "two evaluations")
+        wait_for(lambda: engine.evaluations >= 2, 10, "two evaluations")
         assert _states(store.path)["errors"] == state
     finally:
         engine.stop()
@@ -118,7 +118,7 @@ def test_a_query_that_fails_to_compile_skips_its_rule_only(tmp_path: Path) -> No
     engine = AlertEngine(store.path, RuleSet((slow, ok)), lambda w, m: errors.append(m))
     engine.start()
     try:
-        wait_until(lambda: _states(store.path).get("ok"), 20, "the good rule to fire")
+        wait_for(lambda: _states(store.path).get("ok"), 20, "the good rule to fire")
         assert "slow" not in _states(store.path)
         assert len(errors) == 1 and errors[0].startswith("alert 'slow': ")
         assert errors[0].endswith("; rule skipped")
@@ -167,10 +167,10 @@ def test_a_rule_added_to_the_config_file_is_evaluated_at_once(tmp_path: Path) ->
     try:
         writer.submit(Batch([_rec(time.time_ns(), "disk full on /var")]))
         writer.flush()
-        wait_until(lambda: engine.evaluations >= 2, 10, "the engine running")
+        wait_for(lambda: engine.evaluations >= 2, 10, "the engine running")
         append_rule(config, Rule("disk", '"disk full"', 60 * S, "above", 0))
         # The line stored before the rule existed is in its window: it fires.
-        wait_until(lambda: _states(store.path).get("disk"), 10, "the new rule to fire")
+        wait_for(lambda: _states(store.path).get("disk"), 10, "the new rule to fire")
         assert _states(store.path)["disk"].phase == "firing"
         assert errors == []
     finally:

@@ -18,9 +18,9 @@ from tests.helpers_alertmanager import (
     Collector,
     Sink,
     alertmanager,  # noqa: F401 - the fixture
-    free_port,
-    wait_until,
 )
+from tests.net import free_port
+from tests.waiting import wait_for
 
 # Fires ~1 s after the collector starts and then for good: once its alert is in
 # Alertmanager, the collector is up and evaluating (and a restarted one has re-sent).
@@ -48,7 +48,7 @@ def _phase(db: Path, rule: str) -> str:
 
 
 def _up(c: Collector, am: Alertmanager) -> None:
-    wait_until(lambda: am.active("canary"), 30, f"the collector up:\n{c.stderr()}")
+    wait_for(lambda: am.active("canary"), 30, f"the collector up:\n{c.stderr()}")
 
 
 def test_a_rule_fires_within_2s_p99_of_20_runs(
@@ -69,7 +69,7 @@ def test_a_rule_fires_within_2s_p99_of_20_runs(
         for i in range(20):
             written = time.monotonic()
             c.write(f"ERROR payment failed token{i:02d}")
-            wait_until(lambda: am.active(f"run{i:02d}"), 10, f"run{i:02d} to fire")  # noqa: B023
+            wait_for(lambda: am.active(f"run{i:02d}"), 10, f"run{i:02d} to fire")  # noqa: B023
             latencies.append(time.monotonic() - written)
         latencies.sort()
         p99 = latencies[math.ceil(0.99 * len(latencies)) - 1]
@@ -101,7 +101,7 @@ annotations = { runbook = "https://runbooks.example/payments" }
         c.write("ERROR payment failed: card declined order=1")
         # One match is not more than one: nothing fires until the second.
         c.write("ERROR payment failed: card declined order=2")
-        fired = wait_until(lambda: sink.of("payment-errors"), 10, "the firing notification")
+        fired = wait_for(lambda: sink.of("payment-errors"), 10, "the firing notification")
         (n,) = fired
         assert n.status == "firing"
         assert n.labels == {
@@ -118,7 +118,7 @@ annotations = { runbook = "https://runbooks.example/payments" }
         assert url.scheme == "klogtui"
         assert urllib.parse.parse_qs(url.query)["q"] == ['ns=shop "payment failed"']
         # No more matches: the window empties and the alert resolves, same startsAt.
-        wait_until(lambda: len(sink.of("payment-errors")) == 2, 15, "the resolve")
+        wait_for(lambda: len(sink.of("payment-errors")) == 2, 15, "the resolve")
         resolved = sink.of("payment-errors")[1]
         assert (resolved.status, resolved.starts_at) == ("resolved", n.starts_at)
         assert am.active("payment-errors") is None
@@ -140,7 +140,7 @@ def test_a_collector_killed_with_sigkill_neither_loses_nor_repeats_alerts(
     try:
         _up(c, am)
         c.write("container OOMKilled")
-        wait_until(lambda: sink.of("oom"), 10, "the firing notification")
+        wait_for(lambda: sink.of("oom"), 10, "the firing notification")
         first = am.active("oom")
         assert first is not None
         # Killed while it fires; the restarted collector takes the alert up as it was.
@@ -149,27 +149,27 @@ def test_a_collector_killed_with_sigkill_neither_loses_nor_repeats_alerts(
         c.start()
         # The canary re-sent by the new process after a whole resend interval: it
         # has evaluated every rule at least once by then.
-        wait_until(
+        wait_for(
             lambda: _since(am.active("canary")["updatedAt"]) > restarted + 1.5,  # type: ignore[index]
             30,
             "the restarted collector to send",
         )
         again = am.active("oom")
         assert again is not None and again["startsAt"] == first["startsAt"]
-        wait_until(lambda: len(sink.of("oom")) >= 2, 40, "the resolve")
+        wait_for(lambda: len(sink.of("oom")) >= 2, 40, "the resolve")
         assert [n.status for n in sink.of("oom")] == ["firing", "resolved"]
         # Killed after it resolved: the restarted collector does not fire it again.
         c.kill9()
         restarted = time.time()
         c.start()
-        wait_until(
+        wait_for(
             lambda: _since(am.active("canary")["updatedAt"]) > restarted + 1.5,  # type: ignore[index]
             30,
             "the restarted collector to send",
         )
         assert am.active("oom") is None
         c.write("container OOMKilled again")
-        wait_until(lambda: len(sink.of("oom")) >= 3, 15, "the second firing")
+        wait_for(lambda: len(sink.of("oom")) >= 3, 15, "the second firing")
         third = sink.of("oom")[2]
         assert [n.status for n in sink.of("oom")] == ["firing", "resolved", "firing"]
         assert _since(third.starts_at) > restarted
@@ -191,23 +191,23 @@ def test_an_alertmanager_restart_loses_nothing(
     try:
         _up(c, am)
         c.write("steady brief")
-        wait_until(lambda: sink.of("steady") and sink.of("brief"), 10, "both firing")
+        wait_for(lambda: sink.of("steady") and sink.of("brief"), 10, "both firing")
         steady = am.active("steady")
         assert steady is not None
         am.stop()
         # While it is down: "brief" resolves, "meanwhile" fires.
         c.write("meanwhile")
-        wait_until(lambda: "cannot send alerts" in c.stderr(), 15, "the error log entry")
-        wait_until(lambda: _phase(c.db, "brief") == "inactive", 15, "brief to resolve")
+        wait_for(lambda: "cannot send alerts" in c.stderr(), 15, "the error log entry")
+        wait_for(lambda: _phase(c.db, "brief") == "inactive", 15, "brief to resolve")
         am.start()
-        wait_until(lambda: am.active("meanwhile"), 20, "the alert fired while it was down")
-        wait_until(lambda: len(sink.of("brief")) == 2, 20, "the resolve sent while it was down")
+        wait_for(lambda: am.active("meanwhile"), 20, "the alert fired while it was down")
+        wait_for(lambda: len(sink.of("brief")) == 2, 20, "the resolve sent while it was down")
         assert [n.status for n in sink.of("brief")] == ["firing", "resolved"]
         back = am.active("steady")
         assert back is not None and back["startsAt"] == steady["startsAt"]
         assert [n.status for n in sink.of("meanwhile")] == ["firing"]
         assert [n.status for n in sink.of("steady")] == ["firing"]
-        wait_until(lambda: "reachable again" in c.stderr(), 10, "the recovery in the log")
+        wait_for(lambda: "reachable again" in c.stderr(), 10, "the recovery in the log")
         assert c.running()
     finally:
         assert c.stop() == 0, c.stderr()
@@ -242,10 +242,10 @@ def test_absent_fires_when_the_heartbeat_stops_and_resolves_when_it_is_back(
             time.sleep(0.2)
         beating.clear()
         beater.join()
-        wait_until(lambda: am.active("heartbeat"), 15, "the absent alert")
+        wait_for(lambda: am.active("heartbeat"), 15, "the absent alert")
         assert time.monotonic() - last_beat[0] >= 4.0  # not before a whole window passed
         c.write("heartbeat")
-        wait_until(lambda: len(sink.of("heartbeat")) == 2, 10, "the resolve")
+        wait_for(lambda: len(sink.of("heartbeat")) == 2, 10, "the resolve")
         assert [n.status for n in sink.of("heartbeat")] == ["firing", "resolved"]
     finally:
         beating.clear()
@@ -260,7 +260,7 @@ def test_an_unreachable_alertmanager_is_logged_and_collecting_goes_on(tmp_path: 
     c.start()
     try:
         c.write("boom")
-        wait_until(lambda: "cannot send alerts" in c.stderr(), 20, "the error log entry")
+        wait_for(lambda: "cannot send alerts" in c.stderr(), 20, "the error log entry")
         err = c.stderr()
         assert f"klogtui: alertmanager: {url}/api/v2/alerts: cannot send alerts (" in err
         assert (

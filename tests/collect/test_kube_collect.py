@@ -20,7 +20,7 @@ from klogtui.collect.kube.pods import WatchTimings
 from klogtui.collect.kube.stream import StreamTimings
 from klogtui.model import Batch, Flag
 from klogtui.store import Store
-from tests.kube_double import FakeCluster, KubeDouble
+from tests.kube_double import KubeDouble
 from tests.waiting import wait_for
 
 NS = 1_000_000_000
@@ -135,12 +135,6 @@ class Run:
 
     def errors(self) -> list[str]:
         return [e.message for e in self.stats.snapshot().errors]
-
-
-@pytest.fixture
-def double() -> Iterator[KubeDouble]:
-    with KubeDouble(FakeCluster()) as d:
-        yield d
 
 
 @pytest.fixture

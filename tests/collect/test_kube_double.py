@@ -16,7 +16,7 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.kube_double import NS, FakeCluster, KubeDouble, format_ts, parse_ts
+from tests.kube_double import NS, KubeDouble, format_ts, parse_ts
 
 # The client's models make every field Optional; the double always fills these in, so the
 # helpers below assert that before reading them.
@@ -43,12 +43,6 @@ def raw(resp: object) -> urllib3.BaseHTTPResponse:
     though its annotations name the parsed model."""
     assert isinstance(resp, urllib3.BaseHTTPResponse)
     return resp
-
-
-@pytest.fixture
-def double() -> Iterator[KubeDouble]:
-    with KubeDouble(FakeCluster()) as d:
-        yield d
 
 
 @pytest.fixture

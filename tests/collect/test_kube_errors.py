@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from klogtui.collect.kube.stream import StreamTimings
 from klogtui.errors import CollectorError
 from klogtui.model import Batch
 from tests.kube_double import FakeCluster, KubeDouble, write_kubeconfig
+from tests.net import free_port
 from tests.waiting import wait_for
 
 FAST = KubeTimings(
@@ -131,9 +131,7 @@ def test_no_current_context(tmp_path: Path) -> None:
 
 
 def test_unreachable_server(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     path = write_kubeconfig(tmp_path / "config", f"http://127.0.0.1:{port}", "t")
     assert error_of(lambda: collector(path, ["shop"])) == (
         f"cannot reach the Kubernetes API server at http://127.0.0.1:{port} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,7 @@ import pytest
 from klogtui.cli import main
 from klogtui.store import Store
 from tests.collect.test_kube_collect import seqs, stored
-from tests.kube_double import FakeCluster, KubeDouble
-
-
-@pytest.fixture
-def double() -> Iterator[KubeDouble]:
-    with KubeDouble(FakeCluster()) as d:
-        yield d
+from tests.kube_double import KubeDouble
 
 
 def test_collect_once_stores_every_line_and_resumes_without_duplicates(

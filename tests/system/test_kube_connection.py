@@ -5,9 +5,7 @@ API server, proxies, TLS and permissions. Everything runs against the API double
 from __future__ import annotations
 
 import json
-import socket
 import tomllib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,15 +22,10 @@ from klogtui.errors import CollectorError
 from klogtui.store import Store, default_db_path
 from tests.collect.test_kube_collect import FAST, Run, seqs, settle, stored
 from tests.kube_double import FakeCluster, KubeDouble, Throttle, write_kubeconfig
+from tests.net import free_port
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def double() -> Iterator[KubeDouble]:
-    with KubeDouble(FakeCluster()) as d:
-        yield d
 
 
 def two_cluster_kubeconfig(path: Path, prod: KubeDouble, staging: KubeDouble) -> Path:
@@ -241,12 +234,6 @@ def test_429_that_does_not_end_is_named_as_an_overloaded_server(
 # -- item 11: TLS warning once, a dead proxy named, pods/log checked up front ----------------
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again: nothing listens there
-
-
 def test_tls_verification_off_is_said_once_not_per_request(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -275,7 +262,7 @@ def test_tls_verification_off_is_said_once_not_per_request(
 def test_dead_proxy_is_named_not_the_api_server(
     double: KubeDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    proxy = f"http://127.0.0.1:{closed_port()}"
+    proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     kubeconfig = write_kubeconfig(
         tmp_path / "config",
         double.url,

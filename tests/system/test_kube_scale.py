@@ -100,12 +100,6 @@ def write(c: FakeCluster, ns: str, pod: str, texts: list[str], step_ns: int = 10
 
 
 @pytest.fixture
-def double() -> Iterator[KubeDouble]:
-    with KubeDouble(FakeCluster()) as d:
-        yield d
-
-
-@pytest.fixture
 def run(double: KubeDouble, store: Store, tmp_path: Path) -> Iterator[Callable[..., Run]]:
     runs: list[Run] = []
 

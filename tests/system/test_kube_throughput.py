@@ -20,7 +20,6 @@ import os
 import re
 import resource
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,9 +29,9 @@ import pytest
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.collector import KubeCollector, KubeOptions, KubeTimings
 from klogtui.store import CommitInfo, Store
+from tests.run_kube_double import start_bulk
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 SEQ_RE = re.compile(r"seq=(\d+)$")
 
 
@@ -52,30 +51,8 @@ def test_throughput_with_200_containers(tmp_path: Path) -> None:
     warmup = float(os.environ.get("KLOG_BENCH_WARMUP", "3"))
     containers = 200
     kubeconfig = tmp_path / "kubeconfig"
-    double = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "run_kube_double.py"),
-            "--bulk",
-            "--namespaces",
-            "bench",
-            "--pods",
-            str(containers),
-            "--containers",
-            "1",
-            "--rate",
-            str(rate),
-            "--keep-lines",
-            "20000",
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    double = start_bulk(kubeconfig, containers, rate, keep_lines=20000, stderr=subprocess.PIPE)
     try:
-        assert double.stdout is not None and double.stdout.readline().strip()
         produced: list[int] = [0]
 
         def read_produced() -> None:
