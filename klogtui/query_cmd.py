@@ -19,6 +19,7 @@ from klogtui.export import OutputFormat, Printer
 from klogtui.model import LogLine
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store import commit_log
+from klogtui.store.hints import hints_for
 from klogtui.store.reader import Reader
 from klogtui.store.schema import latest_store
 
@@ -81,6 +82,9 @@ def run_query(args: argparse.Namespace) -> int:
     printer = Printer(reader, out, fmt, color, terminal=out.isatty())
     query = ParsedQuery.of(args.query)
     reader.compile(query)  # a query error is reported before anything is printed
+    for hint in hints_for(query, reader):
+        # On stderr: the hint is advice, and stdout may be piped (`klogtui query | jq`).
+        print(f"klogtui: hint: {hint.message}", file=sys.stderr)
     with reader.snapshot():  # what is printed now and where following starts agree
         seq = reader.last_commit()
         if args.limit == 0:

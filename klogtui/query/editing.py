@@ -1,17 +1,21 @@
-"""Editing a query's text: set or drop its top-level conditions on one field.
+"""Editing a query's text: set or drop its top-level conditions on one field, or
+replace a condition wherever it stands.
 
-The sources tree and the facets screen narrow a query this way; the result is the
-query's canonical text (see klogtui.query.ast).
+The sources tree and the facets screen narrow a query this way, and a hint's fix
+rewrites it (klogtui.store.hints); the result is the query's canonical text (see
+klogtui.query.ast).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from klogtui.errors import QueryError
-from klogtui.query.ast import And, Field, Node, Query
+from klogtui.query.ast import And, Field, Node, Not, Or, Query
 from klogtui.query.lexer import Lexer
 from klogtui.query.parser import flat, parse
 
-__all__ = ["conjuncts", "with_field", "without_field"]
+__all__ = ["conjuncts", "replaced", "with_field", "without_field"]
 
 
 def conjuncts(q: Node) -> tuple[Node, ...]:
@@ -73,3 +77,19 @@ def without_field(q_text: str, key: str) -> str:
         QueryError: q_text does not parse, or key is not a field key.
     """
     return _join(_drop(parse(q_text), _normalize_key(key))[0])
+
+
+def replaced(q: Query, swaps: Mapping[Node, Node]) -> str:
+    """Query text with each condition that is a key of `swaps` replaced by its value,
+    wherever it stands (inside groups and negations too); the rest is kept as it is."""
+
+    def swap(node: Node) -> Node:
+        if node in swaps:
+            return swaps[node]
+        if isinstance(node, Not):
+            return Not(swap(node.item))
+        if isinstance(node, (And, Or)):
+            return flat(type(node), [swap(i) for i in node.items])
+        return node
+
+    return "" if q is None else str(swap(q))

@@ -24,7 +24,14 @@ from klogtui.query.times import time_ns
 from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 
-__all__ = ["CompiledQuery", "SourcePredicate", "compile_query", "compile_source_predicate"]
+__all__ = [
+    "CompiledQuery",
+    "SourcePredicate",
+    "compile_query",
+    "compile_source_predicate",
+    "matcher",
+    "value_getter",
+]
 
 
 class CompiledQuery(NamedTuple):
@@ -138,7 +145,7 @@ def _glob(value: str) -> str:
     return "(?s:" + ".*".join(regex.escape(part) for part in value.split("*")) + ")"
 
 
-def _matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[[str], bool]:
+def matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[[str], bool]:
     """The positive form (= or =~) of op as a test on strings, within budget.
 
     A glob is a regex too (`*a*a*b` backtracks), so both share the query's budget.
@@ -154,17 +161,9 @@ def _matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable
 
 
 def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
-    test = _budgeted(f, _matcher(f.op, f.value, False, budget))
+    test = _budgeted(f, matcher(f.op, f.value, False, budget))
     negate = f.op in NEGATING_OPS
-    label = label_name(f.key)
-    get: Callable[[Source], str | None]
-    if label is not None:
-        get = lambda s: s.labels.get(label)  # noqa: E731
-    elif f.key == "node":
-        get = lambda s: s.node  # noqa: E731
-    else:
-        attr = f.key
-        get = lambda s: getattr(s.key, attr)  # noqa: E731
+    get = value_getter(f.key)
 
     def has(s: Source) -> bool:
         v = get(s)
@@ -173,6 +172,16 @@ def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
     if negate:
         return lambda s: not has(s)
     return has
+
+
+def value_getter(key: str) -> Callable[[Source], str | None]:
+    """The value a source key (namespace, pod, container, node or a label) has on a source."""
+    label = label_name(key)
+    if label is not None:
+        return lambda s: s.labels.get(label)
+    if key == "node":
+        return lambda s: s.node
+    return lambda s: getattr(s.key, key)
 
 
 def _budgeted(f: Field, test: Callable[[str], bool]) -> Callable[[str], bool]:
@@ -221,7 +230,7 @@ def _source_pred(node: Node, budget: Budget) -> SourcePredicate | None:
 def _domain_values(f: Field, budget: Budget) -> set[int]:
     """The stream or level values f selects."""
     domain = DOMAINS[f.key]
-    test = _budgeted(f, _matcher(f.op, f.value, True, budget))
+    test = _budgeted(f, matcher(f.op, f.value, True, budget))
     hit = {v for name, v in domain.items() if test(name)}
     if f.op in NEGATING_OPS:
         return set(domain.values()) - hit
