@@ -192,6 +192,9 @@ def _unknown_key(term: Field, positive: bool, label: str, label_keys: set[str]) 
         return Hint("unknown-key", term, f"{subject}; {words}: {shown}", text)
     meant = _OTHER_NAMES.get(label.lower())
     close = [meant] if meant else _close_keys(label, label_keys)
+    if not close and not label_keys:  # kubelet's files name no labels, the API does
+        why = "no stored pod has any label (log files carry none; the Kubernetes API does)"
+        return Hint("unknown-key", term, f"{subject}: {why}", None)
     if not close:
         return Hint("unknown-key", term, f"{subject} on any stored pod", None)
     fix = _parsed(str(Field(close[0], term.op, term.value)))

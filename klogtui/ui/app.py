@@ -46,7 +46,7 @@ from klogtui.ui.screens.time_jump import TimeJumpScreen, past_the_ends
 from klogtui.ui.store_watch import StoreWatch
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
-from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
+from klogtui.ui.widgets.query_bar import HINT_KEY, FieldSuggester, QueryBar, QueryHistory
 from klogtui.ui.widgets.query_histogram import QueryHistogram
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
@@ -63,7 +63,7 @@ _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
 _MAIN_ONLY = frozenset(
     {"focus_query", "facets", "time_jump", "save", "errors", "help", "toggle_tree", "focus_log"}
-    | {"alerts", "new_alert"}
+    | {"alerts", "new_alert", "apply_hint"}
 )
 
 
@@ -107,6 +107,7 @@ class KlogApp(App[int]):
         Binding("a", "alerts", "Alerts", show=False, priority=True),
         Binding("A", "new_alert", "Alert rule", show=False, priority=True),
         Binding("b", "toggle_tree", "Sources", show=False, priority=True),
+        Binding(HINT_KEY, "apply_hint", "Apply hint", show=False, priority=True),
         Binding("question_mark", "help", "Help", priority=True),
         Binding("q", "quit", "Quit"),
         Binding("escape", "focus_log", "Log", show=False),
@@ -311,10 +312,7 @@ class KlogApp(App[int]):
         self.status_bar.update_store(event.stats)
         if event.sources is not None:
             self.sources_tree.update_sources(event.sources, event.gaps)
-            self._suggester.set_values("namespace", (s.namespace for s in event.sources))
-            self._suggester.set_values("pod", (s.pod for s in event.sources))
-            self._suggester.set_values("container", (s.container for s in event.sources))
-            self._suggester.set_values("node", (s.node for s in event.sources if s.node))
+            self.query_bar.set_sources(event.sources)  # completion and hints
         if self._store_watch.seen(event):
             # Another process (or our collector) wrote: cheap to ask, throttled inside.
             self.log_view.data_changed()
@@ -381,6 +379,10 @@ class KlogApp(App[int]):
 
     def action_focus_log(self) -> None:
         self.log_view.focus()
+
+    def action_apply_hint(self) -> None:
+        if (query := self.query_bar.hinted_query()) is not None:
+            self._apply_query(query)
 
     def action_toggle_tree(self) -> None:
         tree = self.sources_tree

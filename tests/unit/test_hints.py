@@ -169,6 +169,18 @@ def test_a_key_close_to_nothing_is_named_without_a_guess(reader: Reader) -> None
     assert hint.fix is None
 
 
+def test_a_store_without_labels_says_where_labels_come_from(store: Store) -> None:
+    web = _key("shop", "web-1", "app")
+    write(store, Batch([rec(T0, "hello", web)], sources=[SourceInfo(web, node="n1")]))
+    [hint] = hints_for(ParsedQuery.of("app=web"), store.reader())
+    assert hint.message == (
+        "no label `app`: no stored pod has any label (log files carry none; the "
+        "Kubernetes API does)"
+    )
+    [hint] = hints_for(ParsedQuery.of("nmespace=shop"), store.reader())
+    assert hint.message == "no label `nmespace`; did you mean namespace?"
+
+
 def test_fixes_keep_the_rest_of_the_query_and_apply_together(reader: Reader) -> None:
     typed = "(pod=checkout OR lvl=warn) -timeout namepsace=shop"
     assert [h.message.split(";")[0] for h in _hints(reader, typed)] == [

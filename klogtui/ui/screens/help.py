@@ -40,6 +40,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("a", "alerts: rules and state (Enter: its lines when it fired)"),
     ("A", "new alert rule on the current query (written to the config file)"),
     ("b", "show / hide the sources tree"),
+    ("H", "apply the fix a hint under the query bar offers (pod=checkout-*)"),
     ("Tab  shift+Tab", "move between query bar, tree, log and histogram"),
     ("← → Home End (histogram)", "move through time; the log follows"),
     ("Esc", "back to the log pane"),

@@ -1,4 +1,4 @@
-"""The query bar: the query language with an inline error, history and completion."""
+"""The query bar: the query language with an inline error, hints, history and completion."""
 
 from __future__ import annotations
 
@@ -19,12 +19,15 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from klogtui.errors import QueryError
+from klogtui.model import Source
 from klogtui.query.keys import COMPLETIONS, KEY_ALIASES, SUGGESTED_VALUES
 from klogtui.query.parsed import EMPTY, ParsedQuery
+from klogtui.store.hints import Hint, fixed, query_hints
 
-__all__ = ["FieldSuggester", "QueryBar", "QueryHistory"]
+__all__ = ["HINT_KEY", "FieldSuggester", "QueryBar", "QueryHistory"]
 
 _PROMPT = "/ "
+HINT_KEY = "H"  # the app's key that applies the hints' fixes
 
 
 class QueryHistory:
@@ -167,7 +170,8 @@ class QueryInput(Input):
 
 
 class QueryBar(Widget):
-    """A prompt, the query text field and, under it, the error when it does not parse.
+    """A prompt, the query text field and, under it, the error when it does not parse
+    and the hints about the applied query (klogtui.store.hints).
 
     Args:
         history: where applied queries are remembered.
@@ -206,6 +210,14 @@ class QueryBar(Widget):
     QueryBar.-error #query-error {
         display: block;
     }
+    QueryBar #query-hint {
+        height: auto;
+        color: $warning;
+        display: none;
+    }
+    QueryBar.-hint #query-hint {
+        display: block;
+    }
     """
 
     @dataclass
@@ -233,6 +245,8 @@ class QueryBar(Widget):
         self._history = history
         self._suggester = suggester
         self._applied = EMPTY
+        self._sources: list[Source] = []  # as the store's last look saw them
+        self._hints: list[Hint] = []  # about the applied query (klogtui.store.hints)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -246,6 +260,7 @@ class QueryBar(Widget):
                 select_on_focus=False,
             )
         yield Static(id="query-error")
+        yield Static(id="query-hint")
 
     @property
     def input(self) -> QueryInput:
@@ -266,6 +281,7 @@ class QueryBar(Widget):
         self._applied = query
         self._set_text(query.typed)
         self.show_error(None)
+        self._show_hints()
 
     def reject(self, text: str, error: QueryError) -> None:
         """Show `text` in the field with its error under it (the applied query stays)."""
@@ -287,6 +303,34 @@ class QueryBar(Widget):
         caret = Text(" " * (len(_PROMPT) + error.column) + "^ ", style="bold")
         caret.append(error.message)
         self.query_one("#query-error", Static).update(caret)
+
+    def set_sources(self, sources: list[Source]) -> None:
+        """The store's sources: what names complete to, and what hints compare with."""
+        if self._suggester is not None:
+            self._suggester.set_values("namespace", (s.namespace for s in sources))
+            self._suggester.set_values("pod", (s.pod for s in sources))
+            self._suggester.set_values("container", (s.container for s in sources))
+            self._suggester.set_values("node", (s.node for s in sources if s.node))
+        self._sources = sources
+        self._show_hints()  # a pod or label may have appeared (or gone)
+
+    def hinted_query(self) -> ParsedQuery | None:
+        """The applied query with its hints' fixes in place, None when there is none."""
+        return fixed(self._applied, self._hints)
+
+    def _show_hints(self) -> None:
+        """Hints about the applied query under the text, one a line, and the key that
+        applies their fixes; none hides the line. From the sources in memory: cheap."""
+        self._hints = query_hints(self._applied, self._sources)
+        self.set_class(bool(self._hints), "-hint")
+        text = Text()
+        for i, hint in enumerate(self._hints):
+            text.append("\n" if i else "")
+            text.append("hint: ", style="bold")
+            text.append(hint.message)
+        if any(h.fix is not None for h in self._hints):
+            text.append(f"  ({HINT_KEY} applies the fix)", style="bold")
+        self.query_one("#query-hint", Static).update(text)
 
     def focus_input(self) -> None:
         # At once, not after a refresh as Widget.focus() does: keys that arrive right
