@@ -90,7 +90,7 @@ def query_hints(
     if query.ast is None or not sources:
         return []
     budget = Budget(budget_s)
-    label_keys = {k for s in sources for k in s.labels}
+    label_keys: set[str] | None = None  # gathered when a label is met
     hints: list[Hint] = []
     seen: set[Field] = set()
     for term, positive in _fields(query.ast, True):
@@ -100,8 +100,10 @@ def query_hints(
         label = label_name(term.key)
         if label is not None and label in _NOT_LABELS:
             continue
+        if label is not None and label_keys is None:
+            label_keys = {k for s in sources for k in s.labels}
         try:
-            if label is not None and label not in label_keys:
+            if label is not None and label_keys is not None and label not in label_keys:
                 hints.append(_unknown_key(term, positive, label, label_keys))
             elif term.op == "=" and positive and (near := _near_name(term, sources, budget)):
                 hints.append(near)

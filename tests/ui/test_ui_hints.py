@@ -16,10 +16,10 @@ from tests.ui_fixtures import FIXED_NOW, build_demo_store, settle, text_of, unti
 
 @asynccontextmanager
 async def demo_app(
-    tmp_path: Path, size: tuple[int, int]
+    tmp_path: Path, size: tuple[int, int], query: str = ""
 ) -> AsyncIterator[tuple[KlogApp, Pilot[int]]]:
     store = build_demo_store(tmp_path / "demo.db")
-    app = KlogApp(store, now_ns=FIXED_NOW, history_path=None, save_dir=tmp_path)
+    app = KlogApp(store, now_ns=FIXED_NOW, query=query, history_path=None, save_dir=tmp_path)
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         yield app, pilot
@@ -89,3 +89,12 @@ async def test_a_correct_query_has_no_hint_and_h_changes_nothing(tmp_path: Path)
         await pilot.press("slash", "ctrl+u", "H")
         assert isinstance(app.focused, QueryInput)
         assert app.query_bar.value == "H"
+
+
+async def test_a_starting_query_gets_its_hint_once_the_sources_are_read(tmp_path: Path) -> None:
+    # The query is applied before the first look at the store brings the sources.
+    async with demo_app(tmp_path, (160, 45), query="node=node") as (app, pilot):
+        await until(pilot, lambda: hint(app) != "")
+        assert hint(app) == (
+            "hint: no node `node`; 2 nodes start with it: node=node-* (H applies the fix)"
+        )

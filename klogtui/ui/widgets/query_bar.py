@@ -311,8 +311,12 @@ class QueryBar(Widget):
             self._suggester.set_values("pod", (s.pod for s in sources))
             self._suggester.set_values("container", (s.container for s in sources))
             self._suggester.set_values("node", (s.node for s in sources if s.node))
+        # Every commit brings the sources again (their counts move); hints change when
+        # one appears or goes, not on every commit (a label edit waits for the next apply).
+        changed = len(sources) != len(self._sources)
         self._sources = sources
-        self._show_hints()  # a pod or label may have appeared (or gone)
+        if changed:
+            self._show_hints()
 
     def hinted_query(self) -> ParsedQuery | None:
         """The applied query with its hints' fixes in place, None when there is none."""
