@@ -94,18 +94,24 @@ def query_hints(
     hints: list[Hint] = []
     seen: set[Field] = set()
     for term, positive in _fields(query.ast, True):
-        if term in seen or term.key in LINE_KEYS or term.key.startswith("."):
+        label = label_name(term.key)
+        # Names of sources and labels only: stream and level values are checked by the
+        # parser, and keys added to the language later are not labels.
+        if term in seen or (term.key not in SOURCE_KEYS and label is None):
             continue
         seen.add(term)
-        label = label_name(term.key)
-        if label is not None and label in _NOT_LABELS:
+        if label is not None and (label in _NOT_LABELS or label.startswith(".")):
             continue
-        if label is not None and label_keys is None:
-            label_keys = {k for s in sources for k in s.labels}
-        try:
-            if label is not None and label_keys is not None and label not in label_keys:
+        if label is not None:
+            if label_keys is None:
+                label_keys = {k for s in sources for k in s.labels}
+            if label not in label_keys:
                 hints.append(_unknown_key(term, positive, label, label_keys))
-            elif term.op == "=" and positive and (near := _near_name(term, sources, budget)):
+                continue
+        if term.op != "=" or not positive:
+            continue
+        try:
+            if near := _near_name(term, sources, budget):
                 hints.append(near)
         except BudgetExceeded:
             continue  # a pattern too costly to look into: no hint, the query still runs
