@@ -1,6 +1,6 @@
 """The query's AST compiled to SQL over the store's schema (see klogtui.store.schema).
 
-Source conditions (namespace, pod, container, node, labels) are evaluated here on the
+Source conditions (namespace, pod, container, node, workload, kind, labels) are evaluated here on the
 stored sources and become a set of source ids; text terms become an FTS5 MATCH; stream,
 level and time bounds become conditions on the line's columns. A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
@@ -154,7 +154,8 @@ def _matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable
 
 
 def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
-    test = _budgeted(f, _matcher(f.op, f.value, False, budget))
+    # Kinds are CamelCase names people type in lower case (kind=deployment).
+    test = _budgeted(f, _matcher(f.op, f.value, f.key == "kind", budget))
     negate = f.op in NEGATING_OPS
     label = label_name(f.key)
     get: Callable[[Source], str | None]
@@ -162,6 +163,10 @@ def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
         get = lambda s: s.labels.get(label)  # noqa: E731
     elif f.key == "node":
         get = lambda s: s.node  # noqa: E731
+    elif f.key == "workload":
+        get = lambda s: s.workload or None  # noqa: E731 - "": not known, matches nothing
+    elif f.key == "kind":
+        get = lambda s: s.workload_kind or None  # noqa: E731
     else:
         attr = f.key
         get = lambda s: getattr(s.key, attr)  # noqa: E731
