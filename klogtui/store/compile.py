@@ -1,7 +1,7 @@
 """The query's AST compiled to SQL over the store's schema (see klogtui.store.schema).
 
-Source conditions (namespace, pod, container, node, workload, kind, labels) are evaluated here on the
-stored sources and become a set of source ids; text terms become an FTS5 MATCH; stream,
+Source conditions (namespace, pod, container, node, workload, kind, labels) are evaluated
+here on the stored sources and become a set of source ids; text terms become an FTS5 MATCH; stream,
 level and time bounds become conditions on the line's columns. A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
 message instead of hanging.
