@@ -60,7 +60,6 @@ QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
     ("pod=~^web-[0-9]+$  pod!~canary", "regular expression match / no match"),
     ("stream=stderr  level=error", "stream (stdout, stderr, raw, combined); level (trace … fatal)"),
     ("node=worker-1", "lines from pods on a node"),
-    ("workload=web kind=deployment", "lines from a workload's pods (and kind=cronjob, ...)"),
     ("since:15m  until:2h", "time bounds counting back from now"),
     ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given)"),
 )
