@@ -225,7 +225,7 @@ class SourcesTree(Tree[Selection]):
         for i, sibling in enumerate(parent.children):
             data = sibling.data
             name = _path(data)[-1] if data is not None else ""
-            if name > path[-1]:
+            if _by_name(name) > _by_name(path[-1]):
                 before = i
                 break
         selection = _selection(path)
@@ -267,9 +267,9 @@ class SourcesTree(Tree[Selection]):
         name_style = "strike" if state == "deleted" else ""
         kind, slash, workload = path[-1].partition("/")
         text.append(workload if slash else path[-1], name_style)
-        name_end = len(text)
-        if slash:
+        if slash:  # before the tail: on a narrow tree the kind gives way before the name
             text.append(f" {_SHORT_KINDS.get(kind, kind)}", "italic")
+        name_end = len(text)
         text.append(f" {human_count(group.lines)}", "dim")
         restarts = group.restarts()
         if restarts and len(path) > 1:
@@ -334,6 +334,12 @@ def _path(selection: Selection) -> tuple[str, ...]:
     owner = f"{selection.kind}/{selection.workload}" if selection.workload else None
     parts = (selection.namespace, owner, selection.pod, selection.container)
     return tuple(p for p in parts if p)
+
+
+def _by_name(part: str) -> tuple[str, str]:
+    """Siblings in order of the names shown: a workload's name, then its kind."""
+    kind, slash, workload = part.partition("/")
+    return (workload, kind) if slash else (part, "")
 
 
 def _selection(path: tuple[str, ...]) -> Selection:
