@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # the kubernetes client's dependency
 from kubernetes import client
 
 from klogtui.cli import build_parser

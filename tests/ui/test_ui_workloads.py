@@ -9,7 +9,8 @@ from pathlib import Path
 from klogtui.model import Batch, Record, SourceInfo, SourceKey
 from klogtui.store import Store
 from klogtui.ui.app import KlogApp
-from tests.ui_fixtures import FIXED_NOW, SEC, T0, settle
+from tests.store_helpers import SEC, T0
+from tests.ui_fixtures import FIXED_NOW, settle
 
 # (namespace, pod, container, workload kind, workload)
 PODS = [
