@@ -326,6 +326,11 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
     local = not (args.demo or remote)
     mode: Mode = "remote" if remote else "demo" if args.demo else "local"
     _refuse_what_cannot_apply(args.given - {"context"} if pods_api else args.given, mode)
+    if pods_api:
+        from klogtui.collect.kube.connect import resolve_context
+
+        # A kubeconfig that cannot be read is refused before a store is created for it.
+        resolve_context(args.kubeconfig or None, args.context, args.in_cluster)
     if remote:
         # The Kubernetes client takes a third of a local collector's start-up to import.
         from klogtui.collect.kube.collector import KubeOptions
