@@ -10,7 +10,7 @@ from klogtui.model import Batch, Record, SourceInfo, SourceKey
 from klogtui.store import Store
 from klogtui.ui.app import KlogApp
 from tests.store_helpers import SEC, T0
-from tests.ui_fixtures import FIXED_NOW, settle
+from tests.ui_fixtures import FIXED_NOW, settle, text_of
 
 # (namespace, pod, container, workload kind, workload)
 PODS = [
@@ -83,3 +83,9 @@ async def test_pods_sit_under_their_workload_and_choosing_one_narrows_the_query(
         assert app.query_bar.value == "namespace=shop pod=web-7d9f8-a1"
         shown = {app.log_view.source_of(ln).pod for ln in app.log_view.window}  # type: ignore[union-attr]
         assert shown == {"web-7d9f8-a1"}
+
+        # A line's detail names its workload.
+        app.log_view.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "workload      web (Deployment)" in text_of(app.screen.query_one("#detail-meta"))
