@@ -11,9 +11,16 @@ to the pod's sources already seen and to those seen later.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-__all__ = ["FixedPods", "PodMeta", "PodMetaFeed"]
+__all__ = ["FixedPods", "PodMeta", "PodMetaFeed", "WorkloadKind"]
+
+# The workload kinds Kubernetes itself makes pods for (collect/kube/owners.py resolves
+# a ReplicaSet to its Deployment and a Job to its CronJob); a bare pod is its own, "Pod".
+# An operator's pods may name a kind of its own: kinds are strings where they are read.
+WorkloadKind = Literal[
+    "Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet", "Pod"
+]
 
 
 class PodMeta(NamedTuple):

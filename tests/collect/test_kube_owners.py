@@ -80,7 +80,7 @@ def test_forbidden_replicasets_fall_back_to_the_pod_and_say_why(
     assert len(errors) == 1  # said once, not per pod
     message = errors[0].message
     assert "not allowed to get replicasets" in message and "403 Forbidden" in message
-    assert "shown as the pod itself" in message and "get on replicasets.apps" in message
+    assert "shown as their own workload" in message and "get on replicasets.apps" in message
     assert resolver.requests == 1  # the refusal is cached too
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from klogtui.collect.demo import messages as say
 from klogtui.collect.demo.messages import Generator
+from klogtui.collect.pod_meta import WorkloadKind
 
 __all__ = ["PODS", "ContainerSpec", "PodSpec"]
 
@@ -36,7 +37,7 @@ class PodSpec:
     bursty: bool = False
     # Its owner, as collect/kube/owners.py resolves a real pod's: a Deployment,
     # StatefulSet, DaemonSet, CronJob ... or ("Pod", "") for a pod of its own.
-    workload_kind: str = "Pod"
+    workload_kind: WorkloadKind = "Pod"
     workload: str = ""
 
 

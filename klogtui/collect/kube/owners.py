@@ -2,10 +2,10 @@
 
 A pod's controller is rarely what people call its workload: a Deployment's pods are
 owned by a ReplicaSet and a CronJob's by a Job. One step up is looked up through the
-API, as `kubectl` and kubetail do: ReplicaSet -> Deployment, Job -> CronJob; a
-StatefulSet's or DaemonSet's pod names its workload itself, and a pod without a
-controller is its own workload (kind Pod). Remote mode and the file collector's
-enrichment (collect/kube/node_pods.py) both resolve through `OwnerResolver`.
+API: ReplicaSet -> Deployment, Job -> CronJob; a StatefulSet's or DaemonSet's pod names
+its workload itself, and a pod without a controller is its own workload (kind Pod).
+Remote mode and the file collector's enrichment (collect/kube/node_pods.py) both resolve
+through `OwnerResolver`.
 
 When the lookup fails, the pod still gets a workload and the reason is said once in
 the error log: a 404 (the ReplicaSet or Job is gone already) keeps the owner the pod
@@ -18,29 +18,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.api import KubeApi, KubeConnError, KubeHTTPError
 from klogtui.collect.kube.errors import describe_conn, describe_http
 
-__all__ = ["OwnerResolver", "Workload", "WorkloadKind", "controller_of"]
+__all__ = ["OwnerResolver", "Workload", "controller_of"]
 
-WorkloadKind = Literal[
-    "Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet", "Pod"
-]
 
-# Owner kinds whose own controller is the workload: (API path segment, parent kind).
-_ONE_STEP_UP: dict[str, tuple[str, str]] = {
-    "ReplicaSet": ("apis/apps/v1", "replicasets"),
-    "Job": ("apis/batch/v1", "jobs"),
+class _StepUp(NamedTuple):
+    """An owner kind whose own controller is the workload, and where to ask for it."""
+
+    group: str  # the API group: apps, batch
+    plural: str  # its resource: replicasets, jobs
+    parent: str  # the kind that usually owns it: Deployment, CronJob
+
+
+_ONE_STEP_UP = {
+    "ReplicaSet": _StepUp("apps", "replicasets", "Deployment"),
+    "Job": _StepUp("batch", "jobs", "CronJob"),
 }
-_PARENT = {"ReplicaSet": "Deployment", "Job": "CronJob"}
 
 
 class Workload(NamedTuple):
-    """A pod's workload: its kind (a `WorkloadKind`, or another controller's kind, such
-    as an operator's custom resource or a static pod's Node) and its name."""
+    """A pod's workload: its kind (a `WorkloadKind`, see collect/pod_meta.py, or another
+    controller's kind, such as an operator's custom resource or a static pod's Node) and
+    its name."""
 
     kind: str
     name: str
@@ -118,22 +122,26 @@ class OwnerResolver:
 
     def _look_up(self, owner: Workload, namespace: str) -> tuple[Workload | None, float]:
         assert self._api is not None
-        group, plural = _ONE_STEP_UP[owner.kind]
-        path = f"/{group}/namespaces/{namespace}/{plural}/{owner.name}"
-        where = f"owners of pods in {namespace} ({plural})"
-        action = f"get {plural} (to find the {_PARENT[owner.kind]} owning {owner.name})"
+        up = _ONE_STEP_UP[owner.kind]
+        path = f"/apis/{up.group}/v1/namespaces/{namespace}/{up.plural}/{owner.name}"
+        where = f"owners of pods in {namespace} ({up.plural})"
         self.requests += 1
         try:
             obj = self._api.get_json(path, [], self._timeout_s)
         except KubeHTTPError as e:
             if e.status == 404:
                 return owner, self._retry_s  # gone already: the pod's own reference
-            message = describe_http(e, action, namespace, self._api.target)
             if e.status == 403:
-                message = message.split("; ")[0] + (
-                    f"; the workload of its pods is shown as the pod itself: give klogtui "
-                    f"get on {plural}.{group.split('/')[1]} to see the {_PARENT[owner.kind]}"
+                detail = f": {e.message}" if e.message else ""
+                message = (
+                    f"not allowed to get {up.plural} in namespace {namespace!r} (403 "
+                    f"Forbidden{detail}); the pods a {up.parent} owns through them are shown "
+                    f"as their own workload: give klogtui get on {up.plural}.{up.group} to "
+                    f"see the {up.parent}"
                 )
+            else:
+                action = f"get {up.plural} (to find the {up.parent} owning {owner.name})"
+                message = describe_http(e, action, namespace, self._api.target)
             self._stats.error(where, message)
             return None, self._retry_s
         except KubeConnError as e:
