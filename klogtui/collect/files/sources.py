@@ -16,6 +16,7 @@ from klogtui.paths import PodLogPath
 __all__ = ["SourceState", "Sources"]
 
 SourceState = Literal["running", "terminated", "deleted"]
+_PODS_KEPT = 4096  # pods' metadata kept for sources not seen yet
 
 
 class Sources:
@@ -74,8 +75,15 @@ class Sources:
     def note_pod(self, pod: PodMeta) -> None:
         """A feed told what a pod is: its sources seen so far get it now, later ones
         when first seen."""
+        self._pods.pop(pod.uid, None)  # to the end: the oldest told goes first
         self._pods[pod.uid] = pod
         self._pods_by_name[(pod.namespace, pod.name)] = pod
+        if len(self._pods) > _PODS_KEPT:
+            # Only sources seen later need a pod's metadata; a node runs ~100 pods at
+            # once, and a pod told about this long ago has long been seen or gone.
+            old = self._pods.pop(next(iter(self._pods)))
+            if self._pods_by_name.get((old.namespace, old.name)) is old:
+                del self._pods_by_name[(old.namespace, old.name)]
         for key in self._by_pod.get((pod.namespace, pod.name), ()):
             if key.pod_uid in ("", pod.uid):
                 self._batch.add_source(
