@@ -161,6 +161,8 @@ def _copy_pages(broken: Path, store: Store) -> Salvage:
                 state=r.state,
                 reason=r.reason,
                 labels=labels if isinstance(labels, dict) else {},
+                workload_kind=r.workload_kind,
+                workload=r.workload,
             )
         )
     lines = sorted(rows.lines.values(), key=lambda ln: ln.id)

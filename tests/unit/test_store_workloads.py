@@ -13,6 +13,7 @@ import pytest
 
 from klogtui.model import Batch, Record, SourceInfo, SourceKey
 from klogtui.store import Store
+from klogtui.store.recovery import recover
 from klogtui.store.schema import SCHEMA_VERSION
 from tests.store_helpers import assert_index_exact
 
@@ -126,3 +127,26 @@ def test_a_schema_4_store_is_migrated_keeping_lines_labels_and_fields(tmp_path: 
     assert writer.flush()
     writer.close()
     assert len(_pods(store, "kind=deployment workload=web")) == 1
+
+
+@pytest.mark.parametrize("damage", ["none", "garbled header"])
+def test_recovery_keeps_each_sources_workload(store: Store, tmp_path: Path, damage: str) -> None:
+    # A copy of the module's store, closed (its WAL folded in), damaged or not.
+    db = tmp_path / "copy.db"
+    src = sqlite3.connect(store.path)
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    if damage == "garbled header":
+        data = bytearray(db.read_bytes())
+        data[:100] = bytes(100)
+        db.write_bytes(data)
+    salvage = recover(db)
+    assert salvage.lines == len(PODS)
+    reader = Store.open(db).reader()
+    try:
+        got = {s.pod: (s.workload_kind, s.workload) for s in reader.sources()}
+    finally:
+        reader.close()
+    assert got == {pod: (kind, name) for _, pod, kind, name in PODS}
