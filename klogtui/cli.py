@@ -52,6 +52,7 @@ _MODE_BOUND: tuple[tuple[str, str, frozenset[Mode]], ...] = (
     ("-n/--namespace", "namespaces", frozenset({"local", "remote"})),
     ("--since", "since", frozenset({"local", "remote"})),
     ("--log-dir", "log_dir", frozenset({"local"})),
+    ("--node", "node", frozenset({"local"})),
 )
 
 
@@ -61,7 +62,13 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         "--log-dir",
         type=Path,
         metavar="DIR",
-        help="kubelet log directory holding pods/ and/or containers/ (default /var/log)",
+        help="kubelet log directory holding pods/ and/or containers/ (default /var/log); "
+        "with --kubeconfig or --in-cluster, its pods' labels and workloads come from the API",
+    )
+    g.add_argument(
+        "--node",
+        metavar="NAME",
+        help="the node those log files belong to (default $NODE_NAME, else the host name)",
     )
     g.add_argument(
         "--db",
@@ -308,14 +315,22 @@ def _parse_duration_s(text: str) -> int:
 
 def _collect_options(args: argparse.Namespace) -> CollectOptions:
     """Turn parsed arguments into collector options, choosing the store's profile."""
-    from klogtui.collect.runner import CollectOptions
+    from klogtui.collect.runner import CollectOptions, PodsApi
     from klogtui.store import default_db_path
 
     kube = None
-    remote = args.kubeconfig is not None or args.in_cluster
+    api = args.kubeconfig is not None or args.in_cluster
+    # Beside --log-dir the API only tells the files' pods' labels and workloads.
+    pods_api = api and "log_dir" in args.given and not args.demo
+    remote = api and not pods_api
     local = not (args.demo or remote)
     mode: Mode = "remote" if remote else "demo" if args.demo else "local"
-    _refuse_what_cannot_apply(args.given, mode)
+    _refuse_what_cannot_apply(args.given - {"context"} if pods_api else args.given, mode)
+    if pods_api:
+        from klogtui.collect.kube.connect import resolve_context
+
+        # A kubeconfig that cannot be read is refused before a store is created for it.
+        resolve_context(args.kubeconfig or None, args.context, args.in_cluster)
     if remote:
         # The Kubernetes client takes a third of a local collector's start-up to import.
         from klogtui.collect.kube.collector import KubeOptions
@@ -367,6 +382,10 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
         # file's `since` is where remote streams start).
         since_s=_parse_duration_s(args.since) if local and "since" in args.given else None,
         alerts=_alert_rules(args),
+        node=args.node,
+        pods_api=PodsApi(args.kubeconfig or None, args.context, args.in_cluster)
+        if pods_api
+        else None,
     )
 
 

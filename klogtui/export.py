@@ -69,6 +69,9 @@ class Printer:
             "labels": src.labels if src else {},
             "node": src.node if src else "",
             "pod_uid": src.key.pod_uid if src else "",
+            # The owning workload, "" where no collector with API access said.
+            "workload": src.workload if src else "",
+            "kind": src.workload_kind if src else "",
         }
         # A damaged store may hand back a message that is not text: shown as it is.
         lines = line.message.count("\n") + 1 if isinstance(line.message, str) else 1

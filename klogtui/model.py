@@ -96,6 +96,8 @@ class SourceInfo(NamedTuple):
     labels: dict[str, str] | None = None
     state: str | None = None  # running | waiting | terminated | deleted | completed
     reason: str | None = None  # e.g. CrashLoopBackOff, Completed, OOMKilled
+    workload_kind: str | None = None  # the owning workload's kind: Deployment, Job, Pod, ...
+    workload: str | None = None  # ... and its name (collect/kube/owners.py resolves them)
 
 
 class Record(NamedTuple):
@@ -155,6 +157,8 @@ class Source(NamedTuple):
     first_ts: int
     last_ts: int
     lines: int
+    workload_kind: str = ""  # "" until a collector with API access (or the demo) says
+    workload: str = ""
 
     @property
     def namespace(self) -> str:

@@ -26,6 +26,7 @@ from klogtui.collect.files.read import FileReader
 from klogtui.collect.files.sources import Sources
 from klogtui.collect.files.tracked import ContainerDir, LogFile, Tracked
 from klogtui.collect.files.watch import Watches
+from klogtui.collect.pod_meta import PodMetaFeed
 from klogtui.model import Batch, Source, SourceKey
 from klogtui.paths import parse_pod_log_path
 from klogtui.store import Store, Writer
@@ -187,7 +188,14 @@ class Gate:
 class Run:
     """A FileCollector tailing log_dir into the store at db, as klogtui runs it."""
 
-    def __init__(self, log_dir: Path, db: Path, tuning: Tuning = FAST, gate: bool = False) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        db: Path,
+        tuning: Tuning = FAST,
+        gate: bool = False,
+        pods: PodMetaFeed | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.store = Store.open(db)
         checkpoints = self.store.load_checkpoints(CHECKPOINT_PREFIX)
@@ -201,6 +209,7 @@ class Run:
             checkpoints=checkpoints,
             node="node-1",
             tuning=tuning,
+            pods=pods,
         )
         self.collector.start()
 

@@ -80,7 +80,8 @@ def load_sources(conn: sqlite3.Connection) -> list[Source]:
     """Every stored source, for compiling source conditions (ns=, pod=, labels)."""
     rows = conn.execute(
         "SELECT id, namespace, pod, container, restart, pod_uid, container_id, node, "
-        "labels, state, reason, first_ts, last_ts, lines FROM sources ORDER BY id"
+        "labels, state, reason, first_ts, last_ts, lines, workload_kind, workload "
+        "FROM sources ORDER BY id"
     ).fetchall()
     return [
         Source(
@@ -94,6 +95,8 @@ def load_sources(conn: sqlite3.Connection) -> list[Source]:
             r[11],
             r[12],
             r[13],
+            r[14],
+            r[15],
         )
         for r in rows
     ]

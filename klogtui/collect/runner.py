@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo.cluster import DemoCluster
-from klogtui.collect.files.collector import FileCollector, check_log_dir
+from klogtui.collect.files.collector import FileCollector, check_log_dir, default_node_name
 from klogtui.collect.files.identity import CHECKPOINT_PREFIX
+from klogtui.collect.pod_meta import FixedPods, PodMetaFeed
 from klogtui.errors import CollectorError, StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from klogtui.alerts.rules import RuleSet
     from klogtui.collect.kube.collector import KubeOptions
 
-__all__ = ["CollectOptions", "Running", "run_collect", "start_collection"]
+__all__ = ["CollectOptions", "PodsApi", "Running", "run_collect", "start_collection"]
 
 _DEMO_NODE = "demo-node-1"
 
@@ -57,6 +58,8 @@ class CollectOptions:
         namespaces: local files: only these namespaces' pods (empty: all).
         since_s: local files: only lines from the last since_s seconds (None: all).
         alerts: alert rules to evaluate on each commit, and where to send alerts.
+        node: local files: the node they belong to (None: $NODE_NAME, else the host name).
+        pods_api: local files: read their pods' labels and workloads from this API.
     """
 
     log_dir: Path | None
@@ -71,6 +74,23 @@ class CollectOptions:
     namespaces: tuple[str, ...] = ()
     since_s: int | None = None
     alerts: RuleSet | None = None
+    node: str | None = None
+    pods_api: PodsApi | None = None
+
+
+@dataclass(frozen=True)
+class PodsApi:
+    """The API a file collector asks about its node's pods (labels, workloads).
+
+    Attributes:
+        kubeconfig: a kubeconfig path; None for $KUBECONFIG or ~/.kube/config.
+        context: its context to use; None for the current one.
+        in_cluster: use the pod's service account (the DaemonSet) instead.
+    """
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
 
 
 class Running:
@@ -284,13 +304,15 @@ def _start(
     try:
         if log_dir is not None:
             _raise_fd_limit()
+            node = _DEMO_NODE if opts.demo else opts.node or default_node_name()
             collectors.append(
                 FileCollector(
                     log_dir,
                     writer,
                     stats,
                     checkpoints=file_points,
-                    node=_DEMO_NODE if opts.demo else None,
+                    node=node,
+                    pods=_pod_feed(opts, demo, node, stats),
                     namespaces=opts.namespaces,
                     since_ns=None
                     if opts.since_s is None
@@ -317,6 +339,25 @@ def _start(
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise
     return Running(stats, writer, collectors, demo, temp_dir, log_dir, owner, alerts)
+
+
+def _pod_feed(
+    opts: CollectOptions, demo: DemoCluster | None, node: str, stats: CollectorStats
+) -> PodMetaFeed | None:
+    """Where the file collector learns its pods' labels and workloads, if anywhere."""
+    if demo is not None:
+        return FixedPods(demo.pod_metas())
+    if opts.pods_api is None:
+        return None
+    from klogtui.collect.kube.connect import connect
+    from klogtui.collect.kube.node_pods import NodePods
+
+    api = opts.pods_api
+    return NodePods(
+        connect(api.kubeconfig, api.context, api.in_cluster, pool_size=2, connect_timeout=10),
+        node,
+        stats,
+    )
 
 
 def _alert_engine(opts: CollectOptions, store: Store, stats: CollectorStats) -> AlertEngine | None:

@@ -35,14 +35,15 @@ Inside quotes `\\"` is a quote and `\\\\` a backslash; any other backslash is ke
 (so `"C:\\temp"` means what it says). `OR`, `AND` and `NOT` are keywords only in
 upper case. OR binds looser than AND: `a b OR c` is `(a b) OR c`.
 
-Keys: namespace (ns), pod, container (c), node, stream, level; any other key is a pod
-label (`app=web`; `label.app=web` says the same, and `label.pod=x` names a label that
-shares a name with a key). Values are globs for `=`/`!=` (only `*` is special) and
-Python regexes, searched anywhere in the value, for `=~`/`!~`; a query's regexes and globs
-get one second of matching in all (regex_budget), past which the query fails with a
-message instead of hanging. Names, nodes and labels
-match case-sensitively; stream (stdout, stderr, raw, combined) and level (none, trace,
-debug, info, warn, error, fatal; aliases warning, err, critical, unknown)
+Keys: namespace (ns), pod, container (c), node, workload (the owning Deployment,
+StatefulSet, ... or the bare pod's name), kind (the workload's kind), stream, level; any
+other key is a pod label (`app=web`; `label.app=web` says the same, and `label.pod=x`
+names a label that shares a name with a key). Values are globs for `=`/`!=` (only `*` is
+special) and Python regexes, searched anywhere in the value, for `=~`/`!~`; a query's
+regexes and globs get one second of matching in all (regex_budget), past which the query
+fails with a message instead of hanging. Names, nodes and labels match case-sensitively;
+kind (Deployment, StatefulSet, ...), stream (stdout, stderr, raw, combined) and level
+(none, trace, debug, info, warn, error, fatal; aliases warning, err, critical, unknown)
 case-insensitively.
 `!=` and `!~` are the negations of `=` and `=~`, so `app!=web` also selects pods without
 an `app` label, as in Kubernetes label selectors.

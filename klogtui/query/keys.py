@@ -32,7 +32,9 @@ TimeKind = Literal["since", "until"]
 
 OPS: tuple[Op, ...] = ("=", "!=", "=~", "!~")
 NEGATING_OPS: tuple[Op, ...] = ("!=", "!~")
-SOURCE_KEYS = ("namespace", "pod", "container", "node")
+# workload: the owning workload's name (a Deployment, StatefulSet, ... or the bare pod);
+# kind: its kind (Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet, Pod).
+SOURCE_KEYS = ("namespace", "pod", "container", "node", "workload", "kind")
 LINE_KEYS = ("stream", "level")
 TIME_KEYS: tuple[TimeKind, ...] = ("since", "until")
 KEY_ALIASES = {k: k for k in SOURCE_KEYS + LINE_KEYS} | {"ns": "namespace", "c": "container"}

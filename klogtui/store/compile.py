@@ -1,7 +1,7 @@
 """The query's AST compiled to SQL over the store's schema (see klogtui.store.schema).
 
-Source conditions (namespace, pod, container, node, labels) are evaluated here on the
-stored sources and become a set of source ids; text terms become an FTS5 MATCH; stream,
+Source conditions (namespace, pod, container, node, workload, kind, labels) are evaluated
+here on the stored sources and become a set of source ids; text terms become an FTS5 MATCH; stream,
 level and time bounds become conditions on the line's columns. A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
 message instead of hanging.
@@ -161,7 +161,8 @@ def matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[
 
 
 def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
-    test = _budgeted(f, matcher(f.op, f.value, False, budget))
+    # Kinds are CamelCase names people type in lower case (kind=deployment).
+    test = _budgeted(f, matcher(f.op, f.value, f.key == "kind", budget))
     negate = f.op in NEGATING_OPS
     get = value_getter(f.key)
 
@@ -175,12 +176,17 @@ def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
 
 
 def value_getter(key: str) -> Callable[[Source], str | None]:
-    """The value a source key (namespace, pod, container, node or a label) has on a source."""
+    """The value a source key (namespace, pod, container, node, workload, kind or a label)
+    has on a source."""
     label = label_name(key)
     if label is not None:
         return lambda s: s.labels.get(label)
     if key == "node":
         return lambda s: s.node
+    if key == "workload":
+        return lambda s: s.workload or None  # "": not known, matches nothing
+    if key == "kind":
+        return lambda s: s.workload_kind or None
     return lambda s: getattr(s.key, key)
 
 

@@ -29,7 +29,9 @@ _WAL_MAGIC = (0x377F0682, 0x377F0683)
 # id (NULL: an alias of the rowid), ts, source_id, stream, level, flags, message, and
 # since schema 4 fields (rows written before it have 7 columns)
 _LINE_COLUMNS = (7, 8)
-_SOURCE_COLUMNS = 14
+# The sources row's 14 columns, and since schema 5 workload_kind and workload (rows
+# written before it have 14 until they are rewritten)
+_SOURCE_COLUMNS = (14, 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class SourceRow:
     labels: str
     state: str
     reason: str
+    workload_kind: str = ""
+    workload: str = ""
 
 
 @dataclass
@@ -294,12 +298,15 @@ def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
             flags |= Flag.TRUNCATED
         fields = values[7] if len(values) > 7 and isinstance(values[7], str) else None
         rows.lines.setdefault(rowid, LogLine(rowid, ts, sid, stream, level, flags, message, fields))
-    elif len(values) == _SOURCE_COLUMNS and _is_source(values):
-        t = [v if isinstance(v, str) else "" for v in values]
+    elif len(values) in _SOURCE_COLUMNS and _is_source(values):
+        t = [v if isinstance(v, str) else "" for v in values] + ["", ""]
         restart = values[5]
         assert isinstance(restart, int)
         rows.sources.setdefault(
-            rowid, SourceRow(rowid, t[1], t[2], t[3], t[4], restart, t[6], t[7], t[8], t[9], t[10])
+            rowid,
+            SourceRow(
+                rowid, t[1], t[2], t[3], t[4], restart, t[6], t[7], t[8], t[9], t[10], t[14], t[15]
+            ),
         )
 
 

@@ -136,7 +136,8 @@ class ReadConnection:
     def _load_sources(self) -> None:
         rows = self._conn.execute(
             "SELECT id, namespace, pod, container, restart, pod_uid, container_id, node, "
-            "labels, state, reason, first_ts, last_ts, lines FROM sources ORDER BY id"
+            "labels, state, reason, first_ts, last_ts, lines, workload_kind, workload "
+            "FROM sources ORDER BY id"
         ).fetchall()
         self._sources = [
             Source(
@@ -150,6 +151,8 @@ class ReadConnection:
                 first_ts=r[11],
                 last_ts=r[12],
                 lines=r[13],
+                workload_kind=r[14],
+                workload=r[15],
             )
             for r in rows
         ]

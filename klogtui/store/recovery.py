@@ -83,9 +83,12 @@ def _copy_with_sqlite(broken: Path, store: Store) -> bool:
     try:
         keys: dict[int, SourceKey] = {}
         infos: list[SourceInfo] = []
+        # A store from before schema 5 has no workload columns.
+        have = {r[1] for r in src.execute("PRAGMA table_info(sources)")}
+        workload = "workload_kind, workload" if "workload" in have else "NULL, NULL"
         for row in src.execute(
             "SELECT id, namespace, pod, container, restart, pod_uid, container_id, node, "
-            "state, reason, labels FROM sources"
+            f"state, reason, labels, {workload} FROM sources"
         ):
             keys[row[0]] = SourceKey(row[1], row[2], row[3], row[4], row[5])
             infos.append(
@@ -96,6 +99,8 @@ def _copy_with_sqlite(broken: Path, store: Store) -> bool:
                     state=row[8],
                     reason=row[9],
                     labels=json.loads(row[10] or "{}"),
+                    workload_kind=row[11],
+                    workload=row[12],
                 )
             )
         writer.submit(Batch(sources=infos))
@@ -156,6 +161,8 @@ def _copy_pages(broken: Path, store: Store) -> Salvage:
                 state=r.state,
                 reason=r.reason,
                 labels=labels if isinstance(labels, dict) else {},
+                workload_kind=r.workload_kind,
+                workload=r.workload,
             )
         )
     lines = sorted(rows.lines.values(), key=lambda ln: ln.id)

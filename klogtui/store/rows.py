@@ -195,6 +195,8 @@ class BatchRows:
             ("node", info.node),
             ("state", info.state),
             ("reason", info.reason),
+            ("workload_kind", info.workload_kind),
+            ("workload", info.workload),
         ):
             if value is not None:
                 sets.append(f"{column} = ?")

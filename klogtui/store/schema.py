@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -151,12 +151,27 @@ def _add_event_fields(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_workloads(conn: sqlite3.Connection) -> None:
+    """Version 5 (issue 16, enrichment): each source's owning workload, its kind
+    (Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet, Pod) and name, as
+    collect/kube/owners.py resolves them; "" for sources stored before, or by a
+    collector without API access."""
+    import sqlite_utils  # slow to import; only a migration needs it
+
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    have = db.table("sources").columns_dict
+    for column in ("workload_kind", "workload"):
+        if column not in have:
+            db.table("sources").add_column(column, str, not_null_default="")
+
+
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
 # versions 1 to 3, then the steps after them.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_commit_log,
     _add_alerts,
     _add_event_fields,
+    _add_workloads,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 

@@ -21,6 +21,7 @@ from klogtui.collect.kube.stream import StreamTimings
 from klogtui.model import Batch, Flag
 from klogtui.store import Store
 from tests.kube_double import KubeDouble
+from tests.kube_double.workloads import add_owned_pod
 from tests.waiting import wait_for
 
 NS = 1_000_000_000
@@ -194,6 +195,42 @@ def test_every_line_of_running_containers_stored_once(
     src = sources(store)["shop/web-1/app#0"]
     assert (src.node, src.labels, src.state) == ("node-a", {"app": "web"}, "running")
     assert src.container_id.startswith("containerd://")
+    assert r.errors() == []
+
+
+def test_sources_carry_their_pods_workload_and_queries_select_by_it(
+    double: KubeDouble, store: Store, run: Callable[..., Run]
+) -> None:
+    c = double.cluster
+    deploy = [("Deployment", "web"), ("ReplicaSet", "web-7d9f8c6b5")]
+    add_owned_pod(c, "shop", "web-7d9f8c6b5-x2x9k", deploy, labels={"app": "web"})
+    add_owned_pod(c, "shop", "report-2890-q", [("CronJob", "report"), ("Job", "report-2890")])
+    c.add_pod("shop", "debug")
+    for pod in ("web-7d9f8c6b5-x2x9k", "report-2890-q", "debug"):
+        c.emit("shop", pod, "app", 2, pod)
+    r = run(namespaces=["shop"]).start()
+    settle(
+        store,
+        {
+            f"shop/{pod}/app#0": seqs(pod, range(2))
+            for pod in ("web-7d9f8c6b5-x2x9k", "report-2890-q", "debug")
+        },
+    )
+    workloads = {k: (s.workload_kind, s.workload) for k, s in sources(store).items()}
+    assert workloads == {
+        "shop/web-7d9f8c6b5-x2x9k/app#0": ("Deployment", "web"),
+        "shop/report-2890-q/app#0": ("CronJob", "report"),
+        "shop/debug/app#0": ("Pod", "debug"),
+    }
+    assert sources(store)["shop/web-7d9f8c6b5-x2x9k/app#0"].labels == {"app": "web"}
+    reader = store.reader()
+    try:
+        assert [ln.message for ln in reader.oldest("workload=web kind=deployment", 10)] == seqs(
+            "web-7d9f8c6b5-x2x9k", range(2)
+        )
+        assert len(reader.oldest("kind=cronjob", 10)) == 2
+    finally:
+        reader.close()
     assert r.errors() == []
 
 

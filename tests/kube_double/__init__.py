@@ -9,6 +9,10 @@ sends no token over plain HTTP). It serves what remote mode and kubectl use:
   lists (resourceVersion, labelSelector, limit/continue) and ``?watch=1`` streams of
   JSON lines (ADDED / MODIFIED / DELETED / BOOKMARK / ERROR) with ``timeoutSeconds``;
   a compacted resourceVersion answers 410 Gone, as the HTTP status or as an ERROR event.
+- pods' ``fieldSelector`` (spec.nodeName, metadata.name, metadata.namespace) and
+  ``ownerReferences``; the owners themselves (apps/v1 Deployments, ReplicaSets,
+  StatefulSets, DaemonSets; batch/v1 Jobs, CronJobs: get, list, discovery) made with
+  `workloads.add_owned_pod`, and refused with a 403 per resource.
 - ``GET /api/v1/namespaces/{ns}/pods/{pod}/log``: container, follow, timestamps,
   sinceTime (cut to the second, as the kubelet receives it), sinceSeconds, tailLines,
   previous, limitBytes, with the kubelet's choice of instance (see `Container`).
@@ -25,7 +29,8 @@ The package's parts: `times` (Go's timestamp formats), `model` (pods, containers
 their instances as the kubelet reports them), `selectors` (label selectors), `cluster`
 (the state and the controls; no HTTP), and the HTTP layer: `responder` (answers and
 chunked streams), `pods` (list and watch), `logs` (the log endpoint), `handler`
-(routing, auth, throttling), `discovery` and `server` (the server, kubeconfigs);
+(routing, auth, throttling), `discovery`, `workloads` (pods' owners) and `server` (the
+server, kubeconfigs);
 `tls` makes the test CA and certificates, `plugins` exec credential plugins.
 """
 

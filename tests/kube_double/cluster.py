@@ -79,6 +79,9 @@ class FakeCluster:
         self.forbid_cluster_scope = False
         self.forbid_namespace_list = False
         self.forbid_logs = False  # pods/log refused everywhere (pods still listed)
+        # Owners of pods by (kind, namespace, name), and plurals refused (workloads.py).
+        self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.forbidden_resources: set[str] = set()
         self.log_conns: list[LogConn] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.request_times: list[float] = []  # monotonic time of each of `requests`
@@ -146,10 +149,12 @@ class FakeCluster:
         init_containers: tuple[str, ...] = (),
         restart_on_exit: bool = True,
         rotate_bytes: int = 0,
+        owners: list[dict[str, Any]] | None = None,
     ) -> str:
         """Create a pod (its containers running unless start=False); returns its uid.
 
-        rotate_bytes: rotate its containers' log files at this size (0: never)."""
+        rotate_bytes: rotate its containers' log files at this size (0: never).
+        owners: its ownerReferences (see workloads.add_owned_pod)."""
         with self.cond:
             self.add_namespace(ns)
             cs: dict[str, Container] = {}
@@ -160,7 +165,14 @@ class FakeCluster:
                 if start:
                     cs[c].instances.append(self._new_instance(rotate_bytes))
             pod = Pod(
-                ns, name, str(uuid.uuid4()), dict(labels or {}), node, cs, created_ns=time.time_ns()
+                ns,
+                name,
+                str(uuid.uuid4()),
+                dict(labels or {}),
+                node,
+                cs,
+                created_ns=time.time_ns(),
+                owners=list(owners or []),
             )
             self.pods[(ns, name)] = pod
             self._bump(pod, "ADDED")

@@ -2,7 +2,8 @@
 
 The double serves the legacy (unaggregated) documents: kubectl asks for aggregated
 discovery first and falls back to these when the answer is plain JSON. Only the
-resources the double serves are listed: pods (get, list, watch), pods/log, namespaces.
+resources the double serves are listed: pods (get, list, watch), pods/log, namespaces,
+and the workload kinds of apps/v1 and batch/v1 (workloads.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.kube_double.responder import Responder
+from tests.kube_double.workloads import API_GROUPS, group_resources
 
 __all__ = ["DiscoveryEndpoints"]
 
@@ -67,7 +69,26 @@ class DiscoveryEndpoints(Responder):
                 },
             )
         elif path == "/apis":
-            self._json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            groups = [
+                {
+                    "name": g,
+                    "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+                    "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
+                }
+                for g in API_GROUPS
+            ]
+            self._json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        elif path in (f"/apis/{g}/v1" for g in API_GROUPS):
+            group = path.split("/")[2]
+            self._json(
+                200,
+                {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": f"{group}/v1",
+                    "resources": group_resources(group),
+                },
+            )
         elif path == "/api/v1":
             self._json(
                 200,

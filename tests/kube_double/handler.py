@@ -13,11 +13,12 @@ from tests.kube_double.discovery import DiscoveryEndpoints
 from tests.kube_double.logs import LogEndpoint
 from tests.kube_double.pods import PodEndpoints
 from tests.kube_double.responder import status
+from tests.kube_double.workloads import WorkloadEndpoints
 
 __all__ = ["Handler"]
 
 
-class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints):
+class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints, WorkloadEndpoints):
     """One connection's requests: every verb logged, GETs checked and routed."""
 
     def setup(self) -> None:
@@ -85,7 +86,7 @@ class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints):
             self._json(401, status(401, "Unauthorized", "Unauthorized"))
             return
         try:
-            if self._throttled(path, query) or self._discovery(path):
+            if self._throttled(path, query) or self._discovery(path) or self._workloads(path):
                 return
             if path == "/api/v1/namespaces":
                 self._namespaces()

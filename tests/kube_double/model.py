@@ -137,6 +137,7 @@ class Pod:
     resource_version: int = 0
     created_ns: int = 0
     deletion_ns: int = 0  # set once the pod is Terminating (deletionTimestamp)
+    owners: list[dict[str, Any]] = field(default_factory=list)  # its ownerReferences
 
     def to_json(self) -> dict[str, Any]:
         inits = [c for c in self.containers.values() if c.init]
@@ -172,6 +173,8 @@ class Pod:
             "creationTimestamp": iso(self.created_ns),
             "labels": dict(self.labels),
         }
+        if self.owners:
+            meta["ownerReferences"] = [dict(o) for o in self.owners]
         if self.deletion_ns:
             meta["deletionTimestamp"] = iso(self.deletion_ns)
             meta["deletionGracePeriodSeconds"] = 30

@@ -8,7 +8,14 @@ import time
 from typing import Any
 
 from tests.kube_double.responder import Responder, status
-from tests.kube_double.selectors import Requirement, matches, parse_selector
+from tests.kube_double.selectors import (
+    FieldRequirement,
+    Requirement,
+    field_matches,
+    matches,
+    parse_field_selector,
+    parse_selector,
+)
 
 __all__ = ["PodEndpoints"]
 
@@ -22,13 +29,14 @@ class PodEndpoints(Responder):
             return
         try:
             reqs = parse_selector(query.get("labelSelector", [""])[0])
+            fields = parse_field_selector(query.get("fieldSelector", [""])[0])
         except ValueError as e:
             self._json(400, status(400, "BadRequest", str(e)))
             return
         if watch:
-            self._watch(ns, reqs, query)
+            self._watch(ns, reqs, fields, query)
         else:
-            self._list(ns, reqs, query)
+            self._list(ns, reqs, fields, query)
 
     def _pod(self, ns: str, name: str) -> None:
         """``GET /api/v1/namespaces/{ns}/pods/{name}``: one pod (kubectl logs asks first)."""
@@ -42,7 +50,13 @@ class PodEndpoints(Responder):
         else:
             self._json(200, obj)
 
-    def _list(self, ns: str | None, reqs: list[Requirement], query: dict[str, list[str]]) -> None:
+    def _list(
+        self,
+        ns: str | None,
+        reqs: list[Requirement],
+        fields: list[FieldRequirement],
+        query: dict[str, list[str]],
+    ) -> None:
         cluster = self.server.cluster
         limit = int(query.get("limit", ["0"])[0] or 0)
         token = query.get("continue", [""])[0]
@@ -67,7 +81,9 @@ class PodEndpoints(Responder):
                 (
                     p
                     for p in cluster.pods.values()
-                    if (ns is None or p.namespace == ns) and matches(reqs, p.labels)
+                    if (ns is None or p.namespace == ns)
+                    and matches(reqs, p.labels)
+                    and field_matches(fields, p.to_json())
                 ),
                 key=lambda p: (p.namespace, p.name),
             )
@@ -80,7 +96,13 @@ class PodEndpoints(Responder):
                 ).decode()
         self._json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": items})
 
-    def _watch(self, ns: str | None, reqs: list[Requirement], query: dict[str, list[str]]) -> None:
+    def _watch(
+        self,
+        ns: str | None,
+        reqs: list[Requirement],
+        fields: list[FieldRequirement],
+        query: dict[str, list[str]],
+    ) -> None:
         cluster = self.server.cluster
         rv_text = query.get("resourceVersion", [""])[0]
         timeout = float(query.get("timeoutSeconds", ["0"])[0] or 0)
@@ -89,7 +111,11 @@ class PodEndpoints(Responder):
 
         def visible(obj: dict[str, Any]) -> bool:
             meta = obj["metadata"]
-            return (ns is None or meta["namespace"] == ns) and matches(reqs, meta["labels"])
+            return (
+                (ns is None or meta["namespace"] == ns)
+                and matches(reqs, meta["labels"])
+                and field_matches(fields, obj)
+            )
 
         gone = status(410, "Expired", "too old resource version")
         with cluster.cond:

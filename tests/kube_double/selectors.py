@@ -1,12 +1,27 @@
-"""Label selectors as the API server reads them (=, ==, !=, in, notin, exists, !exists)."""
+"""Label selectors as the API server reads them (=, ==, !=, in, notin, exists, !exists),
+and the pod field selectors it supports (spec.nodeName, metadata.name and
+metadata.namespace with =, == and !=)."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["Requirement", "matches", "parse_selector"]
+__all__ = [
+    "FieldRequirement",
+    "Requirement",
+    "field_matches",
+    "matches",
+    "parse_field_selector",
+    "parse_selector",
+]
 
 Requirement = tuple[str, str, set[str]]  # (key, op, values)
+FieldRequirement = tuple[tuple[str, str], bool, str]  # (path in the pod's JSON, equal, value)
+_POD_FIELDS = {
+    "spec.nodeName": ("spec", "nodeName"),
+    "metadata.name": ("metadata", "name"),
+    "metadata.namespace": ("metadata", "namespace"),
+}
 
 
 def parse_selector(text: str) -> list[Requirement]:
@@ -45,5 +60,31 @@ def matches(reqs: list[Requirement], labels: dict[str, str]) -> bool:
         if op == "exists" and v is None:
             return False
         if op == "!exists" and v is not None:
+            return False
+    return True
+
+
+def parse_field_selector(text: str) -> list[FieldRequirement]:
+    """Parse a pod field selector; ValueError (the API server's 400) if malformed or
+    naming a field it does not index for pods."""
+    reqs: list[FieldRequirement] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        m = re.fullmatch(r"([\w.]+)\s*(==|=|!=)\s*([^,]*)", part)
+        if m is None:
+            raise ValueError(f"invalid selector: {part!r}")
+        if m[1] not in _POD_FIELDS:
+            raise ValueError(
+                f'"{m[1]}" is not a known field selector: only "{", ".join(_POD_FIELDS)}"'
+            )
+        reqs.append((_POD_FIELDS[m[1]], m[2] != "!=", m[3].strip()))
+    return reqs
+
+
+def field_matches(reqs: list[FieldRequirement], pod: dict[str, object]) -> bool:
+    """Whether a pod's JSON object meets every field requirement."""
+    for (part, name), equal, value in reqs:
+        section = pod.get(part)
+        actual = section.get(name) if isinstance(section, dict) else None
+        if (str(actual or "") == value) != equal:
             return False
     return True

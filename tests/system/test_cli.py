@@ -57,7 +57,15 @@ def filled(store: Store) -> Path:
                 rec(T0 + 10 * SEC, "payment timeout", web, stream=Stream.STDERR, level=Level.ERROR),
                 rec(T0 + 11 * SEC, "\x1b[31mred[/] [bold]x", web),
             ],
-            sources=[SourceInfo(web, labels={"app": "web"}, node="n1")],
+            sources=[
+                SourceInfo(
+                    web,
+                    labels={"app": "web"},
+                    node="n1",
+                    workload_kind="Deployment",
+                    workload="web",
+                )
+            ],
         ),
     )
     return store.path
@@ -78,6 +86,8 @@ def test_query_jsonl_has_the_documented_fields(filled: Path) -> None:
             "restart",
             "labels",
             "level",
+            "workload",
+            "kind",
         )
     } == {
         "namespace": "shop",
@@ -88,6 +98,8 @@ def test_query_jsonl_has_the_documented_fields(filled: Path) -> None:
         "restart": 0,
         "labels": {"app": "web"},
         "level": "error",
+        "workload": "web",
+        "kind": "Deployment",
     }
 
 

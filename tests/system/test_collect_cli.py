@@ -237,9 +237,19 @@ def test_the_app_collects_only_the_namespace_and_time_asked_for(tmp_path: Path) 
         (["--max-streams", "5"], "--max-streams applies to remote mode only (--kubeconfig)"),
         (["--demo", "-n", "shop"], "-n/--namespace does not apply to --demo"),
         (["--demo", "-l", "app=web"], "-l/--selector does not apply to --demo"),
-        (["--kubeconfig", "nowhere"], "--log-dir applies to local log files only"),
+        # Beside --log-dir a kubeconfig is read for the pods' labels: it must exist.
+        (["--kubeconfig", "nowhere"], "kubeconfig not found: nowhere"),
+        (["--demo", "--node", "n1"], "--node does not apply to --demo"),
     ],
-    ids=["all-namespaces", "context", "max-streams", "demo-namespace", "demo-selector", "kube"],
+    ids=[
+        "all-namespaces",
+        "context",
+        "max-streams",
+        "demo-namespace",
+        "demo-selector",
+        "kube",
+        "demo-node",
+    ],
 )
 def test_an_option_the_mode_cannot_honour_is_refused(
     tmp_path: Path, options: list[str], message: str

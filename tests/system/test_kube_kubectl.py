@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.kube_double import FakeCluster, KubeDouble
+from tests.kube_double.workloads import add_owned_pod
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl")
@@ -95,3 +96,36 @@ def test_kubectl_logs_follow_gets_every_line(double: KubeDouble, tmp_path: Path)
         assert logs.take(2) == ["b seq=3", "b seq=4"]
     finally:
         logs.stop()
+
+
+def test_kubectl_gets_workloads_and_pods_of_a_node(double: KubeDouble, tmp_path: Path) -> None:
+    c = double.cluster
+    add_owned_pod(c, "shop", "web-6b9-x2", [("Deployment", "web"), ("ReplicaSet", "web-6b9")])
+    add_owned_pod(c, "shop", "db-0", [("StatefulSet", "db")], node="node-2")
+    add_owned_pod(c, "shop", "r-29-a", [("CronJob", "r"), ("Job", "r-29")], node="node-2")
+
+    def kubectl(*args: str) -> list[str]:
+        run = subprocess.run(
+            kubectl_args(double, tmp_path, *args),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return run.stdout.splitlines()
+
+    assert kubectl("get", "deployments,replicasets,statefulsets,jobs,cronjobs", "-o", "name") == [
+        "deployment.apps/web",
+        "replicaset.apps/web-6b9",
+        "statefulset.apps/db",
+        "job.batch/r-29",
+        "cronjob.batch/r",
+    ]
+    on_node_2 = kubectl(
+        "get", "pods", "-A", "--field-selector", "spec.nodeName=node-2", "-o", "name"
+    )
+    assert on_node_2 == ["pod/db-0", "pod/r-29-a"]
+    owner = kubectl(
+        "get", "pod", "web-6b9-x2", "-o", "jsonpath={.metadata.ownerReferences[0].name}"
+    )
+    assert owner == ["web-6b9"]

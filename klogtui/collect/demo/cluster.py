@@ -25,6 +25,7 @@ from pathlib import Path
 from klogtui.collect.demo.ids import random_hex, random_uid
 from klogtui.collect.demo.messages import GO_PANIC
 from klogtui.collect.demo.pods import PODS, ContainerSpec, PodSpec
+from klogtui.collect.pod_meta import PodMeta
 
 __all__ = ["DemoCluster"]
 
@@ -126,6 +127,24 @@ class DemoCluster:
             for c in pod.containers:
                 if c.running:
                     self._start_container(c, self.start_ns)
+
+    def pod_metas(self) -> list[PodMeta]:
+        """What the API would say of the pods: an `app` label and the owning workload."""
+        metas = []
+        for pod in self._pods:
+            spec = pod.spec
+            workload = spec.workload or spec.name
+            metas.append(
+                PodMeta(
+                    pod.uid,
+                    spec.namespace,
+                    spec.name,
+                    {"app": workload},
+                    spec.workload_kind,
+                    workload,
+                )
+            )
+        return metas
 
     # -- driving ------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from klogtui.collect.files.scan import Scanner
 from klogtui.collect.files.sources import Sources
 from klogtui.collect.files.tracked import LogFile, Tracked
 from klogtui.collect.files.watch import Waker, Watches
+from klogtui.collect.pod_meta import PodMeta, PodMetaFeed
 from klogtui.errors import CollectorError
 from klogtui.model import Sink
 
@@ -107,6 +108,8 @@ class FileCollector:
             are never opened or watched.
         since_ns: store only lines stamped at or after this time (UTC ns); files written
             to last before it are not read at all.
+        pods: where the pods' labels and workloads come from (the API through
+            collect/kube/node_pods.py, or the demo's cast), or None.
 
     Raises:
         CollectorError: log_dir holds no kubelet logs.
@@ -123,6 +126,7 @@ class FileCollector:
         tuning: Tuning | None = None,
         namespaces: Collection[str] = (),
         since_ns: int | None = None,
+        pods: PodMetaFeed | None = None,
     ) -> None:
         log_dir = Path(log_dir)
         check_log_dir(log_dir)
@@ -139,13 +143,15 @@ class FileCollector:
         self._caught_up = threading.Event()
         self._thread: threading.Thread | None = None
         self._waker = Waker()
+        self._pod_feed = pods
+        self._pods_told: deque[PodMeta] = deque()  # from the feed's thread, taken on ours
 
         # The parts, each one concern; they share the tables in `tracked`.
         self._batch = BatchBuilder(t.batch_lines, t.batch_interval_s)
         self._tracked = tracked = Tracked()
         self._watches = Watches(stats, tracked)
         self._fds = Descriptors(stats, tracked, self._watches)
-        sources = Sources(self.node, self._batch)
+        self._sources = sources = Sources(self.node, self._batch)
         self._identity = Identity(
             stats, tracked, self._fds, sources, self._batch, checkpoints or {}, since
         )
@@ -183,6 +189,8 @@ class FileCollector:
         self._waker.open()
         self._thread = threading.Thread(target=self._run, name="klogtui-files", daemon=True)
         self._thread.start()
+        if self._pod_feed is not None:
+            self._pod_feed.start(self._pod_told)
 
     def stop(self) -> None:
         """Ask the thread to hand over its batch and end.
@@ -192,10 +200,14 @@ class FileCollector:
         """
         self._stop.set()
         self._waker.wake()
+        if self._pod_feed is not None:
+            self._pod_feed.stop()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._pod_feed is not None:
+            self._pod_feed.join(timeout)
 
     def caught_up(self) -> bool:
         """True once every file present at start was read to its end and handed over."""
@@ -222,6 +234,15 @@ class FileCollector:
             self.stats.error("file collector", f"stopped: {e!r}")
         finally:
             self._close_everything()
+
+    def _pod_told(self, pod: PodMeta) -> None:
+        """The feed's thread: hand the pod over to ours (deque appends are atomic)."""
+        self._pods_told.append(pod)
+        self._waker.wake()
+
+    def _take_pods_told(self) -> None:
+        while self._pods_told:
+            self._sources.note_pod(self._pods_told.popleft())
 
     def _close_everything(self) -> None:
         for f in list(self._tracked.files.values()) + list(self._tracked.closing):
@@ -261,6 +282,7 @@ class FileCollector:
                 heapq.heappush(heap, (last_ts, i, q))
             # Keep the event queue short during a long backfill; the work waits.
             self._watches.collect_events()
+            self._take_pods_told()
             self._submit_if_due()
         self._read_what_could_not_be_opened()
         self._identity.forget_unclaimed_checkpoints()
@@ -344,6 +366,7 @@ class FileCollector:
             self._submit_if_due()
 
     def _do_pending(self) -> None:
+        self._take_pods_told()
         if self._tracked.overflow:
             self._tracked.overflow = False
             self._scanner.scan_all()

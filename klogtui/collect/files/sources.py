@@ -1,6 +1,7 @@
 """The container instances the files belong to, as the store knows them: one `SourceKey`
-object per instance, its state (running, terminated, deleted) and container id, each
-change told to the store with the next batch.
+object per instance, its state (running, terminated, deleted), container id and, where
+a `PodMetaFeed` tells them, its pod's labels and workload; each change told to the store
+with the next batch.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from typing import Literal
 
 from klogtui.collect.batching import BatchBuilder
+from klogtui.collect.pod_meta import PodMeta
 from klogtui.model import SourceInfo, SourceKey
 from klogtui.paths import PodLogPath
 
 __all__ = ["SourceState", "Sources"]
 
 SourceState = Literal["running", "terminated", "deleted"]
+_PODS_KEPT = 4096  # pods' metadata kept for sources not seen yet
 
 
 class Sources:
@@ -33,6 +36,11 @@ class Sources:
         # Sources that only a checkpoint of a past run names (no file of theirs found), by
         # pod directory: marked deleted when a listing finds that directory gone.
         self._unseen: dict[str, set[SourceKey]] = {}
+        # What feeds said about pods, by uid and by (namespace, name) for paths without
+        # one; and the sources seen, by (namespace, pod), to tell them when it changes.
+        self._pods: dict[str, PodMeta] = {}
+        self._pods_by_name: dict[tuple[str, str], PodMeta] = {}
+        self._by_pod: dict[tuple[str, str], list[SourceKey]] = {}
 
     def key(self, info: PodLogPath) -> SourceKey:
         k = SourceKey(info.namespace, info.pod, info.container, info.restart, info.pod_uid)
@@ -48,14 +56,49 @@ class Sources:
         if old == state:
             return
         self._states[key] = state
+        pod = None
+        if old is None:
+            self._by_pod.setdefault((key.namespace, key.pod), []).append(key)
+            pod = self._pod_of(key)
         self._batch.add_source(
             SourceInfo(
                 key,
                 container_id=self._container_ids.get(key) if old is None else None,
                 node=self.node if old is None else None,
                 state=state,
+                labels=None if pod is None else dict(pod.labels),
+                workload_kind=None if pod is None else pod.workload_kind,
+                workload=None if pod is None else pod.workload,
             )
         )
+
+    def note_pod(self, pod: PodMeta) -> None:
+        """A feed told what a pod is: its sources seen so far get it now, later ones
+        when first seen."""
+        self._pods.pop(pod.uid, None)  # to the end: the oldest told goes first
+        self._pods[pod.uid] = pod
+        self._pods_by_name[(pod.namespace, pod.name)] = pod
+        if len(self._pods) > _PODS_KEPT:
+            # Only sources seen later need a pod's metadata; a node runs ~100 pods at
+            # once, and a pod told about this long ago has long been seen or gone.
+            old = self._pods.pop(next(iter(self._pods)))
+            if self._pods_by_name.get((old.namespace, old.name)) is old:
+                del self._pods_by_name[(old.namespace, old.name)]
+        for key in self._by_pod.get((pod.namespace, pod.name), ()):
+            if key.pod_uid in ("", pod.uid):
+                self._batch.add_source(
+                    SourceInfo(
+                        key,
+                        labels=dict(pod.labels),
+                        workload_kind=pod.workload_kind,
+                        workload=pod.workload,
+                    )
+                )
+
+    def _pod_of(self, key: SourceKey) -> PodMeta | None:
+        if key.pod_uid:
+            return self._pods.get(key.pod_uid)
+        return self._pods_by_name.get((key.namespace, key.pod))
 
     def note_container_id(self, key: SourceKey, container_id: str) -> None:
         """A containers/ symlink names the source's container id."""

@@ -29,6 +29,7 @@ from klogtui.collect.kube.connect import check_access, connect
 from klogtui.collect.kube.events import EventTicker
 from klogtui.collect.kube.lines import ResumePoint
 from klogtui.collect.kube.nodes import NodeHealth
+from klogtui.collect.kube.owners import OwnerResolver
 from klogtui.collect.kube.pods import PodWatcher, WatchTimings
 from klogtui.collect.kube.scheduler import FairScheduler, Task
 from klogtui.collect.kube.status import ContainerView, PodView, instance_infos
@@ -182,6 +183,7 @@ class KubeCollector:
         self._watchers: list[PodWatcher] = []
         st = options.timings.stream
         self.nodes = NodeHealth(stats, st.node_backoff_s, st.node_backoff_max_s, self._node_up)
+        self._owners = OwnerResolver(self.api, stats)
 
     # -- Collector protocol -----------------------------------------------------------
 
@@ -290,9 +292,10 @@ class KubeCollector:
 
     def pods_listed(self, namespace: str | None, pods: list[dict[str, Any]], first: bool) -> None:
         listed: set[str] = set()
+        # Owners are looked up (or found in the cache) before the registry is locked.
+        views = [PodView.from_dict(obj, self._owners.resolve(obj)) for obj in pods]
         with self._lock:
-            for obj in pods:
-                view = PodView.from_dict(obj)
+            for view in views:
                 listed.add(view.uid)
                 self._pod_seen(view, initial=first)
             gone = [
@@ -308,8 +311,9 @@ class KubeCollector:
                 self._check_caught_up()
 
     def pod_changed(self, pod: dict[str, Any]) -> None:
+        view = PodView.from_dict(pod, self._owners.resolve(pod))
         with self._lock:
-            self._pod_seen(PodView.from_dict(pod), initial=False)
+            self._pod_seen(view, initial=False)
 
     def pod_deleted(self, pod: dict[str, Any]) -> None:
         view = PodView.from_dict(pod)
@@ -436,6 +440,8 @@ class KubeCollector:
                 tuple(sorted((info.labels or {}).items())),
                 info.state,
                 info.reason,
+                info.workload_kind,
+                info.workload,
             )
             sent = self._sent.setdefault(info.key.pod_uid, {})
             if sent.get(info.key) != sig:

@@ -78,6 +78,7 @@ class PodWatcher:
         api: the API layer.
         namespace: the namespace, or None for all namespaces.
         selector: a label selector, or None.
+        field_selector: a field selector (e.g. ``spec.nodeName=node-1``), or None.
         events: the listener.
         stats: error reporting.
         timings: pacing.
@@ -93,15 +94,19 @@ class PodWatcher:
         stats: CollectorStats,
         timings: WatchTimings,
         stopping: threading.Event,
+        field_selector: str | None = None,
     ) -> None:
         self._api = api
         self._ns = namespace
         self._selector = selector
+        self._field_selector = field_selector
         self._events = events
         self._stats = stats
         self._t = timings
         self._stopping = stopping
         self._where = "pods " + ("(all namespaces)" if namespace is None else f"in {namespace}")
+        if field_selector:
+            self._where += f" ({field_selector})"
         self._path = "/api/v1/pods" if namespace is None else f"/api/v1/namespaces/{namespace}/pods"
         self._lock = threading.Lock()
         self._resp: Response | None = None
@@ -156,7 +161,10 @@ class PodWatcher:
         self._stopping.wait(self._backoff.failed())
 
     def _query(self) -> list[tuple[str, str]]:
-        return [("labelSelector", self._selector)] if self._selector else []
+        q = [("labelSelector", self._selector)] if self._selector else []
+        if self._field_selector:
+            q.append(("fieldSelector", self._field_selector))
+        return q
 
     def _list(self) -> str:
         pods: list[dict[str, Any]] = []

@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from klogtui.collect.kube.owners import Workload
 from klogtui.model import SourceInfo, SourceKey
 
 __all__ = ["ContainerView", "Plan", "PodView", "instance_infos", "plan_for"]
@@ -62,9 +63,10 @@ class PodView:
     resource_version: str
     containers: dict[str, ContainerView]
     terminating: bool = False  # deletionTimestamp is set: its logs go with it soon
+    workload: Workload | None = None  # as collect/kube/owners.py resolved it
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> PodView:
+    def from_dict(cls, obj: dict[str, Any], workload: Workload | None = None) -> PodView:
         """Build a view from a pod object as the API returns it (JSON)."""
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
@@ -84,6 +86,7 @@ class PodView:
             resource_version=str(meta.get("resourceVersion", "")),
             containers=containers,
             terminating=bool(meta.get("deletionTimestamp")),
+            workload=workload,
         )
 
     def key(self, container: str, restart: int) -> SourceKey:
@@ -161,6 +164,7 @@ def instance_infos(pod: PodView, known: dict[str, list[int]]) -> list[SourceInfo
     """
     infos: list[SourceInfo] = []
     labels = pod.labels
+    kind, name = pod.workload or (None, None)
     for view in pod.containers.values():
         r = view.restart_count
         numbers = set(known.get(view.name, ()))
@@ -171,17 +175,10 @@ def instance_infos(pod: PodView, known: dict[str, list[int]]) -> list[SourceInfo
         for n in sorted(numbers):
             key = pod.key(view.name, n)
             if n == r:
-                infos.append(
-                    SourceInfo(
-                        key, view.container_id or None, pod.node, labels, view.state, view.reason
-                    )
-                )
+                cid, state, reason = view.container_id or None, view.state, view.reason
             elif n == r - 1 and view.state != "waiting":
-                infos.append(
-                    SourceInfo(
-                        key, view.last_id or None, pod.node, labels, "terminated", view.last_reason
-                    )
-                )
+                cid, state, reason = view.last_id or None, "terminated", view.last_reason
             else:
-                infos.append(SourceInfo(key, None, pod.node, labels, "terminated", None))
+                cid, state, reason = None, "terminated", None
+            infos.append(SourceInfo(key, cid, pod.node, labels, state, reason, kind, name))
     return infos

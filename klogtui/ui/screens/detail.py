@@ -103,6 +103,8 @@ def _metadata(line: LogLine, source: Source | None, now_ns: int) -> Table:
         row("restart", str(key.restart))
         row("container id", source.container_id or "-")
         row("node", source.node or "-")
+        if source.workload:  # known where a collector read the API
+            row("workload", f"{source.workload} ({source.workload_kind})")
         state = source.state or "-"
         row("state", f"{state} ({source.reason})" if source.reason else state)
         row("labels", *([f"{k}={v}" for k, v in sorted(source.labels.items())] or ["-"]))

@@ -1,10 +1,14 @@
-"""The sources tree: namespaces > pods > containers, with line counts and state.
+"""The sources tree: namespaces > workloads > pods > containers, with line counts and state.
+
+A pod whose owning workload is known (a Deployment, StatefulSet, DaemonSet, CronJob ...:
+remote mode, files with API access, the demo) sits under it; a bare pod, or one whose
+workload no collector told, sits right under its namespace.
 
 A source whose stored lines have gaps (klogtui/gaps.py: lines that may be missing)
 says how many, so incomplete coverage is seen where the source is.
 
-Selecting a node rewrites the query's namespace/pod/container terms (the query bar
-stays the one source of truth); nodes the query does not select are dimmed.
+Selecting a node rewrites the query's namespace/workload/pod/container terms (the query
+bar stays the one source of truth); nodes the query does not select are dimmed.
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ _STOPPED = ("terminated", "completed", "deleted")
 # (a runaway pattern then dims nothing; the log pane reports it from its worker).
 _REGEX_BUDGET_S = 0.1
 
+# kubectl's short names, shown after a workload's name.
+_SHORT_KINDS = {
+    "Deployment": "deploy",
+    "StatefulSet": "sts",
+    "DaemonSet": "ds",
+    "ReplicaSet": "rs",
+    "CronJob": "cronjob",
+    "Job": "job",
+}
+
 
 def human_count(n: int) -> str:
     """A count in at most four characters: 999, 1.2k, 12k, 3.4M."""
@@ -55,14 +69,20 @@ def human_count(n: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """What a tree node stands for; None fields are not constrained."""
+    """What a tree node stands for; None fields are not constrained.
+
+    workload and kind place a pod in the tree; the query names the workload only for
+    the workload's own node (a pod says more).
+    """
 
     namespace: str | None = None
     pod: str | None = None
     container: str | None = None
+    workload: str | None = None
+    kind: str | None = None
 
     def apply(self, query: ParsedQuery) -> ParsedQuery:
-        """The query with its namespace/pod/container terms set to this selection.
+        """The query with its namespace/workload/pod/container terms set to this selection.
 
         Raises:
             QueryError: a value makes no valid condition.
@@ -70,6 +90,7 @@ class Selection:
         text = query.canonical
         for key, value in (
             ("namespace", self.namespace),
+            ("workload", None if self.pod else self.workload),
             ("pod", self.pod),
             ("container", self.container),
         ):
@@ -176,12 +197,12 @@ class SourcesTree(Tree[Selection]):
         now = time.time_ns() if self._now_ns is None else self._now_ns
         groups: dict[tuple[str, ...], _Group] = {(): _Group()}
         for s in self._sources:
-            paths: tuple[tuple[str, ...], ...] = (
-                (),
-                (s.namespace,),
-                (s.namespace, s.pod),
-                (s.namespace, s.pod, s.container),
-            )
+            ns = (s.namespace,)
+            # A bare pod is its own workload: no level of its own.
+            owned = s.workload and s.workload_kind != "Pod"
+            at = ns + (f"{s.workload_kind}/{s.workload}",) if owned else ns
+            paths = [(), ns, at] if owned else [(), ns]
+            paths += [(*at, s.pod), (*at, s.pod, s.container)]
             for path in paths:
                 groups.setdefault(path, _Group()).sources.append(s)
         self.root.expand()
@@ -203,16 +224,16 @@ class SourcesTree(Tree[Selection]):
         before = None
         for i, sibling in enumerate(parent.children):
             data = sibling.data
-            name = _name(data) if data is not None else ""
-            if name > path[-1]:
+            name = _path(data)[-1] if data is not None else ""
+            if _by_name(name) > _by_name(path[-1]):
                 before = i
                 break
-        selection = Selection(*path)
-        if len(path) == 3:
+        selection = _selection(path)
+        if selection.container:
             node = parent.add_leaf(label, selection, before=before)
         else:
-            # Namespaces open, pods closed: pods are what people scan for.
-            node = parent.add(label, selection, before=before, expand=len(path) == 1)
+            # Namespaces and workloads open, pods closed: pods are what people scan for.
+            node = parent.add(label, selection, before=before, expand=selection.pod is None)
         self._by_path[path] = node
         return node
 
@@ -244,7 +265,10 @@ class SourcesTree(Tree[Selection]):
             else:
                 text.append("○ ", "dim")
         name_style = "strike" if state == "deleted" else ""
-        text.append(path[-1], name_style)
+        kind, slash, workload = path[-1].partition("/")
+        text.append(workload if slash else path[-1], name_style)
+        if slash:  # before the tail: on a narrow tree the kind gives way before the name
+            text.append(f" {_SHORT_KINDS.get(kind, kind)}", "italic")
         name_end = len(text)
         text.append(f" {human_count(group.lines)}", "dim")
         restarts = group.restarts()
@@ -305,8 +329,24 @@ class SourcesTree(Tree[Selection]):
 
 
 def _path(selection: Selection) -> tuple[str, ...]:
-    return tuple(p for p in (selection.namespace, selection.pod, selection.container) if p)
+    """The node's place in the tree. A workload's part is "Kind/name": no pod's name has
+    a "/", so a workload never meets a pod of the same name."""
+    owner = f"{selection.kind}/{selection.workload}" if selection.workload else None
+    parts = (selection.namespace, owner, selection.pod, selection.container)
+    return tuple(p for p in parts if p)
 
 
-def _name(selection: Selection) -> str:
-    return selection.container or selection.pod or selection.namespace or ""
+def _by_name(part: str) -> tuple[str, str]:
+    """Siblings in order of the names shown: a workload's name, then its kind."""
+    kind, slash, workload = part.partition("/")
+    return (workload, kind) if slash else (part, "")
+
+
+def _selection(path: tuple[str, ...]) -> Selection:
+    """The selection a tree path stands for (the inverse of `_path`)."""
+    namespace, *rest = path
+    kind = workload = None
+    if rest and "/" in rest[0]:
+        kind, workload = rest.pop(0).split("/", 1)
+    pod, container = (rest + [None, None])[:2]
+    return Selection(namespace, pod, container, workload, kind)
