@@ -51,7 +51,8 @@ class Aggregates(ReadConnection):
         The counts table has source_id, level and stream columns named like the lines
         table's, so a query that only looks at those runs over it unchanged.
         """
-        if cq.fts is not None or any(c in cq.where for c in ("l.id", "l.ts", "l.message")):
+        line_columns = ("l.id", "l.ts", "l.message", "l.fields")
+        if cq.fts is not None or any(c in cq.where for c in line_columns):
             return None
         return f"({cq.where}){self._source_filter(cq)}"
 
