@@ -11,8 +11,12 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from klogtui.formats.fields import LEVEL_KEYS, MESSAGE_KEYS
 from klogtui.model import Level, Stream
+from klogtui.query.ast import EventField, path_text
+from klogtui.query.editing import condition
 from klogtui.store.compile import CompiledQuery
+from klogtui.store.field_sql import FIELDS_SOURCE, event_field_sql, json_path
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_before_ts, id_for_ts, ts_of_id
 from klogtui.store.read_conn import MAX_ID, QueryLike, ReadConnection, guarded
 
@@ -22,6 +26,12 @@ _NS_PER_MINUTE = 60_000_000_000
 # Text facets and histograms count at most this many newest matches (then say so).
 _SCAN_CAP = 200_000
 FACET_FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
+# Event fields are read from the newest matches that have them: names from this many,
+# a field's values from up to _SCAN_CAP (then the counts say they are not exact).
+_FIELD_NAMES_SAMPLE = 5_000
+# A JSON object's message and level keys stay in the message form of its fields (one
+# JSON line) but not in the copy other events store: not offered as fields.
+_NOT_FIELDS = frozenset(MESSAGE_KEYS) | frozenset(LEVEL_KEYS)
 
 
 class StoreStats(NamedTuple):
@@ -62,11 +72,14 @@ class Aggregates(ReadConnection):
     ) -> tuple[list[tuple[str, int]], bool]:
         """Counts of each value of `field` among lines matching the query.
 
-        field is one of FACET_FIELDS or "label:<key>". Returns (values by count
-        descending, exact); exact is False when a text query was counted over its
-        newest matches only.
+        field is one of FACET_FIELDS, "label:<key>" or an event field as the query
+        language writes it (`.status`, `."http.route"`). Returns (values by count
+        descending, exact); exact is False when a text query, or an event field, was
+        counted over its newest matches only.
         """
         cq = self.compile(query)
+        if field.startswith("."):
+            return self._field_values(cq, field, limit, _SCAN_CAP)
         per_source: dict[tuple[int, int, int], int] = {}
         exact = True
         with self._lock:
@@ -85,6 +98,71 @@ class Aggregates(ReadConnection):
                 totals[value] = totals.get(value, 0) + n
         ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
         return ordered[:limit], exact
+
+    @guarded
+    def field_values(
+        self, query: QueryLike, field: str, limit: int = 200, sample: int = _SCAN_CAP
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """`facets` of an event field over the newest `sample` matches that have it."""
+        return self._field_values(self.compile(query), field, limit, sample)
+
+    def _field_values(
+        self, cq: CompiledQuery, field: str, limit: int, sample: int
+    ) -> tuple[list[tuple[str, int]], bool]:
+        cond = condition(field, "=", "*")
+        if not isinstance(cond, EventField):
+            raise ValueError(f"not an event field: {field!r}")
+        path = "'" + json_path(cond.path).replace("'", "''") + "'"
+        kind = f"json_type({FIELDS_SOURCE}, {path})"
+        # JSON's true/false/null by name; numbers and text as they are.
+        value = (
+            f"CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"WHEN 'null' THEN 'null' ELSE json_extract({FIELDS_SOURCE}, {path}) END"
+        )
+        sql, params = self._newest_with(cq, event_field_sql(EventField(cond.path), []), sample)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {value}, count(*) FROM ({sql}) l GROUP BY 1", params
+            ).fetchall()
+        # JSON's 200 and logfmt's "200" group apart in SQL: one value as shown.
+        totals: dict[str, int] = {}
+        for v, n in rows:
+            totals[str(v)] = totals.get(str(v), 0) + n
+        ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ordered[:limit], sum(totals.values()) < sample
+
+    @guarded
+    def field_names(
+        self, query: QueryLike, sample: int = _FIELD_NAMES_SAMPLE
+    ) -> list[tuple[str, int]]:
+        """The event fields (as the query language writes them: `.status`, `.user.id`)
+        of the newest `sample` matches that have any, with how many of those hold
+        each, most common first. Fields inside arrays are left out."""
+        cq = self.compile(query)
+        sql, params = self._newest_with(cq, f"({FIELDS_SOURCE}) IS NOT NULL", sample)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT t.fullkey, count(DISTINCT l.id) FROM ({sql}) l, json_tree("
+                f"{FIELDS_SOURCE}) t WHERE t.type NOT IN ('object', 'array') GROUP BY 1",
+                params,
+            ).fetchall()
+        names: dict[str, int] = {}
+        for fullkey, n in rows:
+            path = _json_tree_path(fullkey)
+            if path and path[0] not in _NOT_FIELDS:
+                name = path_text(path)
+                names[name] = names.get(name, 0) + n
+        return sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def _newest_with(self, cq: CompiledQuery, also: str, limit: int) -> tuple[str, list[object]]:
+        """A select of the newest `limit` matches of cq for which the SQL `also` holds
+        (their id, message and fields), with its parameters."""
+        cq = cq._replace(where=f"({cq.where}) AND {also}")
+        lo, hi = self._bounds(cq, -1, MAX_ID)
+        if cq.source_ids == frozenset():
+            cq = cq._replace(where="0")
+        sql = self._select_sql(cq, "l.id, l.message, l.fields", desc=True)
+        return sql, list(self._select_params(cq, lo, hi, limit))
 
     def _capped_groups(self, cq: CompiledQuery) -> list[tuple[int, int, int, int]]:
         rows = self._select(cq, -1, MAX_ID, True, _SCAN_CAP)
@@ -289,3 +367,27 @@ def _split_minutes(
             [(lo, hi)] if lo is not None and hi is not None and lo < hi else [],
         )
     return first_min, end_min, [(a, b) for a, b in edges if a < b]
+
+
+def _json_tree_path(fullkey: str) -> tuple[str, ...] | None:
+    """The names of a json_tree fullkey (`$.user.id`, `$."http.route"`); None when it
+    runs through an array (`$.items[0].id`) or cannot be read."""
+    if "[" in fullkey or not fullkey.startswith("$"):
+        return None
+    names: list[str] = []
+    i, n = 1, len(fullkey)
+    while i < n:
+        if fullkey[i] != ".":
+            return None
+        if fullkey.startswith('"', i + 1):
+            end = fullkey.find('"', i + 2)
+            if end < 0:
+                return None
+            names.append(fullkey[i + 2 : end])
+            i = end + 1
+        else:
+            end = fullkey.find(".", i + 1)
+            end = n if end < 0 else end
+            names.append(fullkey[i + 1 : end])
+            i = end
+    return tuple(names) or None

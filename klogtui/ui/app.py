@@ -422,6 +422,8 @@ class KlogApp(App[int]):
         def fetch(field: str) -> tuple[list[tuple[str, int]], bool]:
             if field == "labels":
                 return labels.facets(query, field)
+            if field == "fields":
+                return labels.field_names(query), True
             # The screen asks for one field's values at a time: a newer field makes
             # the count still running for the previous one moot.
             values.interrupt()

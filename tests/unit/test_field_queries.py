@@ -285,3 +285,58 @@ def test_any_text_is_a_query_error_or_runs(fields_store: Store, text: str) -> No
     except QueryError:
         return
     _found(fields_store, text)  # no SQL error (invalid JSON, NULL fields, odd names)
+
+
+def test_field_names_of_the_matching_events(fields_store: Store) -> None:
+    reader = fields_store.reader()
+    try:
+        names = dict(reader.field_names(""))
+        assert names == {
+            ".status": 9,
+            ".latency_ms": 2,
+            '."http.route"': 1,
+            ".user.id": 1,
+            ".user.name": 1,
+            ".caller": 1,
+            ".ok": 1,
+            ".gone": 1,
+            ".ключ": 1,
+            '."a.b"': 1,
+            ".a.b": 1,
+            ".ts": 1,
+            ".user_id": 1,
+        }  # msg and level are the message and level, not listed
+        assert dict(reader.field_names("level=error")) == {
+            ".status": 3,
+            ".caller": 1,
+            ".ts": 1,
+            ".user_id": 1,
+        }
+        assert [n for n, _ in reader.field_names("", sample=1)] == [".status", ".ts", ".user_id"]
+    finally:
+        reader.close()
+
+
+def test_field_values_with_counts(fields_store: Store) -> None:
+    reader = fields_store.reader()
+    try:
+        # JSON's 503 and logfmt's "500" alike; 1e3 is JSON's 1000.0.
+        values, exact = reader.facets("", ".status")
+        assert exact
+        assert values == [
+            ("007", 1), ("1000.0", 1), ("200", 1), ("201", 1), ("404", 1), ("500", 1),
+            ("502", 1), ("503", 1), ("abc", 1),
+        ]  # fmt: skip
+        assert reader.facets(".status>=500", ".status") == (
+            [("1000.0", 1), ("500", 1), ("502", 1), ("503", 1)],
+            True,
+        )
+        assert reader.facets("", ".ok") == ([("true", 1)], True)
+        assert reader.facets("", ".gone") == ([("null", 1)], True)
+        assert reader.facets("", '."a.b"') == ([("flat", 1)], True)
+        assert reader.field_values("", ".status", sample=2) == ([("007", 1), ("201", 1)], False)
+        # A value picked from the facets narrows to exactly its events.
+        for value, n in values:
+            assert len(_found(fields_store, with_field("", ".status", value))) == n, value
+    finally:
+        reader.close()
