@@ -57,7 +57,9 @@ CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
 
 # The kinds of work that each have their own read connection (see the module docstring).
-ReaderRole = Literal["log", "aux", "histogram", "facets", "facet-labels", "context", "jump"]
+ReaderRole = Literal[
+    "log", "aux", "histogram", "facets", "facet-labels", "context", "jump", "completion"
+]
 
 _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
@@ -143,7 +145,7 @@ class KlogApp(App[int]):
             history_path = default_db_path("local").parent / "query_history"
         self._history = QueryHistory(Path(history_path) if history_path else None)
         self._save_dir = save_dir or Path.cwd()
-        self._suggester = FieldSuggester()
+        self._suggester = FieldSuggester(self._field_completions)
         self._readers: dict[ReaderRole, Reader] = {}
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
         self._held_keys = HeldKeys(self)  # see on_event
@@ -414,6 +416,15 @@ class KlogApp(App[int]):
         self.run_worker(
             work, name="time jump", group="jump", exclusive=True, thread=True, exit_on_error=False
         )
+
+    def _field_completions(self, field: str) -> list[str]:
+        """Event field names ("") or a field's common values, for the query bar's
+        completion (on a thread: the completion reader is its own)."""
+        reader = self._reader("completion")
+        if not field:
+            return [name for name, _ in reader.field_names("")]
+        values, _ = reader.field_values("", field, limit=50, sample=5_000)
+        return [value for value, _ in values]
 
     def action_facets(self) -> None:
         query = self.query_bar.applied

@@ -102,3 +102,21 @@ async def test_facets_exclude_an_event_field_value(tmp_path: Path) -> None:
         shown = text_of(app.log_view)
         # The newest rows: user_id 0 (req 50) gone, others and events without it kept.
         assert '"req 50"' not in shown and '"req 52"' in shown and "plain text" in shown
+
+
+async def test_query_bar_completes_event_fields_and_their_values(tmp_path: Path) -> None:
+    app = KlogApp(_store(tmp_path / "s.db"), now_ns=FIXED_NOW, save_dir=tmp_path)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        field = app.query_bar.input
+        for ch in "-.us":
+            await pilot.press(ch if ch != "-" else "minus")
+        await until(pilot, lambda: field._suggestion == "-.user_id")
+        await pilot.press("right")  # accept
+        assert field.value == "-.user_id"
+        await pilot.press(*["backspace"] * len("user_id"), *"status=5")
+        await until(pilot, lambda: field._suggestion == "-.status=503")
+        await pilot.press("right", "enter")
+        await settle(pilot)
+        assert app.query_bar.applied.canonical == "-.status=503"
