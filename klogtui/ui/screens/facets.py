@@ -173,7 +173,8 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
                     yield Input(placeholder="type to filter values", id="facet-filter")
                     yield OptionList(id="facet-values")
                     yield Static(
-                        "≥ at least: only this text query's newest matches were counted",
+                        "≥ at least: only the newest matches (of a text query, or holding "
+                        "this event field) were counted",
                         id="facet-note",
                     )
                     yield Static(id="facet-error")
