@@ -24,9 +24,17 @@ import regex
 
 from klogtui.query.ast import EventField
 from klogtui.query.keys import NEGATING_OPS
-from klogtui.regex_budget import REGEX_BUDGET_S, compile_pattern
+from klogtui.regex_budget import compile_pattern
 
-__all__ = ["FIELDS_SOURCE", "REGEXP_FUNCTION", "event_field_sql", "json_path", "register"]
+__all__ = [
+    "FIELDS_SOURCE",
+    "REGEXP_FUNCTION",
+    "REGEX_VALUE_S",
+    "RegexTooSlow",
+    "event_field_sql",
+    "json_path",
+    "register",
+]
 
 # An event's fields as one JSON text, or NULL when it has none (or an invalid object).
 FIELDS_SOURCE = (
@@ -34,6 +42,10 @@ FIELDS_SOURCE = (
     "ELSE l.fields END"
 )
 REGEXP_FUNCTION = "klogtui_regexp"
+# The longest one field value may take to match: a real pattern takes microseconds on
+# any value, so only a backtracking one (`(a|a)+$`) gets near it, and the read stops
+# (RegexTooSlow) instead of spending it again on every event.
+REGEX_VALUE_S = 0.1
 # JSON's number grammar: what SQLite's json_valid takes as a number, so text and
 # literal agree on what a number is.
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -116,19 +128,29 @@ def _pattern(pattern: str) -> regex.Pattern[str] | None:
         return None  # the lexer checked it: only a pattern that never came from a query
 
 
+class RegexTooSlow(Exception):
+    """A field regex ran past REGEX_VALUE_S on one value (SQLite reports it as an
+    OperationalError naming the function: see RegexTooSlow.raised_in)."""
+
+    @staticmethod
+    def raised_in(error: Exception) -> bool:
+        """Whether an SQLite error is this function's RegexTooSlow."""
+        return "user-defined function raised exception" in str(error)
+
+
 def _regexp(pattern: str, value: object) -> bool:
     """SQL `klogtui_regexp(pattern, value)`: pattern found in value's text.
 
-    Each value gets the query budget's time at most (regex_budget); a match that runs
-    out counts as no match rather than stopping the whole read.
+    Raises:
+        RegexTooSlow: one value took longer than REGEX_VALUE_S.
     """
     compiled = _pattern(pattern)
     if compiled is None or value is None:
         return False
     try:
-        return compiled.search(str(value), timeout=REGEX_BUDGET_S) is not None
+        return compiled.search(str(value), timeout=REGEX_VALUE_S, concurrent=True) is not None
     except TimeoutError:
-        return False
+        raise RegexTooSlow(pattern) from None
 
 
 def register(conn: sqlite3.Connection) -> None:

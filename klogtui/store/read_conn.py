@@ -21,10 +21,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 
-from klogtui.errors import StoreError
+from klogtui.errors import QueryError, StoreError
 from klogtui.model import LogLine, Source, SourceKey
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store.compile import CompiledQuery, compile_query
+from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
 
 __all__ = ["COLS", "MAX_ID", "QueryLike", "ReadConnection", "guarded"]
@@ -51,6 +52,11 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
         except sqlite3.OperationalError as e:
             reader = args[0]
             assert isinstance(reader, ReadConnection)
+            if RegexTooSlow.raised_in(e):
+                raise QueryError(
+                    f"a .field=~ regex took longer than {REGEX_VALUE_S:g} s on one value: "
+                    "the pattern backtracks (nested repeats such as (a|a)+); simplify it"
+                ) from e
             if "disk I/O error" in str(e):
                 raise StoreError(
                     f"{reader.path}: cannot read the store ({e}); if its -wal file was "

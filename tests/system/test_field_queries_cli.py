@@ -85,3 +85,14 @@ def test_an_alert_rule_with_a_field_query_counts_its_events(tmp_path: Path) -> N
     finally:
         writer.close()
         engine.stop()
+
+
+def test_a_backtracking_field_regex_stops_with_a_message(store: Store) -> None:
+    slow = '{"msg":"x","name":"' + "a" * 38 + '-x"}'
+    write(store, Batch([_record(T0 + i * SEC, slow) for i in range(50)]))
+    started = time.monotonic()
+    result = _klogtui("query", ".name=~(a|a)+$", "--db", str(store.path))
+    assert time.monotonic() - started < 30  # not 50 values x seconds each
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "took longer than 0.1 s on one value" in result.stderr
