@@ -13,6 +13,7 @@ import contextlib
 import functools
 import heapq
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -53,10 +54,7 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
             reader = args[0]
             assert isinstance(reader, ReadConnection)
             if RegexTooSlow.raised_in(e):
-                raise QueryError(
-                    f"a .field=~ regex took longer than {REGEX_VALUE_S:g} s on one value: "
-                    "the pattern backtracks (nested repeats such as (a|a)+); simplify it"
-                ) from e
+                raise _regex_too_slow(args[1] if len(args) > 1 else "") from e
             if "disk I/O error" in str(e):
                 raise StoreError(
                     f"{reader.path}: cannot read the store ({e}); if its -wal file was "
@@ -71,6 +69,19 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
             raise broken_store(reader.path, f"is damaged ({e})") from e
 
     return wrapper
+
+
+def _regex_too_slow(query: object) -> QueryError:
+    """The error for a read a field regex stopped, pointing at the first field regex."""
+    text = query.typed if isinstance(query, ParsedQuery) else query
+    text = text if isinstance(text, str) else ""
+    found = re.search(r"\.[^\s=!~<>]+[=!]~", text)
+    return QueryError(
+        f"a .field regex took longer than {REGEX_VALUE_S:g} s on one value: the pattern "
+        "backtracks (nested repeats such as (a|a)+); simplify it",
+        found.start() if found else 0,
+        text,
+    )
 
 
 class ReadConnection:
