@@ -33,7 +33,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("c", "context: the lines around it from the same container"),
     ("w", "wrap long lines"),
     ("T  P", "show / hide the time and pod/container columns"),
-    ("f", "facets: pick a namespace, pod, container, stream, level, node or label"),
+    ("f", "facets: namespace, pod, container, stream, level, node, .field, label"),
     ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
     ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
     ("e", "collector errors"),
