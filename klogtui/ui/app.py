@@ -46,7 +46,7 @@ from klogtui.ui.screens.time_jump import TimeJumpScreen, past_the_ends
 from klogtui.ui.store_watch import StoreWatch
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
-from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory
+from klogtui.ui.widgets.query_bar import FieldSuggester, QueryBar, QueryHistory, event_fields
 from klogtui.ui.widgets.query_histogram import QueryHistogram
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
@@ -145,7 +145,8 @@ class KlogApp(App[int]):
             history_path = default_db_path("local").parent / "query_history"
         self._history = QueryHistory(Path(history_path) if history_path else None)
         self._save_dir = save_dir or Path.cwd()
-        self._suggester = FieldSuggester(self._field_completions)
+        # Looked up on a thread, with a reader of its own.
+        self._suggester = FieldSuggester(lambda f: event_fields(self._reader("completion"), f))
         self._readers: dict[ReaderRole, Reader] = {}
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
         self._held_keys = HeldKeys(self)  # see on_event
@@ -416,15 +417,6 @@ class KlogApp(App[int]):
         self.run_worker(
             work, name="time jump", group="jump", exclusive=True, thread=True, exit_on_error=False
         )
-
-    def _field_completions(self, field: str) -> list[str]:
-        """Event field names ("") or a field's common values, for the query bar's
-        completion (on a thread: the completion reader is its own)."""
-        reader = self._reader("completion")
-        if not field:
-            return [name for name, _ in reader.field_names("")]
-        values, _ = reader.field_values("", field, limit=50, sample=5_000)
-        return [value for value, _ in values]
 
     def action_facets(self) -> None:
         query = self.query_bar.applied

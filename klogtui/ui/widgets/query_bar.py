@@ -23,8 +23,9 @@ from textual.widgets import Input, Label, Static
 from klogtui.errors import QueryError
 from klogtui.query.keys import COMPLETIONS, KEY_ALIASES, OPS, SUGGESTED_VALUES
 from klogtui.query.parsed import EMPTY, ParsedQuery
+from klogtui.store.reader import Reader
 
-__all__ = ["FieldSuggester", "QueryBar", "QueryHistory"]
+__all__ = ["FieldSuggester", "QueryBar", "QueryHistory", "event_fields"]
 
 _PROMPT = "/ "
 # Event field names and values are looked up in the store again after this long.
@@ -81,6 +82,15 @@ class QueryHistory:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write("\n".join(self.entries) + "\n")
             os.replace(tmp, self.path)
+
+
+def event_fields(reader: Reader, field: str) -> list[str]:
+    """A FieldLookup over a store: the field names of its newest events (field ""), or
+    the common values of `field` among them. Blocking."""
+    if not field:
+        return [name for name, _ in reader.field_names("")]
+    values, _ = reader.field_values("", field, limit=50, sample=5_000)
+    return [value for value, _ in values]
 
 
 class FieldSuggester(Suggester):
