@@ -16,7 +16,7 @@ from klogtui.model import Level, Stream
 from klogtui.query.ast import EventField, path_text
 from klogtui.query.editing import condition
 from klogtui.store.compile import CompiledQuery
-from klogtui.store.field_sql import FIELDS_SOURCE, event_field_sql, json_path
+from klogtui.store.field_sql import FIELDS_SOURCE, event_field_sql, json_path, reads_fields
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_before_ts, id_for_ts, ts_of_id
 from klogtui.store.read_conn import MAX_ID, QueryLike, ReadConnection, guarded
 
@@ -34,6 +34,9 @@ _FIELD_VALUES_SAMPLE = 50_000
 # A JSON object's message and level keys stay in the message form of its fields (one
 # JSON line) but not in the copy other events store: not offered as fields.
 _NOT_FIELDS = frozenset(MESSAGE_KEYS) | frozenset(LEVEL_KEYS)
+# A query on event fields has no index to count with: counts, facets and histograms
+# read the newest this many lines at most (a second or so), then say they are partial.
+_FIELD_SCAN_LINES = 500_000
 
 
 class StoreStats(NamedTuple):
@@ -89,8 +92,7 @@ class Aggregates(ReadConnection):
             if where is not None:
                 rows = self._exact_groups(cq, where)
             else:
-                rows = self._capped_groups(cq)
-                exact = len(rows) < _SCAN_CAP
+                rows, exact = self._capped_groups(cq)
                 rows = self._group_rows(rows)
         for sid, level, stream, n in rows:
             per_source[(sid, level, stream)] = per_source.get((sid, level, stream), 0) + n
@@ -166,9 +168,23 @@ class Aggregates(ReadConnection):
         sql = self._select_sql(cq, "l.id, l.message, l.fields", desc=True)
         return sql, list(self._select_params(cq, lo, hi, limit))
 
-    def _capped_groups(self, cq: CompiledQuery) -> list[tuple[int, int, int, int]]:
-        rows = self._select(cq, -1, MAX_ID, True, _SCAN_CAP)
-        return [(r.source_id, r.level, r.stream, r.id) for r in rows]
+    def _capped_groups(self, cq: CompiledQuery) -> tuple[list[tuple[int, int, int, int]], bool]:
+        lo = self._bounds(cq, -1, MAX_ID)[0]
+        floor = self._field_floor(cq, lo, MAX_ID)
+        rows = self._select(cq, floor, MAX_ID, True, _SCAN_CAP)
+        exact = len(rows) < _SCAN_CAP and floor == lo
+        return [(r.source_id, r.level, r.stream, r.id) for r in rows], exact
+
+    def _field_floor(self, cq: CompiledQuery, lo: int, hi: int) -> int:
+        """lo, raised for a query on event fields so that at most _FIELD_SCAN_LINES
+        lines with lo < id < hi are read (the newest)."""
+        if not reads_fields(cq.where):
+            return lo
+        row = self._conn.execute(
+            "SELECT id FROM lines WHERE id > ? AND id < ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (lo, hi, _FIELD_SCAN_LINES),
+        ).fetchone()
+        return lo if row is None else max(lo, int(row[0]))
 
     @staticmethod
     def _group_rows(rows: Sequence[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -235,8 +251,10 @@ class Aggregates(ReadConnection):
             where = self._counts_where(cq)
             if where is not None:
                 return sum(n for *_, n in self._exact_groups(cq, where)), True
-            n = len(self._select(cq, -1, MAX_ID, True, _SCAN_CAP, ids_only=True))
-            return n, n < _SCAN_CAP
+            lo = self._bounds(cq, -1, MAX_ID)[0]
+            floor = self._field_floor(cq, lo, MAX_ID)
+            n = len(self._select(cq, floor, MAX_ID, True, _SCAN_CAP, ids_only=True))
+            return n, n < _SCAN_CAP and floor == lo
 
     @guarded
     def histogram(
@@ -301,8 +319,9 @@ class Aggregates(ReadConnection):
                 # Only text queries are capped: any other one counts every line in
                 # range (LIMIT -1: no limit), about 0.2 s per 500,000 lines.
                 cap = _SCAN_CAP if cq.is_text else -1
-                counted = count_lines(lo, hi, cap)
-                exact = cap < 0 or counted < cap
+                floor = self._field_floor(cq, lo - 1, hi) + 1
+                counted = count_lines(floor, hi, cap)
+                exact = (cap < 0 or counted < cap) and floor == lo
         return [
             Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
             for i in range(buckets)

@@ -33,6 +33,7 @@ __all__ = [
     "RegexTooSlow",
     "event_field_sql",
     "json_path",
+    "reads_fields",
     "register",
 ]
 
@@ -56,6 +57,12 @@ _COMPARE = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 def json_path(path: tuple[str, ...]) -> str:
     """An SQLite JSON path for the field names, each quoted (dots and unicode kept)."""
     return "$" + "".join(f'."{name}"' for name in path)
+
+
+def reads_fields(where: str) -> bool:
+    """Whether a compiled query's WHERE reads event fields (no index: every line it
+    looks at is parsed)."""
+    return FIELDS_SOURCE in where
 
 
 def _sql_string(text: str) -> str:

@@ -340,3 +340,24 @@ def test_field_values_with_counts(fields_store: Store) -> None:
             assert len(_found(fields_store, with_field("", ".status", value))) == n, value
     finally:
         reader.close()
+
+
+def test_counts_of_a_field_query_read_the_newest_lines_only_and_say_so(
+    fields_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = fields_store.reader()
+    try:
+        assert reader.count(".status") == (9, True)
+        buckets, exact = reader.histogram_of_all(".status", 10)
+        assert (sum(b.total for b in buckets), exact) == (9, True)
+        # The newest 5 lines: events 8 (invalid JSON) to 11 and the old row without fields.
+        monkeypatch.setattr("klogtui.store.aggregates._FIELD_SCAN_LINES", 5)
+        assert reader.count(".status") == (3, False)
+        buckets, exact = reader.histogram_of_all(".status", 10)
+        assert (sum(b.total for b in buckets), exact) == (3, False)
+        levels, exact = reader.facets(".status", "level")
+        assert (sum(n for _, n in levels), exact) == (3, False)
+        # Queries that read no fields count everything, as before.
+        assert reader.count("restart=0") == (12, True)
+    finally:
+        reader.close()
