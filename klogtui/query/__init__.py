@@ -54,6 +54,8 @@ an `app` label, as in Kubernetes label selectors.
 `=`, `!=` too) and event fields take them. `.name` terms are an event's own fields (a
 JSON object's or logfmt line's, see klogtui.store.field_sql): a literal that is a
 number compares as a number, anything else as text; a `-` before `.name` negates.
+`.a.b` is the nested field, or when there is none the one named "a.b"; `."a.b"` only
+the latter.
 
 Text terms are full-text (SQLite FTS5, unicode61 tokens): a word or phrase matches its
 tokens in order, case- and accent-insensitively; `timeo*` is a prefix. A term with no

@@ -16,7 +16,7 @@ from klogtui.model import Level, Stream
 from klogtui.query.ast import EventField, path_text
 from klogtui.query.editing import condition
 from klogtui.store.compile import CompiledQuery
-from klogtui.store.field_sql import FIELDS_SOURCE, event_field_sql, json_path, reads_fields
+from klogtui.store.field_sql import FIELDS_SOURCE, event_field_sql, field_sql, reads_fields
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_before_ts, id_for_ts, ts_of_id
 from klogtui.store.read_conn import MAX_ID, QueryLike, ReadConnection, guarded
 
@@ -116,12 +116,11 @@ class Aggregates(ReadConnection):
         cond = condition(field, "=", "*")
         if not isinstance(cond, EventField):
             raise ValueError(f"not an event field: {field!r}")
-        path = "'" + json_path(cond.path).replace("'", "''") + "'"
-        kind = f"json_type({FIELDS_SOURCE}, {path})"
+        kind, extracted = field_sql(cond.path)
         # JSON's true/false/null by name; numbers and text as they are.
         value = (
             f"CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-            f"WHEN 'null' THEN 'null' ELSE json_extract({FIELDS_SOURCE}, {path}) END"
+            f"WHEN 'null' THEN 'null' ELSE {extracted} END"
         )
         sql, params = self._newest_with(cq, event_field_sql(EventField(cond.path), []), sample)
         with self._lock:

@@ -32,6 +32,7 @@ __all__ = [
     "REGEX_VALUE_S",
     "RegexTooSlow",
     "event_field_sql",
+    "field_sql",
     "json_path",
     "reads_fields",
     "register",
@@ -84,14 +85,31 @@ def _glob(value: str) -> str:
     return "".join("[" + ch + "]" if ch in "?[" else ch for ch in value)
 
 
+def field_sql(path: tuple[str, ...]) -> tuple[str, str]:
+    """SQL for a field's JSON type (NULL: the event has no such field) and its value
+    (JSON's numbers and text as SQL's), over alias `l`.
+
+    `.a.b` is the nested field, or, when there is none, a field named "a.b" (logfmt
+    and many JSON loggers write dotted names flat: `http.route=/api`).
+    """
+    src = FIELDS_SOURCE
+    nested = _sql_string(json_path(path))
+    if len(path) == 1:
+        return f"json_type({src}, {nested})", f"json_extract({src}, {nested})"
+    flat = _sql_string(json_path((".".join(path),)))
+    kind = f"coalesce(json_type({src}, {nested}), json_type({src}, {flat}))"
+    value = (
+        f"CASE WHEN json_type({src}, {nested}) IS NOT NULL THEN json_extract({src}, {nested}) "
+        f"ELSE json_extract({src}, {flat}) END"
+    )
+    return kind, value
+
+
 def event_field_sql(f: EventField, params: list[str]) -> str:
     """f as an SQL boolean (never NULL) over alias `l`; its values go into params."""
-    src = FIELDS_SOURCE
-    path = _sql_string(json_path(f.path))
-    kind = f"json_type({src}, {path})"
+    kind, value = field_sql(f.path)
     if f.op is None:
         return f"({kind} IS NOT NULL)"
-    value = f"json_extract({src}, {path})"
     number = _number(f.value)
     # A field's value as a number: JSON's, or text that reads as one.
     # Nested CASEs: SQLite promises their order (json_type raises on invalid JSON),

@@ -228,7 +228,12 @@ def _found(store: Store, text: str) -> list[int]:
         (".user=ann", []),
         ('."a.b"=flat', [9]),
         (".a.b=nested", [9]),
+        (".a.b=flat", []),  # the nested field wins over the flat "a.b"
         ('."http.route"=/api/v1', [2]),
+        (".http.route=/api/v1", [2]),  # no nested one: the flat name
+        (".http.route", [2]),
+        (".http.route=~^/api", [2]),
+        (".http", []),
         ('."http.route"=/api*', [2]),
         (".ключ=значение", [7]),
         (".user_id=42", [11]),
@@ -334,6 +339,8 @@ def test_field_values_with_counts(fields_store: Store) -> None:
         assert reader.facets("", ".ok") == ([("true", 1)], True)
         assert reader.facets("", ".gone") == ([("null", 1)], True)
         assert reader.facets("", '."a.b"') == ([("flat", 1)], True)
+        assert reader.facets("", ".a.b") == ([("nested", 1)], True)
+        assert reader.facets("", ".http.route") == ([("/api/v1", 1)], True)
         assert reader.field_values("", ".status", sample=2) == ([("007", 1), ("201", 1)], False)
         # A value picked from the facets narrows to exactly its events.
         for value, n in values:

@@ -62,7 +62,7 @@ QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
     ("node=worker-1", "lines from pods on a node"),
     ("restart=0  restart>=1", "container instance by restarts (earlier ones: kubectl --previous)"),
     (".status>=500  .user.id=42", "a JSON/logfmt field; numbers compare as numbers (< <= > >=)"),
-    ('."http.route"=/api  .err  -.err', "quote a name with dots; the field exists / is missing"),
+    (".http.route=/x  .err  -.err", "nested or dotted name; the field exists / is missing"),
     ("since:15m  until:2h", "time bounds counting back from now"),
     ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given)"),
 )
