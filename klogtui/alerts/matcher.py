@@ -145,7 +145,7 @@ class RuleMatcher:
         sources_in = ""
         if cq.source_ids is not None:
             sources_in = f" AND l.source_id IN ({','.join(map(str, sorted(cq.source_ids)))})"
-        if not any(c in cq.where for c in ("l.id", "l.ts", "l.message")):
+        if not any(c in cq.where for c in ("l.id", "l.ts", "l.message", "l.fields")):
             self.group_text = cq.fts or ALL_LINES
             self._grouped_sql = (
                 f"SELECT l.second, sum(l.n), max(l.newest) FROM temp.{_GROUPS} l "

@@ -12,7 +12,7 @@ terms that would otherwise run together)::
                                                               next char is alnum, '"' or "(" *)
                | primary ;
     primary    = "(" , or_expr , ")" | term ;
-    term       = time_bound | field | text ;
+    term       = time_bound | field | event_field | text ;
     time_bound = ( "since" | "until" ) , ":" , ( time | quoted ) ;
     time       = duration | absolute ;
     duration   = { digits , ( "w" | "d" | "h" | "m" | "s" ) }- ;        (* 15m, 1h30m, 7d *)
@@ -20,7 +20,10 @@ terms that would otherwise run together)::
                  [ "Z" | ( "+" | "-" ) , hh , [ ":" ] , mm ] ] ;     (* 2026-11-24T10:00Z *)
     date       = yyyy , "-" , mm , "-" , dd ;
     field      = key , op , ( quoted | value ) ;
-    op         = "=" | "!=" | "=~" | "!~" ;
+    op         = "=" | "!=" | "=~" | "!~" | "<" | "<=" | ">" | ">=" ;
+    event_field = name , { name } , [ op , ( quoted | value ) ] ;   (* .a.b>=5; alone: exists *)
+    name       = "." , ( bare_name | quoted ) ;
+    bare_name  = ( ? a letter ? | "_" | "@" ) , { ? a letter or digit ? | "_" | "@" | "-" } ;
     key        = key_start , { key_start | "." | "/" | "-" } ;
     key_start  = ? a letter or digit ? | "_" ;
     value      = { ? any char but whitespace and '"'; ")" only to close a "(" of the
@@ -35,7 +38,7 @@ Inside quotes `\\"` is a quote and `\\\\` a backslash; any other backslash is ke
 (so `"C:\\temp"` means what it says). `OR`, `AND` and `NOT` are keywords only in
 upper case. OR binds looser than AND: `a b OR c` is `(a b) OR c`.
 
-Keys: namespace (ns), pod, container (c), node, workload (the owning Deployment,
+Keys: namespace (ns), pod, container (c), node, restart, workload (the owning Deployment,
 StatefulSet, ... or the bare pod's name), kind (the workload's kind), stream, level; any
 other key is a pod label (`app=web`; `label.app=web` says the same, and `label.pod=x`
 names a label that shares a name with a key). Values are globs for `=`/`!=` (only `*` is
@@ -47,6 +50,13 @@ kind (Deployment, StatefulSet, ...), stream (stdout, stderr, raw, combined) and 
 case-insensitively.
 `!=` and `!~` are the negations of `=` and `=~`, so `app!=web` also selects pods without
 an `app` label, as in Kubernetes label selectors.
+
+`<`, `<=`, `>`, `>=` compare numbers: only restart (whose values are whole numbers;
+`=`, `!=` too) and event fields take them. `.name` terms are an event's own fields (a
+JSON object's or logfmt line's, see klogtui.store.field_sql): a literal that is a
+number compares as a number, anything else as text; a `-` before `.name` negates.
+`.a.b` is the nested field, or when there is none the one named "a.b"; `."a.b"` only
+the latter.
 
 Text terms are full-text (SQLite FTS5, unicode61 tokens): a word or phrase matches its
 tokens in order, case- and accent-insensitively; `timeo*` is a prefix. A term with no

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypeAlias, TypeVar
 
-from klogtui.query.keys import Op, TimeKind
+from klogtui.query.keys import FIELD_NAME, Op, TimeKind
 
 __all__ = [
     "And",
+    "EventField",
     "Field",
     "Node",
     "Not",
@@ -19,7 +20,8 @@ __all__ = [
     "Query",
     "Text",
     "TimeBound",
-    "negatable_start",
+    "negatable_at",
+    "path_text",
     "quote",
     "to_text",
 ]
@@ -79,6 +81,20 @@ class Field(NamedTuple):
 
 
 @_compared_by_type
+class EventField(NamedTuple):
+    """`.path op value` on an event's own fields (JSON or logfmt); op None: `.path`
+    alone, the field exists. path: the names from the outside in (`.user.id`)."""
+
+    path: tuple[str, ...]
+    op: Op | None = None
+    value: str = ""
+
+    def __str__(self) -> str:
+        name = path_text(self.path)
+        return name if self.op is None else _written(f"{name}{self.op}", self.value, self)
+
+
+@_compared_by_type
 class TimeBound(NamedTuple):
     """`since:text` / `until:text`; text is a duration or an absolute time, as written."""
 
@@ -97,7 +113,7 @@ class Not(NamedTuple):
 
     def __str__(self) -> str:
         inner = str(self.item)
-        if isinstance(self.item, (And, Or)) or not negatable_start(inner[:1]):
+        if isinstance(self.item, (And, Or)) or not negatable_at(inner, 0):
             return f"-({inner})"
         return f"-{inner}"
 
@@ -122,7 +138,7 @@ class Or(NamedTuple):
         return " OR ".join(f"({i})" if isinstance(i, Or) else str(i) for i in self.items)
 
 
-Node: TypeAlias = Text | Field | TimeBound | Not | And | Or
+Node: TypeAlias = Text | Field | EventField | TimeBound | Not | And | Or
 Query: TypeAlias = Node | None
 
 
@@ -131,9 +147,19 @@ def to_text(q: Query) -> str:
     return "" if q is None else str(q)
 
 
-def negatable_start(ch: str) -> bool:
-    """Whether a '-' right before ch negates (so `->` and `--flag` stay words)."""
-    return ch.isalnum() or ch in '"('
+def negatable_at(text: str, i: int) -> bool:
+    """Whether a '-' right before text[i] negates (so `->`, `--flag` and `-.5` stay
+    words, and `-.trace_id` is a negated field)."""
+    ch = text[i : i + 1]
+    if ch == ".":
+        nxt = text[i + 1 : i + 2]
+        return nxt == '"' or FIELD_NAME.match(text, i + 1) is not None
+    return ch.isalnum() or (ch != "" and ch in '"(')
+
+
+def path_text(path: tuple[str, ...]) -> str:
+    """A field path as written in a query: `.user.id`, `."http.route"`."""
+    return "".join("." + (p if FIELD_NAME.fullmatch(p) else quote(p)) for p in path)
 
 
 def quote(value: str) -> str:

@@ -3,7 +3,8 @@ replace a condition wherever it stands.
 
 The sources tree and the facets screen narrow a query this way, and a hint's fix
 rewrites it (klogtui.store.hints); the result is the query's canonical text (see
-klogtui.query.ast).
+klogtui.query.ast). A key is a metadata key or label (`pod`, `app`) or an event field
+written with its dot (`.status`, `."http.route"`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from klogtui.errors import QueryError
-from klogtui.query.ast import And, Field, Node, Not, Or, Query
+from klogtui.query.ast import And, EventField, Field, Node, Not, Or, Query, path_text
+from klogtui.query.keys import Op
 from klogtui.query.lexer import Lexer
 from klogtui.query.parser import flat, parse
 
-__all__ = ["conjuncts", "replaced", "with_field", "without_field"]
+__all__ = ["condition", "conjuncts", "is_condition", "replaced", "with_field", "without_field"]
 
 
 def conjuncts(q: Node) -> tuple[Node, ...]:
@@ -23,11 +25,33 @@ def conjuncts(q: Node) -> tuple[Node, ...]:
     return q.items if isinstance(q, And) else (q,)
 
 
-def _normalize_key(key: str) -> str:
+def is_condition(node: Node) -> bool:
+    """Whether node is one `key op value` condition (metadata, label or event field)."""
+    return isinstance(node, (Field, EventField))
+
+
+def _key_of(node: Node) -> str | None:
+    """The normalized key a condition is on (None for anything else)."""
+    if isinstance(node, Field):
+        return node.key
+    if isinstance(node, EventField):
+        return path_text(node.path)
+    return None
+
+
+def condition(key: str, op: Op, value: str) -> Field | EventField:
+    """The condition `key op value`, its key normalized (`ns` -> namespace).
+
+    Raises:
+        QueryError: key is not a field key.
+    """
     tok = Lexer(f"{key}=*").tokens()
-    if len(tok) != 1 or not isinstance(tok[0].node, Field):
-        raise QueryError(f"not a field key: {key!r}", 0, key)
-    return tok[0].node.key
+    node = tok[0].node if len(tok) == 1 else None
+    if isinstance(node, Field):
+        return Field(node.key, op, value)
+    if isinstance(node, EventField):
+        return EventField(node.path, op, value)
+    raise QueryError(f"not a field key: {key!r}", 0, key)
 
 
 def _drop(q: Query, key: str) -> tuple[list[Node], int | None]:
@@ -35,7 +59,7 @@ def _drop(q: Query, key: str) -> tuple[list[Node], int | None]:
     kept: list[Node] = []
     at: int | None = None
     for c in () if q is None else conjuncts(q):
-        if isinstance(c, Field) and c.key == key:
+        if _key_of(c) == key:
             at = len(kept) if at is None else at
         else:
             kept.append(c)
@@ -58,15 +82,15 @@ def with_field(q_text: str, key: str, value: str) -> str:
     Raises:
         QueryError: q_text does not parse, or key is not a field key.
     """
-    norm = _normalize_key(key)
+    cond = condition(key, "=", value)
     if not value:
         raise QueryError(f"{key}= needs a value", 0, q_text)
-    kept, at = _drop(parse(q_text), norm)
+    kept, at = _drop(parse(q_text), str(_key_of(cond)))
     if at is None:
         at = 0
-        while at < len(kept) and isinstance(kept[at], Field):
+        while at < len(kept) and is_condition(kept[at]):
             at += 1
-    kept.insert(at, Field(norm, "=", value))
+    kept.insert(at, cond)
     return _join(kept)
 
 
@@ -76,7 +100,7 @@ def without_field(q_text: str, key: str) -> str:
     Raises:
         QueryError: q_text does not parse, or key is not a field key.
     """
-    return _join(_drop(parse(q_text), _normalize_key(key))[0])
+    return _join(_drop(parse(q_text), str(_key_of(condition(key, "=", "*"))))[0])
 
 
 def replaced(q: Query, swaps: Mapping[Node, Node]) -> str:

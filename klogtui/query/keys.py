@@ -4,17 +4,21 @@ query bar completes them, so both read them from here."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from klogtui.model import Level, Stream
 
 __all__ = [
     "CANONICAL",
+    "COMPARING_OPS",
     "COMPLETIONS",
     "DOMAINS",
+    "FIELD_NAME",
     "KEY_ALIASES",
     "LEVEL_NAMES",
     "LINE_KEYS",
+    "NUMERIC_KEYS",
     "OPS",
     "RESERVED",
     "SOURCE_KEYS",
@@ -27,14 +31,21 @@ __all__ = [
     "label_name",
 ]
 
-Op = Literal["=", "!=", "=~", "!~"]
+Op = Literal["=", "!=", "=~", "!~", ">", ">=", "<", "<="]
 TimeKind = Literal["since", "until"]
 
-OPS: tuple[Op, ...] = ("=", "!=", "=~", "!~")
+OPS: tuple[Op, ...] = ("=", "!=", "=~", "!~", ">", ">=", "<", "<=")
 NEGATING_OPS: tuple[Op, ...] = ("!=", "!~")
 # workload: the owning workload's name (a Deployment, StatefulSet, ... or the bare pod);
 # kind: its kind (Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet, Pod).
-SOURCE_KEYS = ("namespace", "pod", "container", "node", "workload", "kind")
+# Order comparisons: for numbers (restart, a field holding a number) and field text.
+COMPARING_OPS: tuple[Op, ...] = (">", ">=", "<", "<=")
+SOURCE_KEYS = ("namespace", "pod", "container", "node", "workload", "kind", "restart")
+# Metadata keys whose values are numbers: `=` and the comparisons, no globs or regexes.
+NUMERIC_KEYS = frozenset({"restart"})
+# A field name that may follow its "." bare (`.status`, `.user.id`, `.@timestamp`,
+# `.x-request-id`); any other name is quoted (`."http.route"`, `."0"`).
+FIELD_NAME = re.compile(r"(?:[^\W\d]|@)[\w@-]*")
 LINE_KEYS = ("stream", "level")
 TIME_KEYS: tuple[TimeKind, ...] = ("since", "until")
 KEY_ALIASES = {k: k for k in SOURCE_KEYS + LINE_KEYS} | {"ns": "namespace", "c": "container"}

@@ -9,11 +9,14 @@ from typing import NamedTuple
 import regex
 
 from klogtui.errors import QueryError
-from klogtui.query.ast import Field, Node, Text, TimeBound, negatable_start
+from klogtui.query.ast import EventField, Field, Node, Text, TimeBound, negatable_at
 from klogtui.query.keys import (
     CANONICAL,
+    COMPARING_OPS,
     DOMAINS,
+    FIELD_NAME,
     KEY_ALIASES,
+    NUMERIC_KEYS,
     OPS,
     RESERVED,
     TIME_KEYS,
@@ -30,6 +33,7 @@ _KEY = re.compile(r"[^\W][\w./-]*")  # starts with a letter, digit or "_"
 _OP_CHARS = "=!~<>"
 _OPS: dict[str, Op] = {op: op for op in OPS}
 _TIME_KINDS: dict[str, TimeKind] = {kind: kind for kind in TIME_KEYS}
+_OP_HINT = "use =, !=, =~, !~, <, <=, > or >="
 
 
 class Kind(Enum):
@@ -84,7 +88,7 @@ class Lexer:
                 prefix = j < n and text[j] == "*"
                 out.append(Token(Kind.TERM, i, Text(value, True, prefix)))
                 i = j + prefix
-            elif ch == "-" and i + 1 < n and negatable_start(text[i + 1]):
+            elif ch == "-" and negatable_at(text, i + 1):
                 out.append(Token(Kind.NEG, i))
                 i += 1
             else:
@@ -135,6 +139,8 @@ class Lexer:
 
     def term(self, start: int) -> tuple[Token, int]:
         text, n = self.text, self.n
+        if negatable_at(text, start) and text[start] == ".":
+            return self.event_field(start)
         m = _KEY.match(text, start)
         if m is not None:
             key, k_end = m.group(), m.end()
@@ -153,13 +159,16 @@ class Lexer:
                     return Token(Kind.TERM, start, TimeBound(kind, value)), end
                 if op:
                     raise self.error(f"time bounds are written {low}:VALUE (e.g. {low}:15m)", k_end)
-            elif (field_op := _OPS.get(op)) is not None:
+            elif (field_op := _OPS.get(op)) is not None and (
+                # `a<b`, `Map<K>` and `a->b` stay words, as before comparisons existed.
+                "=" in op or low in RESERVED or low.startswith("label.")
+            ):
                 norm = self.key(key, start)
                 value, v_col, end = self.value(op_end, f"{key}{op}", k_end)
-                self.check_value(norm, field_op, value, v_col)
+                self.check_value(norm, field_op, value, v_col, k_end)
                 return Token(Kind.TERM, start, Field(norm, field_op, value)), end
             elif op and ("=" in op or low in RESERVED or low.startswith("label.")):
-                raise self.error(f"unknown operator {op!r} (use =, !=, =~ or !~)", k_end)
+                raise self.error(f"unknown operator {op!r} ({_OP_HINT})", k_end)
         end = start
         while end < n and not text[end].isspace() and text[end] not in '()"':
             end += 1
@@ -171,6 +180,40 @@ class Lexer:
                 raise self.error("'*' needs a word before it (e.g. timeo*)", start)
             return Token(Kind.TERM, start, Text(word[:-1], False, True)), end
         return Token(Kind.TERM, start, Text(word)), end
+
+    def event_field(self, start: int) -> tuple[Token, int]:
+        """`.path`, `.path op value` (see klogtui.query) at start, which holds a "."."""
+        text, n = self.text, self.n
+        path: list[str] = []
+        i = start
+        while i < n and text[i] == ".":
+            if i + 1 < n and text[i + 1] == '"':
+                name, end = self.quoted(i + 1)
+                if not name:
+                    raise self.error("a field name cannot be empty", i + 1)
+            elif (m := FIELD_NAME.match(text, i + 1)) is not None:
+                name, end = m.group(), m.end()
+            else:
+                raise self.error('"." needs a field name after it (e.g. .status)', i)
+            if '"' in name or "\x00" in name:
+                raise self.error("a field name with a quote or NUL cannot be queried", i + 1)
+            path.append(name)
+            i = end
+        op_end = i
+        while op_end < n and text[op_end] in _OP_CHARS:
+            op_end += 1
+        op = text[i:op_end]
+        if not op:
+            if i < n and not text[i].isspace() and text[i] != ")":
+                raise self.error(f"expected an operator after the field name ({_OP_HINT})", i)
+            return Token(Kind.TERM, start, EventField(tuple(path))), i
+        field_op = _OPS.get(op)
+        if field_op is None:
+            raise self.error(f"unknown operator {op!r} ({_OP_HINT})", i)
+        value, v_col, end = self.value(op_end, text[start:op_end], i)
+        if field_op in ("=~", "!~"):
+            self.check_value("", field_op, value, v_col)
+        return Token(Kind.TERM, start, EventField(tuple(path), field_op, value)), end
 
     def key(self, key: str, col: int) -> str:
         low = key.lower()
@@ -186,9 +229,20 @@ class Lexer:
             return rest
         return key
 
-    def check_value(self, key: str, op: Op, value: str, col: int) -> None:
+    def check_value(self, key: str, op: Op, value: str, col: int, op_col: int = 0) -> None:
         domain = DOMAINS.get(key)
-        if op in ("=~", "!~"):
+        if key in NUMERIC_KEYS:
+            if op in ("=~", "!~"):
+                raise self.error(f"{key} is a number: use =, !=, <, <=, > or >=", op_col)
+            if not value.isascii() or not value.isdigit():
+                raise self.error(f"{key} takes a number (e.g. {key}=0, {key}>=1)", col)
+        elif op in COMPARING_OPS:
+            raise self.error(
+                f"{op} compares numbers: use it with restart or a .field ({key} takes "
+                "=, !=, =~ or !~)",
+                op_col,
+            )
+        elif op in ("=~", "!~"):
             try:
                 compile_pattern(value, domain is not None)
             except (regex.error, OverflowError, RecursionError, ValueError) as e:

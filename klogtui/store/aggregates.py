@@ -11,8 +11,12 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from klogtui.formats.fields import LEVEL_KEYS, MESSAGE_KEYS
 from klogtui.model import Level, Stream
+from klogtui.query.ast import EventField, path_text
+from klogtui.query.editing import condition
 from klogtui.store.compile import CompiledQuery
+from klogtui.store.field_sql import FIELDS_SOURCE, event_field_sql, field_sql, reads_fields
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, id_before_ts, id_for_ts, ts_of_id
 from klogtui.store.read_conn import MAX_ID, QueryLike, ReadConnection, guarded
 
@@ -22,6 +26,17 @@ _NS_PER_MINUTE = 60_000_000_000
 # Text facets and histograms count at most this many newest matches (then say so).
 _SCAN_CAP = 200_000
 FACET_FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
+# Event fields are read from the newest matches that have them: names from this many,
+# a field's values from this many (then the counts say they are not exact). Reading a
+# field parses the event's JSON: about 10 µs an event here, so 50,000 take 0.5 s.
+_FIELD_NAMES_SAMPLE = 5_000
+_FIELD_VALUES_SAMPLE = 50_000
+# A JSON object's message and level keys stay in the message form of its fields (one
+# JSON line) but not in the copy other events store: not offered as fields.
+_NOT_FIELDS = frozenset(MESSAGE_KEYS) | frozenset(LEVEL_KEYS)
+# A query on event fields has no index to count with: counts, facets and histograms
+# read the newest this many lines at most (a second or so), then say they are partial.
+_FIELD_SCAN_LINES = 500_000
 
 
 class StoreStats(NamedTuple):
@@ -51,7 +66,8 @@ class Aggregates(ReadConnection):
         The counts table has source_id, level and stream columns named like the lines
         table's, so a query that only looks at those runs over it unchanged.
         """
-        if cq.fts is not None or any(c in cq.where for c in ("l.id", "l.ts", "l.message")):
+        line_columns = ("l.id", "l.ts", "l.message", "l.fields")
+        if cq.fts is not None or any(c in cq.where for c in line_columns):
             return None
         return f"({cq.where}){self._source_filter(cq)}"
 
@@ -61,11 +77,14 @@ class Aggregates(ReadConnection):
     ) -> tuple[list[tuple[str, int]], bool]:
         """Counts of each value of `field` among lines matching the query.
 
-        field is one of FACET_FIELDS or "label:<key>". Returns (values by count
-        descending, exact); exact is False when a text query was counted over its
-        newest matches only.
+        field is one of FACET_FIELDS, "label:<key>" or an event field as the query
+        language writes it (`.status`, `."http.route"`). Returns (values by count
+        descending, exact); exact is False when a text query, or an event field, was
+        counted over its newest matches only.
         """
         cq = self.compile(query)
+        if field.startswith("."):
+            return self._field_values(cq, field, limit, _FIELD_VALUES_SAMPLE)
         per_source: dict[tuple[int, int, int], int] = {}
         exact = True
         with self._lock:
@@ -73,8 +92,7 @@ class Aggregates(ReadConnection):
             if where is not None:
                 rows = self._exact_groups(cq, where)
             else:
-                rows = self._capped_groups(cq)
-                exact = len(rows) < _SCAN_CAP
+                rows, exact = self._capped_groups(cq)
                 rows = self._group_rows(rows)
         for sid, level, stream, n in rows:
             per_source[(sid, level, stream)] = per_source.get((sid, level, stream), 0) + n
@@ -85,9 +103,87 @@ class Aggregates(ReadConnection):
         ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
         return ordered[:limit], exact
 
-    def _capped_groups(self, cq: CompiledQuery) -> list[tuple[int, int, int, int]]:
-        rows = self._select(cq, -1, MAX_ID, True, _SCAN_CAP)
-        return [(r.source_id, r.level, r.stream, r.id) for r in rows]
+    @guarded
+    def field_values(
+        self, query: QueryLike, field: str, limit: int = 200, sample: int = _FIELD_VALUES_SAMPLE
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """`facets` of an event field over the newest `sample` matches that have it."""
+        return self._field_values(self.compile(query), field, limit, sample)
+
+    def _field_values(
+        self, cq: CompiledQuery, field: str, limit: int, sample: int
+    ) -> tuple[list[tuple[str, int]], bool]:
+        cond = condition(field, "=", "*")
+        if not isinstance(cond, EventField):
+            raise ValueError(f"not an event field: {field!r}")
+        kind, extracted = field_sql(cond.path)
+        # JSON's true/false/null by name; numbers and text as they are.
+        value = (
+            f"CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"WHEN 'null' THEN 'null' ELSE {extracted} END"
+        )
+        sql, params = self._newest_with(cq, event_field_sql(EventField(cond.path), []), sample)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {value}, count(*) FROM ({sql}) l GROUP BY 1", params
+            ).fetchall()
+        # JSON's 200 and logfmt's "200" group apart in SQL: one value as shown.
+        totals: dict[str, int] = {}
+        for v, n in rows:
+            totals[str(v)] = totals.get(str(v), 0) + n
+        ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ordered[:limit], sum(totals.values()) < sample
+
+    @guarded
+    def field_names(
+        self, query: QueryLike, sample: int = _FIELD_NAMES_SAMPLE
+    ) -> list[tuple[str, int]]:
+        """The event fields (as the query language writes them: `.status`, `.user.id`)
+        of the newest `sample` matches that have any, with how many of those hold
+        each, most common first. Fields inside arrays are left out."""
+        cq = self.compile(query)
+        sql, params = self._newest_with(cq, f"({FIELDS_SOURCE}) IS NOT NULL", sample)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT t.fullkey, count(DISTINCT l.id) FROM ({sql}) l, json_tree("
+                f"{FIELDS_SOURCE}) t WHERE t.type NOT IN ('object', 'array') GROUP BY 1",
+                params,
+            ).fetchall()
+        names: dict[str, int] = {}
+        for fullkey, n in rows:
+            path = _json_tree_path(fullkey)
+            if path and path[0] not in _NOT_FIELDS:
+                name = path_text(path)
+                names[name] = names.get(name, 0) + n
+        return sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def _newest_with(self, cq: CompiledQuery, also: str, limit: int) -> tuple[str, list[object]]:
+        """A select of the newest `limit` matches of cq for which the SQL `also` holds
+        (their id, message and fields), with its parameters."""
+        cq = cq._replace(where=f"({cq.where}) AND {also}")
+        lo, hi = self._bounds(cq, -1, MAX_ID)
+        if cq.source_ids == frozenset():
+            cq = cq._replace(where="0")
+        sql = self._select_sql(cq, "l.id, l.message, l.fields", desc=True)
+        return sql, list(self._select_params(cq, lo, hi, limit))
+
+    def _capped_groups(self, cq: CompiledQuery) -> tuple[list[tuple[int, int, int, int]], bool]:
+        lo = self._bounds(cq, -1, MAX_ID)[0]
+        floor = self._field_floor(cq, lo, MAX_ID)
+        rows = self._select(cq, floor, MAX_ID, True, _SCAN_CAP)
+        exact = len(rows) < _SCAN_CAP and floor == lo
+        return [(r.source_id, r.level, r.stream, r.id) for r in rows], exact
+
+    def _field_floor(self, cq: CompiledQuery, lo: int, hi: int) -> int:
+        """lo, raised for a query on event fields so that at most _FIELD_SCAN_LINES
+        lines with lo < id < hi are read (the newest)."""
+        if not reads_fields(cq.where):
+            return lo
+        row = self._conn.execute(
+            "SELECT id FROM lines WHERE id > ? AND id < ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (lo, hi, _FIELD_SCAN_LINES),
+        ).fetchone()
+        return lo if row is None else max(lo, int(row[0]))
 
     @staticmethod
     def _group_rows(rows: Sequence[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -154,8 +250,10 @@ class Aggregates(ReadConnection):
             where = self._counts_where(cq)
             if where is not None:
                 return sum(n for *_, n in self._exact_groups(cq, where)), True
-            n = len(self._select(cq, -1, MAX_ID, True, _SCAN_CAP, ids_only=True))
-            return n, n < _SCAN_CAP
+            lo = self._bounds(cq, -1, MAX_ID)[0]
+            floor = self._field_floor(cq, lo, MAX_ID)
+            n = len(self._select(cq, floor, MAX_ID, True, _SCAN_CAP, ids_only=True))
+            return n, n < _SCAN_CAP and floor == lo
 
     @guarded
     def histogram(
@@ -220,8 +318,9 @@ class Aggregates(ReadConnection):
                 # Only text queries are capped: any other one counts every line in
                 # range (LIMIT -1: no limit), about 0.2 s per 500,000 lines.
                 cap = _SCAN_CAP if cq.is_text else -1
-                counted = count_lines(lo, hi, cap)
-                exact = cap < 0 or counted < cap
+                floor = self._field_floor(cq, lo - 1, hi) + 1
+                counted = count_lines(floor, hi, cap)
+                exact = (cap < 0 or counted < cap) and floor == lo
         return [
             Bucket(start_ns + i * width, start_ns + (i + 1) * width, total[i], warn[i], error[i])
             for i in range(buckets)
@@ -288,3 +387,27 @@ def _split_minutes(
             [(lo, hi)] if lo is not None and hi is not None and lo < hi else [],
         )
     return first_min, end_min, [(a, b) for a, b in edges if a < b]
+
+
+def _json_tree_path(fullkey: str) -> tuple[str, ...] | None:
+    """The names of a json_tree fullkey (`$.user.id`, `$."http.route"`); None when it
+    runs through an array (`$.items[0].id`) or cannot be read."""
+    if "[" in fullkey or not fullkey.startswith("$"):
+        return None
+    names: list[str] = []
+    i, n = 1, len(fullkey)
+    while i < n:
+        if fullkey[i] != ".":
+            return None
+        if fullkey.startswith('"', i + 1):
+            end = fullkey.find('"', i + 2)
+            if end < 0:
+                return None
+            names.append(fullkey[i + 2 : end])
+            i = end + 1
+        else:
+            end = fullkey.find(".", i + 1)
+            end = n if end < 0 else end
+            names.append(fullkey[i + 1 : end])
+            i = end
+    return tuple(names) or None

@@ -1,14 +1,16 @@
 """The query's AST compiled to SQL over the store's schema (see klogtui.store.schema).
 
-Source conditions (namespace, pod, container, node, workload, kind, labels) are evaluated
-here on the stored sources and become a set of source ids; text terms become an FTS5 MATCH; stream,
-level and time bounds become conditions on the line's columns. A query's regexes and
+Source conditions (namespace, pod, container, node, workload, kind, restart, labels) are
+evaluated here on the stored sources and become a set of source ids; text terms become an
+FTS5 MATCH; stream, level and time bounds become conditions on the line's columns, `.field`
+conditions conditions on its fields (klogtui.store.field_sql). A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
 message instead of hanging.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeAlias
 
@@ -17,11 +19,12 @@ import regex
 from klogtui import regex_budget
 from klogtui.errors import QueryError
 from klogtui.model import Source
-from klogtui.query.ast import And, Field, Node, Not, Or, Query, Text, TimeBound
+from klogtui.query.ast import And, EventField, Field, Node, Not, Or, Query, Text, TimeBound
 from klogtui.query.editing import conjuncts
 from klogtui.query.keys import DOMAINS, LINE_KEYS, NEGATING_OPS, TimeKind, label_name
 from klogtui.query.times import time_ns
 from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
+from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 
 __all__ = [
@@ -42,7 +45,8 @@ class CompiledQuery(NamedTuple):
     Attributes:
         fts: an FTS5 MATCH expression over lines_fts (rowid = l.id), or None.
         where: SQL boolean over alias `l` with `?` placeholders; "1" when empty. It only
-            reads l.id, l.source_id, l.stream, l.level, l.message and (past 2059) l.ts.
+            reads l.id, l.source_id, l.stream, l.level, l.message, l.fields and (past
+            2059) l.ts.
         params: values for the placeholders in `where`, in order.
         source_ids: the line's source must be one of these (None: any source). Computed
             from the sources given to compile_query: recompile when they change.
@@ -160,7 +164,20 @@ def matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[
     return lambda s: s == value
 
 
+_NUMBER_TESTS: dict[str, Callable[[int, int], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
 def _field_pred(f: Field, budget: Budget) -> SourcePredicate:
+    if f.key == "restart":  # the lexer let through only a number with =, != or <, >, ...
+        number, compare = int(f.value), _NUMBER_TESTS[f.op]
+        return lambda s: compare(s.key.restart, number)
     # Kinds are CamelCase names people type in lower case (kind=deployment).
     test = _budgeted(f, matcher(f.op, f.value, f.key == "kind", budget))
     negate = f.op in NEGATING_OPS
@@ -264,6 +281,8 @@ class _Compiler:
         if isinstance(node, Text):  # no tokens: FTS5 cannot see it, use a substring test
             self.params.append(node.value)
             return "instr(l.message, ?) > 0"
+        if isinstance(node, EventField):
+            return event_field_sql(node, self.params)
         if isinstance(node, Field):  # stream or level: the only non-source fields
             return _ids_in(f"l.{node.key}", _domain_values(node, self.budget))
         if isinstance(node, TimeBound):

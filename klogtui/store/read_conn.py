@@ -13,6 +13,7 @@ import contextlib
 import functools
 import heapq
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -21,10 +22,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 
-from klogtui.errors import StoreError
+from klogtui.errors import QueryError, StoreError
 from klogtui.model import LogLine, Source, SourceKey
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store.compile import CompiledQuery, compile_query
+from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
 
 __all__ = ["COLS", "MAX_ID", "QueryLike", "ReadConnection", "guarded"]
@@ -51,6 +53,8 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
         except sqlite3.OperationalError as e:
             reader = args[0]
             assert isinstance(reader, ReadConnection)
+            if RegexTooSlow.raised_in(e):
+                raise _regex_too_slow(args[1] if len(args) > 1 else "") from e
             if "disk I/O error" in str(e):
                 raise StoreError(
                     f"{reader.path}: cannot read the store ({e}); if its -wal file was "
@@ -65,6 +69,19 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
             raise broken_store(reader.path, f"is damaged ({e})") from e
 
     return wrapper
+
+
+def _regex_too_slow(query: object) -> QueryError:
+    """The error for a read a field regex stopped, pointing at the first field regex."""
+    text = query.typed if isinstance(query, ParsedQuery) else query
+    text = text if isinstance(text, str) else ""
+    found = re.search(r"\.[^\s=!~<>]+[=!]~", text)
+    return QueryError(
+        f"a .field regex took longer than {REGEX_VALUE_S:g} s on one value: the pattern "
+        "backtracks (nested repeats such as (a|a)+); simplify it",
+        found.start() if found else 0,
+        text,
+    )
 
 
 class ReadConnection:

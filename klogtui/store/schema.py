@@ -15,6 +15,7 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
+from klogtui.store import field_sql
 from klogtui.store.pages import APPLICATION_ID
 
 __all__ = [
@@ -304,6 +305,7 @@ def _connect(
         raise StoreError(f"{path}: cannot open the store: {e}") from e
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        field_sql.register(conn)  # `.field=~regex` queries call it
         if not exists:
             # Retention frees pages; incremental vacuum gives them back to the file
             # system. It only takes effect on a database that has no page written yet.

@@ -46,7 +46,13 @@ from klogtui.ui.screens.time_jump import TimeJumpScreen, past_the_ends
 from klogtui.ui.store_watch import StoreWatch
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
-from klogtui.ui.widgets.query_bar import HINT_KEY, FieldSuggester, QueryBar, QueryHistory
+from klogtui.ui.widgets.query_bar import (
+    HINT_KEY,
+    FieldSuggester,
+    QueryBar,
+    QueryHistory,
+    event_fields,
+)
 from klogtui.ui.widgets.query_histogram import QueryHistogram
 from klogtui.ui.widgets.sources_tree import Selection, SourcesTree
 from klogtui.ui.widgets.status_bar import StatusBar
@@ -57,7 +63,9 @@ CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
 
 # The kinds of work that each have their own read connection (see the module docstring).
-ReaderRole = Literal["log", "aux", "histogram", "facets", "facet-labels", "context", "jump"]
+ReaderRole = Literal[
+    "log", "aux", "histogram", "facets", "facet-labels", "context", "jump", "completion"
+]
 
 _ResultT = TypeVar("_ResultT")  # what a dialog returns
 
@@ -144,7 +152,8 @@ class KlogApp(App[int]):
             history_path = default_db_path("local").parent / "query_history"
         self._history = QueryHistory(Path(history_path) if history_path else None)
         self._save_dir = save_dir or Path.cwd()
-        self._suggester = FieldSuggester()
+        # Looked up on a thread, with a reader of its own.
+        self._suggester = FieldSuggester(lambda f: event_fields(self._reader("completion"), f))
         self._readers: dict[ReaderRole, Reader] = {}
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
         self._held_keys = HeldKeys(self)  # see on_event
@@ -424,6 +433,8 @@ class KlogApp(App[int]):
         def fetch(field: str) -> tuple[list[tuple[str, int]], bool]:
             if field == "labels":
                 return labels.facets(query, field)
+            if field == "fields":
+                return labels.field_names(query), True
             # The screen asks for one field's values at a time: a newer field makes
             # the count still running for the previous one moot.
             values.interrupt()

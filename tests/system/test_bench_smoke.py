@@ -95,3 +95,31 @@ def test_events_bench_prints_both_sides(tmp_path: Path) -> None:
     assert "| with events + fields |" in proc.stdout
     assert "| one record per line |" in proc.stdout
     assert "cost of events:" in proc.stdout
+
+
+def test_fields_bench_prints_its_rows_beside_baselines(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "fields.py"),
+            "--lines",
+            "6000",
+            "--facet-lines",
+            "3000",
+            "--runs",
+            "1",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| newest 200 `.status>=500` @6,000 (1 in 20) | ")
+    assert "`upstream` " in rows[1]
+    assert rows[2].startswith("| facets `.status` @3,000 (exact) | ")
+    assert "`level` facets " in rows[2]
+    assert rows[3].startswith("| field names @3,000 (newest 5,000) | ")

@@ -71,7 +71,8 @@ async def test_facets_of_a_capped_text_query_are_shown_as_lower_bounds(
         note = app.screen.query_one("#facet-note")
         assert note.display
         assert " ".join(text_of(note).split()) == (
-            "≥ at least: only this text query's newest matches were counted"
+            "≥ at least: only the newest matches (of a text query, or holding this event "
+            "field) were counted"
         )
         await pilot.press("down")  # the pod field
         await until(pilot, lambda: values_shown(app) == ["≥20 pod-0", "≥20 pod-1", "≥20 pod-2"])

@@ -1,4 +1,7 @@
-"""Pick a field and one of its values (with line counts) to narrow or exclude in the query."""
+"""Pick a field and one of its values (with line counts) to narrow or exclude in the query.
+
+Fields: the built-in ones, then the event fields (`.status`) found in the query's newest
+matches, then the pod label keys."""
 
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from klogtui.errors import QueryError
-from klogtui.query.ast import And, Field, Node, to_text
-from klogtui.query.editing import with_field
+from klogtui.query.ast import And, Node, to_text
+from klogtui.query.editing import condition, is_condition, with_field
 from klogtui.query.parsed import ParsedQuery
 from klogtui.query.parser import parse
 from klogtui.text import inert
@@ -25,11 +28,11 @@ from klogtui.text import inert
 __all__ = ["FIELDS", "FacetScreen", "excluding"]
 
 # What failed, each with its own line under the values (the values, the label
-# keys, or the query edit a choice made).
-_Failed = Literal["values", "labels", "query"]
+# keys, the event fields, or the query edit a choice made).
+_Failed = Literal["values", "labels", "fields", "query"]
 
 FIELDS = ("namespace", "pod", "container", "stream", "level", "node")
-"""The built-in facet fields; label keys follow as `label:<key>`."""
+"""The built-in facet fields; event fields follow as `.name`, label keys as `label:<key>`."""
 
 Counts = tuple[list[tuple[str, int]], bool]
 """(value, line count) pairs and whether the counts are exact, as `Reader.facets` gives."""
@@ -52,16 +55,16 @@ def excluding(query: str, key: str, value: str) -> str:
         QueryError: query does not parse, or key/value are not a valid condition.
     """
     cond = parse(with_field("", key, value))  # normalizes the key, checks the value
-    if not isinstance(cond, Field):
+    if cond is None or not is_condition(cond):
         raise QueryError(f"not a field condition: {key}={value}", 0, query)
-    neg = Field(cond.key, "!=", cond.value)
+    neg = condition(key, "!=", value)
     root = parse(query)
     items: list[Node] = (
         [] if root is None else list(root.items if isinstance(root, And) else (root,))
     )
     items = [c for c in items if c not in (cond, neg)]
     at = 0
-    while at < len(items) and isinstance(items[at], Field):
+    while at < len(items) and is_condition(items[at]):
         at += 1
     items.insert(at, neg)
     return to_text(items[0] if len(items) == 1 else And(tuple(items)))
@@ -79,9 +82,9 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
     Args:
         query: the applied query.
         fetch: blocking; fetch(field) gives (pairs, exact) like `Reader.facets`: the
-            (value, count) pairs for a field of FIELDS or `label:<key>`, or for
-            "labels" ("key=value", count) pairs. Called on worker threads, possibly
-            two at once.
+            (value, count) pairs for a field of FIELDS, `label:<key>` or `.name`, for
+            "labels" ("key=value", count) pairs, for "fields" the event fields
+            (".name", count). Called on worker threads, possibly three at once.
     """
 
     DEFAULT_CSS = """
@@ -154,6 +157,8 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
         self._field = FIELDS[0]
         self._values_worker: Worker[Counts] | None = None
         self._labels_worker: Worker[Counts] | None = None
+        self._fields_worker: Worker[Counts] | None = None
+        self._more_fields: dict[str, list[str]] = {"fields": [], "labels": []}
         self._errors: dict[_Failed, str] = {}  # by what failed
 
     def compose(self) -> ComposeResult:
@@ -168,7 +173,8 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
                     yield Input(placeholder="type to filter values", id="facet-filter")
                     yield OptionList(id="facet-values")
                     yield Static(
-                        "≥ at least: only this text query's newest matches were counted",
+                        "≥ at least: only the newest matches (of a text query, or holding "
+                        "this event field) were counted",
                         id="facet-note",
                     )
                     yield Static(id="facet-error")
@@ -186,6 +192,12 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
         self._labels_worker = self.run_worker(
             partial(self._fetch, "labels"),
             group="facet-labels",
+            thread=True,
+            exit_on_error=False,
+        )
+        self._fields_worker = self.run_worker(
+            partial(self._fetch, "fields"),
+            group="facet-fields",
             thread=True,
             exit_on_error=False,
         )
@@ -225,11 +237,26 @@ class FacetScreen(ModalScreen[ParsedQuery | None]):
         elif worker is self._labels_worker:
             if event.state == WorkerState.SUCCESS and worker.result is not None:
                 keys = sorted({kv.partition("=")[0] for kv, _ in worker.result[0]})
-                self.query_one("#facet-fields", OptionList).add_options(
-                    Option(Text(f"label:{inert(k)}"), id=f"label:{k}") for k in keys
-                )
+                self._add_fields("labels", [f"label:{k}" for k in keys])
             elif event.state == WorkerState.ERROR:
                 self._show_error("labels", f"cannot list labels: {worker.error}")
+        elif worker is self._fields_worker:
+            if event.state == WorkerState.SUCCESS and worker.result is not None:
+                self._add_fields("fields", [name for name, _ in worker.result[0]])
+            elif event.state == WorkerState.ERROR:
+                self._show_error("fields", f"cannot list event fields: {worker.error}")
+
+    def _add_fields(self, kind: str, names: list[str]) -> None:
+        """Show FIELDS, then the event fields, then the label keys, whichever came first."""
+        self._more_fields[kind] = names
+        fields = self.query_one("#facet-fields", OptionList)
+        highlighted = fields.highlighted
+        at = None if highlighted is None else fields.get_option_at_index(highlighted).id
+        fields.clear_options()
+        ids = [*FIELDS, *self._more_fields["fields"], *self._more_fields["labels"]]
+        fields.add_options(Option(Text(inert(i)), id=i) for i in ids)
+        if at in ids:
+            fields.highlighted = ids.index(at)
 
     def _refilter(self) -> None:
         needle = self.query_one("#facet-filter", Input).value.strip().casefold()

@@ -33,7 +33,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("c", "context: the lines around it from the same container"),
     ("w", "wrap long lines"),
     ("T  P", "show / hide the time and pod/container columns"),
-    ("f", "facets: pick a namespace, pod, container, stream, level, node or label"),
+    ("f", "facets: namespace, pod, container, stream, level, node, .field, label"),
     ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
     ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
     ("e", "collector errors"),
@@ -61,6 +61,9 @@ QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
     ("pod=~^web-[0-9]+$  pod!~canary", "regular expression match / no match"),
     ("stream=stderr  level=error", "stream (stdout, stderr, raw, combined); level (trace … fatal)"),
     ("node=worker-1", "lines from pods on a node"),
+    ("restart=0  restart>=1", "container instance by restarts (earlier ones: kubectl --previous)"),
+    (".status>=500  .user.id=42", "a JSON/logfmt field; numbers compare as numbers (< <= > >=)"),
+    (".http.route=/x  .err  -.err", "nested or dotted name; the field exists / is missing"),
     ("since:15m  until:2h", "time bounds counting back from now"),
     ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given)"),
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -20,14 +22,22 @@ from textual.widgets import Input, Label, Static
 
 from klogtui.errors import QueryError
 from klogtui.model import Source
-from klogtui.query.keys import COMPLETIONS, KEY_ALIASES, SUGGESTED_VALUES
+from klogtui.query.keys import COMPLETIONS, KEY_ALIASES, OPS, SUGGESTED_VALUES
 from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store.hints import Hint, fixed, query_hints
+from klogtui.store.reader import Reader
 
-__all__ = ["HINT_KEY", "FieldSuggester", "QueryBar", "QueryHistory"]
+__all__ = ["HINT_KEY", "FieldSuggester", "QueryBar", "QueryHistory", "event_fields"]
 
 _PROMPT = "/ "
 HINT_KEY = "H"  # the app's key that applies the hints' fixes
+# Event field names and values are looked up in the store again after this long.
+_FIELDS_FRESH_S = 10.0
+_OP_CHARS = frozenset("".join(OPS))
+
+FieldLookup = Callable[[str], list[str]]
+"""Blocking: lookup("") gives event field names (`.status`, most common first),
+lookup(".status") that field's common values."""
 
 
 class QueryHistory:
@@ -77,12 +87,26 @@ class QueryHistory:
             os.replace(tmp, self.path)
 
 
-class FieldSuggester(Suggester):
-    """Completes the last word of a query: field keys, then known values of that key."""
+def event_fields(reader: Reader, field: str) -> list[str]:
+    """A FieldLookup over a store: the field names of its newest events (field ""), or
+    the common values of `field` among them. Blocking."""
+    if not field:
+        return [name for name, _ in reader.field_names("")]
+    values, _ = reader.field_values("", field, limit=50, sample=5_000)
+    return [value for value, _ in values]
 
-    def __init__(self) -> None:
+
+class FieldSuggester(Suggester):
+    """Completes the last word of a query: field keys, then known values of that key;
+    event fields after "." and their values after `.name=`, from `lookup` (run on a
+    thread, its answers kept for a few seconds).
+    """
+
+    def __init__(self, lookup: FieldLookup | None = None) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.values: dict[str, list[str]] = {}
+        self._lookup = lookup
+        self._looked_up: dict[str, tuple[float, list[str]]] = {}
 
     def set_values(self, key: str, values: Iterable[str]) -> None:
         """The values `key=` completes to (e.g. the stored namespaces)."""
@@ -95,6 +119,9 @@ class FieldSuggester(Suggester):
         lead = f"{head} " if head else ""
         neg = "-" if word.startswith("-") else ""
         word = word[len(neg) :]
+        if word.startswith(".") and self._lookup is not None:
+            found = await self._event_field(word)
+            return None if found is None else lead + neg + found
         if "=" not in word:
             if len(word) < 1:
                 return None
@@ -110,6 +137,38 @@ class FieldSuggester(Suggester):
             if choice.startswith(prefix) and choice != prefix:
                 return f"{lead}{neg}{key_part}={choice}"
         return None
+
+    async def _event_field(self, word: str) -> str | None:
+        """word (`.sta`, `.status>=5`) completed to a field name or one of its values."""
+        op_at = next((i for i, ch in enumerate(word) if ch in _OP_CHARS), len(word))
+        name, rest = word[:op_at], word[op_at:]
+        op_end = next((i for i, ch in enumerate(rest) if ch not in _OP_CHARS), len(rest))
+        op, prefix = rest[:op_end], rest[op_end:]
+        if not op:
+            choices = await self._looked("")
+            return next((c for c in choices if c.startswith(name) and c != name), None)
+        if op not in OPS:
+            return None
+        for choice in await self._looked(name):
+            # Values that would need quotes are left to be typed.
+            bare = not any(ch.isspace() or ch in '"()' for ch in choice)
+            if bare and choice.startswith(prefix) and choice != prefix:
+                return f"{name}{op}{choice}"
+        return None
+
+    async def _looked(self, field: str) -> list[str]:
+        """lookup(field), from the last few seconds' answer when there is one."""
+        now = time.monotonic()
+        kept = self._looked_up.get(field)
+        if kept is not None and now - kept[0] < _FIELDS_FRESH_S:
+            return kept[1]
+        assert self._lookup is not None
+        try:
+            found = await asyncio.to_thread(self._lookup, field)
+        except Exception:  # noqa: BLE001 - a completion never takes the app down
+            found = []
+        self._looked_up[field] = (now, found)
+        return found
 
 
 class QueryInput(Input):
