@@ -22,7 +22,7 @@ from klogtui.errors import QueryError
 from klogtui.model import Source
 from klogtui.query.ast import And, Field, Node, Not, Or, Text, quote
 from klogtui.query.editing import replaced
-from klogtui.query.keys import LINE_KEYS, NEGATING_OPS, SOURCE_KEYS, label_name
+from klogtui.query.keys import LINE_KEYS, NEGATING_OPS, NUMERIC_KEYS, SOURCE_KEYS, label_name
 from klogtui.query.parsed import ParsedQuery
 from klogtui.regex_budget import Budget, BudgetExceeded
 from klogtui.store.compile import matcher, value_getter
@@ -31,6 +31,10 @@ from klogtui.store.read_conn import ReadConnection
 __all__ = ["HINT_BUDGET_S", "Hint", "HintKind", "fixed", "hints_for", "query_hints"]
 
 HintKind = Literal["near-name", "unknown-key"]
+
+# Source keys whose values are not names typed from memory: a restart count (checked by
+# the parser) and a workload kind (matched in any case, one of a few words).
+_NOT_NAMES = NUMERIC_KEYS | {"kind"}
 
 # Regex time the hints of one query may spend on source values: its globs already ran
 # once when the query was compiled, so a runaway pattern was reported there.
@@ -98,6 +102,8 @@ def query_hints(
         # Names of sources and labels only: stream and level values are checked by the
         # parser, and keys added to the language later are not labels.
         if term in seen or (term.key not in SOURCE_KEYS and label is None):
+            continue
+        if term.key in _NOT_NAMES:
             continue
         seen.add(term)
         if label is not None and (label in _NOT_LABELS or label.startswith(".")):
