@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="ingest everything present, then exit when caught up"
     )
     collect.add_argument(
+        "--listen",
+        metavar="[ADDR:]PORT",
+        help="serve the read-only query API here (a bare port: loopback only; with "
+        "--kubeconfig or --in-cluster every caller's token is checked)",
+    )
+    collect.add_argument(
         "--progress",
         action="store_true",
         help="print backfill progress on stderr even when it is not a terminal",
@@ -313,6 +319,9 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
     kube = None
     remote = args.kubeconfig is not None or args.in_cluster
+    if getattr(args, "listen", None) and "log_dir" in args.given:
+        # Files on this node, with the API used only to check the query API's callers.
+        remote = False
     local = not (args.demo or remote)
     mode: Mode = "remote" if remote else "demo" if args.demo else "local"
     _refuse_what_cannot_apply(args.given, mode)
@@ -522,7 +531,12 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "collect":
             from klogtui.collect.runner import run_collect
 
-            return run_collect(opts)
+            if args.listen is None:
+                return run_collect(opts)
+            from klogtui.serve.access import query_api
+
+            api = query_api(args.listen, opts.db, args.kubeconfig, args.context, args.in_cluster)
+            return run_collect(opts, api)
         from klogtui.ui.run import run_app
 
         _ctrl_c_interrupts()
