@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -31,10 +31,12 @@ class IngestMetrics(Collector):
 
     Args:
         store: the store file (its size, -wal and -shm included, is reported).
+        connections: how many connections the API has open.
     """
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, connections: Callable[[], int]) -> None:
         self._store = store
+        self._connections = connections
         self._running: Running | None = None
         self._last_commit = 0.0
         self._commits = 0
@@ -112,6 +114,11 @@ class IngestMetrics(Collector):
         )
         yield CounterMetricFamily(
             "klogtui_commits", "Transactions the writer committed", value=commits
+        )
+        yield GaugeMetricFamily(
+            "klogtui_api_connections",
+            "Connections the query API has open (this scrape's included)",
+            value=self._connections(),
         )
 
     def _store_bytes(self) -> int:

@@ -16,6 +16,7 @@ import json
 import select
 import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ class _Server(ThreadingHTTPServer):
             return
         super().process_request(request, client_address)
 
+    @property
+    def connections(self) -> int:
+        with self._open_lock:
+            return self._open
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -182,8 +188,15 @@ class _Handler(BaseHTTPRequestHandler):
                 reader = Reader(api.store)
                 try:
                     text = params.get("q", "")
-                    with time_limited(reader, api.limits.request_s):
-                        scoped_query(reader, text, scope_of(reader))  # refused before 200
+                    try:
+                        with time_limited(reader, api.limits.request_s):
+                            scoped_query(reader, text, scope_of(reader))  # refused before 200
+                    except QueryError as e:
+                        raise _Refusal(query_error(e)) from None
+                    except Forbidden as e:
+                        raise _Refusal(_error(403, str(e))) from None
+                    except TimedOut:
+                        raise _Refusal(_error(503, "the query ran past its time limit")) from None
                     self.send_response(200)
                     self.send_header("Content-Type", NDJSON)
                     self.send_header("Transfer-Encoding", "chunked")
@@ -242,11 +255,12 @@ class Api:
         self.signal = CommitSignal()
         self._opts = opts
         self._authorizer = authorizer
-        self._metrics = IngestMetrics(store)
+        self._metrics = IngestMetrics(store, self._connections)
         self._routes = Routes(opts.limits.max_limit)
         self._pool = ReaderPool(store, opts.limits.queries)
         self._tails = threading.BoundedSemaphore(opts.limits.tails)
         self._running: Running | None = None
+        self._ready = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -255,6 +269,9 @@ class Api:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return str(host), int(port)
+
+    def _connections(self) -> int:
+        return 0 if self._server is None else self._server.connections
 
     # -- the runner's side ----------------------------------------------------------------
 
@@ -279,6 +296,13 @@ class Api:
             daemon=True,
         )
         self._thread.start()
+        host, port = self.address
+        shown = f"[{host}]" if ":" in host else host
+        checked = "each caller's token checked" if self._authorizer else "open, loopback only"
+        # Said once on stderr: with port 0 it is the only way to learn the port.
+        print(
+            f"klogtui: query API on http://{shown}:{port} ({checked})", file=sys.stderr, flush=True
+        )
 
     def stop(self) -> None:
         self.signal.close()
@@ -295,8 +319,12 @@ class Api:
         running = self._running
         if running is None or not self.store.exists():
             return False, "store not open"
-        if not running.caught_up():
-            return False, "first scan of the log files not done"
+        if not self._ready:
+            # Caught up means handed to the writer; ready means committed too: only then
+            # does a query see what the node held when the collector started.
+            if not running.caught_up() or running.writer.pending_lines:
+                return False, "first scan of the log files not done"
+            self._ready = True
         return True, "ok"
 
     def metrics_answer(self, token: str | None) -> Answer:
