@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_node import ApiNode, get
+from tests.api_node import ApiNode
 from tests.helpers_files import cri, lines, seq_of
 from tests.waiting import wait_for
 
