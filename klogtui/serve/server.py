@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import select
 import socket
 import sqlite3
@@ -47,6 +48,7 @@ from klogtui.store.reader import Reader
 
 __all__ = ["Api", "ServeOptions", "is_loopback", "parse_listen"]
 
+_API_NICE = 10
 _READ_ROUTES = frozenset(
     {"/api/v1/lines", "/api/v1/facets", "/api/v1/histogram", "/api/v1/sources"}
 )
@@ -141,6 +143,10 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         # A client that stops reading (or never sends its request) is dropped after this.
         self.request.settimeout(self.server.api.limits.socket_s)
+        # Ingest comes first: when the CPU is short, the kernel runs the collector's own
+        # threads before this one (a thread's nice value is its own on Linux).
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _API_NICE)
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
