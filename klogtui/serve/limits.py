@@ -34,7 +34,7 @@ class Limits:
         max_limit: the most lines /lines returns in one answer.
     """
 
-    queries: int = 4
+    queries: int = 2
     tails: int = 16
     connections: int = 64
     request_s: float = 10.0
