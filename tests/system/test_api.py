@@ -4,6 +4,7 @@ kubelet-style tree, read over HTTP as the remote reader and curl read it."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from tests.api_node import ApiNode
 from tests.helpers_files import cri, lines, seq_of
+from tests.kube_double import FakeCluster, KubeDouble
 from tests.waiting import wait_for
 
 WAIT_S = 60.0
@@ -262,3 +264,23 @@ def test_a_port_beyond_loopback_without_api_access_is_refused(tmp_path: Path) ->
     )
     assert done.returncode == 1
     assert "--in-cluster or --kubeconfig" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
+def test_kubectl_reads_the_api_through_the_doubles_pod_proxy(node: ApiNode, tmp_path: Path) -> None:
+    with KubeDouble(FakeCluster(), tls=True) as double:
+        double.cluster.pod_hosts[("klogtui", "collector-a")] = "127.0.0.1"
+        kubeconfig = double.kubeconfig(tmp_path / "config")
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache")]
+            + ["get", "--raw"]
+            + [
+                f"/api/v1/namespaces/klogtui/pods/collector-a:{node.port}/proxy/api/v1/lines"
+                "?q=ns%3Ddata&limit=2"
+            ],
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S,
+        )
+    assert done.returncode == 0, done.stderr
+    assert [seq_of(json.loads(x)["message"]) for x in done.stdout.splitlines()] == [5998, 5999]
