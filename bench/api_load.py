@@ -201,8 +201,9 @@ class Clients:
             t.join(60)
 
 
-def _commit_latencies(db: Path, warmup_seq: int) -> list[float]:
-    """write -> commit seconds of each line, from the commit log (kept 60 s)."""
+def _commit_latencies(db: Path, warmup_seq: int) -> tuple[list[float], int]:
+    """write -> commit seconds of each line after the warm-up, from the commit log
+    (kept 60 s), and how many lines the store holds."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         committed_at: dict[int, int] = {}
@@ -212,12 +213,14 @@ def _commit_latencies(db: Path, warmup_seq: int) -> list[float]:
             for i in ids:
                 committed_at[i] = at
         out = []
+        stored = 0
         for line_id, message in conn.execute("SELECT id, message FROM lines"):
+            stored += 1
             seq = int(message.split("seq=", 1)[1].split()[0])
             wrote = int(message.split("wrote=", 1)[1].split()[0])
             if seq >= warmup_seq and line_id in committed_at:
                 out.append((committed_at[line_id] - wrote) / 1e9)
-        return out
+        return out, stored
     finally:
         conn.close()
 
@@ -246,11 +249,11 @@ def paced(seconds: float, clients: int, rate: float = 5000.0) -> dict[str, float
         if load is not None:
             load.stop()
         collector.stop()
-        lat = _commit_latencies(db, int(rate * 2))
+        lat, stored = _commit_latencies(db, int(rate * min(2.0, seconds / 4)))
         return {
             "p50": _pct(lat, 50),
             "p99": _pct(lat, 99),
-            "stored": len(lat) + int(rate * 2),
+            "stored": stored,
             "written": written,
             "answered": len(load.ok) if load else 0,
             "busy": load.busy if load else 0,
