@@ -165,3 +165,13 @@ def test_three_nodes_through_the_proxy_merge_into_one_timeline(
     finally:
         for n in nodes:
             n.kill()
+
+
+def test_when_the_api_server_cannot_be_asked_the_answer_is_503_not_logs(
+    node: ApiNode, double: KubeDouble
+) -> None:
+    double.stop()
+    reply = node.get("/api/v1/lines", {}, "alice-token")
+    assert reply.status == 503 and reply.headers["retry-after"] == "5"
+    assert "cannot check credentials" in reply.json()["error"] and b"seq=" not in reply.body
+    assert node.get("/healthz").status == 200
