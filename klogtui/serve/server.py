@@ -44,6 +44,7 @@ from klogtui.serve.routes import (
 )
 from klogtui.serve.tail import CommitSignal, follow
 from klogtui.store import CommitInfo
+from klogtui.store.compile import CompiledQuery
 from klogtui.store.reader import Reader
 
 __all__ = ["Api", "ServeOptions", "is_loopback", "parse_listen"]
@@ -210,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     self.close_connection = True
 
-                    def query() -> Any:
+                    def query() -> CompiledQuery:
                         with time_limited(reader, api.limits.request_s):
                             return scoped_query(reader, text, scope_of(reader))
 
