@@ -139,6 +139,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body waited for
+    # the client's delayed ACK, 40 ms on every small answer (measured: /healthz 44 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:
