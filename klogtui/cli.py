@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="ingest everything present, then exit when caught up"
     )
     collect.add_argument(
+        "--listen",
+        metavar="[ADDR:]PORT",
+        help="serve the read-only query API here (a bare port: loopback only; with "
+        "--kubeconfig or --in-cluster every caller's token is checked)",
+    )
+    collect.add_argument(
         "--progress",
         action="store_true",
         help="print backfill progress on stderr even when it is not a terminal",
@@ -320,7 +326,8 @@ def _collect_options(args: argparse.Namespace) -> CollectOptions:
 
     kube = None
     api = args.kubeconfig is not None or args.in_cluster
-    # Beside --log-dir the API only tells the files' pods' labels and workloads.
+    # Beside --log-dir the API only tells the files' pods' labels and workloads, and
+    # checks the query API's callers (--listen).
     pods_api = api and "log_dir" in args.given and not args.demo
     remote = api and not pods_api
     local = not (args.demo or remote)
@@ -541,7 +548,12 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "collect":
             from klogtui.collect.runner import run_collect
 
-            return run_collect(opts)
+            if args.listen is None:
+                return run_collect(opts)
+            from klogtui.serve.access import query_api
+
+            api = query_api(args.listen, opts.db, args.kubeconfig, args.context, args.in_cluster)
+            return run_collect(opts, api)
         from klogtui.ui.run import run_app
 
         _ctrl_c_interrupts()

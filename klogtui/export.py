@@ -55,7 +55,9 @@ class Printer:
             write("\n")
         self.out.flush()
 
-    def jsonl(self, line: LogLine) -> str:
+    def jsonl(self, line: LogLine, cursor: bool = False) -> str:
+        """The line as one JSON object; with `cursor`, its id (as text) to page from,
+        as the collector's API gives it."""
         src = self._source(line)
         obj = {
             "ts": format_ts(line.ts),
@@ -90,6 +92,8 @@ class Printer:
             if gap is not None:
                 # Not a line the container wrote: the range its lines may be missing in.
                 obj["gap"] = {"from": format_ts(gap.start_ns), "to": format_ts(gap.end_ns)}
+        if cursor:
+            obj["cursor"] = str(line.id)  # text: ids pass 2**53, where JSON readers round
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
         # terminals): escape them too, the JSON means the same.
         return json.dumps(obj, ensure_ascii=False).translate(_JSON_C1)

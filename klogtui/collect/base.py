@@ -8,7 +8,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Collector", "CollectorStats", "ErrorEntry", "StatsSnapshot"]
+__all__ = [
+    "Collector",
+    "CollectorStats",
+    "ErrorEntry",
+    "SourceTotals",
+    "StatsSnapshot",
+    "error_kind",
+]
 
 
 class Collector(Protocol):
@@ -34,6 +41,21 @@ class ErrorEntry:
     where: str
     message: str
     ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTotals:
+    """What one source handed over since the collector started (for /metrics)."""
+
+    events: int
+    bytes: int  # of message text, UTF-8 characters counted as one
+    newest_ts: int  # the newest line's timestamp (UTC ns): how far behind the files
+
+
+def error_kind(where: str) -> str:
+    """A reported problem's kind for counting: its `where` when that names a part
+    ("store", "retention", "alerts"), "source" when it names a file or a pod."""
+    return where if where.isidentifier() else "source"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +87,40 @@ class CollectorStats:
     _errors: deque[ErrorEntry] = field(default_factory=lambda: deque(maxlen=500))
     _error_keys: set[tuple[str, str]] = field(default_factory=set)
     _lag_s: float = 0.0
+    _totals: dict[str, list[int]] = field(default_factory=dict)  # source -> events, bytes, ts
+    _error_counts: dict[str, int] = field(default_factory=dict)  # error_kind -> reports
     files_open: int = 0
     streams_open: int = 0
     notice: str = ""  # set by a collector: e.g. that containers take turns for streams
 
-    def add_lines(self, source: str, n: int, newest_ts_ns: int | None = None) -> None:
-        """Count n lines handed over for `source`; newest_ts_ns gives the lag."""
+    def add_lines(
+        self, source: str, n: int, newest_ts_ns: int | None = None, nbytes: int = 0
+    ) -> None:
+        """Count n lines (nbytes of text) handed over for `source`; newest_ts_ns gives
+        the lag."""
         now = time.monotonic()
         with self._lock:
             self._lines_total += n
             self._events.append((now, source, n))
             self._trim(now)
+            totals = self._totals.get(source)
+            if totals is None:
+                totals = self._totals[source] = [0, 0, 0]
+            totals[0] += n
+            totals[1] += nbytes
             if newest_ts_ns is not None:
                 self._lag_s = max(0.0, time.time() - newest_ts_ns / 1e9)
+                totals[2] = max(totals[2], newest_ts_ns)
+
+    def source_totals(self) -> dict[str, SourceTotals]:
+        """Each source's events, bytes and newest timestamp since the start."""
+        with self._lock:
+            return {k: SourceTotals(*v) for k, v in self._totals.items()}
+
+    def error_counts(self) -> dict[str, int]:
+        """Problems reported since the start (repeats included), by error_kind."""
+        with self._lock:
+            return dict(self._error_counts)
 
     def add_malformed(self, n: int = 1) -> None:
         with self._lock:
@@ -86,7 +129,9 @@ class CollectorStats:
     def error(self, where: str, message: str) -> bool:
         """Record a problem; returns False if this exact one was already reported."""
         key = (where, message)
+        kind = error_kind(where)
         with self._lock:
+            self._error_counts[kind] = self._error_counts.get(kind, 0) + 1
             if key in self._error_keys:
                 return False
             self._error_keys.add(key)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo.cluster import DemoCluster
@@ -36,7 +36,14 @@ if TYPE_CHECKING:
     from klogtui.alerts.rules import RuleSet
     from klogtui.collect.kube.collector import KubeOptions
 
-__all__ = ["CollectOptions", "PodsApi", "Running", "run_collect", "start_collection"]
+__all__ = [
+    "CollectOptions",
+    "Companion",
+    "PodsApi",
+    "Running",
+    "run_collect",
+    "start_collection",
+]
 
 _DEMO_NODE = "demo-node-1"
 
@@ -422,7 +429,18 @@ class _Progress:
         self.out.flush()
 
 
-def run_collect(opts: CollectOptions) -> int:
+class Companion(Protocol):
+    """What runs beside ``klogtui collect`` (its query API): told of every commit,
+    started once collection runs, stopped before collection stops."""
+
+    def on_commit(self, info: CommitInfo) -> None: ...
+
+    def start(self, running: Running) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_collect(opts: CollectOptions, companion: Companion | None = None) -> int:
     """``klogtui collect``: collect into the store until told to stop.
 
     Stops on SIGINT or SIGTERM (or once caught up with ``opts.once``), then commits
@@ -457,7 +475,9 @@ def run_collect(opts: CollectOptions) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     try:
-        running = start_collection(opts, store)
+        running = start_collection(
+            opts, store, on_commit=None if companion is None else companion.on_commit
+        )
         progress = _Progress(sys.stderr, opts.progress or sys.stderr.isatty())
         printed: set[tuple[str, str]] = set()
 
@@ -473,6 +493,8 @@ def run_collect(opts: CollectOptions) -> int:
         code = 0
         committed = False
         try:
+            if companion is not None:
+                companion.start(running)
             while not signalled_after(0.1):
                 print_errors()
                 if running.failure() is not None or running.writer.failure is not None:
@@ -488,6 +510,8 @@ def run_collect(opts: CollectOptions) -> int:
                     print("klogtui: stopped before catching up", file=sys.stderr)
                     code = 130
         finally:
+            if companion is not None:
+                companion.stop()
             committed = running.stop()
         print_errors()
         progress.update(running)

@@ -137,6 +137,11 @@ class Writer:
             self._pending += n
         self._queue.put(batch)
 
+    @property
+    def pending_lines(self) -> int:
+        """Lines submitted and not yet committed: the queue's depth."""
+        return self._pending
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed; False on timeout or if
         the writer stopped (then what it held was not committed)."""

@@ -16,6 +16,11 @@ sends no token over plain HTTP). It serves what remote mode and kubectl use:
 - ``GET /api/v1/namespaces/{ns}/pods/{pod}/log``: container, follow, timestamps,
   sinceTime (cut to the second, as the kubelet receives it), sinceSeconds, tailLines,
   previous, limitBytes, with the kubelet's choice of instance (see `Container`).
+- ``POST`` of ``authentication.k8s.io/v1`` TokenReview and ``authorization.k8s.io/v1``
+  SubjectAccessReview, answered from the users/permissions table (`FakeCluster.users`).
+- the pod proxy ``/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}``: a GET
+  streamed to the address registered in `FakeCluster.pod_hosts`, 403 without
+  ``pods/proxy`` in the namespace, 503 when the pod does not answer.
 - Bearer token check: 401 without the token (or a client certificate whose CN is
   accepted, over TLS), 403 for forbidden namespaces or scopes; 429 with Retry-After
   for the requests a test throttles (`Throttle`).
@@ -29,8 +34,8 @@ The package's parts: `times` (Go's timestamp formats), `model` (pods, containers
 their instances as the kubelet reports them), `selectors` (label selectors), `cluster`
 (the state and the controls; no HTTP), and the HTTP layer: `responder` (answers and
 chunked streams), `pods` (list and watch), `logs` (the log endpoint), `handler`
-(routing, auth, throttling), `discovery`, `workloads` (pods' owners) and `server` (the
-server, kubeconfigs);
+(routing, auth, throttling), `auth` (users and the review endpoints), `proxy` (the pod
+proxy), `discovery`, `workloads` (pods' owners) and `server` (the server, kubeconfigs);
 `tls` makes the test CA and certificates, `plugins` exec credential plugins.
 """
 

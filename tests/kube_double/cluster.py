@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tests.kube_double.auth import Users
 from tests.kube_double.model import Container, Instance, Pod
 
 __all__ = ["FakeCluster", "LogConn", "Throttle"]
@@ -99,6 +100,8 @@ class FakeCluster:
         # Nodes whose kubelet does not answer: log requests for their pods get a 500
         # after this many seconds (the API server's dial timeout).
         self.dead_nodes: dict[str, float] = {}
+        self.users = Users()  # callers other than the collector, and what they may do
+        self.pod_hosts: dict[tuple[str, str], str] = {}  # the pod proxy's targets: pod -> IP
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -9,16 +9,20 @@ import time
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from tests.kube_double.auth import AuthEndpoints
 from tests.kube_double.discovery import DiscoveryEndpoints
 from tests.kube_double.logs import LogEndpoint
 from tests.kube_double.pods import PodEndpoints
+from tests.kube_double.proxy import ProxyEndpoint
 from tests.kube_double.responder import status
 from tests.kube_double.workloads import WorkloadEndpoints
 
 __all__ = ["Handler"]
 
 
-class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints, WorkloadEndpoints):
+class Handler(
+    PodEndpoints, LogEndpoint, DiscoveryEndpoints, WorkloadEndpoints, AuthEndpoints, ProxyEndpoint
+):
     """One connection's requests: every verb logged, GETs checked and routed."""
 
     def setup(self) -> None:
@@ -34,7 +38,10 @@ class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints, WorkloadEndpoints):
         cluster = self.server.cluster
         if cluster.token is None:
             return True
-        if self.headers.get("Authorization") == f"Bearer {cluster.token}":
+        bearer = self.headers.get("Authorization") or ""
+        if bearer == f"Bearer {cluster.token}":
+            return True
+        if bearer.startswith("Bearer ") and cluster.users.by_token(bearer[7:]) is not None:
             return True
         if isinstance(self.connection, ssl.SSLSocket):
             cert = self.connection.getpeercert() or {}
@@ -86,7 +93,12 @@ class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints, WorkloadEndpoints):
             self._json(401, status(401, "Unauthorized", "Unauthorized"))
             return
         try:
-            if self._throttled(path, query) or self._discovery(path) or self._workloads(path):
+            if (
+                self._proxy(self.path)
+                or self._throttled(path, query)
+                or self._discovery(path)
+                or self._workloads(path)
+            ):
                 return
             if path == "/api/v1/namespaces":
                 self._namespaces()
@@ -111,6 +123,13 @@ class Handler(PodEndpoints, LogEndpoint, DiscoveryEndpoints, WorkloadEndpoints):
             )
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        path = urlsplit(self.path).path.rstrip("/")
+        if not self._authenticated():
+            self._json(401, status(401, "Unauthorized", "Unauthorized"))
+        elif not self._reviews(path):
+            self._json(405, status(405, "MethodNotAllowed", f"POST is not served at {path}"))
 
     def _namespaces(self) -> None:
         cluster = self.server.cluster

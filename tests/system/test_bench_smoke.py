@@ -123,3 +123,20 @@ def test_fields_bench_prints_its_rows_beside_baselines(tmp_path: Path) -> None:
     assert rows[2].startswith("| facets `.status` @3,000 (exact) | ")
     assert "`level` facets " in rows[2]
     assert rows[3].startswith("| field names @3,000 (newest 5,000) | ")
+
+
+@pytest.mark.slow
+def test_the_api_load_bench_prints_both_sides() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "api_load.py")]
+        + ["--runs", "1", "--seconds", "2", "--lines", "5000", "--clients", "3"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "flat-out ingest of 5,000 lines: " in out and " with 3 clients (" in out
+    assert "paced 5,000 lines/s write->commit p99: " in out
+    assert "paced lines not stored: 0 at most in a run" in out

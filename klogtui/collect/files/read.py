@@ -271,7 +271,9 @@ class FileReader:
         records = [r for r in st.events.release() if r.ts >= since]
         if records:
             self._batch.add_records(records)
-            self.stats.add_lines(st.label, len(records), records[-1].ts)
+            self.stats.add_lines(
+                st.label, len(records), records[-1].ts, sum(len(r.message) for r in records)
+            )
         if st.events.deadline is not None:
             self.grouping.add(st)
 

@@ -171,15 +171,16 @@ class Batcher:
     def _count(self, records: Sequence[Record]) -> None:
         per: dict[SourceKey, list[int]] = {}
         last_key: SourceKey | None = None
-        acc: list[int] = [0, 0]
+        acc: list[int] = [0, 0, 0]
         # Records come in runs of one instance each; compare identities, hash rarely.
         for r in records:
             k = r.source
             if k is not last_key:
-                acc = per.setdefault(k, [0, 0])
+                acc = per.setdefault(k, [0, 0, 0])
                 last_key = k
             acc[0] += 1
+            acc[2] += len(r.message)
             if r.ts > acc[1]:
                 acc[1] = r.ts
-        for k, (n, newest) in per.items():
-            self._stats.add_lines(f"{k.namespace}/{k.pod}/{k.container}", n, newest)
+        for k, (n, newest, nbytes) in per.items():
+            self._stats.add_lines(f"{k.namespace}/{k.pod}/{k.container}", n, newest, nbytes)
