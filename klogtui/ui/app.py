@@ -211,7 +211,9 @@ class KlogApp(App[int]):
 
         Only queries that parse get here: the bar keeps one that does not, with its
         error, and everything else goes on showing the query applied before it.
+        Its clock times are read in the zone the log pane shows.
         """
+        query = query.in_zone("local" if self.log_view.local_time else "utc")
         self.query_bar.set_applied(query)
         self.log_view.set_query(query)
         self.sources_tree.set_query(query)
@@ -230,6 +232,11 @@ class KlogApp(App[int]):
 
     async def on_query_bar_rejected(self, event: QueryBar.Rejected) -> None:
         await self._held_keys.release()  # back to the field, which shows the error
+
+    def on_log_view_zone_changed(self, event: LogView.ZoneChanged) -> None:
+        applied = self.query_bar.applied
+        if applied.has_time_bound:  # since:10:30 follows the times shown
+            self._apply_query(applied)
 
     def on_log_view_query_failed(self, event: LogView.QueryFailed) -> None:
         self.query_bar.show_error(event.error)
