@@ -44,6 +44,7 @@ from textual.message import Message
 from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
 from klogtui.query.parsed import ParsedQuery
+from klogtui.query.times import Zone
 from klogtui.store.ids import id_for_ts
 from klogtui.store.reader import Reader
 from klogtui.ui.field_text import field_names
@@ -212,6 +213,11 @@ class LogView(LogCursor, can_focus=True):
     def window(self) -> list[LogLine]:
         """The lines currently held (oldest first): a window, never the whole result."""
         return self._model.lines
+
+    @property
+    def zone(self) -> Zone:
+        """Where the times shown are: UTC, or the local time zone."""
+        return "local" if self.local_time else "utc"
 
     def source_of(self, line: LogLine) -> Source | None:
         """The source of a line in the window."""
