@@ -111,7 +111,7 @@ class LogView(LogCursor, can_focus=True):
         Binding("w", "toggle_wrap", "Wrap"),
         Binding("T", "toggle_time", "Time column", show=False),
         Binding("P", "toggle_source", "Pod column", show=False),
-        Binding("r", "toggle_raw", "Raw", show=False),
+        Binding("r", "toggle_raw", "Raw"),
         Binding("p", "toggle_plain", "Plain", show=False),
         Binding("z", "toggle_zone", "UTC/local"),
         Binding("F", "pick_columns", "Field columns", show=False),
