@@ -6,7 +6,8 @@ when plain text is asked for; every other terminal control character is shown as
 visible escape (`\\x1b`), styled so it stands apart from a literal backslash typed by
 the program. A structured event (JSON, logfmt) shows its message field, then its other
 fields as dim `key=value` (klogtui.ui.field_text), unless the raw line is asked for.
-An event of several lines shows its first line and `+N`, or all its lines. Times are
+An event of several lines shows `+N` (its other lines) and its first line, or all its
+lines. Times are
 shown in UTC, like `klogtui query` and like the query language reads times without an
 offset, or in the local time zone when asked.
 """
@@ -155,8 +156,10 @@ def _append_log(text: Text, chunk: str, base: str, colours: bool, state: SgrStat
     return state
 
 
-def _append_fields(text: Text, fields: dict[str, object], style: str) -> None:
+def _append_fields(text: Text, fields: dict[str, object], style: str, skip: set[str]) -> None:
     for key, value in fields.items():
+        if key in skip:
+            continue  # shown in its own column
         if text.cell_len:
             text.append(" ")
         text.append(inert(key), f"{style} bold")
@@ -164,14 +167,21 @@ def _append_fields(text: Text, fields: dict[str, object], style: str) -> None:
         text.append(inert(value_text(value)), style)
 
 
-def _message_text(line: LogLine, *, raw: bool, colours: bool, expand: bool) -> Text:
-    """The message column: the event's first line (all its lines when `expand`), a
-    structured event's message field and dim fields unless `raw`, and SGR colours."""
+def _message_text(
+    line: LogLine, *, raw: bool, colours: bool, expand: bool, columns: set[str]
+) -> Text:
+    """The message column: `+N` and the event's first line (all its lines when `expand`),
+    a structured event's message field and dim fields (but those in `columns`) unless
+    `raw`, and SGR colours."""
     text = Text(no_wrap=False, end="")
     level = line.level
     base = LEVEL_STYLES.get(Level(level), "") if 0 <= level <= Level.FATAL else ""
     message = line.message
     first, nl, rest = message.partition("\n")
+    if nl and not expand:
+        # First, where a long first line cannot push it out of sight.
+        text.append(f"+{rest.count(chr(10)) + 1}", MORE_STYLE)
+        text.append(" ")
     if line.flags & Flag.CONTINUED:
         text.append("…cont. ", _MARK_STYLE)
     shown = None if raw else structured(message, line.fields)
@@ -181,15 +191,12 @@ def _message_text(line: LogLine, *, raw: bool, colours: bool, expand: bool) -> T
     else:
         if shown.message is not None:
             _append_log(text, shown.message, base, colours, state)
-        _append_fields(text, shown.fields, FIELD_STYLE if shown.message is not None else "")
-    if not nl:
-        return text
-    if expand:
+        style = FIELD_STYLE if shown.message is not None else ""
+        _append_fields(text, shown.fields, style, columns)
+    if nl and expand:
         for part in rest.split("\n"):
             text.append("\n")
             state = _append_log(text, part, base, colours, state)
-    else:
-        text.append(f" +{rest.count(chr(10)) + 1}", MORE_STYLE)
     return text
 
 
@@ -278,7 +285,8 @@ def format_parts(
         # Not a line the container wrote: klogtui saying lines may be missing here.
         message = Text("⚠ ", _GAP_STYLE) + Text(inert(line.message), _GAP_STYLE)
     else:
-        message = _message_text(line, raw=raw, colours=colours, expand=expand)
+        shown_apart = {name for name, _ in columns}
+        message = _message_text(line, raw=raw, colours=colours, expand=expand, columns=shown_apart)
     if line.flags & Flag.TRUNCATED:
         message.append(" ⟨truncated⟩", _MARK_STYLE)
     elif line.flags & Flag.UNTERMINATED:
