@@ -17,8 +17,10 @@ from klogtui.formats.fields import stored_fields
 from klogtui.model import Batch, Flag, Level, Record, SourceInfo, SourceKey, Stream
 from klogtui.store import Store
 from klogtui.ui.app import KlogApp
+from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.field_columns import FieldColumnsScreen
+from klogtui.ui.screens.time_jump import TimeJumpScreen
 from tests.corpus import ANSI, LOGFMT, SPRING, ZAP_LOGRUS, Event
 from tests.store_helpers import SEC, T0
 from tests.ui_fixtures import FIXED_NOW, LogHost, settle, text_of, until
@@ -311,6 +313,17 @@ async def test_z_shows_local_times_and_since_follows(tmp_path: Path, kolkata: No
         assert any(
             r.startswith("16:36:49.000 ") and "event 9" in r for r in app.log_view.rendered_rows()
         )
+        # The context screen and the time jump follow too.
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ContextScreen))
+        await pilot.pause()
+        assert "16:36:49.000 " in text_of(app.screen.query_one("#context-lines"))
+        await pilot.press("escape")
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, TimeJumpScreen))
+        assert "are local time" in text_of(app.screen.query_one(".hint"))
+        await pilot.press("escape")
+        await pilot.pause()
         # A time typed without a zone is read as shown: local.
         await pilot.press("slash")
         await pilot.press(*"since:2026-11-18T16:36:45")
