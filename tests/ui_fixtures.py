@@ -29,6 +29,7 @@ __all__ = [
     "FIXED_NOW",
     "MARKUP_LINE",
     "ESCAPE_LINE",
+    "ESCAPE_SHOWN",
     "SOURCES",
     "LogHost",
     "build_demo_store",
@@ -41,7 +42,9 @@ __all__ = [
 # "Now" for the app in tests: ten minutes after the fixture's first line, same UTC day.
 FIXED_NOW = T0 + 600 * SEC
 MARKUP_LINE = "render [bold red]this[/] literally"
-ESCAPE_LINE = "colour \x1b[31mred\x1b[0m and bell \x07 stay inert"
+# Its SGR colour is shown as a style; the title (OSC), the erase and the bell stay inert.
+ESCAPE_LINE = "colour \x1b[31mred\x1b[0m \x1b]0;t\x07 \x1b[2J stay inert"
+ESCAPE_SHOWN = "colour red \\x1b]0;t\\x07 \\x1b[2J stay inert"
 
 
 class LogHost(App[None]):

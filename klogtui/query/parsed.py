@@ -7,10 +7,11 @@ reader keys its compiled SQL by the canonical text, so no one parses it again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from klogtui.query.ast import And, Node, Not, Or, Query, TimeBound
 from klogtui.query.parser import parse
+from klogtui.query.times import Zone
 
 __all__ = ["EMPTY", "ParsedQuery"]
 
@@ -24,11 +25,14 @@ class ParsedQuery:
         canonical: the AST as canonical text: the same for every way of writing it.
         typed: the text as the user wrote it (what the query bar shows, and what a
             compile error's column points into).
+        zone: where since:/until: times written without a zone are: UTC, or local
+            when the UI shows local times (see klogtui.query.times).
     """
 
     ast: Query
     canonical: str
     typed: str = field(compare=False)
+    zone: Zone = "utc"
 
     @classmethod
     def of(cls, text: str) -> ParsedQuery:
@@ -39,6 +43,10 @@ class ParsedQuery:
         """
         ast = parse(text)
         return cls(ast, "" if ast is None else str(ast), text)
+
+    def in_zone(self, zone: Zone) -> ParsedQuery:
+        """This query with its zoneless times read in `zone`."""
+        return self if zone == self.zone else replace(self, zone=zone)
 
     @property
     def has_time_bound(self) -> bool:

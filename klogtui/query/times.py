@@ -3,7 +3,9 @@
 A duration is one or more `<digits><unit>` (w, d, h, m, s): 15m, 1h30m, 7d. An
 absolute time is a date, optionally a time (`T` or a space between), optionally `Z`
 or an offset: 2026-11-24T10:00Z, 2026-11-24 10:00:00.5+02:00. The query language
-reads it strictly (a query's value has no blanks) and times without a zone as UTC;
+reads it strictly (a query's value has no blanks), also a clock time alone (10:30:
+today), and times without a zone in the `Zone` it is given: UTC unless the UI shows
+local times (the query stays headless: the zone is an argument, never UI state);
 the UI's time jump reads it loosely (`1h 30m`, blanks before the zone) and names the
 zone of times without one itself (see klogtui.ui.time_text).
 """
@@ -11,7 +13,9 @@ zone of times without one itself (see klogtui.ui.time_text).
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
 
 from klogtui.errors import QueryError
 
@@ -29,7 +33,11 @@ __all__ = [
     "parse_time",
     "time_ns",
     "UNIT_NS",
+    "Zone",
 ]
+
+# Where a time written without a zone is: UTC, or the local time zone.
+Zone = Literal["utc", "local"]
 
 _NS = 10**9
 UNIT_NS = {"w": 604_800 * _NS, "d": 86_400 * _NS, "h": 3_600 * _NS, "m": 60 * _NS, "s": _NS}
@@ -80,8 +88,14 @@ def offset_zone(sign: str, hh: str, mm: str) -> timezone:
     return timezone(off if sign == "+" else -off)
 
 
-def parse_time(text: str) -> tuple[bool, int]:
+def parse_time(text: str, zone: Zone = "utc", now_ns: int | None = None) -> tuple[bool, int]:
     """(relative, ns): a query's duration back from now, or absolute time in UTC ns.
+
+    Args:
+        text: the value of since:/until:.
+        zone: where a time without `Z` or an offset is (a clock time alone is today
+            there).
+        now_ns: "now" in UTC ns, which day a clock time alone is (default: the clock).
 
     Raises:
         ValueError: with a user-facing message.
@@ -89,23 +103,42 @@ def parse_time(text: str) -> tuple[bool, int]:
     if DURATION.fullmatch(text):
         return True, duration_ns(text)
     m = ABSOLUTE.fullmatch(text)
-    if m is None:
+    if m is not None:
+        y, mo, d, hh, mm, ss, frac, _z, sign, oh, om = m.groups()
+    elif (c := CLOCK.fullmatch(text)) is not None:
+        hh, mm, ss, frac = c.groups()
+        sign, oh, om = None, "", ""
+        now = time.time_ns() if now_ns is None else now_ns
+        today = datetime.fromtimestamp(now // _NS, UTC)
+        if zone == "local":
+            today = today.astimezone()
+        y, mo, d = str(today.year), str(today.month), str(today.day)
+    else:
         raise ValueError(
             f"bad time {text!r}: use a duration (15m, 2h, 1h30m, 7d) or a time "
-            "(2026-11-24, 2026-11-24T10:00, 2026-11-24T10:00:00Z, ...+02:00)"
+            "(10:30, 2026-11-24, 2026-11-24T10:00, 2026-11-24T10:00:00Z, ...+02:00)"
         )
-    y, mo, d, hh, mm, ss, frac, _z, sign, oh, om = m.groups()
     try:
-        tz = UTC if sign is None else offset_zone(sign, oh, om)
-        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), tzinfo=tz)
-    except ValueError as e:
+        fields = (int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+        if sign is not None:
+            dt = datetime(*fields, tzinfo=offset_zone(sign, oh, om))
+        elif zone == "local" and not _z_of(m):
+            dt = datetime(*fields).astimezone()  # naive: the local zone, its DST that day
+        else:
+            dt = datetime(*fields, tzinfo=UTC)
+    except (ValueError, OverflowError) as e:
         raise ValueError(f"bad time {text!r}: {e}") from None
     return False, ns_of(dt) + frac_ns(frac)
 
 
-def time_ns(text: str, now_ns: int) -> int:
-    """The instant a query's since:/until: value names, in UTC ns."""
-    relative, ns = parse_time(text)
+def _z_of(m: re.Match[str] | None) -> bool:
+    """Whether an absolute time says `Z` (UTC whatever the zone shown)."""
+    return m is not None and m.group(8) is not None
+
+
+def time_ns(text: str, now_ns: int, zone: Zone = "utc") -> int:
+    """The instant a query's since:/until: value names, in UTC ns (see parse_time)."""
+    relative, ns = parse_time(text, zone, now_ns)
     return now_ns - ns if relative else ns
 
 

@@ -22,7 +22,7 @@ from klogtui.model import Source
 from klogtui.query.ast import And, EventField, Field, Node, Not, Or, Query, Text, TimeBound
 from klogtui.query.editing import conjuncts
 from klogtui.query.keys import DOMAINS, LINE_KEYS, NEGATING_OPS, TimeKind, label_name
-from klogtui.query.times import time_ns
+from klogtui.query.times import Zone, time_ns
 from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
@@ -261,9 +261,12 @@ def _domain_values(f: Field, budget: Budget) -> set[int]:
 
 
 class _Compiler:
-    def __init__(self, sources: Sequence[Source], now_ns: int, budget: Budget) -> None:
+    def __init__(
+        self, sources: Sequence[Source], now_ns: int, budget: Budget, zone: Zone = "utc"
+    ) -> None:
         self.sources = sources
         self.now_ns = now_ns
+        self.zone = zone
         self.budget = budget
         self.params: list[str] = []
 
@@ -286,7 +289,7 @@ class _Compiler:
         if isinstance(node, Field):  # stream or level: the only non-source fields
             return _ids_in(f"l.{node.key}", _domain_values(node, self.budget))
         if isinstance(node, TimeBound):
-            ts = time_ns(node.text, self.now_ns)
+            ts = time_ns(node.text, self.now_ns, self.zone)
             exact = _past_ids_pred(node.kind, ts)
             if node.kind == "until" and exact:
                 return exact
@@ -331,7 +334,7 @@ def _texts(node: Node, positive: bool, out: list[str], seen: set[str]) -> bool:
 
 
 def compile_query(
-    q: Query, sources: Sequence[Source], now_ns: int, text: str = ""
+    q: Query, sources: Sequence[Source], now_ns: int, text: str = "", zone: Zone = "utc"
 ) -> CompiledQuery:
     """Compile a parsed query against the store schema.
 
@@ -340,6 +343,7 @@ def compile_query(
         sources: every stored source; source conditions are evaluated on them here.
         now_ns: "now" in UTC ns, for since:/until: durations.
         text: the query as typed, for error messages.
+        zone: where since:/until: times without a zone are (see query.times).
 
     Returns:
         The compiled query. Source conditions depend on `sources` and durations on
@@ -352,13 +356,15 @@ def compile_query(
         return _EMPTY
     budget = Budget(regex_budget.REGEX_BUDGET_S)
     try:
-        return _compile(q, sources, now_ns, budget)
+        return _compile(q, sources, now_ns, budget, zone)
     except BudgetExceeded as e:
         raise _budget_error(e, budget, text or str(q)) from None
 
 
-def _compile(q: Node, sources: Sequence[Source], now_ns: int, budget: Budget) -> CompiledQuery:
-    comp = _Compiler(sources, now_ns, budget)
+def _compile(
+    q: Node, sources: Sequence[Source], now_ns: int, budget: Budget, zone: Zone
+) -> CompiledQuery:
+    comp = _Compiler(sources, now_ns, budget, zone)
     fts_pos: list[str] = []
     fts_neg: list[str] = []
     where: list[str] = []
@@ -367,7 +373,7 @@ def _compile(q: Node, sources: Sequence[Source], now_ns: int, budget: Budget) ->
     max_id: int | None = None
     for c in conjuncts(q):
         if isinstance(c, TimeBound):
-            ts = time_ns(c.text, now_ns)
+            ts = time_ns(c.text, now_ns, zone)
             if exact := _past_ids_pred(c.kind, ts):
                 where.append(exact)
                 if c.kind == "until":

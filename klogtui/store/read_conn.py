@@ -192,7 +192,9 @@ class ReadConnection:
             self.sources()
             cq = self._compiled.get(query.canonical)
             if cq is None:
-                cq = compile_query(query.ast, self._sources, time.time_ns(), query.typed)
+                cq = compile_query(
+                    query.ast, self._sources, time.time_ns(), query.typed, query.zone
+                )
                 # `since:15m` means fifteen minutes before *now*: never reuse it.
                 if not query.has_time_bound:
                     if len(self._compiled) > 64:

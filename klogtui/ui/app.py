@@ -28,16 +28,13 @@ from textual.worker import Worker, WorkerState
 from klogtui.collect.base import CollectorStats
 from klogtui.errors import QueryError
 from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
-from klogtui.model import LogLine
 from klogtui.privacy import open_private
 from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store import CommitInfo, Reader, Store
 from klogtui.store.owner import pid_alive
 from klogtui.store.schema import default_db_path
-from klogtui.ui import alert_keys
+from klogtui.ui import alert_keys, line_screens
 from klogtui.ui.held_keys import HeldKeys
-from klogtui.ui.screens.context import ContextScreen
-from klogtui.ui.screens.detail import DetailResult, DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.screens.help import HELP_KEYS, HelpScreen
@@ -59,7 +56,6 @@ from klogtui.ui.widgets.status_bar import StatusBar
 
 __all__ = ["Collection", "KlogApp"]
 
-CONTEXT_LINES = 100  # lines before and after a line on the context screen
 _TICK_S = 1.0
 
 # The kinds of work that each have their own read connection (see the module docstring).
@@ -222,6 +218,7 @@ class KlogApp(App[int]):
         Only queries that parse get here: the bar keeps one that does not, with its
         error, and everything else goes on showing the query applied before it.
         """
+        query = query.in_zone(self.log_view.zone)  # since:10:30 in the times shown
         self.query_bar.set_applied(query)
         self.log_view.set_query(query)
         self.sources_tree.set_query(query)
@@ -240,6 +237,10 @@ class KlogApp(App[int]):
 
     async def on_query_bar_rejected(self, event: QueryBar.Rejected) -> None:
         await self._held_keys.release()  # back to the field, which shows the error
+
+    def on_log_view_zone_changed(self, event: LogView.ZoneChanged) -> None:
+        if self.query_bar.applied.has_time_bound:  # since:10:30 follows the times shown
+            self._apply_query(self.query_bar.applied)
 
     def on_log_view_query_failed(self, event: LogView.QueryFailed) -> None:
         self.query_bar.show_error(event.error)
@@ -339,38 +340,12 @@ class KlogApp(App[int]):
     def on_histogram_jump(self, event: Histogram.Jump) -> None:
         self.log_view.jump_to_time(event.ts_ns)
 
-    # -- lines: detail, context ---------------------------------------------------------------
+    # -- lines: detail, context (klogtui/ui/line_screens.py) ----------------------------------
 
     def on_log_view_line_chosen(self, event: LogView.LineChosen) -> None:
-        if event.context:
-            self._open_context(event.line)
-            return
-        line = event.line
-
-        def done(result: DetailResult) -> None:
-            if result == "context":
-                self._open_context(line)
-
-        self.push_screen(DetailScreen(line, event.source, now_ns=self._now_ns), done)
-
-    def _open_context(self, line: LogLine) -> None:
-        reader = self._reader("context")
-
-        def work() -> None:
-            lines = reader.context(line.id, CONTEXT_LINES, CONTEXT_LINES)
-            sources = {
-                sid: s
-                for sid in {ln.source_id for ln in lines}
-                if (s := reader.source(sid)) is not None
-            }
-
-            def show() -> None:
-                self.push_screen(ContextScreen(lines, sources, line.id, now_ns=self._now_ns))
-
-            self.call_from_thread(show)
-
-        self.run_worker(
-            work, name="context", group="context", exclusive=True, thread=True, exit_on_error=False
+        reader, now_ns = self._reader("context"), self._now_ns
+        line_screens.show(
+            self, event.line, event.source, context=event.context, reader=reader, now_ns=now_ns
         )
 
     # -- actions ------------------------------------------------------------------------------
@@ -411,7 +386,8 @@ class KlogApp(App[int]):
                 self.log_view.focus()
                 self._tell_if_past_the_ends(ts_ns)
 
-        self._open_dialog(TimeJumpScreen(self.now_ns(), zone=UTC), done)
+        zone = None if self.log_view.local_time else UTC  # None: the local zone
+        self._open_dialog(TimeJumpScreen(self.now_ns(), zone=zone), done)
 
     def _tell_if_past_the_ends(self, ts_ns: int) -> None:
         """Say so when a jump lands on the oldest or newest line because none is that far."""

@@ -15,9 +15,16 @@ HEADLESS = sorted(
     for m in pkgutil.walk_packages(klogtui.__path__, "klogtui.")
     if not m.name.startswith("klogtui.ui") and m.name != "klogtui.__main__"
 )
-# The log pane's state, its reads and the throttle live in ui/ but hold no widget: they
-# are unit-tested without Textual, so they must stay importable without it.
-HEADLESS += ["klogtui.ui.log_window", "klogtui.ui.log_reads", "klogtui.ui.throttle"]
+# The log pane's state, its reads, the throttle, the SGR reader and the field text live
+# in ui/ but hold no widget: they are unit-tested without Textual, so they must stay
+# importable without it.
+HEADLESS += [
+    "klogtui.ui.log_window",
+    "klogtui.ui.log_reads",
+    "klogtui.ui.throttle",
+    "klogtui.ui.sgr",
+    "klogtui.ui.field_text",
+]
 # Modules, or packages whose modules may import one another but nothing else of ours.
 LEAVES = ["klogtui.formats", "klogtui.paths", "klogtui.model"]
 LEAF_MODULES = [

@@ -70,8 +70,9 @@ def test_keys_sent_right_behind_enter_act_on_the_log(terminal: Terminal) -> None
     terminal.send_keys("/", "pod=old-batch-*", "Enter", "w", "g")
     text = terminal.wait_for(
         lambda text: (
-            "11-18 11:06:44.000Z old-batch-1/job health check ok 4" in text
-            and "▕Running configuration SHA512 = 8 " in text
+            # (The blank level badge: the line states no level.)
+            "11-18 11:06:44.000Z old-batch-1/job     health check ok 4" in text
+            and "▕plugin/reload: Running configuration SHA512 = 8 " in text
         ),  # the tail, on a row of its own
         "the oldest lines of the query, wrapped",
     )

@@ -21,6 +21,7 @@ from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.export import SAVE_LIMIT
 from klogtui.store import Store
 from klogtui.ui.app import KlogApp
+from klogtui.ui.line_text import BADGE_WIDTH
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailScreen
 from klogtui.ui.screens.error_log import ErrorLogScreen
@@ -32,7 +33,7 @@ from klogtui.ui.widgets.log_view import LogView
 from klogtui.ui.widgets.query_bar import QueryInput
 from klogtui.ui.widgets.sources_tree import SourcesTree
 from tests.store_helpers import SEC, T0
-from tests.ui_fixtures import FIXED_NOW, MARKUP_LINE, build_demo_store, settle, until
+from tests.ui_fixtures import ESCAPE_SHOWN, FIXED_NOW, MARKUP_LINE, build_demo_store, settle, until
 
 SIZE = (140, 36)
 
@@ -50,9 +51,10 @@ async def demo_app(
 
 
 def messages(app: KlogApp) -> list[str]:
-    """Each row's message (after the time and the padded pod/container column)."""
+    """Each row's message (after the time, the padded pod/container column and the
+    level badge)."""
     view = app.log_view
-    width = 14 + view._source_width + 1
+    width = 14 + view._source_width + 1 + BADGE_WIDTH + 1
     return [row[width:].rstrip() for row in view.rendered_rows() if row.strip()]
 
 
@@ -76,7 +78,7 @@ async def test_startup_shows_the_newest_lines_tree_and_status(tmp_path: Path) ->
     async with demo_app(tmp_path) as (app, pilot):
         assert messages(app)[-2:] == [
             MARKUP_LINE,
-            "colour \\x1b[31mred\\x1b[0m and bell \\x07 stay inert",
+            ESCAPE_SHOWN,
         ]
         assert isinstance(app.focused, LogView)
         assert app.query_bar.value == ""

@@ -14,10 +14,12 @@ from textual.pilot import Pilot
 from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Store
+from klogtui.ui.line_text import BADGE_WIDTH
 from klogtui.ui.widgets.log_view import LogView
 from tests.store_helpers import SEC, T0, write
 from tests.ui_fixtures import (
     ESCAPE_LINE,
+    ESCAPE_SHOWN,
     MARKUP_LINE,
     LogHost,
     build_demo_store,
@@ -28,7 +30,12 @@ from tests.ui_fixtures import (
 
 def messages(view: LogView) -> list[str]:
     """The message column of each row on screen (blank rows dropped)."""
-    return [row.split(" ", 2)[-1].rstrip() for row in view.rendered_rows() if row.strip()]
+    # After time, source and the level badge (blank when the line states none).
+    return [
+        row.split(" ", 2)[-1][BADGE_WIDTH + 1 :].rstrip()
+        for row in view.rendered_rows()
+        if row.strip()
+    ]
 
 
 def numbers(view: LogView) -> list[int]:
@@ -59,7 +66,8 @@ async def test_opens_on_the_newest_lines_following(tmp_path: Path) -> None:
         assert app.view.following
         assert cursor_text(app.view) == "line 000599"
         # Time column (UTC, same day as "now": no date) and a pod/container tag.
-        assert app.view.rendered_rows()[-1].startswith("11:16:39.000Z pod-2/c line 000599")
+        # The level badge: build_numbered_store stores every line at level error.
+        assert app.view.rendered_rows()[-1].startswith("11:16:39.000Z pod-2/c ERR line 000599")
 
 
 async def test_g_and_G_jump_to_the_oldest_and_newest(tmp_path: Path) -> None:
@@ -247,13 +255,13 @@ async def test_wrap_splits_long_lines_under_the_message_column(tmp_path: Path) -
     async with app.run_test(size=(80, 12)) as pilot:
         await settle(pilot)
         rows = app.view.rendered_rows()
-        assert rows[-1].startswith("11:06:50.000Z pod-0/c long 10 w000")
+        assert rows[-1].startswith("11:06:50.000Z pod-0/c     long 10 w000")
         await pilot.press("w")
         await pilot.pause()
         rows = [r.rstrip() for r in app.view.rendered_rows()]
         start = next(i for i, r in enumerate(rows) if "long 10" in r)
         assert len(rows) - start >= 4, "the long line takes several rows"
-        indent = len("11:06:50.000Z pod-0/c ")
+        indent = len("11:06:50.000Z pod-0/c     ")
         for row in rows[start + 1 :]:
             assert row.startswith(" " * indent) and row[indent] == "w"
         assert " ".join(rows[start:]).split() == [
@@ -272,13 +280,14 @@ async def test_columns_toggle(tmp_path: Path) -> None:
     app = LogHost(store)
     async with app.run_test(size=(80, 8)) as pilot:
         await settle(pilot)
-        assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c line 000019"
+        # (A blank level badge: the line states no level.)
+        assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c     line 000019"
         await pilot.press("T")
-        assert app.view.rendered_rows()[-1].rstrip() == "pod-0/c line 000019"
+        assert app.view.rendered_rows()[-1].rstrip() == "pod-0/c     line 000019"
         await pilot.press("P")
-        assert app.view.rendered_rows()[-1].rstrip() == "line 000019"
+        assert app.view.rendered_rows()[-1].rstrip() == "    line 000019"
         await pilot.press("T", "P")
-        assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c line 000019"
+        assert app.view.rendered_rows()[-1].rstrip() == "11:06:59.000Z pod-0/c     line 000019"
 
 
 async def test_markup_and_escapes_render_literally(tmp_path: Path) -> None:
@@ -288,7 +297,7 @@ async def test_markup_and_escapes_render_literally(tmp_path: Path) -> None:
         await settle(pilot)
         rows = [r.rstrip() for r in app.view.rendered_rows()]
         assert rows[-2].endswith(MARKUP_LINE)
-        assert rows[-1].endswith("colour \\x1b[31mred\\x1b[0m and bell \\x07 stay inert")
+        assert rows[-1].endswith(ESCAPE_SHOWN)
         assert ESCAPE_LINE not in "".join(rows)
         # No control character reaches the terminal, and the markup styled nothing.
         for y in range(app.view.scrollable_content_region.height):

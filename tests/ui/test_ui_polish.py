@@ -20,6 +20,7 @@ import klogtui.store.aggregates as aggregates_module
 from klogtui.model import Batch, Record, SourceInfo, SourceKey, Stream
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store import Reader, Store
+from klogtui.ui.line_text import BADGE_WIDTH
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
@@ -139,7 +140,12 @@ def cursor_text(view: LogView) -> str:
 
 
 def on_screen(view: LogView) -> list[str]:
-    return [row.split(" ", 2)[-1].rstrip() for row in view.rendered_rows() if row.strip()]
+    # After time, source and the level badge (blank when the line states none).
+    return [
+        row.split(" ", 2)[-1][BADGE_WIDTH + 1 :].rstrip()
+        for row in view.rendered_rows()
+        if row.strip()
+    ]
 
 
 async def test_page_down_past_the_window_waits_for_the_page(

@@ -31,7 +31,7 @@ from tests.ui_fixtures import text_of, until
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z
 SEC = 1_000_000_000
-NASTY = "[bold red]boom[/] \x1b[31mred\x1b[0m done"
+NASTY = "[bold red]boom[/] \x1b[31mred\x1b[0m \x1b]0;t\x07 done"
 
 
 class Host(App[None]):
@@ -152,7 +152,7 @@ async def test_detail_message_is_inert() -> None:
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         shown = text_of(app.screen.query_one("#detail-message"))
-        assert "[bold red]boom[/] \\x1b[31mred\\x1b[0m done" in shown
+        assert "[bold red]boom[/] red \\x1b]0;t\\x07 done" in shown  # SGR shown as colour
         assert "\x1b" not in shown
         assert "unknown (source id 3)" in text_of(app.screen.query_one("#detail-meta"))
 
@@ -489,7 +489,7 @@ async def test_context_marks_and_shows_the_line() -> None:
         marked = [ln for ln in shown.splitlines() if "▶" in ln]
         assert len(marked) == 1
         assert "▶ 11:09:10.000" in marked[0]  # the time column, as the log pane has it
-        assert "[bold red]boom[/] \\x1b[31mred\\x1b[0m done" in marked[0]
+        assert "ERR [bold red]boom[/] red \\x1b]0;t\\x07 done" in marked[0]
         assert "message 149" in shown  # lines before it are in view too
         assert "web-1/app" not in shown  # one container: no source column
         assert "context: shop/web-1/app#2" in text_of(app.screen.query_one("#context-box"))

@@ -58,13 +58,15 @@ def styles_at(text: Text, start: int, end: int) -> set[str]:
 
 def test_markup_in_a_message_stays_text() -> None:
     text = format_line(line("[bold red]x[/] [link=http://e]y[/link]"), SRC, now_ns=T0)
-    assert text.plain == "11:06:40.000Z web-1/app [bold red]x[/] [link=http://e]y[/link]"
+    assert text.plain == "11:06:40.000Z web-1/app     [bold red]x[/] [link=http://e]y[/link]"
     assert all(str(s.style) in ("dim", source_style(3)) for s in text.spans)
 
 
 def test_control_characters_are_shown_as_escapes() -> None:
-    text = format_line(line("a\x1b[31mb\rc\x07d\te\x9bf"), SRC, show_time=False, show_source=False)
-    assert text.plain == "a\\x1b[31mb\\x0dc\\x07d    e\\x9bf"  # tab to column 24
+    text = format_line(
+        line("a\x1b[2Jb\rc\x07d\te\x9bf"), SRC, show_time=False, show_source=False, show_level=False
+    )
+    assert text.plain == "a\\x1b[2Jb\\x0dc\\x07d     e\\x9bf"  # tab to column 24
     start = text.plain.index("\\x1b")
     assert ESCAPE_STYLE in styles_at(text, start, start + 4)
 
@@ -80,10 +82,14 @@ def colours_at(text: Text, start: int, end: int) -> set[str]:
 
 
 def test_levels_colour_the_message() -> None:
-    assert "yellow" in colours_at(format_line(line("w", Level.WARN), None, show_time=False), 3, 4)
-    assert "red" in colours_at(format_line(line("e", Level.ERROR), None, show_time=False), 3, 4)
+    def message_colours(level: Level) -> set[str]:
+        return colours_at(format_line(line("m", level), None, show_time=False), 7, 8)
+
+    assert "yellow" in message_colours(Level.WARN)
+    assert "red" in message_colours(Level.ERROR)
     info = format_line(line("i", Level.INFO), None, show_time=False, show_source=False)
-    assert info.spans == []
+    assert info.plain == "INF i"
+    assert styles_at(info, 4, 5) == set()
 
 
 def test_highlight_matches_terms_like_the_store_does() -> None:
@@ -92,7 +98,12 @@ def test_highlight_matches_terms_like_the_store_does() -> None:
     msg = "Connection, refused; TIMEOUT x::y retimeout"
     assert [m.group() for m in pattern.finditer(msg)] == ["Connection, refused", "TIMEO", "::"]
     text = format_line(
-        line(msg), SRC, show_time=False, show_source=False, highlight=("connection refused",)
+        line(msg),
+        SRC,
+        show_time=False,
+        show_source=False,
+        show_level=False,
+        highlight=("connection refused",),
     )
     assert styles_at(text, 0, 19) >= {HIGHLIGHT_STYLE}
     assert highlight_pattern(()) is None
@@ -108,14 +119,14 @@ def test_source_tag_fits_its_column() -> None:
     assert fit_tag("checkout-7d9f8/istio-proxy", 14) == "checkout-7d9f…"
     assert fit_tag("web/app", 14) == "web/app"
     restarted = Source(4, SourceKey("shop", "web-1", "app", 2, "u1"), "", "", {}, "", "", 0, 0, 0)
-    text = format_line(line("m"), restarted, show_time=False, source_width=12)
+    text = format_line(line("m"), restarted, show_time=False, show_level=False, source_width=12)
     assert text.plain == "web-1/app#2  m"
-    assert format_line(line("m"), None, show_time=False).plain == "#3 m"
+    assert format_line(line("m"), None, show_time=False, show_level=False).plain == "#3 m"
 
 
 def test_truncated_lines_say_so() -> None:
     text = format_line(line("abc", flags=Flag.TRUNCATED), None, show_time=False, show_source=False)
-    assert text.plain == "abc ⟨truncated⟩"
+    assert text.plain == "    abc ⟨truncated⟩"  # no level: a blank badge
 
 
 # -- query bar ------------------------------------------------------------------------

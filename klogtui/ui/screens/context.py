@@ -30,6 +30,7 @@ class ContextScreen(ModalScreen[None]):
         sources: stored sources by id, to name the container.
         focus_id: the id of the line the context is about.
         now_ns: "now" for the time column's date (default: the clock; fixed in tests).
+        local_time: times in the local time zone (as the log pane shows them), not UTC.
     """
 
     DEFAULT_CSS = """
@@ -62,16 +63,22 @@ class ContextScreen(ModalScreen[None]):
         focus_id: int,
         *,
         now_ns: int | None = None,
+        local_time: bool = False,
     ) -> None:
         super().__init__()
         self.lines = list(lines)
         self.sources = sources
         self.focus_id = focus_id
         self._now_ns = now_ns
+        self._local_time = local_time
 
     def _option(self, line: LogLine) -> Option:
         text = format_line(
-            line, self.sources.get(line.source_id), show_source=False, now_ns=self._now_ns
+            line,
+            self.sources.get(line.source_id),
+            show_source=False,
+            now_ns=self._now_ns,
+            local_time=self._local_time,
         )
         marked = Text(_MARK if line.id == self.focus_id else _NO_MARK, style="bold", end="")
         marked.append_text(text)

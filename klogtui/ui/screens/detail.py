@@ -1,4 +1,8 @@
-"""One line in full: every bit of metadata, and the message (JSON pretty-printed)."""
+"""One event in full: every bit of metadata, and the message (JSON pretty-printed).
+
+An event of several lines (a stack trace) shows them all, with real line breaks, in
+the colours the log wrote them in; a structured event lists its fields.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from textual.widgets import Footer, Static
 
 from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.text import format_ts, inert
+from klogtui.ui.field_text import structured, value_text
+from klogtui.ui.line_text import format_parts
 from klogtui.ui.time_text import age_text, local_text
 
 __all__ = ["DetailResult", "DetailScreen", "message_renderable"]
@@ -61,14 +67,41 @@ def _pretty_json(message: str) -> str | None:
 
 
 def message_renderable(message: str) -> tuple[str, RenderableType]:
-    """(heading, renderable) for a message: JSON pretty and coloured, else inert text."""
+    """(heading, renderable) for a message: JSON pretty and coloured, else its lines
+    with real line breaks, SGR colours shown and other control characters inert."""
     pretty = _pretty_json(message)
     if pretty is None:
-        return "message", Text(inert(message), overflow="fold", end="")
+        lines = message.count("\n") + 1
+        heading = "message" if lines == 1 else f"message ({lines:,} lines)"
+        text = Text(overflow="fold", end="")
+        text.append_text(_message_only(message))
+        return heading, text
     if len(pretty) > _MAX_HIGHLIGHT_CHARS:
         return "message (JSON, pretty-printed)", Text(pretty, overflow="fold", end="")
     syntax = Syntax(pretty, "json", theme="ansi_dark", word_wrap=True, background_color="default")
     return "message (JSON, pretty-printed)", syntax
+
+
+def _message_only(message: str) -> Text:
+    """All the lines of a message as the log pane shows them expanded and raw."""
+    event = LogLine(0, 0, 0, 0, 0, 0, message)
+    _, text = format_parts(event, None, show_time=False, show_source=False, raw=True, expand=True)
+    return text
+
+
+def _fields_table(line: LogLine) -> Table | None:
+    """A structured event's message field and other fields, one a row; None: none."""
+    shown = structured(line.message, line.fields)
+    if shown is None:
+        return None
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    if shown.message is not None:
+        table.add_row(Text("message field", end=""), Text(inert(shown.message), end=""))
+    for key, value in shown.fields.items():
+        table.add_row(Text(inert(key), end=""), Text(inert(value_text(value, 10_000)), end=""))
+    return table
 
 
 def _flags_text(flags: int) -> list[str]:
@@ -113,6 +146,7 @@ def _metadata(line: LogLine, source: Source | None, now_ns: int) -> Table:
     level = Level(line.level).label if line.level in set(Level) else str(line.level)
     row("level", level or "unknown")
     row("flags", *_flags_text(line.flags))
+    row("lines", str(line.message.count("\n") + 1))
     row("line id", str(line.id))
     return table
 
@@ -173,6 +207,10 @@ class DetailScreen(ModalScreen[DetailResult]):
             with VerticalScroll(id="detail-body"):
                 yield Static(Text(heading), classes="detail-heading", id="message-heading")
                 yield Static(message, id="detail-message")
+                fields = _fields_table(self.line)
+                if fields is not None:
+                    yield Static("fields", classes="detail-heading")
+                    yield Static(fields, id="detail-fields")
                 yield Static("metadata", classes="detail-heading")
                 yield Static(_metadata(self.line, self.source, self._now_ns), id="detail-meta")
         yield Footer()

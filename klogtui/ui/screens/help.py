@@ -31,8 +31,12 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("Enter", "detail of the cursor line (on the tree: filter by that source)"),
     ("→ ← (tree)", "open / close a namespace or pod"),
     ("c", "context: the lines around it from the same container"),
-    ("w", "wrap long lines"),
+    ("w", "wrap long lines; shows every line of a multi-line event (+N)"),
     ("T  P", "show / hide the time and pod/container columns"),
+    ("r", "raw: JSON/logfmt events as written, not message then dim key=value"),
+    ("p", "plain: the log's own colours (ANSI) off / on"),
+    ("z", "times in UTC / local time; since:/until: clock times follow"),
+    ("F", "field columns: pick fields of the JSON/logfmt events to show as columns"),
     ("f", "facets: namespace, pod, container, stream, level, node, .field, label"),
     ("t", "jump to a time (-15m, 10:30, 2026-11-24T10:30:00Z; UTC)"),
     ("s", f"save the result, newest {SAVE_LIMIT:,} lines at most (JSON lines or text)"),
@@ -65,7 +69,8 @@ QUERY_CHEAT_SHEET: tuple[tuple[str, str], ...] = (
     (".status>=500  .user.id=42", "a JSON/logfmt field; numbers compare as numbers (< <= > >=)"),
     (".http.route=/x  .err  -.err", "nested or dotted name; the field exists / is missing"),
     ("since:15m  until:2h", "time bounds counting back from now"),
-    ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given)"),
+    ("since:2026-11-24T10:00", "absolute time (UTC unless Z/+hh:mm is given; z: local)"),
+    ("since:10:30", "today at 10:30 (UTC, or local time when z shows local times)"),
 )
 
 

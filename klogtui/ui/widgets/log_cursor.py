@@ -230,6 +230,14 @@ class LogCursor(LogRows):
     def action_toggle_source(self) -> None:
         self.show_source = not self.show_source
 
+    def action_toggle_raw(self) -> None:
+        self.raw = not self.raw
+        self.notify("Structured events as written." if self.raw else "Message fields first.")
+
+    def action_toggle_plain(self) -> None:
+        self.plain = not self.plain
+        self.notify("Log colours off." if self.plain else "Log colours on.")
+
     def _settings_changed(self) -> None:
         cursor_id = self._model.cursor_id
         self._max_width = 0
@@ -248,6 +256,18 @@ class LogCursor(LogRows):
         self._settings_changed()
 
     def watch_show_source(self) -> None:
+        self._settings_changed()
+
+    def watch_raw(self) -> None:
+        self._settings_changed()
+
+    def watch_plain(self) -> None:
+        self._settings_changed()
+
+    def watch_local_time(self) -> None:
+        self._settings_changed()
+
+    def watch_columns(self) -> None:
         self._settings_changed()
 
     def on_resize(self, event: events.Resize) -> None:

@@ -1,6 +1,7 @@
 """How the log pane's window of lines becomes rows on the screen.
 
-A window line is one row, or several when wrapped. This base of LogView keeps the row
+A window line (an event) is one row, or several when wrapped: wrapping also shows
+every line of a multi-line event. This base of LogView keeps the row
 where each window line starts (wrapping a whole window takes long, so rows of lines
 far from the screen are guessed from their length and made exact as they come near
 it, keeping the screen still), renders rows through the Line API (`render_line`) with
@@ -24,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from klogtui.model import LogLine
+from klogtui.ui.field_text import column_width
 from klogtui.ui.line_text import format_parts, source_tag
 from klogtui.ui.log_window import LogWindow
 
@@ -44,6 +46,11 @@ class LogRows(ScrollView):
     wrap: reactive[bool] = reactive(False)
     show_time: reactive[bool] = reactive(True)
     show_source: reactive[bool] = reactive(True)
+    show_level: reactive[bool] = reactive(True)
+    raw: reactive[bool] = reactive(False)  # structured events as written
+    plain: reactive[bool] = reactive(False)  # without the log's own SGR colours
+    local_time: reactive[bool] = reactive(False)  # times in the local zone, not UTC
+    columns: reactive[tuple[str, ...]] = reactive(())  # field columns, by name
 
     def __init__(
         self,
@@ -64,6 +71,7 @@ class LogRows(ScrollView):
         self._settling = False
         self._max_width = 0
         self._source_width = 0
+        self._column_widths: tuple[tuple[str, int], ...] = ()
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(4096)
         self._adjusting = False
         self._wrap_width = 0  # the width the window was wrapped to
@@ -94,6 +102,11 @@ class LogRows(ScrollView):
             self._source_width,
             self._model.highlight,
             now // _NS_PER_DAY,
+            self.show_level,
+            self.raw,
+            self.plain,
+            self.local_time,
+            self._column_widths,
         )
 
     def _rebuild(self) -> None:
@@ -108,6 +121,9 @@ class LogRows(ScrollView):
             # (Of the whole width: the scrollbars come and go.)
             cap = min(_MAX_SOURCE_WIDTH, max(10, self.size.width // 4))
             self._source_width = max(self._source_width, min(widest, cap))
+        self._column_widths = tuple(
+            (name, column_width(name, self._model.lines)) for name in self.columns
+        )
         key = self._render_key()
         if self.wrap:
             # Wrapping a whole window takes long (a 20 KB line alone is hundreds of
@@ -121,7 +137,7 @@ class LogRows(ScrollView):
                 strips = self._cache.get((line.id, *key))
                 guessed.append(strips is None)
                 if strips is None:
-                    heights.append(_guess_rows(len(line.message), indent, width))
+                    heights.append(_guess_rows(line.message, indent, width))
                 else:
                     heights.append(len(strips))
             self._heights, self._guessed = heights, guessed
@@ -157,6 +173,12 @@ class LogRows(ScrollView):
             highlight=highlight,
             now_ns=self._now_ns,
             source_width=self._source_width,
+            show_level=self.show_level,
+            local_time=self.local_time,
+            raw=self.raw,
+            colours=not self.plain,
+            expand=self.wrap,
+            columns=self._column_widths,
         )
 
     def _make_exact(self, lo: int, hi: int) -> None:
@@ -317,8 +339,14 @@ class LogRows(ScrollView):
         self._cache.clear()
 
 
-def _guess_rows(length: int, indent: int, width: int) -> int:
-    """Rows a message of `length` characters wraps to, about (see LogRows._render_strips)."""
+def _guess_rows(message: str, indent: int, width: int) -> int:
+    """Rows a message wraps to, about (see LogRows._render_strips): each of its lines."""
+    if "\n" not in message:
+        return _guess_line_rows(len(message), indent, width)
+    return sum(_guess_line_rows(len(part), indent, width) for part in message.split("\n"))
+
+
+def _guess_line_rows(length: int, indent: int, width: int) -> int:
     if width - indent < _MIN_WRAP_MESSAGE:
         return max(1, -(-(indent + length) // width))
     return max(1, -(-length // (width - indent)))

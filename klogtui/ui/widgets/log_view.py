@@ -44,8 +44,10 @@ from textual.message import Message
 from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
 from klogtui.query.parsed import ParsedQuery
+from klogtui.query.times import Zone
 from klogtui.store.ids import id_for_ts
 from klogtui.store.reader import Reader
+from klogtui.ui.field_text import field_names
 from klogtui.ui.log_window import (
     FIND_SCAN,
     FindMatch,
@@ -54,6 +56,7 @@ from klogtui.ui.log_window import (
     LoadWindow,
     max_window,
 )
+from klogtui.ui.screens.field_columns import FieldColumnsScreen
 from klogtui.ui.throttle import Throttle
 from klogtui.ui.widgets.log_cursor import LogCursor
 from klogtui.ui.widgets.log_workers import LogWorkers
@@ -108,6 +111,10 @@ class LogView(LogCursor, can_focus=True):
         Binding("w", "toggle_wrap", "Wrap"),
         Binding("T", "toggle_time", "Time column", show=False),
         Binding("P", "toggle_source", "Pod column", show=False),
+        Binding("r", "toggle_raw", "Raw"),
+        Binding("p", "toggle_plain", "Plain", show=False),
+        Binding("z", "toggle_zone", "UTC/local"),
+        Binding("F", "pick_columns", "Field columns", show=False),
     ]
 
     class StateChanged(Message):
@@ -141,6 +148,13 @@ class LogView(LogCursor, can_focus=True):
             self.line = line
             self.source = source
             self.context = context
+
+    class ZoneChanged(Message):
+        """Times are now shown in the local zone (`local`) or in UTC."""
+
+        def __init__(self, local: bool) -> None:
+            super().__init__()
+            self.local = local
 
     class QueryFailed(Message):
         """The query could not run (it does not parse, or the store refused it)."""
@@ -199,6 +213,11 @@ class LogView(LogCursor, can_focus=True):
     def window(self) -> list[LogLine]:
         """The lines currently held (oldest first): a window, never the whole result."""
         return self._model.lines
+
+    @property
+    def zone(self) -> Zone:
+        """Where the times shown are: UTC, or the local time zone."""
+        return "local" if self.local_time else "utc"
 
     def source_of(self, line: LogLine) -> Source | None:
         """The source of a line in the window."""
@@ -370,6 +389,18 @@ class LogView(LogCursor, can_focus=True):
         line = self.cursor_line
         if line is not None:
             self.post_message(self.LineChosen(line, self.source_of(line), context=True))
+
+    def action_toggle_zone(self) -> None:
+        self.local_time = not self.local_time
+        self.post_message(self.ZoneChanged(self.local_time))
+
+    def action_pick_columns(self) -> None:
+        def chosen(columns: tuple[str, ...] | None) -> None:
+            if columns is not None:
+                self.columns = columns
+
+        names = field_names(self._model.lines)
+        self.app.push_screen(FieldColumnsScreen(names, self.columns), chosen)
 
     def _post_state(self) -> None:
         first = last = 0
