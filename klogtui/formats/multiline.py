@@ -58,6 +58,9 @@ _TRACE_FIRST = frozenset("Tpgf")
 # Lines opening with none of these neither join a plain event nor start a trace: the
 # common case, decided without a regex (digits, "{", "[", capitals but "T" and "E").
 _MAY_GROUP_FIRST = frozenset(" \t.CTpgfE\x1b") | frozenset("abcdefghijklmnopqrstuvwxyz")
+# Of those, lines opening with these can only start a Java trace (``java.io.X: …``,
+# ``Exception in thread …``): one anchored match decides (logfmt and most text open so).
+_JAVA_ONLY_FIRST = frozenset("abcdehijklmnoqrstuvwxyzE")
 _GOROUTINE_RE = re.compile(r"goroutine \d+ \[[^\]]*\]:$")
 _GO_FUNCTION_RE = re.compile(r"[\w./*()\[\]{}%-]+\(.*\)$")
 
@@ -99,6 +102,16 @@ def _trace_start(text: str) -> Mode | None:
     return None
 
 
+def _plain_for_sure(text: str) -> bool:
+    """The line can neither continue an event nor start a trace (decided cheaply)."""
+    first = text[:1]
+    if first not in _MAY_GROUP_FIRST:
+        return True
+    return (
+        first in _JAVA_ONLY_FIRST and "\x1b" not in text and _JAVA_EXCEPTION_RE.match(text) is None
+    )
+
+
 def _is_frame(text: str) -> bool:
     return text[:1] in _FRAME_FIRST and _FRAME_RE.match(text) is not None
 
@@ -131,6 +144,11 @@ def _joins(mode: Mode, text: str) -> Mode | None:
     return "java" if _is_frame(text) else None
 
 
+# Event(...) runs a generated __new__ in Python; tuple's own (in C) makes the same tuple
+# in a third of the time, and one is made for every line.
+_new_event = tuple.__new__
+
+
 class _Open:
     """The event being gathered."""
 
@@ -152,7 +170,9 @@ class _Open:
     def event(self, extra_flags: int = 0) -> Event:
         parts = self.parts
         message = parts[0] if len(parts) == 1 else "\n".join(parts)
-        return Event(self.start, self.ts, self.level, self.flags | extra_flags, message, len(parts))
+        return _new_event(
+            Event, (self.start, self.ts, self.level, self.flags | extra_flags, message, len(parts))
+        )
 
 
 class Grouper:
@@ -209,12 +229,17 @@ class Grouper:
             The events this line completes: usually none or one.
         """
         o = self._open
-        if o is not None and o.mode == "plain" and text[:1] not in _MAY_GROUP_FIRST:
+        if (
+            o is not None
+            and o.mode == "plain"
+            and (text[:1] not in _MAY_GROUP_FIRST or _plain_for_sure(text))
+        ):
             # Fast path: the open line is done and this one opens a plain event. The
-            # object is reused (this runs for most lines).
-            done = o.event()
+            # object is reused (this runs for most lines). A plain event is one line.
+            parts = o.parts
+            done = _new_event(Event, (o.start, o.ts, o.level, o.flags, parts[0], 1))
             o.start, o.ts, o.level, o.flags = start, ts, level, flags
-            o.parts = [text]
+            parts[0] = text
             o.size = len(text)
             o.opened_at = o.last_at = now
             return [done]

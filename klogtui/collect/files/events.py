@@ -63,7 +63,9 @@ class StreamEvents:
             self._put(p.start, Record(p.ts, self._source, 0, p.message, level, p.flags, fields))
             return
         g = self.groupers[stream]
-        self._queue(stream, g.feed(p.start, p.ts, p.level, p.flags, p.message, now))
+        done = g.feed(p.start, p.ts, p.level, p.flags, p.message, now)
+        if done:
+            self._queue(stream, done)
         if p.start < 0:
             # Restored fragments: no position for a checkpoint to point at.
             self._queue(stream, g.flush())
@@ -100,7 +102,10 @@ class StreamEvents:
             box = self._outbox
             for e in events:
                 message = e.message
-                if message[:1] in STRUCTURED_FIRST:  # else no fields: spare the call
+                first = message[:1]
+                # Else no fields, so spare the call: most free text opens with a digit or
+                # "[", or has no "=" (which logfmt needs); JSON opens with "{" (or ESC).
+                if first in STRUCTURED_FIRST and (first in "{\x1b" or "=" in message):
                     level, fields = stored_fields(message, e.level)
                 else:
                     level, fields = e.level, None
