@@ -23,9 +23,11 @@ An event keeps its first line's timestamp, stream and level, and the flags of al
 lines. It is cut at `max_lines` lines or `max_bytes` bytes: the part handed over is
 flagged CUT and the rest goes on in a new event flagged CONTINUED (nothing is dropped).
 A frame with no event open starts one flagged CONTINUED (its header went before: a
-restart, a rotation, or the hold time). The open event is handed over when a line that
-does not join it arrives, at `flush`, or by `expire` once it was held `hold_s` seconds
-(or `quiet_s` without a new line): a live tail is never held back longer than that.
+restart, a rotation, or the hold time); after the hold time or a flush it keeps the level
+of the trace it continues, so ``level=error`` still shows it. The open event is handed
+over when a line that does not join it arrives, at `flush`, or by `expire` once it was
+held `hold_s` seconds (or `quiet_s` without a new line): a live tail is never held back
+longer than that.
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ class Grouper:
         quiet_s: ... or one that got no line for this long (default 0.1 s).
     """
 
-    __slots__ = ("_open", "hold_s", "max_bytes", "max_lines", "quiet_s")
+    __slots__ = ("_cut_level", "_open", "hold_s", "max_bytes", "max_lines", "quiet_s")
 
     def __init__(
         self,
@@ -201,6 +203,9 @@ class Grouper:
         self.hold_s = hold_s
         self.quiet_s = quiet_s
         self._open: _Open | None = None
+        # The level of a trace handed over before it ended (hold time, flush): frames
+        # that go on with it get it too. None once another event opened.
+        self._cut_level: int | None = None
 
     @property
     def open_start(self) -> int | None:
@@ -269,9 +274,13 @@ class Grouper:
         if kind is not None:
             new = _Open(start, ts, level if level >= WARN else ERROR, flags, text, kind, now)
         elif frame:
+            if o is None and self._cut_level is not None:
+                level = max(level, self._cut_level)
             new = _Open(start, ts, level, flags | CONTINUED, text, "java", now)
         else:
             new = _Open(start, ts, level, flags, text, "plain", now)
+        if not frame:
+            self._cut_level = None
         self._open = new
         return [] if o is None else [o.event()]
 
@@ -288,4 +297,5 @@ class Grouper:
         if o is None:
             return []
         self._open = None
+        self._cut_level = None if o.mode == "plain" else o.level
         return [o.event()]
