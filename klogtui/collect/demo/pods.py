@@ -49,6 +49,8 @@ PODS = (
         bursty=True,
     ),
     PodSpec("shop", "cart-5b6c7d8e9-r4t5y", (ContainerSpec("app", 25, say.cart),)),
+    PodSpec("shop", "orders-9d8c7b6a5-k3l4m", (ContainerSpec("app", 8, say.orders),)),
+    PodSpec("shop", "storefront-dev-0", (ContainerSpec("vite", 3, say.devserver),)),
     PodSpec(
         "shop", "payment-8c7b6a5d4-m9n8b", (ContainerSpec("app", 10, say.payment),), crashloop=True
     ),
@@ -60,6 +62,7 @@ PODS = (
     ),
     PodSpec("data", "postgres-0", (ContainerSpec("postgres", 8, say.postgres),)),
     PodSpec("data", "redis-0", (ContainerSpec("redis", 5, say.redis, docker=True),)),
+    PodSpec("data", "mailer-7a6b5c4d3-p0o9i", (ContainerSpec("worker", 4, say.mailer),)),
     PodSpec(
         "data", "etl-job-28734-bq9zt", (ContainerSpec("etl", 20, say.etl),), start_s=20, end_s=140
     ),
