@@ -103,14 +103,22 @@ class Printer:
         name = f"{src.namespace}/{src.pod}/{src.container}" if src else f"#{line.source_id}"
         ts = format_ts(line.ts)
         if not self.color:
-            message = inert(line.message) if self.terminal else line.message
+            message = _inert_lines(line.message) if self.terminal else line.message
             return f"{ts} {name} {message}"
         hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
-        message = inert(line.message)
+        message = _inert_lines(line.message)
         sgr = LEVEL_SGR.get(Level(line.level))
         if sgr:
             message = f"\x1b[{sgr}m{message}\x1b[0m"
         return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
+
+
+def _inert_lines(message: str) -> str:
+    """An event's text made inert line by line: a stack trace reads as the lines it was
+    written as, not as one line of ``\x0a`` escapes."""
+    if not isinstance(message, str) or "\n" not in message:
+        return inert(message)  # (a damaged store's non-text message fails in inert)
+    return "\n".join(inert(part) for part in message.split("\n"))
 
 
 def export_lines(

@@ -42,10 +42,15 @@ IN_MESSAGE = ""
 MESSAGE_KEYS = ("msg", "message", "log", "M", "@message", "event")
 LEVEL_KEYS = ("level", "severity", "lvl", "L", "loglevel", "@level", "log.level")
 
-# A logfmt line: pairs separated by spaces, values bare or double-quoted. One findall
-# (in C) takes the pairs, and anything else as a third group: then it is not logfmt.
+# A logfmt line: pairs separated by spaces, values bare or double-quoted. One anchored
+# match (in C) tells whether the whole line is pairs, stopping at the first word that is
+# not one (free text with a "=" in it fails within a word or two); only then does a
+# findall take the pairs. Each pair is atomic: a value is never re-split into pairs, so
+# a failing line cannot backtrack.
 _LOGFMT_START = re.compile(r"[A-Za-z_@][\w.@/-]*=")
-_LOGFMT_TOKENS = re.compile(r'([\w@][\w.@/-]*)=("[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)|(\S+)')
+_LOGFMT_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
+_LOGFMT_LINE = re.compile(r"\s*(?>[\w@][\w.@/-]*=(?:" + _LOGFMT_VALUE + r")\s*)+")
+_LOGFMT_PAIRS = re.compile(r"([\w@][\w.@/-]*)=(" + _LOGFMT_VALUE + ")")
 _MIN_LOGFMT_PAIRS = 2
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # What a structured line can open with: lines opening with anything else have no fields.
@@ -156,16 +161,18 @@ def _json(text: str) -> Fields | None:
 
 
 def _logfmt(text: str) -> Fields | None:
-    if _LOGFMT_START.match(text) is None:
-        return None
-    pairs: dict[str, object] = {}
-    for key, value, other in _LOGFMT_TOKENS.findall(text):
-        if other:
-            return None  # free text with a "=" in it, not logfmt
-        if key not in pairs:
-            if value[:1] == '"':
-                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-            pairs[key] = value
+    if _LOGFMT_START.match(text) is None or _LOGFMT_LINE.fullmatch(text) is None:
+        return None  # free text, perhaps with a "=" in it: not logfmt
+    found = _LOGFMT_PAIRS.findall(text)
+    pairs: dict[str, object] = dict(found)
+    if len(pairs) < len(found):  # a key written twice: its first value counts
+        pairs = {}
+        for key, value in found:
+            pairs.setdefault(key, value)
+    if '"' in text:
+        for key, value in pairs.items():
+            if isinstance(value, str) and value[:1] == '"':
+                pairs[key] = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     if len(pairs) < _MIN_LOGFMT_PAIRS:
         return None
     return _split(pairs)

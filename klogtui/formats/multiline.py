@@ -23,9 +23,11 @@ An event keeps its first line's timestamp, stream and level, and the flags of al
 lines. It is cut at `max_lines` lines or `max_bytes` bytes: the part handed over is
 flagged CUT and the rest goes on in a new event flagged CONTINUED (nothing is dropped).
 A frame with no event open starts one flagged CONTINUED (its header went before: a
-restart, a rotation, or the hold time). The open event is handed over when a line that
-does not join it arrives, at `flush`, or by `expire` once it was held `hold_s` seconds
-(or `quiet_s` without a new line): a live tail is never held back longer than that.
+restart, a rotation, or the hold time); after the hold time or a flush it keeps the level
+of the trace it continues, so ``level=error`` still shows it. The open event is handed
+over when a line that does not join it arrives, at `flush`, or by `expire` once it was
+held `hold_s` seconds (or `quiet_s` without a new line): a live tail is never held back
+longer than that.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ _TRACE_FIRST = frozenset("Tpgf")
 # Lines opening with none of these neither join a plain event nor start a trace: the
 # common case, decided without a regex (digits, "{", "[", capitals but "T" and "E").
 _MAY_GROUP_FIRST = frozenset(" \t.CTpgfE\x1b") | frozenset("abcdefghijklmnopqrstuvwxyz")
+# Of those, lines opening with these can only start a Java trace (``java.io.X: …``,
+# ``Exception in thread …``): one anchored match decides (logfmt and most text open so).
+_JAVA_ONLY_FIRST = frozenset("abcdehijklmnoqrstuvwxyzE")
 _GOROUTINE_RE = re.compile(r"goroutine \d+ \[[^\]]*\]:$")
 _GO_FUNCTION_RE = re.compile(r"[\w./*()\[\]{}%-]+\(.*\)$")
 
@@ -99,6 +104,16 @@ def _trace_start(text: str) -> Mode | None:
     return None
 
 
+def _plain_for_sure(text: str) -> bool:
+    """The line can neither continue an event nor start a trace (decided cheaply)."""
+    first = text[:1]
+    if first not in _MAY_GROUP_FIRST:
+        return True
+    return (
+        first in _JAVA_ONLY_FIRST and "\x1b" not in text and _JAVA_EXCEPTION_RE.match(text) is None
+    )
+
+
 def _is_frame(text: str) -> bool:
     return text[:1] in _FRAME_FIRST and _FRAME_RE.match(text) is not None
 
@@ -131,6 +146,11 @@ def _joins(mode: Mode, text: str) -> Mode | None:
     return "java" if _is_frame(text) else None
 
 
+# Event(...) runs a generated __new__ in Python; tuple's own (in C) makes the same tuple
+# in a third of the time, and one is made for every line.
+_new_event = tuple.__new__
+
+
 class _Open:
     """The event being gathered."""
 
@@ -152,7 +172,9 @@ class _Open:
     def event(self, extra_flags: int = 0) -> Event:
         parts = self.parts
         message = parts[0] if len(parts) == 1 else "\n".join(parts)
-        return Event(self.start, self.ts, self.level, self.flags | extra_flags, message, len(parts))
+        return _new_event(
+            Event, (self.start, self.ts, self.level, self.flags | extra_flags, message, len(parts))
+        )
 
 
 class Grouper:
@@ -165,7 +187,7 @@ class Grouper:
         quiet_s: ... or one that got no line for this long (default 0.1 s).
     """
 
-    __slots__ = ("_open", "hold_s", "max_bytes", "max_lines", "quiet_s")
+    __slots__ = ("_cut_level", "_open", "hold_s", "max_bytes", "max_lines", "quiet_s")
 
     def __init__(
         self,
@@ -181,6 +203,9 @@ class Grouper:
         self.hold_s = hold_s
         self.quiet_s = quiet_s
         self._open: _Open | None = None
+        # The level of a trace handed over before it ended (hold time, flush): frames
+        # that go on with it get it too. None once another event opened.
+        self._cut_level: int | None = None
 
     @property
     def open_start(self) -> int | None:
@@ -209,12 +234,17 @@ class Grouper:
             The events this line completes: usually none or one.
         """
         o = self._open
-        if o is not None and o.mode == "plain" and text[:1] not in _MAY_GROUP_FIRST:
+        if (
+            o is not None
+            and o.mode == "plain"
+            and (text[:1] not in _MAY_GROUP_FIRST or _plain_for_sure(text))
+        ):
             # Fast path: the open line is done and this one opens a plain event. The
-            # object is reused (this runs for most lines).
-            done = o.event()
+            # object is reused (this runs for most lines). A plain event is one line.
+            parts = o.parts
+            done = _new_event(Event, (o.start, o.ts, o.level, o.flags, parts[0], 1))
             o.start, o.ts, o.level, o.flags = start, ts, level, flags
-            o.parts = [text]
+            parts[0] = text
             o.size = len(text)
             o.opened_at = o.last_at = now
             return [done]
@@ -244,9 +274,13 @@ class Grouper:
         if kind is not None:
             new = _Open(start, ts, level if level >= WARN else ERROR, flags, text, kind, now)
         elif frame:
+            if o is None and self._cut_level is not None:
+                level = max(level, self._cut_level)
             new = _Open(start, ts, level, flags | CONTINUED, text, "java", now)
         else:
             new = _Open(start, ts, level, flags, text, "plain", now)
+        if not frame:
+            self._cut_level = None
         self._open = new
         return [] if o is None else [o.event()]
 
@@ -263,4 +297,5 @@ class Grouper:
         if o is None:
             return []
         self._open = None
+        self._cut_level = None if o.mode == "plain" else o.level
         return [o.event()]

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from klogtui.collect.demo.cluster import DemoCluster
-from klogtui.model import Flag, Stream
+from klogtui.formats.fields import fields_of
+from klogtui.model import Flag, Level, Stream
 from tests.helpers_files import T0, Run, sources
 from tests.waiting import wait_for
 
@@ -63,7 +64,7 @@ def test_demo_collected_exactly_once_with_its_whole_lifecycle(tmp_path: Path) ->
 
     srcs = sources(run.store)
     assert {k.namespace for k in srcs} == {"shop", "data", "monitoring", "kube-system"}
-    assert len({(k.namespace, k.pod) for k in srcs}) == 13
+    assert len({(k.namespace, k.pod) for k in srcs}) == 16
     payment = sorted(k.restart for k in srcs if k.pod.startswith("payment"))
     assert payment == list(range(len(payment))) and len(payment) >= 4
     states = {(k.pod, k.restart): s.state for k, s in srcs.items()}
@@ -80,3 +81,36 @@ def test_demo_collected_exactly_once_with_its_whole_lifecycle(tmp_path: Path) ->
     assert any(ln.stream == Stream.STDERR for ln in lines)
     assert not any(ln.flags & Flag.MALFORMED for ln in lines)
     assert all(T0 <= ln.ts <= demo.now_ns for ln in lines)  # zoned times read right
+
+
+def test_demo_shows_real_shapes_as_events(tmp_path: Path) -> None:
+    """Spring Boot with Java traces, a Python worker's chained tracebacks, zap and logrus
+    JSON, logfmt, an ANSI-coloured dev server: each trace one event at level error."""
+    demo = DemoCluster(tmp_path / "logs", seed=1, start_ns=T0)
+    demo.prefill(3)
+    demo.stop()
+    with Run(tmp_path / "logs", tmp_path / "db").caught_up(60) as run:
+        assert run.writer.flush(10)
+        reader = run.store.reader()
+        try:
+            lines = reader.oldest("", 10**7)
+            hikari = reader.oldest("HikariPool", 10**7)
+        finally:
+            reader.close()
+    java = [ln for ln in lines if "\njava.lang" in ln.message or "Exception: order" in ln.message]
+    assert java and all(Level(ln.level) == Level.ERROR for ln in java)
+    assert all("\nCaused by: " in ln.message and "\t... 48 more" in ln.message for ln in java)
+    assert all(ln.message.endswith("\t... 12 common frames omitted") for ln in java)
+    # Searching a word of a "Caused by:" line finds the whole trace (and the warnings).
+    assert {ln.id for ln in java} <= {ln.id for ln in hikari}
+    python = [ln for ln in lines if ln.message.startswith("ERROR:mailer.worker:")]
+    assert python and all(
+        ln.message.count("Traceback (most recent call last):") == 2 for ln in python
+    )
+    assert all(Level(ln.level) == Level.ERROR for ln in python)
+    coloured = [ln for ln in lines if ln.message.startswith("\x1b[2m") and "ERROR" in ln.message]
+    assert coloured and all(Level(ln.level) == Level.ERROR for ln in coloured)
+    zap = [ln for ln in lines if ln.message.startswith('{"level": ') and '"caller": ' in ln.message]
+    assert zap and all(fields_of(ln.message, ln.fields) for ln in zap)
+    logfmt = [ln for ln in lines if ln.message.startswith("time=") and "order_id=" in ln.message]
+    assert logfmt and all("order_id" in (fields_of(ln.message, ln.fields) or {}) for ln in logfmt)

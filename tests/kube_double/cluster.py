@@ -40,6 +40,7 @@ class LogConn:
     def __init__(self, ns: str, pod: str, container: str, inst: Instance) -> None:
         self.ns, self.pod, self.container, self.inst = ns, pod, container, inst
         self.break_mid_line = False
+        self.cut_after: int | None = None  # bytes still sent before the connection drops
         self.silent = False
         self.lines_sent = 0  # whole lines written
 
@@ -342,6 +343,17 @@ class FakeCluster:
     ) -> int:
         """Open log streams send half of their next line, then the connection drops."""
         return self._mark(ns, pod, container, "break_mid_line")
+
+    def cut_streams(self, after_bytes: int, ns: str, pod: str, container: str) -> int:
+        """Open log streams of the container send `after_bytes` more bytes of their
+        answer (wherever that falls: inside a line, inside a stack trace), then drop."""
+        with self.cond:
+            n = 0
+            for conn in self.log_conns:
+                if (conn.ns, conn.pod, conn.container) == (ns, pod, container):
+                    conn.cut_after = after_bytes
+                    n += 1
+            return n
 
     def silence_streams(
         self, ns: str | None = None, pod: str | None = None, container: str | None = None

@@ -138,6 +138,7 @@ class LogEndpoint(Responder):
                     pos = end
                     running = inst.running
                     broken = conn.break_mid_line
+                    cut = conn.cut_after
                 out: list[bytes] = []
                 for ts, text in lines:
                     if since_ns is not None and ts < since_ns:
@@ -150,6 +151,14 @@ class LogEndpoint(Responder):
                         return
                     out.append(line)
                 data = b"".join(out)
+                if cut is not None:
+                    if data and len(data) >= cut:
+                        if cut:  # (an empty chunk would end the body cleanly)
+                            self._chunk(data[:cut])
+                        self._abort()
+                        return
+                    with cluster.cond:
+                        conn.cut_after = cut - len(data)
                 if limit and sent + len(data) >= limit:
                     self._chunk(data[: limit - sent])
                     self._end_stream()

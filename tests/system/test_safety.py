@@ -256,6 +256,44 @@ def test_query_to_a_pipe_is_the_raw_message(hostile_store: Path) -> None:
     assert got == HOSTILE
 
 
+_TRACE_EVENT = "\n".join(
+    [
+        "\x1b[31mERROR\x1b[0m request failed \x1b[2J",
+        "java.lang.IllegalStateException: no lines",
+        "\tat com.example.App.total(App.java:88)",
+        "Caused by: java.io.IOException: \x1b]0;title\x07reset",
+    ]
+)
+
+
+@pytest.mark.parametrize("args", [(), ("--color", "never")], ids=["colour", "plain"])
+def test_an_event_on_a_terminal_is_its_lines_each_inert(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    store = Store.open(tmp_path / "trace.db")
+    write(store, Batch([rec(T0, _TRACE_EVENT), rec(T0 + 1, "seq=1 after")]))
+    out = _OWN_SGR.sub(b"", _query_on_a_terminal(store.path, *args, no_color=False))
+    assert b"\x1b" not in out and not _C1.search(out)
+    got = out.decode().split("\n")[:-1]
+    assert [ln.split(" ", 2)[2] for ln in (got[0], got[-1])] == [
+        "\\x1b[31mERROR\\x1b[0m request failed \\x1b[2J",
+        "seq=1 after",
+    ]
+    assert got[1:-1] == [
+        "java.lang.IllegalStateException: no lines",
+        "\tat com.example.App.total(App.java:88)",
+        "Caused by: java.io.IOException: \\x1b]0;title\\x07reset",
+    ]
+    piped = subprocess.run(
+        [sys.executable, "-m", "klogtui", "query", "--db", str(store.path), *args],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    assert piped.stdout.decode().split("\n")[:-1][0].split(" ", 2)[2] == _TRACE_EVENT.split("\n")[0]
+    assert _TRACE_EVENT in piped.stdout.decode()  # as written
+
+
 # -- remote mode only reads ---------------------------------------------------------------
 
 # What the minimal RBAC Role allows: list namespaces; get, list, watch pods; get pods/log.

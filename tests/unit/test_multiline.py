@@ -93,3 +93,20 @@ def test_an_open_event_is_handed_over_after_its_hold_time() -> None:
 def test_blank_lines_join_only_inside_a_trace() -> None:
     got = _group(["plain", "", "next"])
     assert [e.lines for e in got] == [1, 1, 1]
+
+
+def test_frames_after_the_hold_time_keep_the_level_of_their_trace() -> None:
+    g = Grouper(hold_s=0.3, quiet_s=0.1)
+    g.feed(0, 1, Level.ERROR, 0, "ERROR x", now=0.0)
+    g.feed(1, 2, 0, 0, "java.io.IOException: y", now=0.0)
+    assert [e.lines for e in g.expire(1.0)] == [2]
+    got = g.feed(2, 3, 0, 0, "\tat a.B.c(B.java:1)", now=1.0)
+    got += g.feed(3, 4, 0, 0, "INFO next", now=1.0)
+    got += g.flush()
+    got += g.feed(4, 5, 0, 0, "\tat a.B.c(B.java:1)", now=1.0)  # no trace before it now
+    got += g.flush()
+    assert [(e.level, e.flags) for e in got] == [
+        (Level.ERROR, CONTINUED),
+        (Level.UNKNOWN, 0),
+        (Level.UNKNOWN, CONTINUED),
+    ]

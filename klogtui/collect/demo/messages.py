@@ -1,8 +1,9 @@
 """What the demo's containers say: one line generator per kind of workload.
 
 Each generator takes the container's seeded `random.Random` and the simulated time and
-returns the (stream, text) lines of one event: JSON, logfmt, klog and plain messages;
-stderr; multi-line stack traces; ~20 KB lines; Rich markup and ANSI escapes.
+returns the (stream, text) lines of one event: zap and logrus JSON, logfmt, klog and
+plain messages; stderr; Java (Spring Boot), Python and Go stack traces; ~20 KB lines; an
+ANSI-coloured dev server; Rich markup and stray escapes.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ __all__ = [
     "cart",
     "checkout",
     "coredns",
+    "devserver",
     "envoy",
     "etl",
     "grafana",
     "kube_proxy",
     "loadgen",
+    "mailer",
     "metrics_server",
+    "orders",
     "payment",
     "postgres",
     "prometheus",
@@ -63,11 +67,13 @@ _AGENTS = ("Mozilla/5.0 (X11; Linux x86_64)", "curl/8.5.0", "kube-probe/1.30", "
 
 
 def web(rng: random.Random, ts: int) -> Lines:
+    """zap's production JSON: epoch seconds in "ts", "caller", then the fields."""
     status = rng.choices((200, 201, 304, 404, 500), (80, 5, 8, 5, 2))[0]
     level = "error" if status >= 500 else "warn" if status >= 400 else "info"
     obj = {
-        "ts": _iso(ts),
         "level": level,
+        "ts": round(ts / _NS, 6),
+        "caller": "server/http.go:88",
         "msg": "request",
         "method": rng.choice(("GET", "GET", "GET", "POST")),
         "path": rng.choice(_PATHS),
@@ -216,13 +222,115 @@ def etl(rng: random.Random, ts: int) -> Lines:
         (
             "stdout",
             json.dumps(
-                {
+                {  # logrus' JSON formatter: level, msg, time, then the fields
                     "level": "info",
                     "msg": "processed batch",
+                    "time": _iso(ts, 0)[:-1] + "Z",
                     "batch": rng.randint(1, 9999),
                     "rows": rng.randint(100, 5000),
                 }
             ),
+        )
+    ]
+
+
+def _spring(ts: int, level: str, thread: str, logger: str, msg: str) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts // _NS))
+    return f"{stamp}.{(ts % _NS) // 1_000_000:03d} {level:>5} 1 --- [{thread}] {logger} : {msg}"
+
+
+def orders(rng: random.Random, ts: int) -> Lines:
+    """A Spring Boot service; now and then a request fails with a Java stack trace."""
+    order = rng.randint(10000, 99999)
+    thread = f"nio-8080-exec-{rng.randint(1, 10)}"
+    if rng.random() < 0.03:
+        head = _spring(
+            ts,
+            "ERROR",
+            thread,
+            "o.a.c.c.C.[.[.[/].[dispatcherServlet]",
+            "Servlet.service() for servlet [dispatcherServlet] threw exception",
+        )
+        trace = (
+            f"org.springframework.dao.DataAccessResourceFailureException: order {order}: "
+            "could not fetch lines",
+            "\tat com.example.orders.OrderRepository.lines(OrderRepository.java:88)",
+            "\tat com.example.orders.OrderService.total(OrderService.java:41)",
+            "\tat com.example.orders.OrderController.show(OrderController.java:27)",
+            "\tat java.base/java.lang.Thread.run(Thread.java:1583)",
+            "Caused by: java.sql.SQLTransientConnectionException: "
+            "HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+            "\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)",
+            "\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:181)",
+            "\t... 48 more",
+            "Caused by: java.net.SocketTimeoutException: Read timed out",
+            "\tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)",
+            "\t... 12 common frames omitted",
+        )
+        return [("stdout", head)] + [("stdout", line) for line in trace]
+    if rng.random() < 0.05:
+        msg = (
+            "HikariPool-1 - Thread starvation or clock leap detected "
+            f"(housekeeper delta={rng.randint(1, 9)}m)."
+        )
+        return [
+            ("stdout", _spring(ts, "WARN", "HikariPool-1 housekeeper", "c.z.h.p.HikariPool", msg))
+        ]
+    verb = rng.choice(("created", "shipped", "paid", "cancelled"))
+    msg = f"order {order} {verb} in {rng.randint(3, 400)}ms"
+    return [("stdout", _spring(ts, "INFO", thread, "c.e.orders.OrderController", msg))]
+
+
+def mailer(rng: random.Random, ts: int) -> Lines:
+    """A Python worker (logging's default format on stderr) with chained tracebacks."""
+    job = rng.randint(1000, 9999)
+    if rng.random() < 0.04:
+        return [
+            ("stderr", f"ERROR:mailer.worker:job {job} failed"),
+            ("stderr", "Traceback (most recent call last):"),
+            ("stderr", '  File "/app/mailer/smtp.py", line 57, in send'),
+            ("stderr", "    conn.sendmail(sender, rcpt, body)"),
+            ("stderr", "ConnectionResetError: [Errno 104] Connection reset by peer"),
+            ("stderr", ""),
+            ("stderr", "During handling of the above exception, another exception occurred:"),
+            ("stderr", ""),
+            ("stderr", "Traceback (most recent call last):"),
+            ("stderr", '  File "/app/mailer/worker.py", line 112, in run'),
+            ("stderr", "    send(job)"),
+            ("stderr", '  File "/app/mailer/smtp.py", line 61, in send'),
+            ("stderr", "    raise DeliveryError(rcpt) from None"),
+            ("stderr", f"mailer.errors.DeliveryError: job {job}: <user{job}@example.com>"),
+        ]
+    what = rng.choice(("sent receipt", "sent password reset", "queued digest"))
+    return [("stderr", f"INFO:mailer.worker:job {job} {what} in {rng.randint(20, 900)}ms")]
+
+
+def devserver(rng: random.Random, ts: int) -> Lines:
+    """A front-end dev server colouring its output with SGR escapes (as vite or next do)."""
+    clock = f"\x1b[2m{_clock(ts)}\x1b[22m"
+    r = rng.random()
+    if r < 0.05:
+        return [
+            (
+                "stdout",
+                f"{clock} \x1b[31m\x1b[1mERROR\x1b[22m\x1b[39m Failed to compile "
+                f"\x1b[36msrc/pages/cart.tsx\x1b[39m: Unexpected token (42:{rng.randint(1, 80)})",
+            )
+        ]
+    if r < 0.15:
+        return [
+            (
+                "stdout",
+                f"{clock} \x1b[33mWARN\x1b[39m \x1b[1mlarge chunk\x1b[22m "
+                f"assets/index.js is {rng.randint(501, 900)} kB",
+            )
+        ]
+    page = rng.choice(("/", "/cart", "/products/[id]", "/checkout"))
+    return [
+        (
+            "stdout",
+            f"{clock} \x1b[32m\u2713\x1b[39m compiled \x1b[1m{page}\x1b[22m "
+            f"in {rng.randint(40, 900)}ms \x1b[2m({rng.randint(200, 900)} modules)\x1b[22m",
         )
     ]
 

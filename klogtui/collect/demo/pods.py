@@ -67,6 +67,20 @@ PODS = (
     ),
     PodSpec(
         "shop",
+        "orders-9d8c7b6a5-k3l4m",
+        (ContainerSpec("app", 8, say.orders),),
+        workload_kind="Deployment",
+        workload="orders",
+    ),
+    PodSpec(
+        "shop",
+        "storefront-dev-0",
+        (ContainerSpec("vite", 3, say.devserver),),
+        workload_kind="StatefulSet",
+        workload="storefront-dev",
+    ),
+    PodSpec(
+        "shop",
         "payment-8c7b6a5d4-m9n8b",
         (ContainerSpec("app", 10, say.payment),),
         crashloop=True,
@@ -94,6 +108,13 @@ PODS = (
         (ContainerSpec("redis", 5, say.redis, docker=True),),
         workload_kind="StatefulSet",
         workload="redis",
+    ),
+    PodSpec(
+        "data",
+        "mailer-7a6b5c4d3-p0o9i",
+        (ContainerSpec("worker", 4, say.mailer),),
+        workload_kind="Deployment",
+        workload="mailer",
     ),
     PodSpec(
         "data",

@@ -19,6 +19,10 @@ from klogtui.model import Record, SourceKey
 
 __all__ = ["StreamEvents"]
 
+# Record(...) runs a generated __new__ in Python; tuple's own (in C) makes the same
+# tuple in a third of the time, and one is made for every event.
+_new_record = tuple.__new__
+
 
 class StreamEvents:
     """The events being gathered for one content stream.
@@ -27,20 +31,23 @@ class StreamEvents:
         source: the container instance its records belong to.
     """
 
-    __slots__ = ("_outbox", "_ordered", "_source", "groupers")
+    __slots__ = ("_ordered", "_records", "_source", "_starts", "groupers")
 
     def __init__(self, source: SourceKey) -> None:
         self._source = source
         self.groupers = (Grouper(), Grouper(), Grouper())  # by stream; [0] unused
-        # (start position, record) of finished events not handed over yet.
-        self._outbox: list[tuple[int, Record]] = []
+        # The outbox: finished events not handed over yet, and where each starts (two
+        # lists, not a list of pairs: a pair per line costs, and release() hands over
+        # a slice of the records as they are).
+        self._records: list[Record] = []
+        self._starts: list[int] = []
         self._ordered = True  # the outbox is in position order (the usual case: no sort)
 
     @property
     def holding(self) -> bool:
         """Events open or waiting: lines read but not handed over."""
         g = self.groupers
-        return bool(self._outbox) or g[1].open_start is not None or g[2].open_start is not None
+        return bool(self._records) or g[1].open_start is not None or g[2].open_start is not None
 
     @property
     def deadline(self) -> float | None:
@@ -51,7 +58,9 @@ class StreamEvents:
     def first_unsent(self, stream: int) -> int | None:
         """Where the stream's first line not handed over starts; None if all were."""
         open_start = self.groupers[stream].open_start if stream else None
-        waiting = [start for start, r in self._outbox if r.stream == stream]
+        waiting = [
+            s for s, r in zip(self._starts, self._records, strict=True) if r.stream == stream
+        ]
         candidates = [s for s in (open_start, *waiting) if s is not None and s >= 0]
         return min(candidates) if candidates else None
 
@@ -63,7 +72,9 @@ class StreamEvents:
             self._put(p.start, Record(p.ts, self._source, 0, p.message, level, p.flags, fields))
             return
         g = self.groupers[stream]
-        self._queue(stream, g.feed(p.start, p.ts, p.level, p.flags, p.message, now))
+        done = g.feed(p.start, p.ts, p.level, p.flags, p.message, now)
+        if done:
+            self._queue(stream, done)
         if p.start < 0:
             # Restored fragments: no position for a checkpoint to point at.
             self._queue(stream, g.flush())
@@ -80,40 +91,48 @@ class StreamEvents:
 
     def release(self) -> list[Record]:
         """The finished events no open event started before, in file order."""
-        box = self._outbox
-        if not box:
+        records = self._records
+        if not records:
             return []
+        starts = self._starts
         if not self._ordered:
-            box.sort(key=_start)  # stable: equal positions keep their order
+            # Stable: equal positions keep their order.
+            order = sorted(range(len(starts)), key=starts.__getitem__)
+            starts = self._starts = [starts[i] for i in order]
+            records = self._records = [records[i] for i in order]
             self._ordered = True
         opens = [s for g in self.groupers if (s := g.open_start) is not None]
-        if opens:
-            cut = bisect_left(box, min(opens), key=_start)
-            out, self._outbox = box[:cut], box[cut:]
-        else:
-            out, self._outbox = box, []
-        return [r for _, r in out]
+        if not opens:
+            self._records, self._starts = [], []
+            return records
+        cut = bisect_left(starts, min(opens))
+        self._records, self._starts = records[cut:], starts[cut:]
+        return records[:cut]
 
     def _queue(self, stream: int, events: list[Event]) -> None:
         if events:
             source = self._source
-            box = self._outbox
+            starts = self._starts
+            records = self._records
             for e in events:
                 message = e.message
-                if message[:1] in STRUCTURED_FIRST:  # else no fields: spare the call
+                first = message[:1]
+                # Else no fields, so spare the call: most free text opens with a digit or
+                # "[", or has no "=" (which logfmt needs); JSON opens with "{" (or ESC).
+                if first in STRUCTURED_FIRST and (first in "{\x1b" or "=" in message):
                     level, fields = stored_fields(message, e.level)
                 else:
                     level, fields = e.level, None
-                if box and e.start < box[-1][0]:
+                if starts and e.start < starts[-1]:
                     self._ordered = False
-                box.append((e.start, Record(e.ts, source, stream, message, level, e.flags, fields)))
+                starts.append(e.start)
+                records.append(
+                    _new_record(Record, (e.ts, source, stream, message, level, e.flags, fields))
+                )
 
     def _put(self, start: int, record: Record) -> None:
-        box = self._outbox
-        if box and start < box[-1][0]:
+        starts = self._starts
+        if starts and start < starts[-1]:
             self._ordered = False
-        box.append((start, record))
-
-
-def _start(item: tuple[int, Record]) -> int:
-    return item[0]
+        starts.append(start)
+        self._records.append(record)

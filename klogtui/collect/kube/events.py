@@ -6,8 +6,11 @@ joins its lines (formats/multiline.py). An event still open is not counted in th
 instance's `ResumePoint`: a checkpoint written meanwhile resumes at its first line, and
 a new request (a reconnect) drops it, since the kubelet sends its lines again. The
 `EventTicker` thread hands over events held past their hold time, so a live tail is
-never held back longer than that. Each instance's lock makes "events handed over" and
-"checkpoint added" one step, in order.
+never held back longer than that; but not once the stream broke or was interrupted
+(`await_resend`): the next request sends the whole event again, so a trace cut by a
+dropped connection is stored once and whole however long the reconnect takes (and if
+the instance's log is gone for good, `flush` still stores what was read). Each
+instance's lock makes "events handed over" and "checkpoint added" one step, in order.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class InstanceEvents:
         self._lock = threading.Lock()
         # (timestamp, line identity) of each line in the open event
         self._held: deque[tuple[int, int]] = deque()
+        self._resend_due = False  # the stream ended early: the open event comes again
 
     def add(self, lines: list[Record], identities: list[int], now: float | None = None) -> bool:
         """Join lines (one record per line, not yet counted in the point) into events,
@@ -72,6 +76,8 @@ class InstanceEvents:
     def expire(self, now: float) -> None:
         """Hand over the open event if it was held past its hold time."""
         with self._lock:
+            if self._resend_due:
+                return
             out: list[Record] = []
             self._finish(self._grouper.expire(now), out)
             self._hand_over(out)
@@ -88,11 +94,18 @@ class InstanceEvents:
         with self._lock:
             self._grouper = Grouper()
             self._held.clear()
+            self._resend_due = False
+
+    def await_resend(self) -> None:
+        """The stream broke or was interrupted: keep the open event for the next request
+        (which drops it and reads it again, whole) instead of handing it over cut."""
+        with self._lock:
+            self._resend_due = True
 
     @property
     def deadline(self) -> float | None:
         with self._lock:
-            return self._grouper.deadline
+            return None if self._resend_due else self._grouper.deadline
 
     def _finish(self, events: list[Event], out: list[Record]) -> None:
         for e in events:

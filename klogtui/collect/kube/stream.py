@@ -348,6 +348,8 @@ class InstanceStream:
                 resp.release_conn()
         if outcome == _Outcome.EOF and self._interrupted:
             outcome = _Outcome.INTERRUPTED
+        if outcome != _Outcome.EOF:
+            self._events.await_resend()  # the next request sends the open event again
         if outcome == _Outcome.EOF and splitter.pending:
             if ended:
                 # The container died mid-line: that fragment is all there will be.
