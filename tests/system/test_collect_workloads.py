@@ -88,4 +88,4 @@ def test_demo_sources_have_owners(tmp_path: Path) -> None:
     assert ("kube-system", "DaemonSet", "kube-proxy") in owners
     assert all(kind and name for _, kind, name in owners)
     assert postgres == {"postgres-0"}
-    assert by_kind == {"postgres-0", "redis-0", "prometheus-0"}
+    assert by_kind == {"postgres-0", "redis-0", "prometheus-0", "storefront-dev-0"}
