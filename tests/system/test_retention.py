@@ -216,5 +216,9 @@ def test_once_with_a_small_max_size_ends_under_it_and_never_wedges(
     assert done.returncode == 0, done.stderr
     assert db.stat().st_size <= 5_000_000
     kept = _dropped_only_the_oldest(db, 10, 30_000)
-    assert kept > 10_000
+    # About 10,000 lines of this shape fit in 5 MB beside the commit log. Retention trims
+    # to 90% once the file passes 95%, so where the last trim lands depends on commit
+    # timing (9,882 to 10,458 seen over a dozen runs): 8,000 allows for that and still
+    # catches a store emptied far below its cap.
+    assert kept > 8_000
     assert "retention: dropped the" in done.stderr and "full" not in done.stderr, done.stderr
