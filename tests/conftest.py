@@ -63,6 +63,12 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def kolkata(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local zone is Asia/Kolkata (UTC+05:30, no summer time) for the test."""
+    yield from _local_zone(monkeypatch, "Asia/Kolkata")
+
+
+@pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of 25 lines and a 75-line window, so a few hundred lines (or a few key
     presses) cross many window edges of the log pane."""

@@ -4,12 +4,8 @@ with the corpus's real-world shapes (tests/corpus)."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from rich.segment import Segment
 from textual.widgets import SelectionList
 
@@ -281,22 +277,6 @@ async def test_field_columns_show_the_picked_fields_values(tmp_path: Path) -> No
         assert "ERR 1795514400.2 503 request failed latency=0.25" in failed  # not twice
         free = next(r for r in rows(host) if "free text" in r)
         assert "INF" in free and free.endswith("free text")
-
-
-@pytest.fixture
-def kolkata() -> Iterator[None]:
-    """The local time zone is UTC+05:30 (no summer time) for the test."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Asia/Kolkata"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 async def test_z_shows_local_times_and_since_follows(tmp_path: Path, kolkata: None) -> None:

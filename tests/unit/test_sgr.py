@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -71,22 +68,6 @@ def test_structured_reads_the_first_line_only() -> None:
 
 
 NOW = int(datetime(2026, 12, 1, 20, 0, tzinfo=UTC).timestamp()) * 10**9
-
-
-@pytest.fixture
-def kolkata() -> Iterator[None]:
-    """The local time zone is UTC+05:30 (no summer time) for the test."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Asia/Kolkata"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 def at(text: str) -> int:
