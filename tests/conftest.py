@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from klogtui.store import Store
 from tests.kube_double import FakeCluster, KubeDouble
+from tests.kube_run import Run
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
@@ -81,3 +83,18 @@ def double() -> Iterator[KubeDouble]:
     """The API double on 127.0.0.1 with an empty cluster (a test module may override it)."""
     with KubeDouble(FakeCluster()) as d:
         yield d
+
+
+@pytest.fixture
+def run(double: KubeDouble, store: Store, tmp_path: Path) -> Iterator[Callable[..., Run]]:
+    """Makes remote-mode Runs against the double into `store`; stops them after the test."""
+    runs: list[Run] = []
+
+    def make(**kw: Any) -> Run:
+        r = Run(double, store, tmp_path, **kw)
+        runs.append(r)
+        return r
+
+    yield make
+    for r in runs:
+        r.stop()

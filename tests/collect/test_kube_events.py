@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,11 +16,11 @@ from klogtui.collect.kube.lines import ReplayFilter, ResumePoint, to_records
 from klogtui.formats import parse_timestamp
 from klogtui.model import Batch, SourceKey
 from klogtui.store import Store
-from tests.collect.test_kube_collect import Run, settle, stored
 from tests.corpus import SHAPES, events_of
 from tests.kube_double import FakeCluster, KubeDouble
 from tests.kube_double.cluster import Throttle
 from tests.kube_double.times import format_ts
+from tests.kube_run import Run, settle, stored
 from tests.waiting import wait_for
 
 T0 = 1_795_514_400_000_000_000
@@ -33,20 +31,6 @@ TRUTH = events_of(sorted(SHAPES))
 def double() -> Iterator[KubeDouble]:
     with KubeDouble(FakeCluster()) as d:
         yield d
-
-
-@pytest.fixture
-def run(double: KubeDouble, store: Store, tmp_path: Path) -> Iterator[Callable[..., Run]]:
-    runs: list[Run] = []
-
-    def make(**kw: Any) -> Run:
-        r = Run(double, store, tmp_path, **kw)
-        runs.append(r)
-        return r
-
-    yield make
-    for r in runs:
-        r.stop()
 
 
 def _log(c: FakeCluster, first: int, last: int, base_ns: int) -> None:

@@ -19,10 +19,10 @@ from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.collector import KubeCollector, KubeOptions
 from klogtui.errors import CollectorError
 from klogtui.store import Store
-from tests.collect.test_kube_collect import FAST, seqs, settle
 from tests.kube_double import FakeCluster, KubeDouble
 from tests.kube_double.plugins import ExecPlugin
 from tests.kube_double.tls import double_ca
+from tests.kube_run import FAST, seqs, settle
 from tests.waiting import wait_for
 
 PYTHON = os.path.basename(sys.executable)

@@ -8,8 +8,8 @@ import pytest
 
 from klogtui.cli import main
 from klogtui.store import Store
-from tests.collect.test_kube_collect import seqs, stored
 from tests.kube_double import KubeDouble
+from tests.kube_run import seqs, stored
 
 
 def test_collect_once_stores_every_line_and_resumes_without_duplicates(

@@ -20,8 +20,8 @@ from klogtui.collect.kube.collector import KubeCollector, KubeOptions
 from klogtui.collect.kube.connect import MIN_CLIENT_MAJOR
 from klogtui.errors import CollectorError
 from klogtui.store import Store, default_db_path
-from tests.collect.test_kube_collect import FAST, Run, seqs, settle, stored
 from tests.kube_double import FakeCluster, KubeDouble, Throttle, write_kubeconfig
+from tests.kube_run import FAST, Run, seqs, settle, stored
 from tests.net import free_port
 from tests.waiting import wait_for
 

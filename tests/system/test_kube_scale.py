@@ -26,8 +26,8 @@ from klogtui.collect.kube.stream import StreamTimings
 from klogtui.gaps import GapRange, parse_gap
 from klogtui.model import Flag
 from klogtui.store import Store
-from tests.collect.test_kube_collect import Run
 from tests.kube_double import FakeCluster, KubeDouble
+from tests.kube_run import Run
 from tests.waiting import wait_for
 
 NS = 1_000_000_000
