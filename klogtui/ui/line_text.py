@@ -156,10 +156,16 @@ def _append_log(text: Text, chunk: str, base: str, colours: bool, state: SgrStat
     return state
 
 
+# The time fields loggers write (zap's ts, logrus' and pino's time, ECS's @timestamp):
+# the row's time column already says when, so a row leaves them out (as hl does); the
+# detail view and the raw line (`r`) still show them.
+_TIME_FIELDS = frozenset({"ts", "time", "timestamp", "@timestamp"})
+
+
 def _append_fields(text: Text, fields: dict[str, object], style: str, skip: set[str]) -> None:
     for key, value in fields.items():
-        if key in skip:
-            continue  # shown in its own column
+        if key in skip or key in _TIME_FIELDS:
+            continue  # shown in its own column, or the time column says it
         if text.cell_len:
             text.append(" ")
         text.append(inert(key), f"{style} bold")
