@@ -43,14 +43,15 @@ MESSAGE_KEYS = ("msg", "message", "log", "M", "@message", "event")
 LEVEL_KEYS = ("level", "severity", "lvl", "L", "loglevel", "@level", "log.level")
 
 # A logfmt line: pairs separated by spaces, values bare or double-quoted. One anchored
-# match (in C) tells whether the whole line is pairs, stopping at the first word that is
-# not one (free text with a "=" in it fails within a word or two); only then does a
-# findall take the pairs. Each pair is atomic: a value is never re-split into pairs, so
-# a failing line cannot backtrack.
+# match rules most free text out at its first word; then one split (in C) cuts the line
+# into separators and pairs: it is logfmt when every separator is blank (free text with
+# a "=" in it leaves a word there). A value is never re-split into pairs, so a line
+# cuts the same way an anchored match of pair after pair would. A key starts no later
+# than its word does (the look-behind): tried inside a long word, each position would
+# scan to the word's end, quadratic in its length.
 _LOGFMT_START = re.compile(r"[A-Za-z_@][\w.@/-]*=")
 _LOGFMT_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
-_LOGFMT_LINE = re.compile(r"\s*(?>[\w@][\w.@/-]*=(?:" + _LOGFMT_VALUE + r")\s*)+")
-_LOGFMT_PAIRS = re.compile(r"([\w@][\w.@/-]*)=(" + _LOGFMT_VALUE + ")")
+_LOGFMT_PAIRS = re.compile(r"(?<![\w.@/-])([\w@][\w.@/-]*)=(" + _LOGFMT_VALUE + ")")
 _MIN_LOGFMT_PAIRS = 2
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # What a structured line can open with: lines opening with anything else have no fields.
@@ -161,18 +162,26 @@ def _json(text: str) -> Fields | None:
 
 
 def _logfmt(text: str) -> Fields | None:
-    if _LOGFMT_START.match(text) is None or _LOGFMT_LINE.fullmatch(text) is None:
-        return None  # free text, perhaps with a "=" in it: not logfmt
-    found = _LOGFMT_PAIRS.findall(text)
-    pairs: dict[str, object] = dict(found)
-    if len(pairs) < len(found):  # a key written twice: its first value counts
+    if _LOGFMT_START.match(text) is None:
+        return None  # free text: not logfmt
+    # [separator, key, value, separator, key, value, …, separator]
+    parts = _LOGFMT_PAIRS.split(text)
+    separators = "".join(parts[::3])
+    if separators and not separators.isspace():
+        return None  # free text with a "=" in it: not logfmt
+    keys, values = parts[1::3], parts[2::3]
+    pairs: dict[str, object] = dict(zip(keys, values, strict=True))
+    if len(pairs) < len(keys):  # a key written twice: its first value counts
         pairs = {}
-        for key, value in found:
+        for key, value in zip(keys, values, strict=True):
             pairs.setdefault(key, value)
     if '"' in text:
         for key, value in pairs.items():
             if isinstance(value, str) and value[:1] == '"':
-                pairs[key] = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+                value = value[1:-1]
+                if "\\" in value:
+                    value = value.replace('\\"', '"').replace("\\\\", "\\")
+                pairs[key] = value
     if len(pairs) < _MIN_LOGFMT_PAIRS:
         return None
     return _split(pairs)
