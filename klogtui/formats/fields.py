@@ -53,7 +53,18 @@ _LOGFMT_START = re.compile(r"[A-Za-z_@][\w.@/-]*=")
 _LOGFMT_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
 _LOGFMT_PAIRS = re.compile(r"(?<![\w.@/-])([\w@][\w.@/-]*)=(" + _LOGFMT_VALUE + ")")
 _MIN_LOGFMT_PAIRS = 2
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# `encode` builds its C encoder anew on every call, most of the cost for a few fields:
+# the same encoder (json's own settings above, no circular check: parsed text cannot
+# hold a cycle) is built once. Where json has no C encoder, `encode` it is.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE_CHUNKS = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
 # What a structured line can open with: lines opening with anything else have no fields.
 STRUCTURED_FIRST = frozenset("{_@abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\x1b")
 
@@ -70,6 +81,11 @@ class Fields(NamedTuple):
     message: str | None
     level: int
     fields: dict[str, object]
+
+
+# Fields(...) runs a generated __new__ in Python; tuple's own (in C) makes the same tuple
+# faster, and one is made for every structured line.
+_new_fields = tuple.__new__
 
 
 def parse(text: str) -> Fields | None:
@@ -126,7 +142,9 @@ def fields_json(fields: dict[str, object]) -> str | None:
     """The fields as stored: compact JSON text; None when there are none."""
     if not fields:
         return None
-    return _ENCODE(fields)
+    if _ENCODE_CHUNKS is None:
+        return _ENCODER.encode(fields)
+    return "".join(_ENCODE_CHUNKS(fields, 0))
 
 
 def _split(rest: dict[str, object]) -> Fields:
@@ -146,7 +164,7 @@ def _split(rest: dict[str, object]) -> Fields:
                 level = found
                 del rest[key]
                 break
-    return Fields(message, level, rest)
+    return _new_fields(Fields, (message, level, rest))
 
 
 def _json(text: str) -> Fields | None:
