@@ -188,18 +188,21 @@ def _logfmt(text: str) -> Fields | None:
     if separators and not separators.isspace():
         return None  # free text with a "=" in it: not logfmt
     keys, values = parts[1::3], parts[2::3]
+    if '"' in text:
+        values = [_unquoted(v) if v[:1] == '"' else v for v in values]
     pairs: dict[str, object] = dict(zip(keys, values, strict=True))
     if len(pairs) < len(keys):  # a key written twice: its first value counts
         pairs = {}
         for key, value in zip(keys, values, strict=True):
             pairs.setdefault(key, value)
-    if '"' in text:
-        for key, value in pairs.items():
-            if isinstance(value, str) and value[:1] == '"':
-                value = value[1:-1]
-                if "\\" in value:
-                    value = value.replace('\\"', '"').replace("\\\\", "\\")
-                pairs[key] = value
     if len(pairs) < _MIN_LOGFMT_PAIRS:
         return None
     return _split(pairs)
+
+
+def _unquoted(value: str) -> str:
+    """A double-quoted logfmt value's text."""
+    value = value[1:-1]
+    if "\\" in value:
+        value = value.replace('\\"', '"').replace("\\\\", "\\")
+    return value
