@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gen import Dataset, generate  # noqa: E402
 
 from klogtui.collect.files.events import StreamEvents  # noqa: E402
-from klogtui.formats import LineDecoder  # noqa: E402
+from klogtui.formats import LineDecoder, Parsed  # noqa: E402
 from klogtui.model import Batch, Record, SourceKey  # noqa: E402
 from klogtui.store import Store  # noqa: E402
 
@@ -73,19 +73,23 @@ def events_ingest(
         now = time.time_ns()
         mono = time.monotonic()
         pos = 0
+        parsed: list[Parsed] = []
         for n, raw in enumerate(data.split(b"\n")[:-1]):
             for p in decoder.feed(raw, now, pos):
                 if grouped:
-                    events.add(p, mono)
+                    parsed.append(p)
                 else:
                     pending.append(Record(p.ts, key, p.stream, p.message, p.level, p.flags))
             pos += len(raw) + 1
             if grouped and n % 1024 == 1023:  # as the collector: once per chunk read
+                events.add_many(parsed, mono)
+                parsed = []
                 pending += events.release()
             if len(pending) >= _SUBMIT:
                 writer.submit(Batch(pending))
                 pending = []
         if grouped:
+            events.add_many(parsed, mono)
             events.flush()
             pending += events.release()
     writer.submit(Batch(pending))

@@ -43,16 +43,28 @@ MESSAGE_KEYS = ("msg", "message", "log", "M", "@message", "event")
 LEVEL_KEYS = ("level", "severity", "lvl", "L", "loglevel", "@level", "log.level")
 
 # A logfmt line: pairs separated by spaces, values bare or double-quoted. One anchored
-# match (in C) tells whether the whole line is pairs, stopping at the first word that is
-# not one (free text with a "=" in it fails within a word or two); only then does a
-# findall take the pairs. Each pair is atomic: a value is never re-split into pairs, so
-# a failing line cannot backtrack.
+# match rules most free text out at its first word; then one split (in C) cuts the line
+# into separators and pairs: it is logfmt when every separator is blank (free text with
+# a "=" in it leaves a word there). A value is never re-split into pairs, so a line
+# cuts the same way an anchored match of pair after pair would. A key starts no later
+# than its word does (the look-behind): tried inside a long word, each position would
+# scan to the word's end, quadratic in its length.
 _LOGFMT_START = re.compile(r"[A-Za-z_@][\w.@/-]*=")
 _LOGFMT_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
-_LOGFMT_LINE = re.compile(r"\s*(?>[\w@][\w.@/-]*=(?:" + _LOGFMT_VALUE + r")\s*)+")
-_LOGFMT_PAIRS = re.compile(r"([\w@][\w.@/-]*)=(" + _LOGFMT_VALUE + ")")
+_LOGFMT_PAIRS = re.compile(r"(?<![\w.@/-])([\w@][\w.@/-]*)=(" + _LOGFMT_VALUE + ")")
 _MIN_LOGFMT_PAIRS = 2
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# `encode` builds its C encoder anew on every call, most of the cost for a few fields:
+# the same encoder (json's own settings above, no circular check: parsed text cannot
+# hold a cycle) is built once. Where json has no C encoder, `encode` it is.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE_CHUNKS = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
 # What a structured line can open with: lines opening with anything else have no fields.
 STRUCTURED_FIRST = frozenset("{_@abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\x1b")
 
@@ -69,6 +81,11 @@ class Fields(NamedTuple):
     message: str | None
     level: int
     fields: dict[str, object]
+
+
+# Fields(...) runs a generated __new__ in Python; tuple's own (in C) makes the same tuple
+# faster, and one is made for every structured line.
+_new_fields = tuple.__new__
 
 
 def parse(text: str) -> Fields | None:
@@ -125,7 +142,9 @@ def fields_json(fields: dict[str, object]) -> str | None:
     """The fields as stored: compact JSON text; None when there are none."""
     if not fields:
         return None
-    return _ENCODE(fields)
+    if _ENCODE_CHUNKS is None:
+        return _ENCODER.encode(fields)
+    return "".join(_ENCODE_CHUNKS(fields, 0))
 
 
 def _split(rest: dict[str, object]) -> Fields:
@@ -145,7 +164,7 @@ def _split(rest: dict[str, object]) -> Fields:
                 level = found
                 del rest[key]
                 break
-    return Fields(message, level, rest)
+    return _new_fields(Fields, (message, level, rest))
 
 
 def _json(text: str) -> Fields | None:
@@ -161,18 +180,29 @@ def _json(text: str) -> Fields | None:
 
 
 def _logfmt(text: str) -> Fields | None:
-    if _LOGFMT_START.match(text) is None or _LOGFMT_LINE.fullmatch(text) is None:
-        return None  # free text, perhaps with a "=" in it: not logfmt
-    found = _LOGFMT_PAIRS.findall(text)
-    pairs: dict[str, object] = dict(found)
-    if len(pairs) < len(found):  # a key written twice: its first value counts
-        pairs = {}
-        for key, value in found:
-            pairs.setdefault(key, value)
+    if _LOGFMT_START.match(text) is None:
+        return None  # free text: not logfmt
+    # [separator, key, value, separator, key, value, …, separator]
+    parts = _LOGFMT_PAIRS.split(text)
+    separators = "".join(parts[::3])
+    if separators and not separators.isspace():
+        return None  # free text with a "=" in it: not logfmt
+    keys, values = parts[1::3], parts[2::3]
     if '"' in text:
-        for key, value in pairs.items():
-            if isinstance(value, str) and value[:1] == '"':
-                pairs[key] = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        values = [_unquoted(v) if v[:1] == '"' else v for v in values]
+    pairs: dict[str, object] = dict(zip(keys, values, strict=True))
+    if len(pairs) < len(keys):  # a key written twice: its first value counts
+        pairs = {}
+        for key, value in zip(keys, values, strict=True):
+            pairs.setdefault(key, value)
     if len(pairs) < _MIN_LOGFMT_PAIRS:
         return None
     return _split(pairs)
+
+
+def _unquoted(value: str) -> str:
+    """A double-quoted logfmt value's text."""
+    value = value[1:-1]
+    if "\\" in value:
+        value = value.replace('\\"', '"').replace("\\\\", "\\")
+    return value

@@ -222,6 +222,14 @@ class Grouper:
     def feed(
         self, start: int, ts: int, level: int, flags: int, text: str, now: float = 0.0
     ) -> list[Event]:
+        """Add one line (without its terminator); returns the events it completes (as
+        `push`, in a list)."""
+        done = self.push(start, ts, level, flags, text, now)
+        return [] if done is None else [done]
+
+    def push(
+        self, start: int, ts: int, level: int, flags: int, text: str, now: float = 0.0
+    ) -> Event | None:
         """Add one line (without its terminator).
 
         Args:
@@ -231,7 +239,7 @@ class Grouper:
             now: `time.monotonic()` for the hold time.
 
         Returns:
-            The events this line completes: usually none or one.
+            The event this line completes, if any (a line completes at most one).
         """
         o = self._open
         if (
@@ -247,7 +255,7 @@ class Grouper:
             parts[0] = text
             o.size = len(text)
             o.opened_at = o.last_at = now
-            return [done]
+            return done
         bare = strip_ansi(text) if "\x1b" in text else text
         frame = bare[:1] in _FRAME_FIRST and _FRAME_RE.match(bare) is not None
         if o is not None:
@@ -263,13 +271,13 @@ class Grouper:
                 if len(o.parts) >= self.max_lines or o.size + 1 + len(text) > self.max_bytes:
                     done = o.event(CUT)
                     self._open = _Open(start, ts, o.level, flags | CONTINUED, text, mode, now)
-                    return [done]
+                    return done
                 o.parts.append(text)
                 o.size += 1 + len(text)
                 o.flags |= flags
                 o.mode = mode
                 o.last_at = now
-                return []
+                return None
         kind = _trace_start(bare)
         if kind is not None:
             new = _Open(start, ts, level if level >= WARN else ERROR, flags, text, kind, now)
@@ -282,7 +290,7 @@ class Grouper:
         if not frame:
             self._cut_level = None
         self._open = new
-        return [] if o is None else [o.event()]
+        return None if o is None else o.event()
 
     def expire(self, now: float) -> list[Event]:
         """Hand over the open event if it was held past its deadline."""

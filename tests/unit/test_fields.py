@@ -4,6 +4,7 @@ of matched text (formats/ansi.py): the corpus, and bad input kept as written."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -85,3 +86,14 @@ def test_ansi_escapes_are_removed_for_matching_and_level() -> None:
     assert detect_level("\x1b[33m[warn]\x1b[39m x") == Level.WARN
     plain = "no escapes here"
     assert strip_ansi(plain) is plain
+
+
+def test_a_long_word_after_logfmt_pairs_is_read_in_linear_time() -> None:
+    # Tried at every position of the word, a pair's key would scan to the word's end:
+    # minutes for these 128 KiB, where one pass takes milliseconds.
+    word = "x" * (1 << 17)
+    started = time.perf_counter()
+    assert parse("level=warn msg=slow " + word) is None  # free text after the pairs
+    got = parse("level=warn msg=slow blob=" + word)
+    assert time.perf_counter() - started < 5
+    assert got is not None and got.fields == {"blob": word}

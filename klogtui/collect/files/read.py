@@ -252,12 +252,12 @@ class FileReader:
         now = time.time_ns()
         mono = time.monotonic()
         feed = st.decoder.feed
-        add = st.events.add
+        parsed = []
         pos = base
         for raw in lines:
-            for p in feed(raw, now, pos):
-                add(p, mono)
+            parsed += feed(raw, now, pos)
             pos += len(raw) + 1
+        st.events.add_many(parsed, mono)
         self._release(st)
         malformed = st.decoder.malformed
         if malformed != st.malformed_seen:
@@ -308,9 +308,10 @@ class FileReader:
         now = time.time_ns()
         mono = time.monotonic()
         final = st.decoder.feed(raw, now, st.offset - len(raw)) if raw else []
-        for p in final + st.decoder.flush(now):
+        final += st.decoder.flush(now)
+        for p in final:
             p.flags |= Flag.UNTERMINATED
-            st.events.add(p, mono)
+        st.events.add_many(final, mono)
         self._flush_stream_groups(st)
 
     def finish_stream(self, st: ContentStream, f: LogFile | None) -> None:
