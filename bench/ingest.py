@@ -22,7 +22,14 @@ from pathlib import Path
 
 from gen import Dataset
 
-__all__ = ["KLOGTUI", "klogtui_ingest", "naive_ingest", "remove_db", "stored_lines"]
+__all__ = [
+    "KLOGTUI",
+    "klogtui_ingest",
+    "naive_ingest",
+    "remove_db",
+    "store_bytes",
+    "stored_lines",
+]
 
 KLOGTUI = str(Path(sys.executable).with_name("klogtui"))
 _BATCH = 10_000
@@ -32,6 +39,15 @@ def remove_db(db: Path) -> None:
     """Delete a store and its WAL and shared-memory files."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(db) + suffix).unlink(missing_ok=True)
+
+
+def store_bytes(db: Path) -> int:
+    """What a closed store takes on disk: the file and any WAL left beside it."""
+    return sum(
+        Path(str(db) + suffix).stat().st_size
+        for suffix in ("", "-wal")
+        if Path(str(db) + suffix).exists()
+    )
 
 
 def _ts_ns(text: str) -> int:

@@ -155,13 +155,16 @@ def _load() -> str:
 def bench_ingest(ds: gen.Dataset, runs: int, log: Callable[[str], None]) -> list[Row]:
     """Alternate naive and klogtui runs so drift in the machine's load hits both."""
     naive, klog = [], []
+    naive_bytes = klog_bytes = 0
     with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=gen.DATA_DIR) as tmp:
         for i in range(runs):
             t = ingest.naive_ingest(ds, Path(tmp) / "naive.db")
             naive.append(ds.lines / t)
+            naive_bytes = ingest.store_bytes(Path(tmp) / "naive.db")
             ingest.remove_db(Path(tmp) / "naive.db")
             t = ingest.klogtui_ingest(ds, Path(tmp) / "klogtui.db")
             klog.append(ds.lines / t)
+            klog_bytes = ingest.store_bytes(Path(tmp) / "klogtui.db")
             ingest.remove_db(Path(tmp) / "klogtui.db")
             log(
                 f"  ingest run {i + 1}/{runs}: naive {naive[-1]:,.0f} lines/s, "
@@ -177,7 +180,16 @@ def bench_ingest(ds: gen.Dataset, runs: int, log: Callable[[str], None]) -> list
             _ratio(k / n),
             ">= 200,000 and >= 1.8x",
             _verdict(k >= 200_000 and k / n >= 1.8),
-        )
+        ),
+        Row(
+            f"store size after ingest, MB (raw files {ds.bytes / 1e6:,.1f} MB; "
+            "store / raw in the ratio column)",
+            f"{klog_bytes / 1e6:,.1f}",
+            f"{naive_bytes / 1e6:,.1f} (naive)",
+            f"{klog_bytes / ds.bytes:.2f}x raw",
+            "<= 1.0x raw",
+            _verdict(klog_bytes <= ds.bytes),
+        ),
     ]
 
 

@@ -10,6 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+_CEILING_VARIANTS = (
+    "lines table (+ source index), no text index",
+    "FTS5 alone, store ids",
+    "FTS5 alone, consecutive rowids",
+    "FTS5 alone, detail=column, store ids",
+    "FTS5 alone, detail=none, store ids",
+    "lines + FTS5, one transaction (the writer's SQL)",
+)
 
 
 @pytest.mark.slow
@@ -39,6 +47,9 @@ def test_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
     rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
     names = [row.split(" | ")[0].lstrip("| ") for row in rows]
     assert names[0].startswith("ingest 2,000 lines")
+    size = rows[1].split(" | ")
+    assert size[0].startswith("| store size after ingest, MB")
+    assert size[3].endswith("x raw") and size[4] == "<= 1.0x raw"
     for query in ("common", "rare", "phrase", "metadata"):
         assert any(n.startswith(f"search {query} @2,000") and "in-process" in n for n in names)
         assert any(n.startswith(f"search {query} @2,000") and "klogtui query" in n for n in names)
@@ -53,6 +64,20 @@ def test_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
         assert any(n.startswith(prefix) for n in names), prefix
     assert "ERROR" not in out
     assert "- SQLite: " in out and "- CPU: " in out
+
+    # The SQLite ceiling runs over the store the suite just built.
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ceiling.py")]
+        + ["--store", str(tmp_path / "data" / "store-2000-s1.db"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[0].lstrip("| ") for line in table] == list(_CEILING_VARIANTS)
+    assert all(line.split(" | ")[1] != "0" for line in table)
 
 
 @pytest.mark.slow
