@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from klogtui import __version__
 from klogtui.errors import BrokenStoreError, KlogError, QueryError
+from klogtui.remote.options import add_collectors_options
 
 if TYPE_CHECKING:
     from klogtui.alerts.rules import RuleSet
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour per source (default: when stdout is a terminal)",
     )
+    add_collectors_options(query)
     alerts = sub.add_parser(
         "alerts",
         help="list the alert rules and their state",
@@ -528,9 +530,13 @@ def _main(argv: Sequence[str] | None) -> int:
             setattr(args, dest, value)
     try:
         if args.command == "query":
+            args.query = " ".join(args.query)
+            if args.collectors:
+                from klogtui.remote.command import run_remote_query
+
+                return run_remote_query(args)
             from klogtui.query_cmd import run_query
 
-            args.query = " ".join(args.query)
             return run_query(args)
         if args.command == "alerts":
             from klogtui.alerts.command import run_alerts

@@ -20,7 +20,7 @@ from klogtui.store.reader import Reader
 from klogtui.store.schema import broken_store
 from klogtui.text import LEVEL_SGR, SOURCE_SGR, flag_names, format_ts, inert
 
-__all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines"]
+__all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines", "text_line"]
 
 OutputFormat = Literal["text", "jsonl"]
 
@@ -101,16 +101,22 @@ class Printer:
     def text(self, line: LogLine) -> str:
         src = self._source(line)
         name = f"{src.namespace}/{src.pod}/{src.container}" if src else f"#{line.source_id}"
-        ts = format_ts(line.ts)
-        if not self.color:
-            message = inert(line.message) if self.terminal else line.message
-            return f"{ts} {name} {message}"
-        hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
-        message = inert(line.message)
-        sgr = LEVEL_SGR.get(Level(line.level))
-        if sgr:
-            message = f"\x1b[{sgr}m{message}\x1b[0m"
-        return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
+        return text_line(
+            format_ts(line.ts), name, Level(line.level), line.message, self.color, self.terminal
+        )
+
+
+def text_line(ts: str, name: str, level: Level, message: str, color: bool, terminal: bool) -> str:
+    """One line of `-o text`: time, source name, message (coloured, or made inert for a
+    terminal, or raw for a pipe)."""
+    if not color:
+        return f"{ts} {name} {inert(message) if terminal else message}"
+    hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
+    message = inert(message)
+    sgr = LEVEL_SGR.get(level)
+    if sgr:
+        message = f"\x1b[{sgr}m{message}\x1b[0m"
+    return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
 
 
 def export_lines(

@@ -1,0 +1,230 @@
+"""`klogtui query --collectors`: one query on every node's collector through the pod
+proxy, printed as one timeline, with the nodes that did not answer named on stderr.
+
+Exit status 3 says the result is partial (some node's lines are missing); a node is
+never left out in silence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from klogtui.collect.kube.api import KubeApi, KubeConnError, KubeHTTPError
+from klogtui.collect.kube.connect import connect
+from klogtui.errors import KlogError
+from klogtui.export import text_line
+from klogtui.model import Level
+from klogtui.query.parsed import ParsedQuery
+from klogtui.remote.collectors import SELECTOR, Collector, Found, find_collectors
+from klogtui.remote.fanout import MAX_PARALLEL, FanOut, NodeDown, Partial
+from klogtui.remote.timeline import NodeLine, merged, node_lines, read_all, read_newest
+
+__all__ = ["PARTIAL_EXIT", "open_collectors", "run_remote_query"]
+
+PARTIAL_EXIT = 3
+_CONNECT_TIMEOUT_S = 10.0
+_RETRY_S = 2.0
+_LEVELS = {lv.label or "none": lv for lv in Level}
+
+
+def open_collectors(args: argparse.Namespace) -> tuple[FanOut, Found]:
+    """Connect as the kubeconfig says and find the collector pods.
+
+    Raises:
+        KlogError: no API server, not allowed to list the pods, no collectors.
+    """
+    api = connect(
+        args.kubeconfig or None,
+        args.context,
+        False,
+        pool_size=MAX_PARALLEL + 2,
+        connect_timeout=_CONNECT_TIMEOUT_S,
+    )
+    fan = FanOut(api)
+    fan.token_headers()  # no token: said once, before anything is asked
+    namespace = args.collectors_namespace
+    found = _find(api, namespace)
+    if not found.ready and not found.missing:
+        raise KlogError(
+            f"no collector pods in namespace {namespace!r} (label {SELECTOR}): is deploy/ "
+            "applied there? (--collectors-namespace names another namespace)"
+        )
+    return fan, found
+
+
+def _find(api: KubeApi, namespace: str) -> Found:
+    try:
+        return find_collectors(api, namespace)
+    except KubeConnError as e:
+        raise KlogError(f"cannot reach the API server at {api.target.host}: {e}") from e
+    except KubeHTTPError as e:
+        if e.status == 403:
+            raise KlogError(
+                f"you may not list the collector pods ({e.message}): reading them needs "
+                f"`list` on pods and `get` on pods/proxy in namespace {namespace!r}: the "
+                "Role klogtui-reader in deploy/ grants it"
+            ) from e
+        if e.status == 401:
+            raise KlogError(
+                f"the API server at {api.target.host} did not accept your credentials "
+                f"({e.message or e.reason}): log in again (e.g. `kubectl get pods`) and retry"
+            ) from e
+        raise KlogError(f"listing the collector pods failed: {e}") from e
+
+
+def tell_missing(partial: Partial, out: TextIO = sys.stderr) -> None:
+    for name, why in partial.missing:
+        print(
+            f"klogtui: partial result: the collector on {name} did not answer ({why}); "
+            "its lines are missing",
+            file=out,
+        )
+
+
+class _Output:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.out = sys.stdout
+        terminal = self.out.isatty()
+        self.jsonl = args.output == "jsonl"
+        self.color = args.color == "always" or (
+            args.color == "auto" and terminal and os.environ.get("NO_COLOR") is None
+        )
+        self.terminal = terminal or self.color
+
+    def write(self, lines: list[NodeLine]) -> None:
+        for ln in lines:
+            self.out.write(self.jsonl_or_text(ln))
+            self.out.write("\n")
+        self.out.flush()
+
+    def jsonl_or_text(self, ln: NodeLine) -> str:
+        if self.jsonl:
+            return ln.jsonl()
+        o = ln.obj
+        name = f"{o['namespace']}/{o['pod']}/{o['container']}"
+        level = _LEVELS.get(str(o.get("level")), Level.UNKNOWN)
+        return text_line(str(o["ts"]), name, level, str(o["message"]), self.color, self.terminal)
+
+
+def run_remote_query(args: argparse.Namespace) -> int:
+    """Run `klogtui query --collectors`; returns the exit code."""
+    query = ParsedQuery.of(args.query)  # a bad query is told before any request
+    fan, found = open_collectors(args)
+    try:
+        partial = Partial(list(found.missing))
+        printer = _Output(args)
+        tails = _Tails(fan, args.query) if args.follow else None
+        if tails is not None:
+            tails.start(found.ready)
+        got = fan.each(found.ready, _reader(fan, found.ready, query.typed, args.limit), partial)
+        lines = merged([lines for _, lines in got], args.limit)
+        tell_missing(partial)
+        printer.write(lines)
+        if tails is None:
+            return PARTIAL_EXIT if partial else 0
+        tails.follow(printer, lines)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        fan.close()
+    return 0
+
+
+def _reader(
+    fan: FanOut, collectors: list[Collector], query: str, limit: int
+) -> Callable[[Collector], list[NodeLine]]:
+    index = {c: i for i, c in enumerate(collectors)}
+
+    def read(c: Collector) -> list[NodeLine]:
+        if limit == 0:
+            return read_all(fan, index[c], c, query)
+        return read_newest(fan, index[c], c, query, limit)
+
+    return read
+
+
+class _Tails:
+    """Every node's /tail, merged as the lines arrive. A node whose tail breaks is named
+    on stderr and asked again every few seconds; once back, the lines it stored after
+    the last one seen from it are read first, so the seam loses nothing."""
+
+    def __init__(self, fan: FanOut, query: str) -> None:
+        self.fan = fan
+        self.query = query
+        self.arrived: queue.Queue[NodeLine] = queue.Queue()
+        self._opened = threading.Semaphore(0)
+        self._newest: dict[int, int] = {}  # node -> newest cursor seen from it
+        self._lock = threading.Lock()
+
+    def start(self, collectors: list[Collector]) -> None:
+        """Open every tail; returns once each is open (or failed), so a snapshot read
+        after this misses nothing the tails do not bring."""
+        for i, c in enumerate(collectors):
+            threading.Thread(
+                target=self._run, args=(i, c), name=f"klogtui-tail-{c.pod}", daemon=True
+            ).start()
+        for _ in collectors:
+            self._opened.acquire()
+
+    def _seen(self, ln: NodeLine) -> None:
+        with self._lock:
+            self._newest[ln.node] = max(self._newest.get(ln.node, -1), ln.cursor)
+
+    def _run(self, node: int, c: Collector) -> None:
+        opened = False
+        while True:
+            try:
+                lines = self.fan.stream(c, "/api/v1/tail", [("q", self.query)])
+                with self._lock:
+                    after = self._newest.get(node)
+                if opened and after is not None:  # back after a break: what it missed
+                    for ln in _after(self.fan, node, c, self.query, after):
+                        self.arrived.put(ln)
+                if not opened:
+                    opened = True
+                    self._opened.release()
+                for raw in lines:
+                    for ln in node_lines(node, c, raw):
+                        self.arrived.put(ln)
+            except NodeDown as e:
+                print(
+                    f"klogtui: the collector on {e.name} stopped answering ({e.reason}); "
+                    "its new lines are missing until it answers again (retrying every "
+                    f"{_RETRY_S:g} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            except KlogError as e:
+                print(f"klogtui: {e}", file=sys.stderr, flush=True)
+                if not opened:
+                    self._opened.release()
+                return
+            if not opened:
+                opened = True
+                self._opened.release()
+            threading.Event().wait(_RETRY_S)
+
+    def follow(self, printer: _Output, shown: list[NodeLine]) -> None:
+        """Print what the tails bring, each line once (the snapshot's lines and a
+        catch-up's may come again from a tail)."""
+        printed = {(ln.node, ln.cursor) for ln in shown}
+        for ln in shown:
+            self._seen(ln)
+        while True:
+            ln = self.arrived.get()
+            if (ln.node, ln.cursor) in printed:
+                continue
+            printed.add((ln.node, ln.cursor))
+            self._seen(ln)
+            printer.write([ln])
+
+
+def _after(fan: FanOut, node: int, c: Collector, query: str, cursor: int) -> list[NodeLine]:
+    body, _ = fan.get(c, "/api/v1/lines", [("q", query), ("after", str(cursor)), ("limit", "5000")])
+    return node_lines(node, c, body)
