@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from tests.api_node import ApiNode
 from tests.helpers_files import lines
 from tests.kube_double import KubeDouble
 
-__all__ = ["COLLECTOR_LABELS", "NS", "Cluster", "run_klogtui"]
+__all__ = ["COLLECTOR_LABELS", "NS", "Cluster", "Follower", "run_klogtui"]
 
 NS = "klogtui"
 COLLECTOR_LABELS = {
@@ -100,3 +103,56 @@ def run_klogtui(*args: str, timeout: float = RUN_S) -> subprocess.CompletedProce
         timeout=timeout,
         env={**os.environ, "NO_COLOR": "1"},
     )
+
+
+class Follower:
+    """`klogtui query --collectors -f` running, its output read line by line."""
+
+    def __init__(self, kubeconfig: Path, *args: str) -> None:
+        self.args = ["query", "--kubeconfig", str(kubeconfig), "--collectors", "-f", *args]
+        self.out: queue.Queue[str] = queue.Queue()
+        self.err: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Follower:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "klogtui", *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        threading.Thread(target=self._drain_out, daemon=True).start()
+        threading.Thread(target=self._drain_err, daemon=True).start()
+        return self
+
+    def _drain_out(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.out.put(line.rstrip("\n"))
+
+    def _drain_err(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.err.append(line)
+
+    def take(self, n: int, timeout: float = 30.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        got: list[str] = []
+        while len(got) < n:
+            try:
+                got.append(self.out.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"only {got} after {timeout} s: {self.err}") from None
+        return got
+
+    def wait_stderr(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in x for x in self.err):
+            assert time.monotonic() < deadline, f"{text!r} never said: {self.err}"
+            time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(RUN_S)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_nodes import NS, Cluster, run_klogtui
+from tests.cluster_nodes import NS, Cluster, Follower, run_klogtui
 from tests.helpers_files import seq_of
 from tests.kube_double import FakeCluster, KubeDouble
 
@@ -118,3 +118,19 @@ def test_without_a_token_nothing_is_read_and_the_user_is_told_why(nodes: Cluster
     forged = _query(nodes, "eve", "forged-token", "--limit", "0")
     assert forged.returncode == 1 and forged.stdout == ""
     assert "Traceback" not in forged.stderr
+
+
+def test_follow_merges_the_nodes_tails_and_names_a_node_that_stops(nodes: Cluster) -> None:
+    kubeconfig = nodes.kubeconfig("root", "root-token")
+    with Follower(kubeconfig, "ns=shop", "--limit", "3") as f:
+        assert [seq_of(x) for x in f.take(3)] == [897, 898, 899]
+        nodes.write(2, "shop/web-2", [5000])
+        nodes.write(0, "shop/web-0", [5001])
+        assert sorted(seq_of(x) for x in f.take(2)) == [5000, 5001]
+        nodes.nodes[1].kill()
+        f.wait_stderr("node-1 (collector-1)")
+        nodes.write(0, "shop/web-0", [5002])
+        assert [seq_of(x) for x in f.take(1)] == [5002]
+        # Each line once: the next line printed is the next one written.
+        nodes.write(2, "shop/web-2", [5003])
+        assert [seq_of(x) for x in f.take(1)] == [5003]
