@@ -9,7 +9,6 @@ file is the raw message, so `klogtui query ... | grep` sees what the container w
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable
 from typing import Literal, TextIO
 
@@ -18,9 +17,9 @@ from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store.reader import Reader
 from klogtui.store.schema import broken_store
-from klogtui.text import LEVEL_SGR, SOURCE_SGR, flag_names, format_ts, inert
+from klogtui.text import flag_names, format_ts, text_line
 
-__all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines", "text_line"]
+__all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines"]
 
 OutputFormat = Literal["text", "jsonl"]
 
@@ -104,19 +103,6 @@ class Printer:
         return text_line(
             format_ts(line.ts), name, Level(line.level), line.message, self.color, self.terminal
         )
-
-
-def text_line(ts: str, name: str, level: Level, message: str, color: bool, terminal: bool) -> str:
-    """One line of `-o text`: time, source name, message (coloured, or made inert for a
-    terminal, or raw for a pipe)."""
-    if not color:
-        return f"{ts} {name} {inert(message) if terminal else message}"
-    hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
-    message = inert(message)
-    sgr = LEVEL_SGR.get(level)
-    if sgr:
-        message = f"\x1b[{sgr}m{message}\x1b[0m"
-    return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
 
 
 def export_lines(

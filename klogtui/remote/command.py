@@ -18,12 +18,12 @@ from typing import TextIO
 from klogtui.collect.kube.api import KubeApi, KubeConnError, KubeHTTPError
 from klogtui.collect.kube.connect import connect
 from klogtui.errors import KlogError
-from klogtui.export import text_line
 from klogtui.model import Level
 from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.collectors import SELECTOR, Collector, Found, find_collectors
 from klogtui.remote.fanout import MAX_PARALLEL, FanOut, NodeDown, Partial
 from klogtui.remote.timeline import NodeLine, merged, node_lines, read_all, read_newest
+from klogtui.text import text_line
 
 __all__ = ["PARTIAL_EXIT", "open_collectors", "run_remote_query"]
 
