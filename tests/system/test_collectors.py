@@ -134,3 +134,19 @@ def test_follow_merges_the_nodes_tails_and_names_a_node_that_stops(nodes: Cluste
         # Each line once: the next line printed is the next one written.
         nodes.write(2, "shop/web-2", [5003])
         assert [seq_of(x) for x in f.take(1)] == [5003]
+
+
+def test_results_past_one_answer_are_paged_per_node_exactly(
+    tmp_path: Path, double: KubeDouble
+) -> None:
+    # More matches per node than one API answer holds (5,000): read page by page.
+    c = Cluster(tmp_path, double, 2)
+    c.write(0, "shop/web-0", range(0, 13_000, 2))
+    c.write(1, "shop/web-1", range(1, 13_000, 2))
+    with c:
+        newest = _query(c, "root", "root-token", "--limit", "11000")
+        assert newest.returncode == 0, newest.stderr
+        assert [seq_of(x) for x in newest.stdout.splitlines()] == list(range(2_000, 13_000))
+        every = _query(c, "root", "root-token", "-o", "jsonl", "--limit", "0")
+        assert every.returncode == 0, every.stderr
+        assert every.stdout.splitlines() == c.local_jsonl()
