@@ -12,6 +12,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -21,8 +22,8 @@ from klogtui.errors import KlogError
 from klogtui.model import Level
 from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.collectors import SELECTOR, Collector, Found, find_collectors
-from klogtui.remote.fanout import MAX_PARALLEL, FanOut, NodeDown, Partial
-from klogtui.remote.timeline import NodeLine, merged, node_lines, read_all, read_newest
+from klogtui.remote.fanout import MAX_PARALLEL, FanOut, NodeDown
+from klogtui.remote.timeline import NodeLine, merged, node_lines, read_after, read_newest
 from klogtui.text import text_line
 
 __all__ = ["PARTIAL_EXIT", "open_collectors", "run_remote_query"]
@@ -78,8 +79,8 @@ def _find(api: KubeApi, namespace: str) -> Found:
         raise KlogError(f"listing the collector pods failed: {e}") from e
 
 
-def tell_missing(partial: Partial, out: TextIO = sys.stderr) -> None:
-    for name, why in partial.missing:
+def tell_missing(missing: list[tuple[str, str]], out: TextIO = sys.stderr) -> None:
+    for name, why in missing:
         print(
             f"klogtui: partial result: the collector on {name} did not answer ({why}); "
             "its lines are missing",
@@ -117,17 +118,22 @@ def run_remote_query(args: argparse.Namespace) -> int:
     query = ParsedQuery.of(args.query)  # a bad query is told before any request
     fan, found = open_collectors(args)
     try:
-        partial = Partial(list(found.missing))
         printer = _Output(args)
         tails = _Tails(fan, args.query) if args.follow else None
         if tails is not None:
             tails.start(found.ready)
-        got = fan.each(found.ready, _reader(fan, found.ready, query.typed, args.limit), partial)
+        read = _reader(fan, found.ready, query.typed, args.limit)
+        got, down = fan.each(found.ready, read)
+        if down:  # a node restarting, a proxy hiccup: asked once more before it counts
+            time.sleep(_RETRY_S)
+            again, down = fan.each([c for c, _ in down], read)
+            got += again
+        missing = found.missing + [(e.name, e.reason) for _, e in down]
         lines = merged([lines for _, lines in got], args.limit)
-        tell_missing(partial)
+        tell_missing(missing)
         printer.write(lines)
         if tails is None:
-            return PARTIAL_EXIT if partial else 0
+            return PARTIAL_EXIT if missing else 0
         tails.follow(printer, lines)
     except KeyboardInterrupt:
         return 0
@@ -143,7 +149,7 @@ def _reader(
 
     def read(c: Collector) -> list[NodeLine]:
         if limit == 0:
-            return read_all(fan, index[c], c, query)
+            return read_after(fan, index[c], c, query, 0)
         return read_newest(fan, index[c], c, query, limit)
 
     return read
@@ -157,7 +163,8 @@ class _Tails:
     def __init__(self, fan: FanOut, query: str) -> None:
         self.fan = fan
         self.query = query
-        self.arrived: queue.Queue[NodeLine] = queue.Queue()
+        # (line, whether a tail brought it, not a snapshot or a catch-up read)
+        self.arrived: queue.Queue[tuple[NodeLine, bool]] = queue.Queue()
         self._opened = threading.Semaphore(0)
         self._newest: dict[int, int] = {}  # node -> newest cursor seen from it
         self._lock = threading.Lock()
@@ -178,28 +185,34 @@ class _Tails:
 
     def _run(self, node: int, c: Collector) -> None:
         opened = False
+        down = False  # told that it stopped answering, not yet that it is back
         while True:
             try:
                 lines = self.fan.stream(c, "/api/v1/tail", [("q", self.query)])
+                if down:
+                    down = False
+                    print(f"klogtui: the collector on {c.name} answers again", file=sys.stderr)
                 with self._lock:
                     after = self._newest.get(node)
                 if opened and after is not None:  # back after a break: what it missed
-                    for ln in _after(self.fan, node, c, self.query, after):
-                        self.arrived.put(ln)
+                    for ln in read_after(self.fan, node, c, self.query, after):
+                        self.arrived.put((ln, False))
                 if not opened:
                     opened = True
                     self._opened.release()
                 for raw in lines:
                     for ln in node_lines(node, c, raw):
-                        self.arrived.put(ln)
+                        self.arrived.put((ln, True))
             except NodeDown as e:
-                print(
-                    f"klogtui: the collector on {e.name} stopped answering ({e.reason}); "
-                    "its new lines are missing until it answers again (retrying every "
-                    f"{_RETRY_S:g} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if not down:  # said once per outage
+                    down = True
+                    print(
+                        f"klogtui: the collector on {e.name} stopped answering ({e.reason}); "
+                        "its new lines are missing until it answers again (asked every "
+                        f"{_RETRY_S:g} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             except KlogError as e:
                 print(f"klogtui: {e}", file=sys.stderr, flush=True)
                 if not opened:
@@ -211,20 +224,19 @@ class _Tails:
             threading.Event().wait(_RETRY_S)
 
     def follow(self, printer: _Output, shown: list[NodeLine]) -> None:
-        """Print what the tails bring, each line once (the snapshot's lines and a
-        catch-up's may come again from a tail)."""
-        printed = {(ln.node, ln.cursor) for ln in shown}
+        """Print what the tails bring, each line once. Only at a seam can a line come
+        twice (the snapshot's or a catch-up's lines again from a tail), so only those
+        lines are remembered, each until its second coming."""
+        seam = {(ln.node, ln.cursor) for ln in shown}
         for ln in shown:
             self._seen(ln)
         while True:
-            ln = self.arrived.get()
-            if (ln.node, ln.cursor) in printed:
+            ln, from_tail = self.arrived.get()
+            key = (ln.node, ln.cursor)
+            if key in seam:
+                seam.discard(key)
                 continue
-            printed.add((ln.node, ln.cursor))
+            if not from_tail:
+                seam.add(key)
             self._seen(ln)
             printer.write([ln])
-
-
-def _after(fan: FanOut, node: int, c: Collector, query: str, cursor: int) -> list[NodeLine]:
-    body, _ = fan.get(c, "/api/v1/lines", [("q", query), ("after", str(cursor)), ("limit", "5000")])
-    return node_lines(node, c, body)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
@@ -27,7 +26,7 @@ from klogtui.collect.kube.api import (
 from klogtui.errors import KlogError, QueryError
 from klogtui.remote.collectors import Collector
 
-__all__ = ["TOKEN_HEADER", "FanOut", "NodeDown", "Partial"]
+__all__ = ["TOKEN_HEADER", "FanOut", "NodeDown"]
 
 TOKEN_HEADER = "X-Klogtui-Token"  # klogtui.serve.auth's; not imported: serve is beside us
 MAX_PARALLEL = 16  # requests in flight at once, whatever the number of nodes
@@ -43,20 +42,6 @@ class NodeDown(Exception):
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
-
-
-@dataclass(slots=True)
-class Partial:
-    """The nodes missing from a result so far: (name, why), in the order found."""
-
-    missing: list[tuple[str, str]]
-
-    def add(self, name: str, why: str) -> None:
-        if all(n != name for n, _ in self.missing):
-            self.missing.append((name, why))
-
-    def __bool__(self) -> bool:
-        return bool(self.missing)
 
 
 def _proxy_forbidden(e: KubeHTTPError, collector: Collector) -> KlogError:
@@ -183,24 +168,25 @@ class FanOut:
             raise NodeDown(collector.name, f"{e.status} {e.reason}: {e.message}".strip()) from e
 
     def each(
-        self, collectors: list[Collector], call: Callable[[Collector], T], partial: Partial
-    ) -> list[tuple[Collector, T]]:
-        """call(collector) for every collector at once; a node that is down goes to
-        `partial` and out of the answer, in the collectors' order.
+        self, collectors: list[Collector], call: Callable[[Collector], T]
+    ) -> tuple[list[tuple[Collector, T]], list[tuple[Collector, NodeDown]]]:
+        """call(collector) for every collector at once: the answers, and the nodes that
+        were down (each with why), both in the collectors' order.
 
         Raises:
             KlogError, QueryError: what a node said that fails the whole request.
         """
         futures = [(c, self._pool.submit(call, c)) for c in collectors]
         out: list[tuple[Collector, T]] = []
+        down: list[tuple[Collector, NodeDown]] = []
         failure: BaseException | None = None
         for c, f in futures:
             try:
                 out.append((c, f.result()))
             except NodeDown as e:
-                partial.add(e.name, e.reason)
+                down.append((c, e))
             except (KlogError, QueryError) as e:
                 failure = failure or e
         if failure is not None:
             raise failure
-        return out
+        return out, down

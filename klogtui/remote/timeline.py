@@ -15,7 +15,7 @@ from typing import Any
 from klogtui.remote.collectors import Collector
 from klogtui.remote.fanout import FanOut, NodeDown
 
-__all__ = ["NodeLine", "merged", "node_lines", "read_all", "read_newest"]
+__all__ = ["NodeLine", "merged", "node_lines", "read_after", "read_newest"]
 
 PAGE = 5_000  # the query API's largest answer (klogtui.serve.limits)
 
@@ -86,10 +86,13 @@ def read_newest(
     return [ln for page in reversed(pages) for ln in page]
 
 
-def read_all(fan: FanOut, node: int, collector: Collector, query: str) -> list[NodeLine]:
-    """Every match on the node, oldest first, paging forward from its oldest."""
+def read_after(
+    fan: FanOut, node: int, collector: Collector, query: str, cursor: int
+) -> list[NodeLine]:
+    """Every match on the node past `cursor` (0: all of them), oldest first, paging
+    forward."""
     out: list[NodeLine] = []
-    edge: tuple[str, int] = ("after", 0)
+    edge: tuple[str, int] = ("after", cursor)
     while True:
         page = _page(fan, node, collector, query, PAGE, edge)
         out += page
