@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="browse the store given by --db without collecting into it (e.g. a copied store)",
     )
     _add_source_options(parser)
+    add_collectors_options(parser, kubeconfig=False)
     sub = parser.add_subparsers(dest="command", metavar="{collect,query,alerts}")
 
     collect = sub.add_parser(
@@ -542,6 +543,13 @@ def _main(argv: Sequence[str] | None) -> int:
             from klogtui.alerts.command import run_alerts
 
             return run_alerts(args)
+        if args.command is None and args.collectors:
+            from klogtui.remote.command import open_collectors
+            from klogtui.remote.reader import open_cluster
+            from klogtui.ui.run import run_remote_app
+
+            _ctrl_c_interrupts()
+            return run_remote_app(open_cluster(*open_collectors(args), args.collectors_namespace))
         opts = _collect_options(args)
         # Ingest allocates millions of short-lived rows; collecting the young generation
         # every 700 of them cost ~5% of `collect --once` throughput for nothing freed.

@@ -15,7 +15,7 @@ from typing import Literal, TextIO
 from klogtui.gaps import parse_gap
 from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 from klogtui.store.schema import broken_store
 from klogtui.text import flag_names, format_ts, text_line
 
@@ -32,7 +32,7 @@ class Printer:
     """Formats lines for one output stream."""
 
     def __init__(
-        self, reader: Reader, out: TextIO, fmt: OutputFormat, color: bool, terminal: bool = False
+        self, reader: LogReader, out: TextIO, fmt: OutputFormat, color: bool, terminal: bool = False
     ) -> None:
         self.reader = reader
         self.out = out
@@ -106,7 +106,7 @@ class Printer:
 
 
 def export_lines(
-    reader: Reader, query: ParsedQuery, out: TextIO, fmt: OutputFormat, limit: int
+    reader: LogReader, query: ParsedQuery, out: TextIO, fmt: OutputFormat, limit: int
 ) -> int:
     """Write the newest `limit` matching lines to out, oldest first, like `klogtui query`.
 

@@ -69,12 +69,18 @@ def _page(
 
 
 def read_newest(
-    fan: FanOut, node: int, collector: Collector, query: str, limit: int
+    fan: FanOut,
+    node: int,
+    collector: Collector,
+    query: str,
+    limit: int,
+    before: int | None = None,
 ) -> list[NodeLine]:
-    """The node's newest `limit` matches, oldest first, paging back from its newest."""
+    """The node's newest `limit` matches (before the cursor `before`, if given), oldest
+    first, paging back."""
     pages: list[list[NodeLine]] = []
     taken = 0
-    edge: tuple[str, int] = ("", 0)
+    edge: tuple[str, int] = ("", 0) if before is None else ("before", before)
     while taken < limit:
         want = min(PAGE, limit - taken)
         page = _page(fan, node, collector, query, want, edge)
@@ -87,16 +93,17 @@ def read_newest(
 
 
 def read_after(
-    fan: FanOut, node: int, collector: Collector, query: str, cursor: int
+    fan: FanOut, node: int, collector: Collector, query: str, cursor: int, limit: int = 0
 ) -> list[NodeLine]:
-    """Every match on the node past `cursor` (0: all of them), oldest first, paging
-    forward."""
+    """The node's oldest `limit` matches (0: every one) past `cursor` (0: from its
+    oldest), oldest first, paging forward."""
     out: list[NodeLine] = []
     edge: tuple[str, int] = ("after", cursor)
     while True:
-        page = _page(fan, node, collector, query, PAGE, edge)
+        want = PAGE if not limit else min(PAGE, limit - len(out))
+        page = _page(fan, node, collector, query, want, edge)
         out += page
-        if len(page) < PAGE:
+        if len(page) < want or (limit and len(out) >= limit):
             return out
         edge = ("after", page[-1].cursor)
 
