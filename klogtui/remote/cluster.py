@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ NODE_BITS = 16  # up to 65,536 nodes
 _NODE_MASK = (1 << NODE_BITS) - 1
 _SOURCES_EVERY_S = 2.0  # the nodes' /sources asked again at most this often
 _TAIL_RETRY_S = 2.0
+_KEEP_LINES = 50_000  # line id -> source id of the lines read lately, for `context`
 
 T = TypeVar("T")
 
@@ -63,6 +65,7 @@ class RemoteCluster:
         self._ids: dict[tuple[int, str, str, str, int, str], int] = {}
         self._sources: dict[int, Source] = {}
         self._sources_at = -float("inf")
+        self._line_sources: OrderedDict[int, int] = OrderedDict()
         self._generation = 0
         self._stopping = threading.Event()
 
@@ -145,6 +148,18 @@ class RemoteCluster:
             )
             self._sources[sid] = src
             return src
+
+    def remember(self, line_id: int, sid: int) -> None:
+        """A line read: its source is asked for by id later (the context screen)."""
+        with self._lock:
+            self._line_sources[line_id] = sid
+            if len(self._line_sources) > _KEEP_LINES:
+                self._line_sources.popitem(last=False)
+
+    def source_of_line(self, line_id: int) -> Source | None:
+        with self._lock:
+            sid = self._line_sources.get(line_id)
+            return None if sid is None else self._sources.get(sid)
 
     def source(self, sid: int) -> Source | None:
         with self._lock:

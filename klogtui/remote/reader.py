@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ __all__ = ["RemoteCompiled", "RemoteReader", "RemoteSource", "open_cluster"]
 _STREAMS = {s.label: int(s) for s in Stream}
 _LEVELS = {(lv.label or "none"): int(lv) for lv in Level}
 _FLAGS = {str(f.name).lower(): int(f) for f in Flag if f}
-_KEEP_LINES = 20_000  # line id -> source, for context (a line's source is its container)
 
 
 class RemoteCompiled(CompiledQuery):
@@ -48,7 +46,6 @@ class RemoteReader:
     def __init__(self, cluster: RemoteCluster) -> None:
         self.cluster = cluster
         self.path = Path(f"collectors in namespace {cluster.namespace}")
-        self._line_sources: OrderedDict[int, int] = OrderedDict()
 
     # -- queries -----------------------------------------------------------------------
 
@@ -92,9 +89,7 @@ class RemoteReader:
             str(o.get("message", "")),
             json.dumps(o["fields"], ensure_ascii=False) if "fields" in o else None,
         )
-        self._line_sources[line.id] = src.id
-        if len(self._line_sources) > _KEEP_LINES:
-            self._line_sources.popitem(last=False)
+        self.cluster.remember(line.id, src.id)
         return line
 
     def _merge(self, per_node: list[list[NodeLine]]) -> list[LogLine]:
@@ -143,8 +138,7 @@ class RemoteReader:
 
     def context(self, line_id: int, before: int, after: int) -> list[LogLine]:
         """The lines around one line from its container instance, on its node."""
-        sid = self._line_sources.get(line_id)
-        src = None if sid is None else self.cluster.source(sid)
+        src = self.cluster.source_of_line(line_id)
         if src is None:
             return []
         at, node = split_id(line_id)
