@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import OptionList
 
 from klogtui.remote.command import open_collectors
 from klogtui.remote.reader import open_cluster
 from klogtui.ui.app import KlogApp
+from klogtui.ui.screens.context import ContextScreen
+from klogtui.ui.screens.facets import FacetScreen
 from tests.cluster_nodes import NS, Cluster
 from tests.helpers_files import seq_of
 from tests.kube_double import FakeCluster, KubeDouble
@@ -44,6 +47,11 @@ def _app(nodes: Cluster, tmp_path: Path) -> KlogApp:
     return KlogApp(source, history_path=None, save_dir=tmp_path)
 
 
+def _options(options: OptionList) -> list[str]:
+    shown = (options.get_option_at_index(i).prompt for i in range(options.option_count))
+    return [" ".join(str(p).split()) for p in shown]
+
+
 def _seqs(app: KlogApp) -> list[int]:
     return [seq_of(row) for row in app.log_view.rendered_rows() if "seq=" in row]
 
@@ -68,6 +76,21 @@ async def test_the_explorer_reads_every_node_as_one_log(nodes: Cluster, tmp_path
             await until(pilot, lambda: _seqs(app)[:5] == [0, 1, 2, 3, 4], WAIT_S)
             await pilot.press("G")
             await until(pilot, lambda: _seqs(app)[-1:] == [299], WAIT_S)
+            # The context of the newest line: its own container's lines, on its node.
+            await pilot.press("space", "c")
+            await until(pilot, lambda: isinstance(app.screen, ContextScreen), WAIT_S)
+            assert isinstance(app.screen, ContextScreen)
+            around = [seq_of(ln.message) for ln in app.screen.lines]
+            assert around[-1] == 299 and around == list(range(299 - 3 * (len(around) - 1), 300, 3))
+            await pilot.press("escape")
+            # The facets add the nodes' counts up.
+            await pilot.press("f")
+            await until(pilot, lambda: isinstance(app.screen, FacetScreen), WAIT_S)
+            values = app.screen.query_one("#facet-values", OptionList)
+            await until(pilot, lambda: _options(values)[:1] == ["300 shop"], WAIT_S)
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, FacetScreen), WAIT_S)
+            await pilot.press("space")  # follow again
             # Follow: a line written on one node shows up at the bottom.
             nodes.write(1, "shop/web-1", [5000])
             await until(pilot, lambda: _seqs(app)[-1:] == [5000], WAIT_S)
