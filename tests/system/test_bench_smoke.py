@@ -156,4 +156,5 @@ def test_the_collectors_bench_prints_both_sides() -> None:
     out = proc.stdout
     assert "newest 200 of a text query, `klogtui query` process, 3 x 2,000 lines: " in out
     assert " --collectors " in out and " one local store " in out
+    assert "first screen of the explorer, 3 x 2,000 lines: --collectors " in out
     assert "write on a node -> printed by query -f, 3 writes: --collectors p50 " in out
