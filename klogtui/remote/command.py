@@ -23,7 +23,7 @@ from klogtui.model import Level
 from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.collectors import SELECTOR, Collector, Found, find_collectors
 from klogtui.remote.fanout import MAX_PARALLEL, FanOut, NodeDown
-from klogtui.remote.timeline import NodeLine, merged, node_lines, read_after, read_newest
+from klogtui.remote.timeline import LEVELS, NodeLine, merged, node_lines, read_after, read_newest
 from klogtui.text import text_line
 
 __all__ = ["PARTIAL_EXIT", "open_collectors", "run_remote_query"]
@@ -31,7 +31,6 @@ __all__ = ["PARTIAL_EXIT", "open_collectors", "run_remote_query"]
 PARTIAL_EXIT = 3
 _CONNECT_TIMEOUT_S = 10.0
 _RETRY_S = 2.0
-_LEVELS = {lv.label or "none": lv for lv in Level}
 
 
 def open_collectors(args: argparse.Namespace) -> tuple[FanOut, Found]:
@@ -109,7 +108,7 @@ class _Output:
             return ln.jsonl()
         o = ln.obj
         name = f"{o['namespace']}/{o['pod']}/{o['container']}"
-        level = _LEVELS.get(str(o.get("level")), Level.UNKNOWN)
+        level = LEVELS.get(str(o.get("level")), Level.UNKNOWN)
         return text_line(str(o["ts"]), name, level, str(o["message"]), self.color, self.terminal)
 
 

@@ -21,7 +21,7 @@ from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.cluster import RemoteCluster, join_id, split_id
 from klogtui.remote.collectors import Collector, Found
 from klogtui.remote.fanout import FanOut
-from klogtui.remote.timeline import PAGE, NodeLine, read_after, read_newest
+from klogtui.remote.timeline import LEVELS, PAGE, NodeLine, read_after, read_newest
 from klogtui.store import ids
 from klogtui.store.aggregates import FACET_FIELDS, Bucket, StoreStats
 from klogtui.store.compile import CompiledQuery, compile_query
@@ -30,7 +30,6 @@ from klogtui.store.read_conn import QueryLike
 __all__ = ["RemoteCompiled", "RemoteReader", "RemoteSource", "open_cluster"]
 
 _STREAMS = {s.label: int(s) for s in Stream}
-_LEVELS = {(lv.label or "none"): int(lv) for lv in Level}
 _FLAGS = {str(f.name).lower(): int(f) for f in Flag if f}
 
 
@@ -84,7 +83,7 @@ class RemoteReader:
             _ts_ns(o["ts"]),
             src.id,
             _STREAMS.get(str(o.get("stream")), 0),
-            _LEVELS.get(str(o.get("level")), 0),
+            int(LEVELS.get(str(o.get("level")), Level.UNKNOWN)),
             flags,
             str(o.get("message", "")),
             json.dumps(o["fields"], ensure_ascii=False) if "fields" in o else None,

@@ -12,12 +12,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from klogtui.model import Level
 from klogtui.remote.collectors import Collector
 from klogtui.remote.fanout import FanOut, NodeDown
 
-__all__ = ["NodeLine", "merged", "node_lines", "read_after", "read_newest"]
+__all__ = ["LEVELS", "PAGE", "NodeLine", "merged", "node_lines", "read_after", "read_newest"]
 
 PAGE = 5_000  # the query API's largest answer (klogtui.serve.limits)
+LEVELS = {(lv.label or "none"): lv for lv in Level}  # a line's `level`, as the API names it
 
 
 @dataclass(frozen=True, slots=True)
