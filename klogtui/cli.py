@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from klogtui import __version__
 from klogtui.errors import BrokenStoreError, KlogError, QueryError
+from klogtui.remote.options import add_collectors_options
 
 if TYPE_CHECKING:
     from klogtui.alerts.rules import RuleSet
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="browse the store given by --db without collecting into it (e.g. a copied store)",
     )
     _add_source_options(parser)
+    add_collectors_options(parser, kubeconfig=False)
     sub = parser.add_subparsers(dest="command", metavar="{collect,query,alerts}")
 
     collect = sub.add_parser(
@@ -221,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour per source (default: when stdout is a terminal)",
     )
+    add_collectors_options(query)
     alerts = sub.add_parser(
         "alerts",
         help="list the alert rules and their state",
@@ -528,14 +531,25 @@ def _main(argv: Sequence[str] | None) -> int:
             setattr(args, dest, value)
     try:
         if args.command == "query":
+            args.query = " ".join(args.query)
+            if args.collectors:
+                from klogtui.remote.command import run_remote_query
+
+                return run_remote_query(args)
             from klogtui.query_cmd import run_query
 
-            args.query = " ".join(args.query)
             return run_query(args)
         if args.command == "alerts":
             from klogtui.alerts.command import run_alerts
 
             return run_alerts(args)
+        if args.command is None and args.collectors:
+            from klogtui.remote.command import open_collectors
+            from klogtui.remote.reader import open_cluster
+            from klogtui.ui.run import run_remote_app
+
+            _ctrl_c_interrupts()
+            return run_remote_app(open_cluster(*open_collectors(args), args.collectors_namespace))
         opts = _collect_options(args)
         # Ingest allocates millions of short-lived rows; collecting the young generation
         # every 700 of them cost ~5% of `collect --once` throughput for nothing freed.

@@ -9,16 +9,15 @@ file is the raw message, so `klogtui query ... | grep` sees what the container w
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable
 from typing import Literal, TextIO
 
 from klogtui.gaps import parse_gap
 from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 from klogtui.store.schema import broken_store
-from klogtui.text import LEVEL_SGR, SOURCE_SGR, flag_names, format_ts, inert
+from klogtui.text import flag_names, format_ts, text_line
 
 __all__ = ["SAVE_LIMIT", "OutputFormat", "Printer", "export_lines"]
 
@@ -33,7 +32,7 @@ class Printer:
     """Formats lines for one output stream."""
 
     def __init__(
-        self, reader: Reader, out: TextIO, fmt: OutputFormat, color: bool, terminal: bool = False
+        self, reader: LogReader, out: TextIO, fmt: OutputFormat, color: bool, terminal: bool = False
     ) -> None:
         self.reader = reader
         self.out = out
@@ -101,28 +100,13 @@ class Printer:
     def text(self, line: LogLine) -> str:
         src = self._source(line)
         name = f"{src.namespace}/{src.pod}/{src.container}" if src else f"#{line.source_id}"
-        ts = format_ts(line.ts)
-        if not self.color:
-            message = _inert_lines(line.message) if self.terminal else line.message
-            return f"{ts} {name} {message}"
-        hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
-        message = _inert_lines(line.message)
-        sgr = LEVEL_SGR.get(Level(line.level))
-        if sgr:
-            message = f"\x1b[{sgr}m{message}\x1b[0m"
-        return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"
-
-
-def _inert_lines(message: str) -> str:
-    """An event's text made inert line by line: a stack trace reads as the lines it was
-    written as, not as one line of ``\x0a`` escapes."""
-    if not isinstance(message, str) or "\n" not in message:
-        return inert(message)  # (a damaged store's non-text message fails in inert)
-    return "\n".join(inert(part) for part in message.split("\n"))
+        return text_line(
+            format_ts(line.ts), name, Level(line.level), line.message, self.color, self.terminal
+        )
 
 
 def export_lines(
-    reader: Reader, query: ParsedQuery, out: TextIO, fmt: OutputFormat, limit: int
+    reader: LogReader, query: ParsedQuery, out: TextIO, fmt: OutputFormat, limit: int
 ) -> int:
     """Write the newest `limit` matching lines to out, oldest first, like `klogtui query`.
 

@@ -7,6 +7,7 @@ the same wherever it is shown.
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 
 from klogtui.model import Flag, Level
@@ -19,6 +20,8 @@ __all__ = [
     "flag_names",
     "format_ts",
     "inert",
+    "inert_lines",
+    "text_line",
 ]
 
 # The colours of sources and levels, one palette written two ways: SGR parameters for a
@@ -55,3 +58,24 @@ def format_ts(ts_ns: int) -> str:
     """RFC 3339 in UTC with nanoseconds: 2026-11-24T10:00:00.123456789Z."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+def inert_lines(message: str) -> str:
+    """An event's text made inert line by line: a stack trace reads as the lines it was
+    written as, not as one line of ``\x0a`` escapes."""
+    if not isinstance(message, str) or "\n" not in message:
+        return inert(message)  # (a damaged store's non-text message fails in inert)
+    return "\n".join(inert(part) for part in message.split("\n"))
+
+
+def text_line(ts: str, name: str, level: Level, message: str, color: bool, terminal: bool) -> str:
+    """One line of `klogtui query -o text`: time, source name, message (coloured, or
+    made inert for a terminal, or raw for a pipe)."""
+    if not color:
+        return f"{ts} {name} {inert_lines(message) if terminal else message}"
+    hue = SOURCE_SGR[zlib.crc32(name.encode()) % len(SOURCE_SGR)]
+    message = inert_lines(message)
+    sgr = LEVEL_SGR.get(level)
+    if sgr:
+        message = f"\x1b[{sgr}m{message}\x1b[0m"
+    return f"\x1b[2m{ts}\x1b[0m \x1b[{hue}m{inert(name)}\x1b[0m {message}"

@@ -117,6 +117,8 @@ def source_json(s: Source) -> dict[str, Any]:
         "pod_uid": s.key.pod_uid,
         "node": s.node,
         "labels": s.labels,
+        "workload": s.workload,
+        "kind": s.workload_kind,
         "state": s.state,
         "first_ts": format_ts(s.first_ts) if s.first_ts else None,
         "last_ts": format_ts(s.last_ts) if s.last_ts else None,

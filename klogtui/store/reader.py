@@ -36,6 +36,15 @@ class Reader(Aggregates):
         path: the store file (must exist).
     """
 
+    @staticmethod
+    def id_for_ts(ts_ns: int) -> int:
+        """The smallest id a line at ts_ns can have: where a time jump pivots."""
+        return id_for_ts(ts_ns)
+
+    def missing_parts(self) -> list[str]:
+        """What this reader could not read: nothing, for a store file."""
+        return []
+
     def newest(self, query: QueryLike, limit: int) -> list[LogLine]:
         """The newest `limit` matching lines, oldest first."""
         return self.window_before(query, None, limit)

@@ -30,8 +30,9 @@ from klogtui.errors import QueryError
 from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
 from klogtui.privacy import open_private
 from klogtui.query.parsed import EMPTY, ParsedQuery
-from klogtui.store import CommitInfo, Reader, Store
+from klogtui.store import CommitInfo, Store
 from klogtui.store.owner import pid_alive
+from klogtui.store.reads import LogReader, ReaderSource
 from klogtui.store.schema import default_db_path
 from klogtui.ui import alert_keys, line_screens
 from klogtui.ui.held_keys import HeldKeys
@@ -128,7 +129,7 @@ class KlogApp(App[int]):
 
     def __init__(
         self,
-        store: Store,
+        store: ReaderSource,
         *,
         collection: Collection | None = None,
         now_ns: int | None = None,
@@ -150,9 +151,10 @@ class KlogApp(App[int]):
         self._save_dir = save_dir or Path.cwd()
         # Looked up on a thread, with a reader of its own.
         self._suggester = FieldSuggester(lambda f: event_fields(self._reader("completion"), f))
-        self._readers: dict[ReaderRole, Reader] = {}
+        self._readers: dict[ReaderRole, LogReader] = {}
         self._errors_told: set[str] = set()  # worker errors already shown (their text)
         self._held_keys = HeldKeys(self)  # see on_event
+        self._missing: list[str] = []  # parts of the results the readers could not read
 
     # -- layout -------------------------------------------------------------------------
 
@@ -178,7 +180,7 @@ class KlogApp(App[int]):
         """The app's "now" (fixed in tests)."""
         return time.time_ns() if self._now_ns is None else self._now_ns
 
-    def _reader(self, role: ReaderRole) -> Reader:
+    def _reader(self, role: ReaderRole) -> LogReader:
         """The reader for one kind of work (log, aux, histogram, facets, context)."""
         reader = self._readers.get(role)
         if reader is None:
@@ -308,11 +310,15 @@ class KlogApp(App[int]):
             pid = self.collected_by
             self.status_bar.update_elsewhere(pid, running=not pid or pid_alive(pid))
         self._store_watch.look()
-        alert_keys.count_firing(self)
+        if isinstance(self.store, Store):  # alert state lives in a store file
+            alert_keys.count_firing(self)
 
     # -- alerts (klogtui/ui/alert_keys.py) ---------------------------------------------------
 
     def action_alerts(self) -> None:
+        if not isinstance(self.store, Store):
+            self.notify("Alerts are kept in a local store: not over collectors")
+            return
         alert_keys.show_alerts(self)
 
     def action_new_alert(self) -> None:
@@ -320,6 +326,11 @@ class KlogApp(App[int]):
 
     def on_store_watch_looked(self, event: StoreWatch.Looked) -> None:
         self.status_bar.update_store(event.stats)
+        if event.missing != self._missing:
+            for part in sorted(set(event.missing) - set(self._missing)):
+                self.notify(f"Not read, its lines are missing: {part}", severity="warning")
+            self._missing = event.missing
+            self.status_bar.update_missing(event.missing)
         if event.sources is not None:
             self.sources_tree.update_sources(event.sources, event.gaps)
             self.query_bar.set_sources(event.sources)  # completion and hints

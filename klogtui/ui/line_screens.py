@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from klogtui.model import LogLine, Source
-from klogtui.store import Reader
+from klogtui.store.reads import LogReader
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.detail import DetailResult, DetailScreen
 
@@ -25,7 +25,7 @@ def show(
     source: Source | None,
     *,
     context: bool,
-    reader: Reader,
+    reader: LogReader,
     now_ns: int | None,
 ) -> None:
     """Open the detail of `line`, or its context (`context`), read with `reader`."""
@@ -40,7 +40,7 @@ def show(
     app.push_screen(DetailScreen(line, source, now_ns=now_ns), done)
 
 
-def _open_context(app: KlogApp, line: LogLine, reader: Reader, now_ns: int | None) -> None:
+def _open_context(app: KlogApp, line: LogLine, reader: LogReader, now_ns: int | None) -> None:
     local_time = app.log_view.local_time
 
     def work() -> None:

@@ -8,7 +8,7 @@ pane runs them in thread workers and interrupts them through Reader.interrupt.
 from __future__ import annotations
 
 from klogtui.model import LogLine, Source
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 from klogtui.ui.log_window import (
     CountNew,
     FindMatch,
@@ -22,7 +22,7 @@ from klogtui.ui.log_window import (
 __all__ = ["count_new", "find_match", "read_newest", "read_page", "read_window", "sources_of"]
 
 
-def read_window(reader: Reader, req: LoadWindow) -> Window:
+def read_window(reader: LogReader, req: LoadWindow) -> Window:
     """The lines of a new window: newest, oldest, or around a line id."""
     cq = reader.compile(req.query)
     if req.mode == "newest":
@@ -47,7 +47,7 @@ def read_window(reader: Reader, req: LoadWindow) -> Window:
     )
 
 
-def read_page(reader: Reader, req: LoadPage) -> Page:
+def read_page(reader: LogReader, req: LoadPage) -> Page:
     """The page of lines past one window edge."""
     if req.older:
         lines = reader.window_before(req.query, req.edge_id, req.size)
@@ -56,7 +56,7 @@ def read_page(reader: Reader, req: LoadPage) -> Page:
     return Page(lines, len(lines) < req.size, sources_of(reader, lines), req.edge_id)
 
 
-def read_newest(reader: Reader, req: ReadNewest) -> Window:
+def read_newest(reader: LogReader, req: ReadNewest) -> Window:
     """The newest lines, for follow mode."""
     lines = reader.newest(req.query, req.size)
     return Window(
@@ -69,7 +69,7 @@ def read_newest(reader: Reader, req: ReadNewest) -> Window:
     )
 
 
-def find_match(reader: Reader, req: FindMatch) -> Window | None:
+def find_match(reader: LogReader, req: FindMatch) -> Window | None:
     """The window around the first line past the edge that the pattern finds (None: no
     such line within req.scan lines)."""
     forward = req.step > 0
@@ -99,7 +99,7 @@ def find_match(reader: Reader, req: FindMatch) -> Window | None:
     return None
 
 
-def count_new(reader: Reader, req: CountNew) -> tuple[int, int]:
+def count_new(reader: LogReader, req: CountNew) -> tuple[int, int]:
     """The newest matching id and the lines stored after req.hwm_id (capped); with no
     hwm_id yet, the newest id (-1: none) and 0."""
     if req.hwm_id is None:
@@ -108,7 +108,7 @@ def count_new(reader: Reader, req: CountNew) -> tuple[int, int]:
     return req.hwm_id, reader.count_after(req.query, req.hwm_id, req.cap)
 
 
-def sources_of(reader: Reader, lines: list[LogLine]) -> dict[int, Source]:
+def sources_of(reader: LogReader, lines: list[LogLine]) -> dict[int, Source]:
     """The sources of some lines (reader-cached; refreshed when a new one shows up)."""
     out: dict[int, Source] = {}
     for sid in {ln.source_id for ln in lines}:

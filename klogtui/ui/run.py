@@ -14,8 +14,9 @@ from klogtui.ui.app import KlogApp
 
 if TYPE_CHECKING:
     from klogtui.collect.runner import CollectOptions
+    from klogtui.remote.reader import RemoteSource
 
-__all__ = ["run_app"]
+__all__ = ["run_app", "run_in_terminal", "run_remote_app"]
 
 _HANG_UP_GRACE_S = 5.0  # after SIGHUP, for Textual to restore and exit on its own
 
@@ -48,6 +49,21 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
             # the other process fills it (the tick follows its commits).
             app.collected_by = e.pid
 
+    return run_in_terminal(app)
+
+
+def run_remote_app(source: RemoteSource) -> int:
+    """Run the explorer over a cluster's collectors (`klogtui --collectors`)."""
+    app = KlogApp(source)
+    try:
+        return run_in_terminal(app)
+    finally:
+        source.close()
+
+
+def run_in_terminal(app: KlogApp) -> int:
+    """Run the app until `q`, SIGTERM or a closed terminal; its collector, if any, is
+    stopped (and flushed) after the UI closes."""
     ended = threading.Event()
 
     def leave_if_stuck() -> None:

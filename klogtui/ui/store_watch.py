@@ -16,7 +16,8 @@ from textual.message import Message
 
 from klogtui.gaps import GAP_QUERY, gap_counts
 from klogtui.model import Source
-from klogtui.store import Reader, StoreStats
+from klogtui.store import StoreStats
+from klogtui.store.reads import LogReader
 
 __all__ = ["StoreWatch"]
 
@@ -37,8 +38,9 @@ class StoreWatch:
         stats: StoreStats
         sources: list[Source] | None
         gaps: dict[int, int] | None  # gap markers per source id, with the sources
+        missing: list[str]  # parts the reader could not read (`name: why`)
 
-    def __init__(self, app: App[Any], reader: Reader) -> None:
+    def __init__(self, app: App[Any], reader: LogReader) -> None:
         self._app = app
         self._reader = reader
         self._version = -1
@@ -57,7 +59,8 @@ class StoreWatch:
                 stats = reader.stats()
                 sources = list(reader.sources()) if version != known else None
                 gaps = gap_counts(reader.newest(GAP_QUERY, 10_000)) if sources else None
-                self._app.post_message(self.Looked(version, stats, sources, gaps))
+                missing = reader.missing_parts()
+                self._app.post_message(self.Looked(version, stats, sources, gaps, missing))
             finally:
                 self._busy = False
 

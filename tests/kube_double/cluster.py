@@ -154,11 +154,13 @@ class FakeCluster:
         restart_on_exit: bool = True,
         rotate_bytes: int = 0,
         owners: list[dict[str, Any]] | None = None,
+        ports: dict[str, int] | None = None,
     ) -> str:
         """Create a pod (its containers running unless start=False); returns its uid.
 
         rotate_bytes: rotate its containers' log files at this size (0: never).
-        owners: its ownerReferences (see workloads.add_owned_pod)."""
+        owners: its ownerReferences (see workloads.add_owned_pod).
+        ports: its first container's named ports (the pod proxy's targets)."""
         with self.cond:
             self.add_namespace(ns)
             cs: dict[str, Container] = {}
@@ -177,6 +179,7 @@ class FakeCluster:
                 cs,
                 created_ns=time.time_ns(),
                 owners=list(owners or []),
+                ports=dict(ports or {}),
             )
             self.pods[(ns, name)] = pod
             self._bump(pod, "ADDED")

@@ -138,6 +138,7 @@ class Pod:
     created_ns: int = 0
     deletion_ns: int = 0  # set once the pod is Terminating (deletionTimestamp)
     owners: list[dict[str, Any]] = field(default_factory=list)  # its ownerReferences
+    ports: dict[str, int] = field(default_factory=dict)  # its containers' named ports
 
     def to_json(self) -> dict[str, Any]:
         inits = [c for c in self.containers.values() if c.init]
@@ -163,6 +164,11 @@ class Pod:
             "restartPolicy": "Always",
             "containers": [{"name": c.name, "image": "registry.example/app:1"} for c in mains],
         }
+        if self.ports:
+            spec["containers"][0]["ports"] = [
+                {"name": name, "containerPort": port, "protocol": "TCP"}
+                for name, port in self.ports.items()
+            ]
         if inits:
             spec["initContainers"] = [{"name": c.name, "image": "busybox"} for c in inits]
         meta: dict[str, Any] = {

@@ -165,3 +165,21 @@ def test_the_api_load_bench_prints_both_sides() -> None:
     assert "flat-out ingest of 5,000 lines: " in out and " with 3 clients (" in out
     assert "paced 5,000 lines/s write->commit p99: " in out
     assert "paced lines not stored: 0 at most in a run" in out
+
+
+@pytest.mark.slow
+def test_the_collectors_bench_prints_both_sides() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "collectors.py")]
+        + ["--lines", "2000", "--runs", "1", "--writes", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "newest 200 of a text query, `klogtui query` process, 3 x 2,000 lines: " in out
+    assert " --collectors " in out and " one local store " in out
+    assert "first screen of the explorer, 3 x 2,000 lines: --collectors " in out
+    assert "write on a node -> printed by query -f, 3 writes: --collectors p50 " in out

@@ -19,7 +19,7 @@ from textual.widgets import Input, RadioButton
 
 from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.export import SAVE_LIMIT
-from klogtui.store import Store
+from klogtui.store import Reader, Store
 from klogtui.ui.app import KlogApp
 from klogtui.ui.line_text import BADGE_WIDTH
 from klogtui.ui.screens.context import ContextScreen
@@ -229,10 +229,10 @@ def dimmed_namespaces(app: KlogApp) -> set[str]:
 
 async def test_a_good_query_reaches_log_histogram_and_tree_together(tmp_path: Path) -> None:
     async with demo_app(tmp_path) as (app, pilot):
-        everything = app.store.reader().count("")[0]
+        everything = Reader(app.store.path).count("")[0]
         await until(pilot, lambda: histogram_total(app) == everything)
         assert dimmed_namespaces(app) == set()
-        payments = app.store.reader().count("namespace=payments")[0]
+        payments = Reader(app.store.path).count("namespace=payments")[0]
         await type_query(pilot, app, "ns=payments")
         await until(pilot, lambda: histogram_total(app) == payments)
         assert {app.log_view.source_of(ln).namespace for ln in app.log_view.window} == {  # type: ignore[union-attr]
@@ -245,7 +245,7 @@ async def test_a_bad_query_shows_its_column_and_the_panes_keep_the_last_good_one
     tmp_path: Path,
 ) -> None:
     async with demo_app(tmp_path) as (app, pilot):
-        payments = app.store.reader().count("namespace=payments")[0]
+        payments = Reader(app.store.path).count("namespace=payments")[0]
         await type_query(pilot, app, "ns=payments")
         await until(pilot, lambda: histogram_total(app) == payments)
         before = messages(app)
@@ -271,7 +271,7 @@ async def test_a_bad_starting_query_is_shown_in_the_bar_and_everything_listed(
         assert error.startswith(" " * (2 + len("level=")) + "^ unknown level 'bogus'")
         assert app.query_bar.value == "level=bogus"
         assert isinstance(app.focused, QueryInput)
-        everything = app.store.reader().count("")[0]
+        everything = Reader(app.store.path).count("")[0]
         await until(pilot, lambda: histogram_total(app) == everything)
         assert messages(app)  # the log pane shows the empty query's lines
 

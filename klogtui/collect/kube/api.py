@@ -152,7 +152,8 @@ def _status_error(
         obj = json.loads(body)
         if isinstance(obj, dict):
             reason = str(obj.get("reason") or reason)
-            message = str(obj.get("message") or "")
+            # A Status says `message`; klogtui's query API behind the pod proxy `error`.
+            message = str(obj.get("message") or obj.get("error") or "")
     except ValueError:
         message = body.decode("utf-8", "replace").strip().splitlines()[0] if body.strip() else ""
     return KubeHTTPError(status, reason, " ".join(message.split()), retry_after)
@@ -197,8 +198,15 @@ class KubeApi:
             # Client certificates live in the connection pool's TLS context: a new pool.
             self.client.rest_client = RESTClientObject(cfg)
 
-    def open(self, path: str, query: list[tuple[str, str]], read_timeout: float | None) -> Response:
-        """Start a GET and return the response with its body unread.
+    def open(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        read_timeout: float | None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Start a GET and return the response with its body unread (`headers`: more
+        headers to send).
 
         A 429 is retried after its Retry-After (capped), the same request again: a
         paged list goes on from its continue token. A 401 is retried once with the
@@ -217,7 +225,7 @@ class KubeApi:
             attempts += 1
             seen = 0 if creds is None else creds.generation
             try:
-                return self._send(path, query, read_timeout)
+                return self._send(path, query, read_timeout, headers)
             except KubeAuthError:
                 raise
             except KubeHTTPError as e:
@@ -236,14 +244,18 @@ class KubeApi:
                     raise
 
     def _send(
-        self, path: str, query: list[tuple[str, str]], read_timeout: float | None
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        read_timeout: float | None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Response:
         try:
             method, url, headers, body, post = self.client.param_serialize(
                 "GET",
                 path,
                 query_params=query,
-                header_params={"Accept": "application/json"},
+                header_params={"Accept": "application/json", **(extra_headers or {})},
                 auth_settings=["BearerToken"],
             )
             rest = self.client.call_api(

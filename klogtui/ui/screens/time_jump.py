@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 from klogtui.text import format_ts, inert
 from klogtui.ui.time_text import local_text, parse_jump, short_time, zone_name
 
@@ -102,7 +102,7 @@ class TimeJumpScreen(ModalScreen[int | None]):
         self.dismiss(None)
 
 
-def past_the_ends(reader: Reader, query: ParsedQuery, ts_ns: int) -> str | None:
+def past_the_ends(reader: LogReader, query: ParsedQuery, ts_ns: int) -> str | None:
     """What to tell when a jump to `ts_ns` lands on the oldest or newest matching line
     because none is that far (None: a line is there, or nothing matches at all)."""
     cq = reader.compile(query)

@@ -45,8 +45,7 @@ from klogtui.errors import QueryError
 from klogtui.model import LogLine, Source
 from klogtui.query.parsed import ParsedQuery
 from klogtui.query.times import Zone
-from klogtui.store.ids import id_for_ts
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 from klogtui.ui.field_text import field_names
 from klogtui.ui.log_window import (
     FIND_SCAN,
@@ -165,7 +164,7 @@ class LogView(LogCursor, can_focus=True):
 
     def __init__(
         self,
-        reader: Reader,
+        reader: LogReader,
         *,
         now_ns: int | None = None,
         name: str | None = None,
@@ -173,6 +172,7 @@ class LogView(LogCursor, can_focus=True):
         classes: str | None = None,
     ) -> None:
         super().__init__(now_ns=now_ns, name=name, id=id, classes=classes)
+        self._reader = reader  # the workers read with it; here only for id_for_ts
         self._workers = LogWorkers(self, reader, self._model.current)
         self._follow_throttle = Throttle(_FOLLOW_INTERVAL_S, self.set_timer)
         self._count_throttle = Throttle(_COUNT_INTERVAL_S, self.set_timer)
@@ -243,7 +243,7 @@ class LogView(LogCursor, can_focus=True):
 
     def jump_to_time(self, ts_ns: int) -> None:
         """Show the lines around a time, the cursor on the first at or after it."""
-        self._load("at", ts_ns=ts_ns, anchor_id=id_for_ts(ts_ns))
+        self._load("at", ts_ns=ts_ns, anchor_id=self._reader.id_for_ts(ts_ns))
 
     def pause(self) -> None:
         """Stop following; the window stays as it is."""

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from klogtui.errors import QueryError
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 from klogtui.ui.log_reads import count_new, find_match, read_newest, read_page, read_window
 from klogtui.ui.log_window import (
     CountNew,
@@ -101,7 +101,7 @@ class LogWorkers:
         hwm_id: int
         count: int
 
-    def __init__(self, pane: LogView, reader: Reader, current: Callable[[int], bool]) -> None:
+    def __init__(self, pane: LogView, reader: LogReader, current: Callable[[int], bool]) -> None:
         self._pane = pane
         self._reader = reader
         self._current = current

@@ -25,7 +25,7 @@ from klogtui.model import Source
 from klogtui.query.keys import COMPLETIONS, KEY_ALIASES, OPS, SUGGESTED_VALUES
 from klogtui.query.parsed import EMPTY, ParsedQuery
 from klogtui.store.hints import Hint, fixed, query_hints
-from klogtui.store.reader import Reader
+from klogtui.store.reads import LogReader
 
 __all__ = ["HINT_KEY", "FieldSuggester", "QueryBar", "QueryHistory", "event_fields"]
 
@@ -87,7 +87,7 @@ class QueryHistory:
             os.replace(tmp, self.path)
 
 
-def event_fields(reader: Reader, field: str) -> list[str]:
+def event_fields(reader: LogReader, field: str) -> list[str]:
     """A FieldLookup over a store: the field names of its newest events (field ""), or
     the common values of `field` among them. Blocking."""
     if not field:

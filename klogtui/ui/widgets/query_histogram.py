@@ -14,7 +14,8 @@ from textual.message import Message
 
 from klogtui.errors import QueryError
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store import Bucket, Reader
+from klogtui.store import Bucket
+from klogtui.store.reads import LogReader
 from klogtui.ui.throttle import Throttle
 from klogtui.ui.widgets.histogram import Histogram
 from klogtui.ui.widgets.log_view import LogView
@@ -47,7 +48,7 @@ class QueryHistogram(Histogram):
 
     def __init__(
         self,
-        reader: Reader,
+        reader: LogReader,
         query: Callable[[], ParsedQuery],
         log_view: LogView,
         *,

@@ -66,6 +66,7 @@ class StatusBar(Widget):
         self._caught_up = False
         self._elsewhere: tuple[int, bool] | None = None  # (pid, still running)
         self._firing = 0  # alerts firing now
+        self._missing: list[str] = []  # parts not read (collectors that do not answer)
 
     def update_view(self, follow: bool, new_lines: int, loading: bool) -> None:
         """The log pane's mode and how many lines arrived since it paused."""
@@ -94,6 +95,12 @@ class StatusBar(Widget):
             self._firing = firing
             self.refresh()
 
+    def update_missing(self, parts: list[str]) -> None:
+        """What the results lack: `name: why` of each collector that does not answer."""
+        if parts != self._missing:
+            self._missing = parts
+            self.refresh()
+
     @property
     def error_count(self) -> int:
         return len(self._collector.errors) if self._collector else 0
@@ -112,6 +119,9 @@ class StatusBar(Widget):
                 f" {self._firing} ALERT{'S' if self._firing > 1 else ''} FIRING (a) ",
                 self.get_component_rich_style("status-bar--paused"),
             )
+        if self._missing:
+            names = ", ".join(p.split(": ", 1)[0] for p in self._missing)
+            text.append(f"  MISSING {names}", self.get_component_rich_style("status-bar--error"))
         if self._loading:
             text.append("  loading…", "italic")
         if self._stats is not None:

@@ -1,0 +1,105 @@
+"""The explorer over a cluster's collectors (`klogtui --collectors`), driven by Pilot:
+three real `klogtui collect --listen` nodes behind the API double's pod proxy."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList
+
+from klogtui.remote.command import open_collectors
+from klogtui.remote.reader import open_cluster
+from klogtui.ui.app import KlogApp
+from klogtui.ui.screens.context import ContextScreen
+from klogtui.ui.screens.facets import FacetScreen
+from tests.cluster_nodes import NS, Cluster
+from tests.helpers_files import seq_of
+from tests.kube_double import FakeCluster, KubeDouble
+from tests.ui_fixtures import settle, text_of, until
+
+SIZE = (160, 45)
+WAIT_S = 30.0
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[Cluster]:
+    cluster = FakeCluster(token="collector-token")
+    cluster.users.add("alice", "alice-token", logs_in=("shop",), proxy_in=(NS,))
+    with KubeDouble(cluster) as double:
+        c = Cluster(tmp_path, double, 3)
+        for i in range(3):
+            c.write(i, f"shop/web-{i}", range(i, 300, 3))
+            c.write(i, f"data/db-{i}", range(1000 + i, 1030, 3))  # alice may not read these
+        with c:
+            yield c
+
+
+def _app(nodes: Cluster, tmp_path: Path) -> KlogApp:
+    args = argparse.Namespace(
+        kubeconfig=str(nodes.kubeconfig("alice", "alice-token")),
+        context=None,
+        collectors_namespace=NS,
+    )
+    source = open_cluster(*open_collectors(args), NS)
+    return KlogApp(source, history_path=None, save_dir=tmp_path)
+
+
+def _options(options: OptionList) -> list[str]:
+    shown = (options.get_option_at_index(i).prompt for i in range(options.option_count))
+    return [" ".join(str(p).split()) for p in shown]
+
+
+def _seqs(app: KlogApp) -> list[int]:
+    return [seq_of(row) for row in app.log_view.rendered_rows() if "seq=" in row]
+
+
+async def test_the_explorer_reads_every_node_as_one_log(nodes: Cluster, tmp_path: Path) -> None:
+    app = _app(nodes, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            # The newest lines of all three nodes, interleaved in time, alice's only.
+            await until(pilot, lambda: _seqs(app)[-6:] == list(range(294, 300)), WAIT_S)
+            rows = app.log_view.rendered_rows()
+            assert all(any(f"web-{i}" in r for r in rows) for i in range(3)), rows
+            assert not any("db-" in r for r in rows)
+            # The histogram sums the nodes' counts; the tree lists every node's pods.
+            await until(pilot, lambda: sum(b.total for b in app.histogram._buckets) == 300)
+            await until(pilot, lambda: "web-2" in text_of(app.sources_tree), WAIT_S)
+            tree = text_of(app.sources_tree)
+            assert "web-0" in tree and "web-1" in tree and "db-0" not in tree
+            # Scrolling to the top pages back through every node, exactly.
+            await pilot.press("g")
+            await until(pilot, lambda: _seqs(app)[:5] == [0, 1, 2, 3, 4], WAIT_S)
+            await pilot.press("G")
+            await until(pilot, lambda: _seqs(app)[-1:] == [299], WAIT_S)
+            # The context of the newest line: its own container's lines, on its node.
+            await pilot.press("space", "c")
+            await until(pilot, lambda: isinstance(app.screen, ContextScreen), WAIT_S)
+            assert isinstance(app.screen, ContextScreen)
+            around = [seq_of(ln.message) for ln in app.screen.lines]
+            assert around[-1] == 299 and around == list(range(299 - 3 * (len(around) - 1), 300, 3))
+            await pilot.press("escape")
+            # The facets add the nodes' counts up.
+            await pilot.press("f")
+            await until(pilot, lambda: isinstance(app.screen, FacetScreen), WAIT_S)
+            values = app.screen.query_one("#facet-values", OptionList)
+            await until(pilot, lambda: _options(values)[:1] == ["300 shop"], WAIT_S)
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, FacetScreen), WAIT_S)
+            await pilot.press("space")  # follow again
+            # Follow: a line written on one node shows up at the bottom.
+            nodes.write(1, "shop/web-1", [5000])
+            await until(pilot, lambda: _seqs(app)[-1:] == [5000], WAIT_S)
+            # A node that stops answering is named on screen.
+            nodes.nodes[2].kill()
+            nodes.write(0, "shop/web-0", [5001])
+            await until(pilot, lambda: _seqs(app)[-1:] == [5001], WAIT_S)
+            await until(
+                pilot, lambda: "MISSING node-2 (collector-2)" in app.status_bar.render().plain
+            )
+    finally:
+        app.store.close()  # type: ignore[attr-defined]
