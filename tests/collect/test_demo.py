@@ -45,7 +45,7 @@ def test_same_seed_same_files_whatever_the_step_sizes(tmp_path: Path) -> None:
 
 def test_demo_collected_exactly_once_with_its_whole_lifecycle(tmp_path: Path) -> None:
     demo = DemoCluster(
-        tmp_path / "logs", seed=1, start_ns=T0, rate_scale=0.5, rotate_bytes=256 << 10
+        tmp_path / "logs", seed=1, start_ns=T0, rate_scale=0.2, rotate_bytes=96 << 10
     )
     with Run(tmp_path / "logs", tmp_path / "db") as run:
         for _ in range(45):  # 7.5 simulated minutes, the collector following along
