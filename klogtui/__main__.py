@@ -9,12 +9,19 @@ run on): until a command takes SIGINT over, it ends the process quietly with 130
 # (enum conversions) for a Ctrl-C to land in it.
 import _signal  # type: ignore[import-not-found]
 import os
-import sys
 from types import FrameType
 
 
 def _stop_quietly(signum: int, frame: FrameType | None) -> None:
     os._exit(128 + signum)  # nothing read or written yet that could be lost
+
+
+# At import, not in run(): a Ctrl-C that lands between this module's first line and
+# run()'s would raise KeyboardInterrupt with a traceback through our code. (Both ways
+# in, `python -m klogtui` and the `klogtui` script, import this module first.)
+_signal.signal(_signal.SIGINT, _stop_quietly)
+
+import sys  # noqa: E402
 
 
 def run() -> int:
@@ -24,7 +31,6 @@ def run() -> int:
     with its own handler (it flushes first), `query -f` and the explorer by turning
     it back into KeyboardInterrupt.
     """
-    _signal.signal(_signal.SIGINT, _stop_quietly)
     from klogtui.cli import main
 
     return main()
