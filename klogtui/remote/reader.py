@@ -251,6 +251,7 @@ class RemoteSource:
     def __init__(self, cluster: RemoteCluster) -> None:
         self.cluster = cluster
         self.path = Path(f"collectors in namespace {cluster.namespace}")
+        self.nodes = cluster.node_count()  # the status line says how many answer
 
     def reader(self) -> RemoteReader:
         return RemoteReader(self.cluster)

@@ -71,6 +71,12 @@ async def test_the_explorer_reads_every_node_as_one_log(nodes: Cluster, tmp_path
             await until(pilot, lambda: "web-2" in text_of(app.sources_tree), WAIT_S)
             tree = text_of(app.sources_tree)
             assert "web-0" in tree and "web-1" in tree and "db-0" not in tree
+            # The status line says what is true of the cluster: no store size, no
+            # "no collector", the lines the nodes hold for alice and who answers.
+            await until(pilot, lambda: "300 lines" in app.status_bar.render().plain, WAIT_S)
+            status = app.status_bar.render().plain
+            assert "3 of 3 nodes answering" in status, status
+            assert "no collector" not in status and " B" not in status, status
             # Scrolling to the top pages back through every node, exactly.
             await pilot.press("g")
             await until(pilot, lambda: _seqs(app)[:5] == [0, 1, 2, 3, 4], WAIT_S)
@@ -101,5 +107,6 @@ async def test_the_explorer_reads_every_node_as_one_log(nodes: Cluster, tmp_path
             await until(
                 pilot, lambda: "MISSING node-2 (collector-2)" in app.status_bar.render().plain
             )
+            assert "2 of 3 nodes answering" in app.status_bar.render().plain
     finally:
         app.store.close()  # type: ignore[attr-defined]
