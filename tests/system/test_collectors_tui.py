@@ -4,6 +4,7 @@ three real `klogtui collect --listen` nodes behind the API double's pod proxy.""
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from klogtui.remote.reader import open_cluster
 from klogtui.ui.app import KlogApp
 from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.facets import FacetScreen
+from klogtui.ui.widgets.query_bar import event_fields
 from tests.cluster_nodes import NS, Cluster
-from tests.helpers_files import seq_of
+from tests.helpers_files import Container, cri, seq_of
 from tests.kube_double import FakeCluster, KubeDouble
 from tests.ui_fixtures import settle, text_of, until
 
@@ -108,5 +110,49 @@ async def test_the_explorer_reads_every_node_as_one_log(nodes: Cluster, tmp_path
                 pilot, lambda: "MISSING node-2 (collector-2)" in app.status_bar.render().plain
             )
             assert "2 of 3 nodes answering" in app.status_bar.render().plain
+    finally:
+        app.store.close()  # type: ignore[attr-defined]
+
+
+def _json_lines(node: int, seqs: range) -> bytes:
+    """JSON events with an event field `status` (one value per node) at T0 + seq ms."""
+    return b"".join(
+        cri(s, text=json.dumps({"msg": f"seq={s}", "status": 200 + node})) for s in seqs
+    )
+
+
+async def test_event_fields_and_label_keys_are_summed_over_the_nodes(
+    nodes: Cluster, tmp_path: Path
+) -> None:
+    # Two nodes run a labelled pod (known to the API, so their collectors store the
+    # labels) whose events carry a field; node 0's 20 events say 200, node 1's 10 say 201.
+    for i, count in ((0, 20), (1, 10)):
+        uid = nodes.double.cluster.add_pod(
+            "shop", f"api-{i}", labels={"team": f"t{i}"}, node=f"node-{i}"
+        )
+        api = Container(nodes.nodes[i].log_dir, "shop", f"api-{i}", uid)
+        api.append(_json_lines(i, range(2000, 2000 + count)))
+    app = _app(nodes, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            reader = app.store.reader()
+            await until(pilot, lambda: reader.field_names("") == [(".status", 30)], WAIT_S)
+            assert reader.field_values("", ".status") == ([("200", 20), ("201", 10)], True)
+            # What the query bar completes after `.` and after `.status=`.
+            assert event_fields(reader, "") == [".status"]
+            assert event_fields(reader, ".status") == ["200", "201"]
+            # The labels come with the pod's details, maybe after its first lines.
+            labels = ([("team=t0", 20), ("team=t1", 10)], True)
+            await until(pilot, lambda: reader.facets("pod=api-*", "labels") == labels, WAIT_S)
+            # The facets screen lists the event field and the label key, with the
+            # nodes' counts summed.
+            await pilot.press("f")
+            await until(pilot, lambda: isinstance(app.screen, FacetScreen), WAIT_S)
+            fields = app.screen.query_one("#facet-fields", OptionList)
+            await until(pilot, lambda: {".status", "label:team"} <= set(_options(fields)), WAIT_S)
+            fields.highlighted = _options(fields).index("label:team")
+            await pilot.press("enter")
+            values = app.screen.query_one("#facet-values", OptionList)
+            await until(pilot, lambda: _options(values) == ["20 t0", "10 t1"], WAIT_S)
     finally:
         app.store.close()  # type: ignore[attr-defined]
