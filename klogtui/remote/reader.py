@@ -22,6 +22,7 @@ from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.cluster import RemoteCluster, join_id, split_id
 from klogtui.remote.collectors import Collector, Found
 from klogtui.remote.fanout import FanOut
+from klogtui.remote.query_text import node_query_text
 from klogtui.remote.timeline import LEVELS, PAGE, NodeLine, read_after, read_newest
 from klogtui.store import ids
 from klogtui.store.aggregates import Bucket, StoreStats
@@ -35,7 +36,8 @@ _FLAGS = {str(f.name).lower(): int(f) for f in Flag if f}
 
 
 class RemoteCompiled(CompiledQuery):
-    """A compiled query that remembers its text: the nodes are sent the text."""
+    """A compiled query that remembers its text: the nodes are sent the text (its time
+    bounds resolved here: klogtui.remote.query_text)."""
 
     text: str
 
@@ -55,11 +57,10 @@ class RemoteReader:
         if isinstance(query, CompiledQuery):
             raise TypeError("a query compiled for a store file cannot be sent to collectors")
         parsed = ParsedQuery.of(query) if isinstance(query, str) else query
-        cq = compile_query(
-            parsed.ast, self.cluster.sources(False), time.time_ns(), parsed.typed, parsed.zone
-        )
+        now = time.time_ns()
+        cq = compile_query(parsed.ast, self.cluster.sources(False), now, parsed.typed, parsed.zone)
         out = RemoteCompiled(*cq)
-        out.text = parsed.typed
+        out.text = node_query_text(parsed, now)
         return out
 
     def _text(self, query: QueryLike) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList
 
+from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.command import open_collectors
 from klogtui.remote.reader import open_cluster
 from klogtui.ui.app import KlogApp
@@ -18,9 +21,10 @@ from klogtui.ui.screens.context import ContextScreen
 from klogtui.ui.screens.facets import FacetScreen
 from klogtui.ui.widgets.query_bar import event_fields
 from tests.cluster_nodes import NS, Cluster
-from tests.helpers_files import Container, cri, seq_of
+from tests.helpers_files import T0, Container, cri, seq_of
 from tests.kube_double import FakeCluster, KubeDouble
 from tests.ui_fixtures import settle, text_of, until
+from tests.waiting import wait_for
 
 SIZE = (160, 45)
 WAIT_S = 30.0
@@ -39,13 +43,16 @@ def nodes(tmp_path: Path) -> Iterator[Cluster]:
             yield c
 
 
-def _app(nodes: Cluster, tmp_path: Path) -> KlogApp:
-    args = argparse.Namespace(
+def _args(nodes: Cluster) -> argparse.Namespace:
+    return argparse.Namespace(
         kubeconfig=str(nodes.kubeconfig("alice", "alice-token")),
         context=None,
         collectors_namespace=NS,
     )
-    source = open_cluster(*open_collectors(args), NS)
+
+
+def _app(nodes: Cluster, tmp_path: Path) -> KlogApp:
+    source = open_cluster(*open_collectors(_args(nodes)), NS)
     return KlogApp(source, history_path=None, save_dir=tmp_path)
 
 
@@ -156,3 +163,42 @@ async def test_event_fields_and_label_keys_are_summed_over_the_nodes(
             await until(pilot, lambda: _options(values) == ["20 t0", "10 t1"], WAIT_S)
     finally:
         app.store.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def reader_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process (the explorer) in UTC+05:30, a zone no node has."""
+    monkeypatch.setenv("TZ", "IST-05:30")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_zoneless_times_are_read_in_the_explorers_zone_not_the_nodes(
+    tmp_path: Path, reader_zone: None
+) -> None:
+    cluster = FakeCluster(token="collector-token")
+    cluster.users.add("alice", "alice-token", logs_in=("shop",), proxy_in=(NS,))
+    with KubeDouble(cluster) as double:
+        c = Cluster(tmp_path, double, 3, {"TZ": "MST+07"})  # the nodes 7 h behind UTC
+        for i in range(3):
+            c.write(i, f"shop/web-{i}", range(i, 300, 3))
+        try:
+            source = open_cluster(*open_collectors(_args(c.start())), NS)
+            try:
+                reader = source.reader()
+                wait_for(lambda: len(reader.oldest("", 1000)) == 300, WAIT_S, "every line stored")
+                # T0 + 150 ms as the explorer shows it in local time (`z`), without a zone.
+                local = datetime.fromtimestamp(T0 // 1_000_000_000) + timedelta(milliseconds=150)
+                until = ParsedQuery.of(f"until:{local:%Y-%m-%dT%H:%M:%S.%f}").in_zone("local")
+                assert [seq_of(ln.message) for ln in reader.oldest(until, 1000)] == list(range(150))
+                # The same time in UTC, shown without a zone in the explorer's default.
+                utc = datetime.fromtimestamp(T0 // 1_000_000_000, UTC) + timedelta(milliseconds=150)
+                since = ParsedQuery.of(f"since:{utc:%Y-%m-%dT%H:%M:%S.%f}")
+                got = [seq_of(ln.message) for ln in reader.oldest(since, 1000)]
+                assert got == list(range(150, 300))
+            finally:
+                source.close()
+        finally:
+            c.close()
