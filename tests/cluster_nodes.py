@@ -31,12 +31,16 @@ RUN_S = 120.0
 class Cluster:
     """Nodes node-0, node-1, ... each running a collector pod `collector-N`."""
 
-    def __init__(self, root: Path, double: KubeDouble, count: int) -> None:
+    def __init__(
+        self, root: Path, double: KubeDouble, count: int, env: dict[str, str] | None = None
+    ) -> None:
         self.root = root
         self.double = double
         kubeconfig = double.kubeconfig(root / "collector-kubeconfig")
         self.nodes = [
-            ApiNode(root / f"node-{i}", "--kubeconfig", str(kubeconfig), "--node", f"node-{i}")
+            ApiNode(
+                root / f"node-{i}", "--kubeconfig", str(kubeconfig), "--node", f"node-{i}", env=env
+            )
             for i in range(count)
         ]
 

@@ -105,6 +105,10 @@ class RemoteCluster:
             parts = {**self._not_ready, **self._down}
         return [f"{name}: {why}" for name, why in sorted(parts.items())]
 
+    def node_count(self) -> int:
+        """Nodes with a collector pod: those that answer, are down, or are not ready."""
+        return len(self.collectors) + len(self._not_ready)
+
     @property
     def generation(self) -> int:
         """Changes whenever a node stored something new or a node went or came back."""

@@ -23,6 +23,7 @@ from klogtui.model import Level
 from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.collectors import SELECTOR, Collector, Found, find_collectors
 from klogtui.remote.fanout import MAX_PARALLEL, FanOut, NodeDown
+from klogtui.remote.query_text import node_query_text
 from klogtui.remote.timeline import LEVELS, NodeLine, merged, node_lines, read_after, read_newest
 from klogtui.text import text_line
 
@@ -115,13 +116,14 @@ class _Output:
 def run_remote_query(args: argparse.Namespace) -> int:
     """Run `klogtui query --collectors`; returns the exit code."""
     query = ParsedQuery.of(args.query)  # a bad query is told before any request
+    text = node_query_text(query, time.time_ns())  # one `now` and zone for every node
     fan, found = open_collectors(args)
     try:
         printer = _Output(args)
-        tails = _Tails(fan, args.query) if args.follow else None
+        tails = _Tails(fan, text) if args.follow else None
         if tails is not None:
             tails.start(found.ready)
-        read = _reader(fan, found.ready, query.typed, args.limit)
+        read = _reader(fan, found.ready, text, args.limit)
         got, down = fan.each(found.ready, read)
         if down:  # a node restarting, a proxy hiccup: asked once more before it counts
             time.sleep(_RETRY_S)

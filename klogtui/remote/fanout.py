@@ -10,6 +10,7 @@ get one instead of being refused by every node.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -31,6 +32,10 @@ __all__ = ["TOKEN_HEADER", "FanOut", "NodeDown"]
 TOKEN_HEADER = "X-Klogtui-Token"  # klogtui.serve.auth's; not imported: serve is beside us
 MAX_PARALLEL = 16  # requests in flight at once, whatever the number of nodes
 READ_TIMEOUT_S = 30.0  # a node that says nothing for this long is missing
+# A node whose few read slots are all taken (503 with Retry-After: the explorer's panes
+# and screens ask at once) is asked again a few times before it counts as missing.
+BUSY_RETRIES = 4
+BUSY_WAIT_MAX_S = 1.0
 
 T = TypeVar("T")
 
@@ -139,6 +144,25 @@ class FanOut:
         return lines()
 
     def _open(
+        self,
+        collector: Collector,
+        path: str,
+        params: list[tuple[str, str]],
+        read_timeout: float | None,
+    ) -> urllib3.BaseHTTPResponse:
+        for attempt in range(BUSY_RETRIES):
+            try:
+                return self._open_once(collector, path, params, read_timeout)
+            except NodeDown as e:
+                busy = e.__cause__
+                if not (isinstance(busy, KubeHTTPError) and busy.status == 503):
+                    raise
+                if busy.retry_after is None or attempt == BUSY_RETRIES - 1:
+                    raise
+                time.sleep(min(busy.retry_after, BUSY_WAIT_MAX_S) * (attempt + 1) / 2)
+        raise AssertionError("unreachable")
+
+    def _open_once(
         self,
         collector: Collector,
         path: str,

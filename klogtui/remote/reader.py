@@ -3,15 +3,16 @@
 
 Windows merge by our line ids (klogtui.remote.cluster): a page before or after an id
 asks each node for its lines before or after that id's cursor, so paging up and down
-stays exact across nodes. Facets and histograms sum the nodes' counts. What the API
-does not serve degrades to nothing: event-field names and values (completion, the
-facets' field list), label keys as one facet; a line's raw store id is ours.
+stays exact across nodes. Facets, event-field names and values and histograms sum the
+nodes' counts (a node's top values only: a value just below each node's top may be
+left out); a line's raw store id is ours.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from klogtui.query.parsed import ParsedQuery
 from klogtui.remote.cluster import RemoteCluster, join_id, split_id
 from klogtui.remote.collectors import Collector, Found
 from klogtui.remote.fanout import FanOut
+from klogtui.remote.query_text import node_query_text
 from klogtui.remote.timeline import LEVELS, PAGE, NodeLine, read_after, read_newest
 from klogtui.store import ids
-from klogtui.store.aggregates import FACET_FIELDS, Bucket, StoreStats
+from klogtui.store.aggregates import Bucket, StoreStats
 from klogtui.store.compile import CompiledQuery, compile_query
 from klogtui.store.read_conn import QueryLike
 
@@ -34,7 +36,8 @@ _FLAGS = {str(f.name).lower(): int(f) for f in Flag if f}
 
 
 class RemoteCompiled(CompiledQuery):
-    """A compiled query that remembers its text: the nodes are sent the text."""
+    """A compiled query that remembers its text: the nodes are sent the text (its time
+    bounds resolved here: klogtui.remote.query_text)."""
 
     text: str
 
@@ -54,11 +57,10 @@ class RemoteReader:
         if isinstance(query, CompiledQuery):
             raise TypeError("a query compiled for a store file cannot be sent to collectors")
         parsed = ParsedQuery.of(query) if isinstance(query, str) else query
-        cq = compile_query(
-            parsed.ast, self.cluster.sources(False), time.time_ns(), parsed.typed, parsed.zone
-        )
+        now = time.time_ns()
+        cq = compile_query(parsed.ast, self.cluster.sources(False), now, parsed.typed, parsed.zone)
         out = RemoteCompiled(*cq)
-        out.text = parsed.typed
+        out.text = node_query_text(parsed, now)
         return out
 
     def _text(self, query: QueryLike) -> str:
@@ -206,34 +208,49 @@ class RemoteReader:
     def facets(
         self, query: QueryLike, field: str, limit: int = 200
     ) -> tuple[list[tuple[str, int]], bool]:
-        """Counts of a field's values, summed over the nodes (FACET_FIELDS and
-        `label:KEY`; anything else the API does not count: nothing, not exact)."""
-        if field not in FACET_FIELDS and not field.startswith("label:"):
-            return [], False
-        text = self._text(query)
-        params = [("q", text), ("field", field), ("limit", str(limit))]
-
-        def read(node: int, c: Collector) -> Any:
-            return self.cluster.fan.get_json(c, "/api/v1/facets", params)
-
-        totals: dict[str, int] = {}
-        exact = True
-        for answer in self.cluster.each(read):
-            exact = exact and bool(answer.get("exact", False))
-            for value, n in answer.get("facets", {}).get(field, []):
-                totals[str(value)] = totals.get(str(value), 0) + int(n)
-        ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
-        return ordered[:limit], exact and not self.missing_parts()
+        """Counts of a field's values, summed over the nodes (FACET_FIELDS, `labels`,
+        `label:KEY` and event fields, as the store's facets)."""
+        if field.startswith("."):
+            return self.field_values(query, field, limit)
+        params = [("q", self._text(query)), ("field", field), ("limit", str(limit))]
+        return self._summed("/api/v1/facets", params, limit, lambda a: a["facets"][field])
 
     def field_names(self, query: QueryLike, sample: int = 0) -> list[tuple[str, int]]:
-        del query, sample  # the API does not list event fields
-        return []
+        """The nodes' event fields, each with the summed count of events holding it."""
+        params = [("q", self._text(query))] + ([("sample", str(sample))] if sample else [])
+        names, _ = self._summed("/api/v1/fields", params, None, lambda a: a["fields"])
+        return names
 
     def field_values(
         self, query: QueryLike, field: str, limit: int = 200, sample: int = 0
     ) -> tuple[list[tuple[str, int]], bool]:
-        del query, field, limit, sample
-        return [], False
+        """An event field's top values, their counts summed over the nodes."""
+        params = [("q", self._text(query)), ("field", field), ("limit", str(limit))]
+        params += [("sample", str(sample))] if sample else []
+        return self._summed("/api/v1/field-values", params, limit, lambda a: a["values"])
+
+    def _summed(
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        limit: int | None,
+        counts: Callable[[Any], list[list[Any]]],
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """Every node's (value, count) pairs summed by value, most first, the top
+        `limit`; exact when each node said so (an answer without `exact` is not
+        partial) and every node answered."""
+
+        def read(node: int, c: Collector) -> Any:
+            return self.cluster.fan.get_json(c, path, params)
+
+        totals: dict[str, int] = {}
+        exact = True
+        for answer in self.cluster.each(read):
+            exact = exact and bool(answer.get("exact", True))
+            for value, n in counts(answer):
+                totals[str(value)] = totals.get(str(value), 0) + int(n)
+        ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ordered[:limit], exact and not self.missing_parts()
 
     def missing_parts(self) -> list[str]:
         return self.cluster.missing()
@@ -251,6 +268,7 @@ class RemoteSource:
     def __init__(self, cluster: RemoteCluster) -> None:
         self.cluster = cluster
         self.path = Path(f"collectors in namespace {cluster.namespace}")
+        self.nodes = cluster.node_count()  # the status line says how many answer
 
     def reader(self) -> RemoteReader:
         return RemoteReader(self.cluster)

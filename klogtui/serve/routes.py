@@ -30,6 +30,9 @@ __all__ = ["Answer", "BadRequest", "Forbidden", "Scope", "Routes", "scoped_query
 
 NDJSON = "application/x-ndjson"
 JSON = "application/json"
+# Event fields are read from the newest events holding them: a caller may ask for a
+# sample of at most this many (the store's own default for a field's values).
+MAX_FIELD_SAMPLE = 50_000
 
 # The namespaces a caller may read (None: every one, the API runs without auth).
 Scope = frozenset[str] | None
@@ -166,9 +169,10 @@ class Routes:
         field = params.get("field")
         fields: Collection[str] = FACET_FIELDS if not field else (field,)
         for f in fields:
-            if f not in FACET_FIELDS and not f.startswith("label:"):
+            if f not in FACET_FIELDS and f != "labels" and not f.startswith("label:"):
                 raise BadRequest(
-                    f"unknown facet field {f!r}: use one of {', '.join(FACET_FIELDS)} or label:KEY"
+                    f"unknown facet field {f!r}: use one of {', '.join(FACET_FIELDS)}, "
+                    "labels (each key=value) or label:KEY"
                 )
         cq = scoped_query(reader, params.get("q", ""), scope)
         exact = True
@@ -178,6 +182,34 @@ class Routes:
             exact = exact and ok
             out[f] = [[v, n] for v, n in values]
         return _json({"facets": out, "exact": exact})
+
+    def fields(self, reader: Reader, params: Mapping[str, str], scope: Scope) -> Answer:
+        """`/fields?q=[&sample=N]`: the event fields of the newest matches holding any,
+        each with how many of those hold it, most common first."""
+        sample = _sample(params)
+        cq = scoped_query(reader, params.get("q", ""), scope)
+        got = reader.field_names(cq) if sample is None else reader.field_names(cq, sample)
+        return _json({"fields": [[name, n] for name, n in got]})
+
+    def field_values(self, reader: Reader, params: Mapping[str, str], scope: Scope) -> Answer:
+        """`/field-values?q=&field=.F[&limit=N&sample=N]`: counts of an event field's
+        values among the newest matches holding it (exact: all of them were read)."""
+        field = params.get("field", "")
+        if not field.startswith("."):
+            raise BadRequest(
+                f"field must be an event field as queries write it (.status), not {field!r}"
+            )
+        limit = _int(params, "limit", 200) or 200
+        sample = _sample(params)
+        cq = scoped_query(reader, params.get("q", ""), scope)
+        try:
+            if sample is None:
+                values, exact = reader.field_values(cq, field, limit)
+            else:
+                values, exact = reader.field_values(cq, field, limit, sample)
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
+        return _json({"values": [[v, n] for v, n in values], "exact": exact})
 
     def histogram(self, reader: Reader, params: Mapping[str, str], scope: Scope) -> Answer:
         """`/histogram?q=&from=&to=&buckets=N`: counts per bucket, warnings and errors
@@ -228,6 +260,12 @@ class Routes:
                 ]
             }
         )
+
+
+def _sample(params: Mapping[str, str]) -> int | None:
+    """The `sample` asked for (None: the store's default), at most MAX_FIELD_SAMPLE."""
+    sample = _int(params, "sample", None)
+    return None if sample is None else min(max(sample, 1), MAX_FIELD_SAMPLE)
 
 
 def _time(params: Mapping[str, str], name: str, now: int) -> int | None:

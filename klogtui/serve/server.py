@@ -53,7 +53,14 @@ __all__ = ["Api", "ServeOptions", "is_loopback", "parse_listen"]
 
 _API_NICE = 10
 _READ_ROUTES = frozenset(
-    {"/api/v1/lines", "/api/v1/facets", "/api/v1/histogram", "/api/v1/sources"}
+    {
+        "/api/v1/lines",
+        "/api/v1/facets",
+        "/api/v1/fields",
+        "/api/v1/field-values",
+        "/api/v1/histogram",
+        "/api/v1/sources",
+    }
 )
 
 
@@ -402,6 +409,10 @@ class Api:
                     return self._routes.lines(reader, params, scope)
                 if path == "/api/v1/facets":
                     return self._routes.facets(reader, params, scope)
+                if path == "/api/v1/fields":
+                    return self._routes.fields(reader, params, scope)
+                if path == "/api/v1/field-values":
+                    return self._routes.field_values(reader, params, scope)
                 if path == "/api/v1/histogram":
                     return self._routes.histogram(reader, params, scope)
                 return self._routes.sources(reader, scope)

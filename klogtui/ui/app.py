@@ -30,6 +30,7 @@ from klogtui.errors import QueryError
 from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
 from klogtui.privacy import open_private
 from klogtui.query.parsed import EMPTY, ParsedQuery
+from klogtui.remote.reader import RemoteSource
 from klogtui.store import CommitInfo, Store
 from klogtui.store.owner import pid_alive
 from klogtui.store.reads import LogReader, ReaderSource
@@ -167,7 +168,10 @@ class KlogApp(App[int]):
             self._reader("histogram"), lambda: self.query_bar.applied, self.log_view, id="histogram"
         )
         self._store_watch = StoreWatch(self, self._reader("aux"))
-        self.status_bar = StatusBar(collecting=self.collection is not None, id="status")
+        nodes = self.store.nodes if isinstance(self.store, RemoteSource) else None
+        self.status_bar = StatusBar(
+            collecting=self.collection is not None, nodes=nodes, id="status"
+        )
         yield self.query_bar
         with Horizontal(id="body"):
             yield self.sources_tree

@@ -134,6 +134,32 @@ def test_facets_histogram_and_sources_count_what_is_stored(node: ApiNode) -> Non
     ]
 
 
+def test_event_fields_and_their_values_are_counted_over_the_newest_matches(
+    tmp_path: Path,
+) -> None:
+    n = ApiNode(tmp_path / "node")
+    events = [{"msg": f"seq={s}", "status": 500 if s % 4 == 0 else 200} for s in range(40)]
+    n.container("shop", "api").append(
+        b"".join(cri(s, text=json.dumps(e)) for s, e in enumerate(events))
+    )
+    n.container("shop", "web").append(lines(range(100, 110)))  # no event fields
+    with n:
+        n.wait_ready()
+        wait_for(lambda: n.get("/api/v1/fields").json()["fields"] != [], WAIT_S, "fields")
+        assert n.get("/api/v1/fields").json() == {"fields": [[".status", 40]]}
+        assert n.get("/api/v1/fields", {"q": "pod=web"}).json() == {"fields": []}
+        got = n.get("/api/v1/field-values", {"field": ".status"}).json()
+        assert got == {"values": [["200", 30], ["500", 10]], "exact": True}
+        # A sample of the newest 8 holding the field: counted so, and said not exact.
+        got = n.get("/api/v1/field-values", {"field": ".status", "sample": 8}).json()
+        assert got == {"values": [["200", 6], ["500", 2]], "exact": False}
+        # Without API access nothing has labels; the facet still answers.
+        assert n.get("/api/v1/facets", {"field": "labels"}).json()["facets"] == {"labels": []}
+        for params in ({"field": "status"}, {}, {"field": ".status", "sample": "x"}):
+            reply = n.get("/api/v1/field-values", params)
+            assert reply.status == 400 and reply.json()["error"], params
+
+
 class _Tail:
     """A raw /tail connection, its chunked body read as it comes."""
 

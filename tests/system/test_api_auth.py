@@ -72,8 +72,10 @@ def test_each_user_sees_only_the_namespaces_they_may_read(
 
 
 def test_a_query_naming_a_forbidden_namespace_is_403(node: ApiNode) -> None:
-    for path in ("/api/v1/lines", "/api/v1/facets", "/api/v1/tail"):
-        reply = node.get(path, {"q": "ns=data error"}, "alice-token")
+    paths = ("/api/v1/lines", "/api/v1/facets", "/api/v1/fields", "/api/v1/tail")
+    for path in (*paths, "/api/v1/field-values"):
+        field = {"field": ".x"} if path.endswith("field-values") else {}
+        reply = node.get(path, {"q": "ns=data error", **field}, "alice-token")
         assert reply.status == 403, path
         assert "namespace 'data'" in reply.json()["error"]
         assert b"seq=" not in reply.body
@@ -81,7 +83,14 @@ def test_a_query_naming_a_forbidden_namespace_is_403(node: ApiNode) -> None:
 
 def test_without_valid_credentials_nothing_is_answered(node: ApiNode) -> None:
     for token in (None, "", "forged-token"):
-        for path in ("/api/v1/lines", "/api/v1/sources", "/api/v1/facets", "/api/v1/tail"):
+        for path in (
+            "/api/v1/lines",
+            "/api/v1/sources",
+            "/api/v1/facets",
+            "/api/v1/fields",
+            "/api/v1/field-values",
+            "/api/v1/tail",
+        ):
             reply = node.get(path, {}, token)
             assert reply.status == 401, (token, path)
             assert b"seq=" not in reply.body and b"shop" not in reply.body

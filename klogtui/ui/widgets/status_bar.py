@@ -1,4 +1,5 @@
-"""One line of state: follow/pause, ingest rate, lines stored, store size, errors."""
+"""One line of state: follow/pause, ingest rate, lines stored, store size (or, over a
+cluster's collectors, how many nodes answer), errors."""
 
 from __future__ import annotations
 
@@ -55,9 +56,17 @@ class StatusBar(Widget):
         "status-bar--error",
     }
 
-    def __init__(self, *, collecting: bool, id: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        *,
+        collecting: bool,
+        nodes: int | None = None,
+        id: str | None = None,  # noqa: A002
+    ) -> None:
         super().__init__(id=id)
         self._collecting = collecting
+        # Over a cluster's collectors: how many nodes have one (None: a store file).
+        self._cluster_nodes = nodes
         self._follow = True
         self._new_lines = 0
         self._loading = False
@@ -127,8 +136,13 @@ class StatusBar(Widget):
         if self._stats is not None:
             text.append(f"  {human_count(self._stats.lines)} lines", "")
             text.append(f" · {self._stats.sources} sources", "")
-            text.append(f" · {human_bytes(self._stats.db_bytes)}", "")
-        if self._elsewhere is not None:
+            if self._cluster_nodes is None:
+                text.append(f" · {human_bytes(self._stats.db_bytes)}", "")
+        if self._cluster_nodes is not None:
+            # Each part missing is one node whose collector does not answer.
+            answering = max(0, self._cluster_nodes - len(self._missing))
+            text.append(f" · {answering} of {self._cluster_nodes} nodes answering", "")
+        elif self._elsewhere is not None:
             pid, running = self._elsewhere
             who = f"pid {pid}" if pid else "another process"
             if running:
