@@ -26,7 +26,7 @@ from klogtui.collect.base import Collector, CollectorStats
 from klogtui.collect.demo.cluster import DemoCluster
 from klogtui.collect.files.collector import FileCollector, check_log_dir, default_node_name
 from klogtui.collect.files.identity import CHECKPOINT_PREFIX
-from klogtui.collect.pod_meta import PodMetaFeed
+from klogtui.collect.pod_meta import FixedPods, PodMetaFeed
 from klogtui.errors import CollectorError, StoreError
 from klogtui.store import CommitInfo, Retention, Store, WriteError, Writer
 from klogtui.store.owner import OwnerLock
@@ -353,11 +353,7 @@ def _pod_feed(
 ) -> PodMetaFeed | None:
     """Where the file collector learns its pods' labels and workloads, if anywhere."""
     if demo is not None:
-        # Not fed for now: with the demo's pods fed in, the store fell behind by minutes
-        # (lines stored in a few huge commits, most only at exit; found at the end of the
-        # session that built it, cause not found yet). The demo's sources go without
-        # workloads and labels until that is fixed.
-        return None
+        return FixedPods(demo.pod_metas())
     if opts.pods_api is None:
         return None
     from klogtui.collect.kube.connect import connect

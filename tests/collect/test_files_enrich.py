@@ -5,12 +5,15 @@ not asked for. Without access to the API the files are collected all the same.""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.kube.connect import connect
 from klogtui.collect.kube.node_pods import NodePods
 from klogtui.collect.kube.pods import WatchTimings
+from klogtui.collect.pod_meta import FixedPods, PodMeta
 from tests.helpers_files import Container, Run, lines, sources
 from tests.kube_double import KubeDouble
 from tests.kube_double.workloads import add_owned_pod
@@ -89,3 +92,33 @@ def test_without_access_to_pods_the_files_are_collected_and_the_reason_said(
         message = stats.snapshot().errors[0].message
         assert "not allowed to list pods" in message and "403 Forbidden" in message
         assert (sources(run.store)[web.key()].workload, run.collector.failure) == ("", None)
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    """CPU seconds (user + system) a thread of this process has used, from /proc."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_pod_feed_leaves_the_collector_idle_between_lines(tmp_path: Path) -> None:
+    """A feed wakes the collector's thread to take what it told; the wake is taken too.
+    (It was not: the pipe stayed readable, every wait ended at once, and the spinning
+    thread starved the writer of the GIL: the demo's store fell minutes behind.)"""
+    logs = tmp_path / "logs"
+    web = Container(logs, "shop", "web-0", "u1")
+    web.append(lines(range(5)))
+    feed = FixedPods([PodMeta("u1", "shop", "web-0", {"app": "web"}, "StatefulSet", "web")])
+    with Run(logs, tmp_path / "db", pods=feed).caught_up() as run:
+        wait_for(
+            lambda: [s.workload for s in sources(run.store).values()] == ["web"],
+            what="the workload stored",
+        )
+        thread = run.collector._thread
+        assert thread is not None and thread.native_id is not None
+        before = _thread_cpu_s(thread.native_id)
+        time.sleep(1.0)  # the window measured, not a wait for a condition
+        spent = _thread_cpu_s(thread.native_id) - before
+        # Idle, it wakes for its timers a few times a second; spinning, it takes a core.
+        assert spent < 0.3, spent
+        web.append(lines(range(5, 8)))
+        wait_for(lambda: len(run.stored()) == 8, what="new lines stored")

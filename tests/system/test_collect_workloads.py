@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from klogtui.errors import StoreError
 from klogtui.store import Store
 from tests.helpers_files import Container, lines, sources
@@ -65,10 +63,6 @@ def test_collect_with_a_kubeconfig_beside_the_files_stores_labels_and_workloads(
     assert err == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo's pod feed is off: with it the store fell minutes behind (cause open)",
-)
 def test_demo_sources_have_owners(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     done = subprocess.run(

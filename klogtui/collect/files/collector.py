@@ -332,6 +332,7 @@ class FileCollector:
             poller.poll(max(0, int(wait * 1000) + 1) if wait >= 0 else 0)
             if self._stop.is_set():
                 break
+            self._waker.drain()  # what woke us (pods told) is taken below, in _do_pending
             self._watches.collect_events()
             now = time.monotonic()
             if now >= next_rescan:

@@ -191,7 +191,9 @@ class Watches:
 
 
 class Waker:
-    """The pipe that wakes the collector's thread out of its wait when `stop` is asked."""
+    """The pipe that wakes the collector's thread out of its wait: `stop` is asked, or a
+    pod feed told something. The thread drains it after each wait (a pipe left readable
+    would end every wait at once: the loop would spin, starving the writer of the GIL)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -217,6 +219,16 @@ class Waker:
         """The end to poll."""
         assert self._fds is not None
         return self._fds[0]
+
+    def drain(self) -> None:
+        """Take every wake written so far (the collector's thread, after its wait)."""
+        if self._fds is None:
+            return
+        try:
+            while os.read(self._fds[0], 4096):
+                pass
+        except BlockingIOError:
+            pass  # empty
 
     def wake(self) -> None:
         with self._lock:
