@@ -393,7 +393,13 @@ class QueryBar(Widget):
             text.append(hint.message)
         if any(h.fix is not None for h in self._hints):
             text.append(f"  ({HINT_KEY} applies the fix)", style="bold")
-        self.query_one("#query-hint", Static).update(text)
+        # Sources can arrive before the bar's lines are mounted (or after they are gone,
+        # while the app exits): then there is nothing to write into yet (on_mount shows it).
+        for line in self.query("#query-hint").results(Static):
+            line.update(text)
+
+    def on_mount(self) -> None:
+        self._show_hints()
 
     def focus_input(self) -> None:
         # At once, not after a refresh as Widget.focus() does: keys that arrive right
