@@ -37,6 +37,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_ROOT))
+
+from klogtui.serve.server import announced_port  # noqa: E402
+
 _WORDS = "timeout refused checkout payment retry cache miss upstream order user".split()
 _QUERIES = (
     "/api/v1/lines?q=timeout&limit=200",
@@ -114,8 +118,8 @@ class Collector:
         assert self.proc.stderr is not None
         self.port = 0
         for line in self.proc.stderr:
-            if "query API on http://" in line:
-                self.port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+            if (port := announced_port(line)) is not None:
+                self.port = port
                 break
         if not self.port:
             raise RuntimeError("klogtui collect --listen said no address")

@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from klogtui.serve.server import announced_port  # noqa: E402
 from tests.kube_double import FakeCluster, KubeDouble  # noqa: E402
 
 NODES, FILES = 3, 30
@@ -103,8 +104,8 @@ class Node:
         assert self.proc.stderr is not None
         self.port = 0
         for line in self.proc.stderr:
-            if "query API on http://" in line:
-                self.port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+            if (port := announced_port(line)) is not None:
+                self.port = port
                 break
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from klogtui.serve.server import announced_port
 from tests.helpers_files import Container
 
 __all__ = ["ApiNode", "Reply", "get"]
@@ -93,8 +94,8 @@ class ApiNode:
                 line = said.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise AssertionError(f"no API address said: {self.stderr}") from None
-            if "query API on http://" in line:
-                self.port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+            if (port := announced_port(line)) is not None:
+                self.port = port
         return self
 
     def _drain(self, said: queue.Queue[str]) -> None:

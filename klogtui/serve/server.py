@@ -49,9 +49,20 @@ from klogtui.store import CommitInfo
 from klogtui.store.compile import CompiledQuery
 from klogtui.store.reader import Reader
 
-__all__ = ["Api", "ServeOptions", "is_loopback", "parse_listen"]
+__all__ = ["Api", "ServeOptions", "announced_port", "is_loopback", "parse_listen"]
 
 _API_NICE = 10
+_ANNOUNCED = "query API on http://"  # what start() says on stderr, before the address
+
+
+def announced_port(line: str) -> int | None:
+    """The port a line of the collector's stderr says the query API listens on, if it is
+    that line (with `--listen 127.0.0.1:0` it is the only way to learn the port)."""
+    if _ANNOUNCED not in line:
+        return None
+    return int(line.split(_ANNOUNCED, 1)[1].split()[0].rsplit(":", 1)[1])
+
+
 _READ_ROUTES = frozenset(
     {
         "/api/v1/lines",
@@ -319,9 +330,7 @@ class Api:
         shown = f"[{host}]" if ":" in host else host
         checked = "each caller's token checked" if self._authorizer else "open, loopback only"
         # Said once on stderr: with port 0 it is the only way to learn the port.
-        print(
-            f"klogtui: query API on http://{shown}:{port} ({checked})", file=sys.stderr, flush=True
-        )
+        print(f"klogtui: {_ANNOUNCED}{shown}:{port} ({checked})", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         self.signal.close()
