@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from klogtui.collect.files.sources import Sources
 from klogtui.collect.files.tracked import ContainerDir, LogFile, Tracked
 from klogtui.collect.files.watch import Watches
 from klogtui.collect.pod_meta import PodMetaFeed
-from klogtui.model import Batch, Source, SourceKey
+from klogtui.model import Batch, Sink, Source, SourceKey
 from klogtui.paths import parse_pod_log_path
 from klogtui.store import Store, Writer
 from tests.waiting import wait_for
@@ -195,6 +195,7 @@ class Run:
         tuning: Tuning = FAST,
         gate: bool = False,
         pods: PodMetaFeed | None = None,
+        sink: Callable[[Writer], Sink] | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.store = Store.open(db)
@@ -204,7 +205,7 @@ class Run:
         self.stats = CollectorStats()
         self.collector = FileCollector(
             log_dir,
-            self.gate or self.writer,
+            self.gate or (sink(self.writer) if sink else self.writer),
             self.stats,
             checkpoints=checkpoints,
             node="node-1",

@@ -1,5 +1,7 @@
 """The file collector: wires scan, watch, identity, read and lifecycle together and runs
-them on one thread: backfill every file present, then follow with inotify.
+them on one thread: backfill every file present, then follow with inotify. A container
+with much history has its recent lines read first and its older ones while following
+(see backfill).
 
 Every line of a node's kubelet log files is stored exactly once (see `identity` for how
 a file's content is named, `scan` for the layout read). Checkpoints are committed in the
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from klogtui.collect.base import CollectorStats
 from klogtui.collect.batching import BatchBuilder
+from klogtui.collect.files.backfill import Backfill
 from klogtui.collect.files.fds import Descriptors
 from klogtui.collect.files.identity import Identity
 from klogtui.collect.files.lifecycle import FileLifecycle
@@ -63,6 +66,10 @@ class Tuning:
             and its files are looked at for growth: polling stands in for its events.
         orphan_grace_s: a content stream whose files all vanished keeps its checkpoint
             this long, so a copy that shows up late (copytruncate) continues it.
+        recent_window_s: recent first (see backfill): a container with much unread
+            history has its newest lines of this span read first, then the older ones.
+        recent_min_bytes: ... when its files hold at least this many bytes unread
+            (less is read oldest first, whole, before going live).
     """
 
     batch_lines: int = 4096
@@ -74,6 +81,8 @@ class Tuning:
     rescan_interval_s: float = 30.0
     orphan_grace_s: float = 5.0
     unwatched_scan_s: float = 1.0
+    recent_window_s: float = 900.0
+    recent_min_bytes: int = 4 << 20
 
 
 def check_log_dir(log_dir: Path) -> None:
@@ -141,6 +150,7 @@ class FileCollector:
         self.files_done = 0
         self._stop = threading.Event()
         self._caught_up = threading.Event()
+        self._recent_read = threading.Event()
         self._thread: threading.Thread | None = None
         self._waker = Waker()
         self._pod_feed = pods
@@ -165,6 +175,14 @@ class FileCollector:
             self._stop,
             self._caught_up,
             since,
+        )
+        self._older = Backfill(
+            stats,
+            tracked,
+            self._identity,
+            self._reader,
+            t.recent_window_s,
+            t.recent_min_bytes,
         )
         self._lifecycle = FileLifecycle(
             t, stats, tracked, self._fds, self._identity, self._reader, self._batch
@@ -213,6 +231,15 @@ class FileCollector:
         """True once every file present at start was read to its end and handed over."""
         return self._caught_up.is_set()
 
+    def recent_read(self) -> bool:
+        """True once the files' recent lines (see backfill) were handed over: all lines
+        but the older history still loading, if any."""
+        return self._recent_read.is_set()
+
+    def history_progress(self) -> tuple[int, int]:
+        """(bytes read, bytes found) of the older history read after the recent lines."""
+        return self._older.progress()
+
     # -- thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -223,7 +250,8 @@ class FileCollector:
                 if not self._fds.retry_scan:
                     self._reader.flush_groups()  # see _follow
                 self._submit()
-                if not self._fds.retry_scan:
+                self._recent_read.set()
+                if not self._fds.retry_scan and not self._older.pending:
                     self._caught_up.set()
                 self._follow()
             self._submit()
@@ -263,6 +291,7 @@ class FileCollector:
         """
         self._scanner.scan_all()
         pending = sorted(self._tracked.files.values(), key=LogFile.order)
+        pending = self._older.plan(pending)  # older history waits (see backfill)
         self.files_total = len(pending)
         queues: dict[str, deque[LogFile]] = {}
         for f in pending:
@@ -327,8 +356,10 @@ class FileCollector:
             wait = soonest - time.monotonic()
             if self._batch.since:
                 wait = min(wait, self._batch.since + t.batch_interval_s - time.monotonic())
-            if self._tracked.to_read or self._tracked.rescan:
-                wait = -1.0  # work left over from the last round (a busy file's next turn)
+            if self._tracked.to_read or self._tracked.rescan or self._older.pending:
+                # Work left over from the last round (a busy file's next turn), or
+                # older history to read when nothing else waits.
+                wait = -1.0
             poller.poll(max(0, int(wait * 1000) + 1) if wait >= 0 else 0)
             if self._stop.is_set():
                 break
@@ -349,11 +380,14 @@ class FileCollector:
                 self._say_polling()
                 next_unwatched = now + t.unwatched_scan_s
             self._do_pending()
+            if self._older.pending and not self._tracked.to_read:
+                self._older.turn()  # live lines first: a chunk of history when none waits
             next_expiry = self._reader.expire_groups(time.monotonic())
             if (
                 not self._caught_up.is_set()
                 and not self._fds.retry_scan
                 and not self._tracked.to_read
+                and not self._older.pending
             ):
                 # What was there before we started is stored whole: "caught up" means
                 # every line read so far can be found (a trace still being written
@@ -386,6 +420,8 @@ class FileCollector:
         if self._tracked.to_read:
             files, self._tracked.to_read = self._tracked.to_read, set()
             for f in sorted(files, key=LogFile.order):
+                if f.stream is not None and f.stream.backfill and not f.gone:
+                    continue  # older history: read in turns when nothing else waits
                 if not f.gone or f in self._tracked.closing:
                     self._reader.read(f)
 

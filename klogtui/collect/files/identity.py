@@ -17,8 +17,10 @@ All files holding that content share one stream and one read offset:
   inode reused while we were stopped) is a new stream: read from 0.
 
 Checkpoints are keyed ``file:<hash>`` and hold the offset, the line decoder's pending
-partial fragments and the source. A stream's checkpoint is deleted once no file holds
-its content any more.
+partial fragments and the source; a stream read recent first (see backfill) also holds
+``"older"``: the range before its recent lines still to read, with its own offset, end,
+skips and fragments. Checkpoints without it (older versions) mean no such range. A
+stream's checkpoint is deleted once no file holds its content any more.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from klogtui.collect.base import CollectorStats
 from klogtui.collect.batching import BatchBuilder
 from klogtui.collect.files.fds import Descriptors
 from klogtui.collect.files.sources import Sources
-from klogtui.collect.files.tracked import ContentStream, LogFile, Tracked
+from klogtui.collect.files.tracked import ContentStream, LogFile, OlderRange, Tracked
 from klogtui.model import SourceKey
 
 __all__ = [
@@ -180,18 +182,32 @@ class Identity:
             saved = self._saved.pop(key, None)
             if saved is not None:
                 st.offset = int(saved["offset"])
-                try:
-                    st.decoder.restore(saved["decoder"])
-                    for stream, end in saved.get("skip", {}).items():
-                        st.decoder.skip[int(stream)] = int(end)
-                except (KeyError, ValueError, IndexError, TypeError, AttributeError):
-                    self.stats.error(f.path, "checkpoint's partial-line state unreadable; dropped")
+                self._restore(st, saved, f.path)
+                older = saved.get("older")
+                if older is not None:
+                    try:
+                        rng = OlderRange(st, int(older["offset"]), int(older["end"]))
+                    except (KeyError, ValueError, TypeError):
+                        self.stats.error(f.path, "checkpoint's older range unreadable; dropped")
+                    else:
+                        self._restore(rng, older, f.path)
+                        st.older = rng
+                        self._tracked.older.append(rng)
             elif self._since_ns and f.fd is not None:
                 st.offset = end_if_older(f.fd, self._since_ns)
         f.head = head
         f.stream = st
         st.members.add(f)
         self.orphans.discard(st)
+
+    def _restore(self, st: ContentStream, saved: Mapping[str, Any], path: str) -> None:
+        """Put a checkpoint's partial-line state and skips back into st's decoder."""
+        try:
+            st.decoder.restore(saved["decoder"])
+            for stream, end in saved.get("skip", {}).items():
+                st.decoder.skip[int(stream)] = int(end)
+        except (KeyError, ValueError, IndexError, TypeError, AttributeError):
+            self.stats.error(path, "checkpoint's partial-line state unreadable; dropped")
 
     def detach(self, f: LogFile) -> None:
         """The file no longer holds its stream's content (truncated, rewritten)."""
@@ -230,6 +246,17 @@ class Identity:
             del self._saved[key]
             self._batch.delete_checkpoint(key)
             path = saved.get("path")
+            older = saved.get("older")
+            if isinstance(older, dict):
+                try:
+                    lost = int(older["end"]) - int(older["offset"])
+                except (KeyError, ValueError, TypeError):
+                    lost = 0
+                # Recent first read its newest lines; the file with the older ones went
+                # (rotated away and deleted) while we were not running.
+                self.stats.error(
+                    str(path), f"older history lost: {lost:,} bytes were deleted before read"
+                )
             if source is not None and not self._sources.seen(source) and isinstance(path, str):
                 # None of its files was found: its pod was deleted while we were not
                 # running, or is being deleted now. In that case the pod's watch (set by

@@ -127,6 +127,8 @@ class FileLifecycle:
         for st in list(self._identity.orphans):
             if st.members:
                 self._identity.orphans.discard(st)
+            elif st.older is not None:
+                continue  # its older range reads on (its own descriptor), then it goes
             elif now - st.orphan_since >= t.orphan_grace_s:
                 self._identity.orphans.discard(st)
                 self._reader.unsettled.discard(st)
@@ -153,6 +155,7 @@ class FileLifecycle:
                 and now - f.last_growth >= t.idle_close_s
                 and not fs.tail
                 and not fs.holding
+                and not fs.backfill  # older history still to read: its name may go
                 and not self.is_live(f)
             ):
                 self._fds.close_fd(f)

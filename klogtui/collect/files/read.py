@@ -21,7 +21,7 @@ from klogtui.collect.base import CollectorStats
 from klogtui.collect.batching import BatchBuilder
 from klogtui.collect.files.fds import Descriptors
 from klogtui.collect.files.identity import Identity
-from klogtui.collect.files.tracked import ContentStream, LogFile, Tracked
+from klogtui.collect.files.tracked import ContentStream, LogFile, OlderRange, Tracked
 from klogtui.model import Flag, SourceKey
 
 __all__ = ["CHUNK", "LONG_LINE_MAX", "TURN_CHUNKS", "FileReader"]
@@ -244,11 +244,12 @@ class FileReader:
             return 0
         lines = data.split(b"\n")
         lines.pop()  # what follows the last "\n" is not a complete line
-        before = self._last_read.get(st.source)
-        if before is not st:
-            if before is not None and before in self.grouping:
-                self._flush_stream_groups(before)
-            self._last_read[st.source] = st
+        if not st.backfill:  # older history never finishes a newer stream's events
+            before = self._last_read.get(st.source)
+            if before is not st:
+                if before is not None and before in self.grouping:
+                    self._flush_stream_groups(before)
+                self._last_read[st.source] = st
         now = time.time_ns()
         mono = time.monotonic()
         feed = st.decoder.feed
@@ -281,6 +282,8 @@ class FileReader:
         """Store the events held past their hold time; returns the next deadline."""
         nearest: float | None = None
         for st in list(self.grouping):
+            if st.backfill:
+                continue  # read in turns: its events are whole when its end is reached
             st.events.expire(now)
             self._release(st)
             self.mark(st)
@@ -290,6 +293,25 @@ class FileReader:
             elif nearest is None or deadline < nearest:
                 nearest = deadline
         return nearest
+
+    def read_older(self, rng: OlderRange, data: bytes) -> None:
+        """Decode data, read from an older range at its offset, as far as it holds
+        complete lines; at the range's end its events are whole and handed over."""
+        off = rng.offset
+        consumed = self._consume(rng, data, off)
+        if consumed == 0 and len(data) >= LONG_LINE_MAX:
+            consumed = self._consume(rng, data[:LONG_LINE_MAX] + b"\n", off) - 1
+        rng.offset = off + consumed
+        if rng.offset >= rng.end:
+            self._flush_stream_groups(rng)
+        else:
+            self.mark(rng)
+        self._submit_if_due()
+
+    def finish_groups(self, st: ContentStream) -> None:
+        """Store the events a stream still holds open (its content is complete)."""
+        if st in self.grouping or st.events.holding:
+            self._flush_stream_groups(st)
 
     def flush_groups(self) -> None:
         """Store every event still open, whatever its hold time."""
@@ -329,6 +351,8 @@ class FileReader:
 
     def mark(self, st: ContentStream) -> None:
         """The stream's checkpoint goes into the batch that holds its latest lines."""
+        if isinstance(st, OlderRange):
+            st = st.owner  # whose checkpoint holds the range's position
         self._batch.put_checkpoint(st.key, st.checkpoint)
         if st.members:
             st.path = next(iter(st.members)).path

@@ -11,13 +11,14 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from io import BufferedIOBase
 
 from klogtui.collect.files.events import StreamEvents
 from klogtui.formats import LineDecoder
 from klogtui.model import SourceKey
 from klogtui.paths import PodLogPath
 
-__all__ = ["ContainerDir", "ContentStream", "LogFile", "Tracked"]
+__all__ = ["ContainerDir", "ContentStream", "LogFile", "OlderRange", "Tracked"]
 
 
 class ContentStream:
@@ -32,6 +33,7 @@ class ContentStream:
     """
 
     __slots__ = (
+        "backfill",
         "decoder",
         "events",
         "key",
@@ -40,6 +42,7 @@ class ContentStream:
         "malformed_seen",
         "members",
         "offset",
+        "older",
         "orphan_since",
         "path",
         "source",
@@ -59,6 +62,11 @@ class ContentStream:
         self.members: set[LogFile] = set()
         self.last_growth = time.monotonic()
         self.orphan_since = 0.0
+        # Recent first (see backfill): the older bytes still to read, its checkpoint's
+        # second range; and whether this stream is older history read after the recent
+        # lines (it must not finish a newer stream's open events).
+        self.older: OlderRange | None = None
+        self.backfill = False
 
     @property
     def holding(self) -> bool:
@@ -75,25 +83,56 @@ class ContentStream:
             return pending
         return max(self.offset, self.decoder.skip[stream])
 
-    def checkpoint(self) -> str:
-        s = self.source
+    def position(self) -> tuple[int, dict[str, int]]:
+        """Where reading resumes after a restart, and the streams' lines stored past it."""
         ends = {stream: self.unstored_from(stream) for stream in (0, 1, 2)}
         offset = min(self.offset, *ends.values())
-        skip = {str(stream): end for stream, end in ends.items() if end > offset}
-        return json.dumps(
-            {
-                "offset": offset,
-                "skip": skip,
-                "path": self.path,
-                "decoder": self.decoder.state(positioned=True),
-                "namespace": s.namespace,
-                "pod": s.pod,
-                "pod_uid": s.pod_uid,
-                "container": s.container,
-                "restart": s.restart,
-            },
-            separators=(",", ":"),
-        )
+        return offset, {str(stream): end for stream, end in ends.items() if end > offset}
+
+    def checkpoint(self) -> str:
+        s = self.source
+        offset, skip = self.position()
+        saved: dict[str, object] = {
+            "offset": offset,
+            "skip": skip,
+            "path": self.path,
+            "decoder": self.decoder.state(positioned=True),
+            "namespace": s.namespace,
+            "pod": s.pod,
+            "pod_uid": s.pod_uid,
+            "container": s.container,
+            "restart": s.restart,
+        }
+        older = self.older
+        if older is not None:
+            older_offset, older_skip = older.position()
+            saved["older"] = {
+                "offset": older_offset,
+                "end": older.end,
+                "skip": older_skip,
+                "decoder": older.decoder.state(positioned=True),
+            }
+        return json.dumps(saved, separators=(",", ":"))
+
+
+class OlderRange(ContentStream):
+    """The older bytes of a content stream, [offset, end), read after its recent lines
+    (see backfill). It decodes and groups on its own; its position is saved in its
+    owner's checkpoint (``"older"``), with the owner's, in the same batch.
+
+    `end` starts a line that starts an event in both streams (see recent), so the
+    range's events are whole when it reaches it.
+    """
+
+    __slots__ = ("end", "handle", "owner")
+
+    def __init__(self, owner: ContentStream, offset: int, end: int) -> None:
+        super().__init__(owner.key, owner.source, owner.path)
+        self.owner = owner
+        self.offset = offset
+        self.end = end
+        self.backfill = True
+        self.handle: BufferedIOBase | None = None  # its own, so rotation cannot take the bytes
 
 
 class LogFile:
@@ -185,6 +224,7 @@ class Tracked:
         dangling: directories with a log name that is a broken link.
         links_dirty: ``containers/`` changed: list it again.
         overflow: inotify dropped events: rescan everything.
+        older: older ranges restored from checkpoints, for the backfill to take.
     """
 
     files: dict[tuple[int, int], LogFile] = field(default_factory=dict)
@@ -195,3 +235,4 @@ class Tracked:
     dangling: set[ContainerDir] = field(default_factory=set)
     links_dirty: bool = False
     overflow: bool = False
+    older: list[OlderRange] = field(default_factory=list)
