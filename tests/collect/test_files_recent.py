@@ -35,9 +35,7 @@ class Recording:
     def submit(self, batch: Batch) -> None:
         if self.fail_at is not None and len(self.batches) >= self.fail_at:
             raise RuntimeError("crash")
-        self.batches.append(
-            [seq_of(line) for r in batch.records for line in r.message.split("\n")]
-        )
+        self.batches.append([seq_of(line) for r in batch.records for line in r.message.split("\n")])
         self.writer.submit(batch)
 
 
