@@ -153,6 +153,17 @@ class Running:
                 total += c.files_total
         return done, total
 
+    def history_loading(self) -> float | None:
+        """The share of the older history loaded (see collect/files/backfill): the
+        recent lines were read first; None when no older history is loading."""
+        done = total = 0
+        for c in self._collectors:
+            if isinstance(c, FileCollector):
+                d, t = c.history_progress()
+                done += d
+                total += t
+        return done / total if done < total else None
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the demo and the collectors, commit what they handed over, close the
         writer and remove the demo's directory. Safe to call more than once.
@@ -425,7 +436,11 @@ class _Progress:
         elif now - self._last >= 0.2:
             self._last = now
             rate = lines / elapsed
-            self.out.write(f"\rbackfill: {files}{lines:,} lines, {rate:,.0f} lines/s\x1b[K")
+            loading = running.history_loading()
+            history = "" if loading is None else f", loading history: {loading:.0%}"
+            self.out.write(
+                f"\rbackfill: {files}{lines:,} lines, {rate:,.0f} lines/s{history}\x1b[K"
+            )
         self.out.flush()
 
 

@@ -81,6 +81,8 @@ class Collection(Protocol):
 
     def caught_up(self) -> bool: ...
 
+    def history_loading(self) -> float | None: ...
+
     def stop(self) -> bool: ...
 
 
@@ -307,9 +309,11 @@ class KlogApp(App[int]):
 
     def _tick(self) -> None:
         if self.collection is not None:
+            loading = self.collection.history_loading()
             self.status_bar.update_collector(
-                self.collection.stats.snapshot(), self.collection.caught_up()
+                self.collection.stats.snapshot(), self.collection.caught_up(), loading
             )
+            self.histogram.set_loading(loading)
         elif self.collected_by is not None:
             pid = self.collected_by
             self.status_bar.update_elsewhere(pid, running=not pid or pid_alive(pid))

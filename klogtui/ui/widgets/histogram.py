@@ -82,7 +82,9 @@ class Histogram(Widget, can_focus=True):
     The range the log pane shows is tinted (see `set_visible`). A cursor bucket is
     moved with left/right/home/end (or h/l) or a click; each move posts `Jump`.
     Buckets that are not exact (a text query counted over its newest matches only)
-    show the time before the oldest counted line hatched and say so there.
+    show the time before the oldest counted line hatched and say so there. While the
+    collector stores older history after the recent lines, the axis says how much of it
+    is stored (see `set_loading`).
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -147,6 +149,7 @@ class Histogram(Widget, can_focus=True):
         self._visible: tuple[int, int] | None = None
         self._cursor_ns: int | None = None
         self._slots_cache: tuple[int, list[_Slot]] | None = None
+        self._loading: float | None = None
 
     # -- public API ------------------------------------------------------------------
 
@@ -167,6 +170,13 @@ class Histogram(Widget, can_focus=True):
         """Mark [start_ns, end_ns] as the range the log pane currently shows."""
         self._visible = (start_ns, max(end_ns, start_ns + 1))
         self.refresh()
+
+    def set_loading(self, share: float | None) -> None:
+        """Older history is still being stored (this share of it so far), so the bars
+        before the recent lines are still growing; None once it is all stored."""
+        if share != self._loading:
+            self._loading = share
+            self.refresh()
 
     @property
     def cursor_ns(self) -> int | None:
@@ -337,6 +347,10 @@ class Histogram(Widget, can_focus=True):
         cells = [" "] * width
         self._put(cells, 0, left)
         self._put(cells, width - len(right), right)
+        if self._loading is not None:
+            note = f"◂ loading history: {self._loading:.0%}"
+            if len(left) + 1 + len(note) < width - len(right):
+                self._put(cells, len(left) + 1, note)
         index = self._cursor_index()
         if index is not None:
             s = slots[index]

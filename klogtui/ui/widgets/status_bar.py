@@ -73,6 +73,7 @@ class StatusBar(Widget):
         self._stats: StoreStats | None = None
         self._collector: StatsSnapshot | None = None
         self._caught_up = False
+        self._history: float | None = None  # share of the older history loaded
         self._elsewhere: tuple[int, bool] | None = None  # (pid, still running)
         self._firing = 0  # alerts firing now
         self._missing: list[str] = []  # parts not read (collectors that do not answer)
@@ -87,10 +88,14 @@ class StatusBar(Widget):
         self._stats = stats
         self.refresh()
 
-    def update_collector(self, snapshot: StatsSnapshot | None, caught_up: bool) -> None:
-        """The collector's rate and errors (None when running without one)."""
+    def update_collector(
+        self, snapshot: StatsSnapshot | None, caught_up: bool, history: float | None = None
+    ) -> None:
+        """The collector's rate and errors (None when running without one), and the
+        share of the older history loaded while it loads after the recent lines."""
         self._collector = snapshot
         self._caught_up = caught_up
+        self._history = history
         self.refresh()
 
     def update_elsewhere(self, pid: int, running: bool) -> None:
@@ -156,7 +161,9 @@ class StatusBar(Widget):
             text.append(" · no collector", "dim")
         elif self._collector is not None:
             text.append(f" · {self._collector.lines_per_s:,.0f} lines/s", "")
-            if not self._caught_up:
+            if self._history is not None:
+                text.append(f" · loading history: {self._history:.0%}", "italic")
+            elif not self._caught_up:
                 text.append(" · catching up", "italic")
             if self._collector.errors:
                 n = len(self._collector.errors)
