@@ -1,6 +1,6 @@
 """klogtui benchmark suite: one entry point, a table of medians next to baselines.
 
-    python bench/run.py [--lines N] [--runs R] [--quick] [--only ingest,search,live,ui]
+    python bench/run.py [--lines N] [--runs R] [--quick] [--only ingest,search,live,ui,recent]
                         [--search-sizes 1000000,5000000] [--write]
 
 Generates its own data (bench/gen.py, cached in bench/data), then measures:
@@ -10,7 +10,11 @@ Generates its own data (bench/gen.py, cached in bench/data), then measures:
   vs lnav and grep -c over the same files, at each of --search-sizes;
 - live: write() -> queryable latency at 5,000 lines/s over 50 files;
 - ui: first screen of the biggest store, g/G jumps, 100 page-downs, write -> on
-  screen latency, and the app's RSS while following at 5,000 lines/s.
+  screen latency, and the app's RSS while following at 5,000 lines/s;
+- recent (only when named in --only: it writes a 5M-line tree): with 24 hours of
+  rotated history on disk, seconds from `klogtui collect` starting until the newest 15
+  minutes of every container are queryable, vs the code before recent first
+  (bench/recent.py).
 
 Every figure is a median over several runs, printed next to a baseline measured in
 the same run where one exists (the ratio is what counts on a shared machine). The
@@ -40,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen  # noqa: E402
 import ingest  # noqa: E402
 import live  # noqa: E402
+import recent  # noqa: E402
 import search  # noqa: E402
 import ui  # noqa: E402
 
@@ -253,6 +258,22 @@ def bench_live(args: argparse.Namespace, log: Callable[[str], None]) -> list[Row
     ]
 
 
+def bench_recent(args: argparse.Namespace, log: Callable[[str], None]) -> list[Row]:
+    r = recent.run_recent(args.recent_runs, args.baseline_rev, args.seed, args.data_dir, log)
+    k, b = statistics.median(r.klogtui), statistics.median(r.baseline)
+    return [
+        Row(
+            f"newest 15 min of {recent.CONTAINERS} containers queryable, from start "
+            f"({_short(r.recent_lines)} of {_short(r.total_lines)} lines on disk)",
+            _ms(k),
+            f"{_ms(b)} (full backfill first)",
+            _ratio(b / k),
+            "<= 3 s",
+            _verdict(k <= 3.0),
+        )
+    ]
+
+
 def bench_ui_open(big: Path, big_lines: int, args: argparse.Namespace) -> list[Row]:
     o = ui.open_app(big, args.ui_runs)
     at_target = big_lines >= 5_000_000
@@ -429,10 +450,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--follow-seconds", type=float, default=60.0, help="seconds of following for the app's RSS"
     )
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--recent-runs", type=int, default=3, help="recent-first runs (each side)")
+    p.add_argument(
+        "--baseline-rev", default="main", help="recent: git revision without recent first"
+    )
     p.add_argument(
         "--only",
         default="ingest,search,live,ui",
-        help="comma-separated subset of ingest,search,live,ui",
+        help="comma-separated subset of ingest,search,live,ui,recent (recent: only if named)",
     )
     p.add_argument(
         "--data-dir",
@@ -463,7 +488,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.screen_seconds = min(args.screen_seconds, 1.5)
         args.warmup, args.drain = 0.5, 1.0
     args.parts = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = args.parts - {"ingest", "search", "live", "ui"}
+    unknown = args.parts - {"ingest", "search", "live", "ui", "recent"}
     if unknown:
         p.error(f"unknown --only part(s): {', '.join(sorted(unknown))}")
     return args
@@ -525,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
             section(f"search {n:,}", searches)
     if "live" in args.parts:
         section("live", lambda: bench_live(args, log))
+    if "recent" in args.parts:
+        section("recent first", lambda: bench_recent(args, log))
     if "ui" in args.parts and stores:
         big = max(stores)
         section("ui: open, jumps, paging", lambda: bench_ui_open(stores[big], big, args))
