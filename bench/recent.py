@@ -48,7 +48,7 @@ FILES = 5
 LINES_PER_FILE = 10_000
 SPAN_S = 24 * 3600
 WINDOW_S = 15 * 60
-END_NS = 1_795_000_000_000_000_000  # 2026-11-19T07:46:40Z: the newest line of each
+END_NS = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z: the newest line of each
 
 
 @dataclass(frozen=True, slots=True)

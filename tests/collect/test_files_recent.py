@@ -6,6 +6,7 @@ order, across crashes at any point of the backfill (see klogtui.collect.files.ba
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -185,3 +186,46 @@ def test_recent_start_is_at_an_event_boundary(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert data[at:].startswith(cri(150))  # after the trace, not inside it
+
+
+class HoldAtHistory:
+    """A sink in front of the writer that holds the first batch with older history
+    (a seq below `recent_from`) until `release` is set."""
+
+    def __init__(self, writer: Writer, recent_from: int) -> None:
+        self.writer = writer
+        self.recent_from = recent_from
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def submit(self, batch: Batch) -> None:
+        if any(seq_of(r.message) < self.recent_from for r in batch.records):
+            self.held.set()
+            self.release.wait(30)
+        self.writer.submit(batch)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_the_file_being_backfilled_rotated_compressed_and_deleted_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    log_dir = tmp_path / "logs"
+    c = Container(log_dir)
+    c.append(lines(range(0, 4_000)))  # one live file: its first 3,000 lines are history
+    sinks: list[HoldAtHistory] = []
+
+    def sink(w: Writer) -> HoldAtHistory:
+        sinks.append(HoldAtHistory(w, 2_999))
+        return sinks[0]
+
+    with Run(log_dir, tmp_path / "db", RECENT, sink=sink) as run:
+        wait_for(sinks[0].held.is_set, 30, "the backfill under way")
+        c.rotate("20261119-080000")
+        c.compress("20261119-080000")  # the file whose history is read: gone by name
+        c.append(lines(range(4_000, 4_100)))
+        sinks[0].release.set()
+        run.caught_up(30)
+        assert [s for ln in run.stored() for s in map(seq_of, ln.message.split("\n"))] == list(
+            range(4_100)
+        )
+        assert not run.stats.snapshot().errors
