@@ -8,7 +8,6 @@ Pure reads of an open file descriptor (``os.pread``); nothing here changes a str
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 
 from klogtui.formats import LineDecoder
 from klogtui.formats.line_formats import parse_cri, parse_docker
@@ -16,10 +15,10 @@ from klogtui.formats.multiline import Grouper
 
 __all__ = ["last_line_end", "last_ts", "recent_start"]
 
-_PROBE = 64 << 10  # bytes read at a probe of the binary search (a line is found in them)
-_LINEAR = 256 << 10  # below this span the search reads lines one by one
-_LOOK_BACK = 256 << 10  # events are told apart with this much of what comes before ...
-_LOOK_AHEAD = 1 << 20  # ... and a line that starts one is looked for this far ahead
+_PROBE = 16 << 10  # bytes read at a probe of the binary search (a line is found in them)
+_LINEAR = 32 << 10  # below this span the search reads lines one by one
+_LOOK_BACK = 32 << 10  # events are told apart with this much of what comes before ...
+_LOOK_AHEAD = 256 << 10  # ... and a line that starts one is looked for this far ahead
 
 
 def _line_ts(raw: bytes) -> int | None:
@@ -110,7 +109,9 @@ def recent_start(fd: int, lo: int, hi: int, cut_ns: int) -> int:
         A line start in [lo, hi]: lo if every line is recent, hi if none is. Every line
         before it is older than cut_ns, or part of an event that started before it.
         The line there starts a message (no partial fragments are held before it), and
-        in each stream the first message from there on starts an event.
+        in each stream with an event open there, the next message starts an event of
+        its own (looked for up to 256 KiB ahead). Events are told apart with the
+        32 KiB before it: a trace whose header is further back may still be cut.
     """
     first = _first_at_or_after(fd, lo, hi, cut_ns)
     if first in (lo, hi):
@@ -122,34 +123,29 @@ def recent_start(fd: int, lo: int, hi: int, cut_ns: int) -> int:
         data, begin = data[nl + 1 :], begin + nl + 1
     decoder = LineDecoder()
     groupers = (Grouper(), Grouper(), Grouper())
-    # Line starts from `first` on at which no fragment is held, and for each message
-    # (by where it starts): its stream and whether it opened an event.
-    clean: list[int] = []
-    opened: list[tuple[int, int, bool]] = []
+    # The line start tried, and the streams with an event open there: each one's next
+    # message must start an event of its own, else the event would be split.
+    candidate: int | None = None
+    waiting: set[int] = set()
     pos = begin
     lines = data.split(b"\n")
     lines.pop()
     for raw in lines:
-        if pos >= first and not decoder.pending:
-            clean.append(pos)
+        if candidate is None and pos >= first and not decoder.pending:
+            candidate = pos
+            waiting = {s for s in (1, 2) if groupers[s].open_start is not None}
         for p in decoder.feed(raw, 0, pos):
-            if p.stream:
-                groupers[p.stream].push(p.start, p.ts, p.level, p.flags, p.message)
-                opened.append((p.start, p.stream, groupers[p.stream].open_start == p.start))
-            else:
-                opened.append((p.start, 0, True))
-        pos += len(raw) + 1
-    opened.sort()
-    starts = [start for start, _, _ in opened]
-    for candidate in clean:
-        i = bisect_left(starts, candidate)
-        if i < len(opened) and opened[i][1] == 0:
-            continue  # a malformed line: not a place to start from
-        firsts: dict[int, bool] = {}
-        for _, stream, new in opened[i:]:
-            firsts.setdefault(stream, new)
-            if 1 in firsts and 2 in firsts:
-                break
-        if all(firsts.values()):
+            if not p.stream:
+                continue  # unparsable: an event of its own
+            g = groupers[p.stream]
+            g.push(p.start, p.ts, p.level, p.flags, p.message)
+            if candidate is not None and p.stream in waiting:
+                if g.open_start == p.start:
+                    waiting.discard(p.stream)
+                else:
+                    candidate = None  # it joins an event from before: look further
+        if candidate is not None and not waiting:
             return candidate
-    return lo  # no clean place to cut: not split
+        pos += len(raw) + 1
+    # A stream's next message lies past what was looked at: far enough to start anew.
+    return lo if candidate is None else candidate
