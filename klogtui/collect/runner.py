@@ -331,6 +331,7 @@ def _start(
                     checkpoints=file_points,
                     node=node,
                     pods=_pod_feed(opts, demo, node, stats),
+                    sink_pending=lambda: writer.pending_lines,
                     namespaces=opts.namespaces,
                     since_ns=None
                     if opts.since_s is None

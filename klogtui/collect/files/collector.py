@@ -22,7 +22,7 @@ import select
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,10 @@ from klogtui.collect.pod_meta import PodMeta, PodMetaFeed
 from klogtui.errors import CollectorError
 from klogtui.model import Sink
 
-__all__ = ["FileCollector", "Tuning", "check_log_dir", "default_node_name"]
+__all__ = ["HISTORY_WAIT_S", "FileCollector", "Tuning", "check_log_dir", "default_node_name"]
+
+# The older history waits at most this long for the recent lines to be stored.
+HISTORY_WAIT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,9 @@ class FileCollector:
             to last before it are not read at all.
         pods: where the pods' labels and workloads come from (the API through
             collect/kube/node_pods.py, or the demo's cast), or None.
+        sink_pending: lines handed to the sink and not stored yet (the writer's
+            `pending_lines`): the older history waits until the recent lines are
+            stored (at most `HISTORY_WAIT_S`), so it does not slow their commit.
 
     Raises:
         CollectorError: log_dir holds no kubelet logs.
@@ -136,6 +142,7 @@ class FileCollector:
         namespaces: Collection[str] = (),
         since_ns: int | None = None,
         pods: PodMetaFeed | None = None,
+        sink_pending: Callable[[], int] | None = None,
     ) -> None:
         log_dir = Path(log_dir)
         check_log_dir(log_dir)
@@ -151,6 +158,9 @@ class FileCollector:
         self._stop = threading.Event()
         self._caught_up = threading.Event()
         self._recent_read = threading.Event()
+        self._sink_pending = sink_pending
+        self._history_started = False
+        self._recent_at = 0.0  # when the recent lines were handed over
         self._thread: threading.Thread | None = None
         self._waker = Waker()
         self._pod_feed = pods
@@ -250,6 +260,7 @@ class FileCollector:
                 if not self._fds.retry_scan:
                     self._reader.flush_groups()  # see _follow
                 self._submit()
+                self._recent_at = time.monotonic()
                 self._recent_read.set()
                 if not self._fds.retry_scan and not self._older.pending:
                     self._caught_up.set()
@@ -356,10 +367,12 @@ class FileCollector:
             wait = soonest - time.monotonic()
             if self._batch.since:
                 wait = min(wait, self._batch.since + t.batch_interval_s - time.monotonic())
-            if self._tracked.to_read or self._tracked.rescan or self._older.pending:
-                # Work left over from the last round (a busy file's next turn), or
-                # older history to read when nothing else waits.
-                wait = -1.0
+            if self._tracked.to_read or self._tracked.rescan:
+                wait = -1.0  # work left over from the last round (a busy file's next turn)
+            elif self._older.pending:
+                # Older history to read when nothing else waits (soon, if it waits
+                # for the recent lines to be stored).
+                wait = -1.0 if self._history_may_start() else min(wait, 0.02)
             poller.poll(max(0, int(wait * 1000) + 1) if wait >= 0 else 0)
             if self._stop.is_set():
                 break
@@ -380,7 +393,7 @@ class FileCollector:
                 self._say_polling()
                 next_unwatched = now + t.unwatched_scan_s
             self._do_pending()
-            if self._older.pending and not self._tracked.to_read:
+            if self._older.pending and not self._tracked.to_read and self._history_may_start():
                 self._older.turn()  # live lines first: a chunk of history when none waits
             next_expiry = self._reader.expire_groups(time.monotonic())
             if (
@@ -399,6 +412,14 @@ class FileCollector:
                 self._lifecycle.settle(now)
                 next_settle = now + 0.25
             self._submit_if_due()
+
+    def _history_may_start(self) -> bool:
+        """Whether the older history may be read: once the recent lines are stored."""
+        if not self._history_started:
+            pending = self._sink_pending
+            waited = time.monotonic() - self._recent_at
+            self._history_started = pending is None or not pending() or waited > HISTORY_WAIT_S
+        return self._history_started
 
     def _do_pending(self) -> None:
         self._take_pods_told()
