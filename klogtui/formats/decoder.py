@@ -28,7 +28,13 @@ from typing import Any
 from klogtui.formats.codes import MALFORMED, STDERR, STDOUT, TRUNCATED, UNTERMINATED
 from klogtui.formats.levels import level_of
 from klogtui.formats.line_formats import parse_cri, parse_docker
-from klogtui.formats.timestamps import FRACTION_SCALE, NS, SECONDS_CACHE, parse_timestamp_full
+from klogtui.formats.timestamps import (
+    FRACTION_SCALE,
+    MINUTES_CACHE,
+    NS,
+    SECOND_DOT,
+    parse_timestamp_full,
+)
 
 __all__ = ["LineDecoder", "Parsed"]
 
@@ -146,11 +152,18 @@ class LineDecoder:
             else:
                 return self._malformed_line(raw, arrival_ns, pos)
             # parse_timestamp's fast path, inlined: this runs for every line.
-            secs = SECONDS_CACHE.get(ts_b[:20])
+            minute = MINUTES_CACHE.get(ts_b[:17])
+            second = SECOND_DOT.get(ts_b[17:20])
             digits = ts_b[20:-1]
             count = len(digits)
-            if secs is not None and ts_b[-1] == 90 and count < 10 and digits.isdigit():  # 90: "Z"
-                ts = secs * NS + int(digits) * FRACTION_SCALE[count]
+            if (
+                minute is not None
+                and second is not None
+                and ts_b[-1] == 90  # "Z"
+                and count < 10
+                and digits.isdigit()
+            ):
+                ts = (minute + second) * NS + int(digits) * FRACTION_SCALE[count]
             else:
                 try:
                     ts = parse_timestamp_full(ts_b)
