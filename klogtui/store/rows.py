@@ -35,6 +35,7 @@ def _slot_base(sid: int) -> int:
     """Where a source's slots start in every bucket (see above)."""
     return ((sid & 31) << _COUNTER_BITS) + (((sid >> 5) & 31) << _START_STEP_BITS)
 
+
 # Ids this writer gave out lately, remembered so a line landing on one takes the next
 # slot in `prepare`. Else, with many sources writing at once (remote mode: 200 streams
 # over the same seconds), two lines on one id are the rule, not the exception, and
