@@ -6,7 +6,8 @@
 The double (its own process, tests/run_kube_double.py --bulk --history N) holds N
 numbered ~100-byte lines per container, written before it serves, and writes no more.
 The collector (`KubeCollector`, `--max-streams` = containers, so every stream is open at
-once) runs in a fresh process per run with the store's real writer, and the figure is
+once) runs in a fresh process per run with the store's real writer (and the garbage
+collector's thresholds `klogtui collect` sets), and the figure is
 lines stored (committed) per second from the collector's start until every line is
 stored; also the process's CPU seconds per 1,000 lines in that time and the share of
 the writer thread's CPU (from /proc: how writer-bound the run was).
@@ -15,6 +16,7 @@ the writer thread's CPU (from /proc: how writer-bound the run was).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -54,6 +56,7 @@ def _thread_cpu_s(name: str) -> float:
 
 def one(containers: int, history: int) -> dict[str, Any]:
     """One measurement (run in a fresh process)."""
+    gc.set_threshold(100_000, 50, 100)  # as `klogtui collect` and the app set it (cli.py)
     tmp = Path(tempfile.mkdtemp(prefix="klog-remote-ingest-"))
     kubeconfig = tmp / "kubeconfig"
     double = start_bulk(kubeconfig, containers, 0.0, keep_lines=0, history=history)
