@@ -847,3 +847,37 @@ def test_detect_level_never_raises_on_strange_input() -> None:
 @given(st.text(max_size=120))
 def test_detect_level_on_any_text(message: str) -> None:
     assert 0 <= detect_level(message) <= 6
+
+
+def test_a_read_of_many_lines_decodes_as_those_lines_one_by_one() -> None:
+    lines = [
+        b"not a log line",  # before the format is known: malformed, kept
+        cri(b"first"),
+        cri(b"half ", tag="P"),
+        cri(b"err\r", "stderr"),
+        cri(b"and the rest"),
+        b"2026-11-24T10:00:00.5Z stdin F no such stream",
+        cri(b"late", ts="2026-11-24T10:00:01+01:00"),
+        cri(b"\xffbad utf-8 ERROR"),
+        cri(b"dangling ", "stderr", tag="P"),
+    ]
+    # Positions count each line and its newline: `skip` drops stored lines by them.
+    for skip, kept in (
+        ([0, 0, 0], ["not a log line", "first", "err", "half and the rest"]),
+        ([0, 100, 120], ["not a log line", "and the rest"]),  # "half " and "err" stored
+        ([0, 200, 0], ["not a log line", "err", "2026-11-24T10:00:00.5Z stdin F no such stream"]),
+    ):
+        one_by_one = LineDecoder()
+        one_by_one.skip = list(skip)
+        expected: list[Parsed] = []
+        pos = 0
+        for raw in lines:
+            expected += one_by_one.feed(raw, T0, pos)
+            pos += len(raw) + 1
+        expected += one_by_one.flush(T0)
+        at_once = LineDecoder()
+        at_once.skip = list(skip)
+        got = at_once.feed_lines(lines, T0, 0) + at_once.flush(T0)
+        assert got == expected
+        assert [p.message for p in got][: len(kept)] == kept
+        assert at_once.malformed == one_by_one.malformed == 2
