@@ -41,14 +41,18 @@ def start_bulk(
     keep_lines: int,
     rotate_bytes: int | None = None,
     stderr: int = subprocess.DEVNULL,
+    history: int = 0,
 ) -> subprocess.Popen[str]:
     """This script as a process: `pods` one-container pods in namespace `bench`, each
     writing `rate` lines/s (--bulk). Returns once the double serves (its kubeconfig is
-    written); the caller stops it. With stderr=PIPE the caller reads its `produced N`."""
+    written); the caller stops it. With stderr=PIPE the caller reads its `produced N`.
+    `history` lines per container are written before it serves (see --history)."""
     args = ["--bulk", "--namespaces", "bench", "--pods", str(pods), "--containers", "1"]
     args += ["--rate", str(rate), "--keep-lines", str(keep_lines), "--kubeconfig", str(kubeconfig)]
     if rotate_bytes is not None:
         args += ["--rotate-bytes", str(rotate_bytes)]
+    if history:
+        args += ["--history", str(history)]
     double = subprocess.Popen(
         [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=stderr, text=True
     )
@@ -104,6 +108,15 @@ def main() -> int:
         default=0,
         help="rotate each container's log file at this size, like the kubelet (0: never)",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lines each container wrote before the double serves, about 1 ms apart "
+        "(at random within each ms, as independent writers are), numbered like --bulk's "
+        "(a backfill to read; default 0)",
+    )
     parser.add_argument("--kubeconfig", type=Path, help="where to write the kubeconfig")
     args = parser.parse_args()
 
@@ -128,6 +141,15 @@ def main() -> int:
                 rotate_bytes=args.rotate_bytes,
             )
             pods.append((ns, name))
+    payload = "INFO bench request served path=/api/v1/items status=200 bytes=5120 took=12ms"
+    if args.history:
+        start_ns = time.time_ns() - args.history * 1_000_000
+        for ns, name in pods:
+            for cname, container in c.pods[(ns, name)].containers.items():
+                for k in range(args.history):
+                    ts = start_ns + k * 1_000_000 + rng.randrange(1_000_000)
+                    c.log(ns, name, cname, f"{payload} seq={k}", ts)
+                container.seq = args.history
     path = args.kubeconfig or Path(tempfile.mkdtemp(prefix="kube-double-")) / "kubeconfig"
     double.kubeconfig(path)
     print(path, flush=True)
@@ -136,7 +158,6 @@ def main() -> int:
     stop = threading.Event()
     generation = [0]
     produced = [0]
-    payload = "INFO bench request served path=/api/v1/items status=200 bytes=5120 took=12ms"
 
     def bulk() -> None:
         # Bulky ticks: one wake-up per stream per tick keeps the double's own CPU low.

@@ -28,7 +28,13 @@ from typing import Any
 from klogtui.formats.codes import MALFORMED, STDERR, STDOUT, TRUNCATED, UNTERMINATED
 from klogtui.formats.levels import level_of
 from klogtui.formats.line_formats import parse_cri, parse_docker
-from klogtui.formats.timestamps import FRACTION_SCALE, NS, SECONDS_CACHE, parse_timestamp_full
+from klogtui.formats.timestamps import (
+    FRACTION_SCALE,
+    MINUTES_CACHE,
+    NS,
+    SECOND_DOT,
+    parse_timestamp_full,
+)
 
 __all__ = ["LineDecoder", "Parsed"]
 
@@ -133,57 +139,73 @@ class LineDecoder:
         Returns:
             The messages this line completes: none for a partial fragment, else one.
         """
-        if self._format == _CRI:
-            # The common case, inlined: a full CRI line with nothing pending.
+        return self.feed_lines([raw], arrival_ns, pos)
+
+    def feed_lines(self, lines: list[bytes], arrival_ns: int, pos: int = 0) -> list[Parsed]:
+        """Decode consecutive lines of the file, as `feed` would one by one.
+
+        Args:
+            lines: the lines, each without its ``b"\\n"``.
+            arrival_ns: when they were read, UTC ns.
+            pos: the position of the first; each next one starts after the previous
+                line and its newline.
+
+        Returns:
+            The messages they complete, in order.
+        """
+        out: list[Parsed] = []
+        append = out.append
+        pending = self._pending
+        skip = self.skip
+        cap = self._max
+        for raw in lines:
+            at = pos
+            pos += len(raw) + 1
+            if self._format != _CRI:
+                out += self._feed_other(raw, arrival_ns, at)
+                continue
+            # The common case, inlined (one loop for a whole read, no call per line).
             try:
                 ts_b, stream_b, tags, content = raw.split(b" ", 3)
             except ValueError:
-                return self._malformed_line(raw, arrival_ns, pos)
+                out += self._malformed_line(raw, arrival_ns, at)
+                continue
             if stream_b == b"stdout":
                 stream = STDOUT
             elif stream_b == b"stderr":
                 stream = STDERR
             else:
-                return self._malformed_line(raw, arrival_ns, pos)
+                out += self._malformed_line(raw, arrival_ns, at)
+                continue
             # parse_timestamp's fast path, inlined: this runs for every line.
-            secs = SECONDS_CACHE.get(ts_b[:20])
+            minute = MINUTES_CACHE.get(ts_b[:17])
+            second = SECOND_DOT.get(ts_b[17:20])
             digits = ts_b[20:-1]
             count = len(digits)
-            if secs is not None and ts_b[-1] == 90 and count < 10 and digits.isdigit():  # 90: "Z"
-                ts = secs * NS + int(digits) * FRACTION_SCALE[count]
+            if (
+                minute is not None
+                and second is not None
+                and ts_b[-1] == 90  # "Z"
+                and count < 10
+                and digits.isdigit()
+            ):
+                ts = (minute + second) * NS + int(digits) * FRACTION_SCALE[count]
             else:
                 try:
                     ts = parse_timestamp_full(ts_b)
                 except ValueError:
-                    return self._malformed_line(raw, arrival_ns, pos)
-            if pos < self.skip[stream]:
-                return []
-            if tags == b"F" and self._pending[stream] is None and len(content) <= self._max:
+                    out += self._malformed_line(raw, arrival_ns, at)
+                    continue
+            if at < skip[stream]:
+                continue
+            if tags == b"F" and pending[stream] is None and len(content) <= cap:
                 if content[-1:] == b"\r":
                     content = content[:-1]
                 message = content.decode("utf-8", "backslashreplace")
-                return [Parsed(ts, stream, message, level_of(content, message), 0, pos)]
-            return self._fragment(ts, stream, tags.split(b":", 1)[0] == b"P", content, pos)
-        if self._format == _DOCKER:
-            parsed = parse_docker(raw)
-            if parsed is None:
-                return self._malformed_line(raw, arrival_ns, pos)
-            if pos < self.skip[parsed[1]]:
-                return []
-            return self._fragment(*parsed, pos)
-        # Format not known yet: the first line that parses decides, like kubelet.
-        parsed = parse_cri(raw)
-        if parsed is not None:
-            self._format = _CRI
-        elif raw[:1] == b"{":
-            parsed = parse_docker(raw)
-            if parsed is not None:
-                self._format = _DOCKER
-        if parsed is None:
-            return self._malformed_line(raw, arrival_ns, pos)
-        if pos < self.skip[parsed[1]]:
-            return []
-        return self._fragment(*parsed, pos)
+                append(Parsed(ts, stream, message, level_of(content, message), 0, at))
+            else:
+                out += self._fragment(ts, stream, tags.split(b":", 1)[0] == b"P", content, at)
+        return out
 
     def flush(self, arrival_ns: int) -> list[Parsed]:
         """Emit the partial messages still held, flagged UNTERMINATED.
@@ -261,6 +283,29 @@ class LineDecoder:
         self._pending = slots
 
     # -- internals
+
+    def _feed_other(self, raw: bytes, arrival_ns: int, pos: int) -> list[Parsed]:
+        """`feed` for a Docker json-file line, or before the format is known."""
+        if self._format == _DOCKER:
+            parsed = parse_docker(raw)
+            if parsed is None:
+                return self._malformed_line(raw, arrival_ns, pos)
+            if pos < self.skip[parsed[1]]:
+                return []
+            return self._fragment(*parsed, pos)
+        # Format not known yet: the first line that parses decides, like kubelet.
+        parsed = parse_cri(raw)
+        if parsed is not None:
+            self._format = _CRI
+        elif raw[:1] == b"{":
+            parsed = parse_docker(raw)
+            if parsed is not None:
+                self._format = _DOCKER
+        if parsed is None:
+            return self._malformed_line(raw, arrival_ns, pos)
+        if pos < self.skip[parsed[1]]:
+            return []
+        return self._fragment(*parsed, pos)
 
     def _fragment(
         self, ts: int, stream: int, partial: bool, content: bytes, pos: int

@@ -112,7 +112,9 @@ def stored_fields(message: str, level: int) -> tuple[int, str | None]:
         return level, None  # most free text: opens with a digit or "["
     if first_char == "{" and "\n" not in message and "\x1b" not in message:
         # Read where it is, when asked (see the module docstring).
-        return (level, IN_MESSAGE) if message.rstrip().endswith("}") else (level, None)
+        # (endswith first: rstrip copies the line, and nearly every one ends with "}")
+        whole = message.endswith("}") or message.rstrip().endswith("}")
+        return (level, IN_MESSAGE) if whole else (level, None)
     nl = message.find("\n")
     first = message if nl < 0 else message[:nl]
     parsed = parse(first)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import deque
 
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
@@ -23,6 +24,25 @@ _COLUMNS = "id, ts, source_id, stream, level, flags, message, fields"
 # Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
 # apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
 _COUNTER_BITS = SLOT_BITS - 5
+# ... and the counter of each source starts at its own one of 32 places in its range
+# (by the next 5 bits of its id): sources 1, 33, 65, … share the low bits, and with the
+# counters all starting at 0 two of them writing within the same 10 µs collided (200
+# remote streams at 1,000 lines/s each: 5% of the lines, every transaction).
+_START_STEP_BITS = _COUNTER_BITS - 5
+
+
+def _slot_base(sid: int) -> int:
+    """Where a source's slots start in every bucket (see above)."""
+    return ((sid & 31) << _COUNTER_BITS) + (((sid >> 5) & 31) << _START_STEP_BITS)
+
+
+# Ids this writer gave out lately, remembered so a line landing on one takes the next
+# slot in `prepare`. Else, with many sources writing at once (remote mode: 200 streams
+# over the same seconds), two lines on one id are the rule, not the exception, and
+# nearly every transaction went down `insert_lines`' slow path (roll back, look up
+# every id, insert again). That path still resolves what this misses (a restart's
+# first transactions, ids moved there). About this many ids: a few transactions' worth.
+_RECENT_IDS = 100_000
 
 
 class BatchRows:
@@ -36,6 +56,9 @@ class BatchRows:
         self.conn = conn
         self._source_ids: dict[SourceKey, int] = {}
         self.load_sources()
+        self._recent: set[int] = set()  # ids of the transactions in _recent_batches
+        self._recent_batches: deque[list[int]] = deque()
+        self._recent_count = 0
 
     def load_sources(self) -> None:
         """Read the source-id cache from the store (again after a rollback, which voids
@@ -63,6 +86,9 @@ class BatchRows:
         counts: dict[tuple[int, int, int, int], int] = {}
         touched: dict[int, tuple[int, int, int]] = {}
         ids = self._source_ids
+        recent = self._recent
+        given: list[int] = []
+        give = given.append
         last_key: SourceKey | None = None
         sid = 0
         sid_bits = 0
@@ -75,7 +101,7 @@ class BatchRows:
                         slot_state[sid] = (prev_bucket, counter)
                     last_key = r.source
                     sid = ids.get(last_key) or source_id(last_key)
-                    sid_bits = (sid & 31) << _COUNTER_BITS
+                    sid_bits = _slot_base(sid)
                     prev_bucket, counter = slot_state.get(sid, (-1, 0))
                 ts = r.ts
                 bucket = ts // BUCKET_NS
@@ -90,9 +116,18 @@ class BatchRows:
                     counter = 0
                 # A counter past its bits spills into the next slots and buckets: the
                 # order stays right for this source and a collision is resolved below.
+                line_id = (bucket << SLOT_BITS) + sid_bits + counter
+                if line_id in recent:
+                    # Another source's line (same low id bits, same 10 µs) has it: the
+                    # source's next free slot; its later lines follow on from there.
+                    while line_id in recent:
+                        line_id += 1
+                        counter += 1
+                recent.add(line_id)
+                give(line_id)
                 append(
                     (
-                        (bucket << SLOT_BITS) + sid_bits + counter,
+                        line_id,
                         ts,
                         sid,
                         r.stream,
@@ -111,7 +146,19 @@ class BatchRows:
                     touched[sid] = (t[0] + 1, ts if ts < t[1] else t[1], ts if ts > t[2] else t[2])
         if last_key is not None:
             slot_state[sid] = (prev_bucket, counter)
+        self._remember(given)
         return rows, counts, touched
+
+    def _remember(self, given: list[int]) -> None:
+        """Keep the ids just given out among the recent ones, forgetting the oldest
+        transactions' past `_RECENT_IDS` (a rolled-back transaction's ids stay too:
+        that only spaces later lines out a little)."""
+        self._recent_batches.append(given)
+        self._recent_count += len(given)
+        while self._recent_count > _RECENT_IDS and len(self._recent_batches) > 1:
+            old = self._recent_batches.popleft()
+            self._recent_count -= len(old)
+            self._recent.difference_update(old)
 
     def insert_lines(self, rows: list[Row]) -> list[Row]:
         """Insert rows; on an id collision, move the loser to the next free id."""

@@ -146,6 +146,8 @@ def test_conmon_lines_sharing_one_local_timestamp() -> None:
         "2026-11-24T24:00:00Z",
         "2026-11-24T10:60:00Z",
         "2026-11-24T10:00:60Z",
+        "2026-11-24T10:00:60.5Z",
+        "2026-11-24T10:00:60.5+01:00",
         "2026-11-24T10:00:00+0100",
         "2026-11-24T10:00:00+01",
         "2026-11-24T10:00:00+24:00",
@@ -182,6 +184,18 @@ def test_timestamp_rejects_invalid(text: str) -> None:
         parse_timestamp(raw)
 
 
+def test_timestamp_last_valid_second_in_its_minute() -> None:
+    # 2262-04-11T23:47:14Z is the last second the store's int64 nanoseconds (less one
+    # second of margin) hold; the seconds after it in the same minute are rejected
+    # whichever of them is read first.
+    assert parse_timestamp(b"2262-04-11T23:47:00.5+00:00") == 9223372020 * NS + 500_000_000
+    assert parse_timestamp(b"2262-04-11T23:47:14.5Z") == 9223372034 * NS + 500_000_000
+    for bad in (b"2262-04-11T23:47:15.5Z", b"2262-04-11T23:47:59.5Z", b"2262-04-11T23:47:59Z"):
+        with pytest.raises(ValueError):
+            parse_timestamp(bad)
+    assert parse_timestamp(b"2262-04-11T23:47:14.5Z") == 9223372034 * NS + 500_000_000
+
+
 def test_timestamp_rejects_non_text() -> None:
     with pytest.raises(ValueError):
         parse_timestamp(12345)  # type: ignore[arg-type]
@@ -189,11 +203,11 @@ def test_timestamp_rejects_non_text() -> None:
 
 def test_timestamp_cache_overflow_keeps_results_right() -> None:
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(0, timestamps.SECONDS_CACHE_MAX * 2 + 10, 7):
-        t = base + timedelta(seconds=i)
+    for i in range(0, timestamps.MINUTES_CACHE_MAX * 2 + 10, 7):
+        t = base + timedelta(minutes=i, seconds=i % 60)
         text = t.strftime("%Y-%m-%dT%H:%M:%S") + ".25Z"
         assert parse_timestamp(text.encode()) == int(t.timestamp()) * NS + 250_000_000
-    assert len(timestamps.SECONDS_CACHE) <= timestamps.SECONDS_CACHE_MAX
+    assert len(timestamps.MINUTES_CACHE) <= timestamps.MINUTES_CACHE_MAX
 
 
 @settings(max_examples=300, deadline=None)
@@ -833,3 +847,37 @@ def test_detect_level_never_raises_on_strange_input() -> None:
 @given(st.text(max_size=120))
 def test_detect_level_on_any_text(message: str) -> None:
     assert 0 <= detect_level(message) <= 6
+
+
+def test_a_read_of_many_lines_decodes_as_those_lines_one_by_one() -> None:
+    lines = [
+        b"not a log line",  # before the format is known: malformed, kept
+        cri(b"first"),
+        cri(b"half ", tag="P"),
+        cri(b"err\r", "stderr"),
+        cri(b"and the rest"),
+        b"2026-11-24T10:00:00.5Z stdin F no such stream",
+        cri(b"late", ts="2026-11-24T10:00:01+01:00"),
+        cri(b"\xffbad utf-8 ERROR"),
+        cri(b"dangling ", "stderr", tag="P"),
+    ]
+    # Positions count each line and its newline: `skip` drops stored lines by them.
+    for skip, kept in (
+        ([0, 0, 0], ["not a log line", "first", "err", "half and the rest"]),
+        ([0, 100, 120], ["not a log line", "and the rest"]),  # "half " and "err" stored
+        ([0, 200, 0], ["not a log line", "err", "2026-11-24T10:00:00.5Z stdin F no such stream"]),
+    ):
+        one_by_one = LineDecoder()
+        one_by_one.skip = list(skip)
+        expected: list[Parsed] = []
+        pos = 0
+        for raw in lines:
+            expected += one_by_one.feed(raw, T0, pos)
+            pos += len(raw) + 1
+        expected += one_by_one.flush(T0)
+        at_once = LineDecoder()
+        at_once.skip = list(skip)
+        got = at_once.feed_lines(lines, T0, 0) + at_once.flush(T0)
+        assert got == expected
+        assert [p.message for p in got][: len(kept)] == kept
+        assert at_once.malformed == one_by_one.malformed == 2

@@ -252,13 +252,7 @@ class FileReader:
                 self._last_read[st.source] = st
         now = time.time_ns()
         mono = time.monotonic()
-        feed = st.decoder.feed
-        parsed = []
-        pos = base
-        for raw in lines:
-            parsed += feed(raw, now, pos)
-            pos += len(raw) + 1
-        st.events.add_many(parsed, mono)
+        st.events.add_many(st.decoder.feed_lines(lines, now, base), mono)
         self._release(st)
         malformed = st.decoder.malformed
         if malformed != st.malformed_seen:

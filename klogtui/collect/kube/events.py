@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 
 from klogtui.collect.kube.batcher import Batcher
 from klogtui.collect.kube.lines import ResumePoint
@@ -28,6 +29,11 @@ from klogtui.model import Flag, Record, SourceKey, Stream
 __all__ = ["EventTicker", "InstanceEvents"]
 
 TICK_S = 0.05  # how often held events are looked at (their hold time is 0.1–0.3 s)
+# Per line: a plain int (an IntFlag's `&` runs in Python), and Record(...)'s generated
+# __new__ spared for tuple's own.
+_GAP = int(Flag.GAP)
+_COMBINED = int(Stream.COMBINED)
+_new_record = tuple.__new__
 
 
 class InstanceEvents:
@@ -62,15 +68,18 @@ class InstanceEvents:
         with self._lock:
             out: list[Record] = []
             identity = iter(identities)
+            held = self._held.append
+            push = self._grouper.push
             for r in lines:
-                if r.flags & Flag.GAP:
+                if r.flags & _GAP:
                     # Lines are missing from here: the event before cannot go on.
                     self._finish(self._grouper.flush(), out)
                     out.append(r)
                     continue
-                self._held.append((r.ts, next(identity)))
-                events = self._grouper.feed(0, r.ts, r.level, r.flags, r.message, mono)
-                self._finish(events, out)
+                held((r.ts, next(identity)))
+                done = push(0, r.ts, r.level, r.flags, r.message, mono)
+                if done is not None:
+                    self._finish((done,), out)
             return self._hand_over(out)
 
     def expire(self, now: float) -> None:
@@ -107,12 +116,15 @@ class InstanceEvents:
         with self._lock:
             return None if self._resend_due else self._grouper.deadline
 
-    def _finish(self, events: list[Event], out: list[Record]) -> None:
+    def _finish(self, events: Iterable[Event], out: list[Record]) -> None:
+        advance, taken = self.point.advance, self._held.popleft
         for e in events:
             for _ in range(e.lines):
-                self.point.advance(*self._held.popleft())
+                advance(*taken())
             level, fields = stored_fields(e.message, e.level)
-            out.append(Record(e.ts, self.key, Stream.COMBINED, e.message, level, e.flags, fields))
+            out.append(
+                _new_record(Record, (e.ts, self.key, _COMBINED, e.message, level, e.flags, fields))
+            )
 
     def _hand_over(self, out: list[Record]) -> bool:
         if out:

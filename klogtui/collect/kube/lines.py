@@ -24,7 +24,7 @@ import json
 import time
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from klogtui.formats import detect_level, parse_timestamp
 from klogtui.gaps import gap_message
@@ -42,6 +42,12 @@ __all__ = [
 _NS = 1_000_000_000
 _MAX_SEEN = 1024  # identities kept for the newest second; beyond, skip by count
 _ROTATED = "the log file was rotated before klogtui read them"
+# The per-line path runs for every line of every stream: plain ints (an IntFlag's `&`
+# and `|` run in Python), and Record(...)'s generated __new__ spared for tuple's own.
+_MALFORMED = int(Flag.MALFORMED)
+_TRUNCATED = int(Flag.TRUNCATED)
+_COMBINED = int(Stream.COMBINED)
+_new_record = tuple.__new__
 
 
 def line_identity(ts_ns: int, raw: bytes) -> int:
@@ -110,7 +116,18 @@ class ResumePoint:
         self.lines += 1
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # Every field, as dataclasses.asdict gives them (which deep-copies `seen` first:
+        # most of the cost, once per network chunk of every stream).
+        data = {
+            "last_ts_second": self.last_ts_second,
+            "count_in_that_second": self.count_in_that_second,
+            "last_ts_ns": self.last_ts_ns,
+            "lines": self.lines,
+            "done": self.done,
+            "namespace": self.namespace,
+            "seen": self.seen,
+        }
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> ResumePoint:
@@ -135,33 +152,35 @@ class ReplayFilter:
     """Drops the lines of the resume second that were stored before (one per request),
     and finds where the answer starts after the newest stored line (a possible gap)."""
 
-    __slots__ = ("_by_count", "_first", "_last_ns", "_second", "_seen", "_to_skip")
+    __slots__ = ("_by_count", "_last_ns", "_second", "_seen", "first", "to_skip")
 
     def __init__(self, point: ResumePoint) -> None:
         self._second = point.last_ts_second
         self._by_count = not point.identified()
         self._seen = Counter(point.seen) if not self._by_count else Counter[int]()
-        self._to_skip = point.count_in_that_second if point.last_ts_second is not None else 0
+        # Lines of the resume second still to be skipped; while 0, `seen_before` is
+        # False (callers test it first: this runs for every line).
+        self.to_skip = point.count_in_that_second if point.last_ts_second is not None else 0
         self._last_ns = point.last_ts_ns
-        self._first = True
+        self.first = True  # `gap_before` not asked yet (only the first line can be after one)
 
     def seen_before(self, ts_ns: int, identity: int) -> bool:
         """True if the line stamped `ts_ns` is one the resume point already holds."""
-        if not self._to_skip:
+        if not self.to_skip:
             return False
         second = ts_ns // _NS
         if second == self._second:
             if self._by_count:
-                self._to_skip -= 1
+                self.to_skip -= 1
                 return True
             if self._seen[identity] > 0:
                 self._seen[identity] -= 1
-                self._to_skip -= 1
+                self.to_skip -= 1
                 return True
             return False
         if self._second is not None and second > self._second:
             # The replayed second is over: whatever was not replayed is not coming.
-            self._to_skip = 0
+            self.to_skip = 0
         return False
 
     def gap_before(self, ts_ns: int, stored: bool) -> tuple[int, int] | None:
@@ -171,9 +190,9 @@ class ReplayFilter:
         the log file still holds that line; a first line that is new and newer means the
         file now starts after it.
         """
-        if not self._first:
+        if not self.first:
             return None
-        self._first = False
+        self.first = False
         if stored or self._by_count or self._second is None or ts_ns < self._last_ns:
             return None  # (an older line: stdout and stderr are not in step, no gap)
         return (min(self._last_ns + 1, ts_ns), ts_ns)
@@ -280,11 +299,11 @@ def to_records(
         except ValueError:
             ts = point.last_ts_ns or arrival_ns
             body = raw
-            flags |= Flag.MALFORMED
+            flags |= _MALFORMED
         identity = line_identity(ts, raw)
-        stored = replay.seen_before(ts, identity)
+        stored = replay.to_skip != 0 and replay.seen_before(ts, identity)
         # A line without a timestamp was stamped by us: it says nothing about a gap.
-        gap = None if flags & Flag.MALFORMED else replay.gap_before(ts, stored)
+        gap = None if not replay.first or flags & _MALFORMED else replay.gap_before(ts, stored)
         if gap is not None:
             message = gap_message(gap[0], gap[1], _ROTATED)
             append(Record(gap[0], key, Stream.COMBINED, message, Level.WARN, Flag.GAP))
@@ -300,10 +319,12 @@ def to_records(
         message = body.decode("utf-8", "backslashreplace")
         if dropped:
             message += f" …[truncated {dropped} bytes]"
-            flags |= Flag.TRUNCATED
+            flags |= _TRUNCATED
         if identities is None:
             point.advance(ts, identity)
         else:
             identities.append(identity)
-        append(Record(ts, key, Stream.COMBINED, message, detect_level(message), flags))
+        append(
+            _new_record(Record, (ts, key, _COMBINED, message, detect_level(message), flags, None))
+        )
     return records
