@@ -28,6 +28,7 @@ from klogtui.query.parsed import ParsedQuery
 from klogtui.store.compile import CompiledQuery, compile_query
 from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
+from klogtui.store.text_codec import MESSAGE
 
 __all__ = ["COLS", "MAX_ID", "QueryLike", "ReadConnection", "guarded"]
 
@@ -37,7 +38,7 @@ R = TypeVar("R")
 # A query as readers take it: text (parsed here), the app's one parse, or compiled.
 QueryLike: TypeAlias = str | ParsedQuery | CompiledQuery
 
-COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message, l.fields"
+COLS = f"l.id, l.ts, l.source_id, l.stream, l.level, l.flags, {MESSAGE}, l.fields"
 MAX_ID = (1 << 63) - 1
 # Above this many selected sources a single scan beats one index walk per source.
 _PER_SOURCE_MAX = 64
