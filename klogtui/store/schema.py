@@ -67,9 +67,11 @@ CREATE TABLE lines(
     message TEXT NOT NULL
 );
 CREATE INDEX lines_source ON lines(source_id);
-CREATE VIRTUAL TABLE lines_fts USING fts5(
-    message, content='lines', content_rowid='id', columnsize=0
-);
+-- Contentless since schema 6: lines.message may be compressed (store/text_codec.py),
+-- so the index is handed each line's text when written and when deleted (retention).
+-- Stores made before keep content='lines': nothing reads the index's content, every
+-- write and delete hands it the text all the same.
+CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='', columnsize=0);
 -- Fewer, larger merges: ingest is the hot path and queries stay sub-millisecond.
 INSERT INTO lines_fts(lines_fts, rank) VALUES('automerge', 16);
 INSERT INTO lines_fts(lines_fts, rank) VALUES('crisismerge', 64);

@@ -226,3 +226,22 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     assert version == (str(SCHEMA_VERSION),) == ("6",)
     assert _stored_kinds(db)["blob"] > 0
     assert_index_exact(db)
+    # Retention takes old text lines and new compressed ones out of the old index.
+    conn = connect(db)
+    conn.execute("BEGIN")
+    below = conn.execute("SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET 1300").fetchone()[0]
+    while Retention(batch=500).delete_batch(conn, below)[0]:
+        pass
+    conn.execute("COMMIT")
+    conn.close()
+    assert_index_exact(db)
+
+
+def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    _write(store, _training())
+    conn = connect(store.path)
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lines_fts'").fetchone()[0]
+    conn.close()
+    assert "content=''" in sql
+    assert_index_exact(store.path)
