@@ -17,7 +17,12 @@ from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.store import Store
 from klogtui.store.retention import Retention
 from klogtui.store.schema import SCHEMA_VERSION, connect
-from klogtui.store.text_codec import TRAIN_LINES
+from klogtui.store.text_codec import (
+    RETRAIN_STRIDE,
+    TRAIN_LINES,
+    TRAININGS,
+    TextEncoder,
+)
 from tests.store_helpers import SEC, T0, assert_index_exact, key
 
 # Written by the store writer of commit fccaf4f (schema 5): 1200 lines of pods web-0 and
@@ -245,3 +250,32 @@ def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
     conn.close()
     assert "content=''" in sql
     assert_index_exact(store.path)
+
+
+def test_a_second_dictionary_trained_on_a_wider_sample_takes_over(tmp_path: Path) -> None:
+    Store.open(tmp_path / "store.db")
+    conn = connect(tmp_path / "store.db")
+    encoder = TextEncoder(conn, train_lines=300)
+    # The first lines come from one container; the lines after from many.
+    first = [f"GET /healthz 200 {i} ms" + " ok" * 5 for i in range(300)]
+    later = [r.message for r in _training(300 * RETRAIN_STRIDE)]
+    stored = encoder.encode(conn, first)
+    for start in range(0, len(later), 700):  # transactions of different sizes
+        stored += encoder.encode(conn, later[start : start + 700])
+    stored += encoder.encode(conn, later[:500])
+    again = TextEncoder(conn, train_lines=300).encode(conn, later[:500])  # after a restart
+    dicts = [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
+    texts = [conn.execute("SELECT klogtui_text(?)", (s,)).fetchone()[0] for s in stored + again]
+    conn.close()
+    assert len(dicts) == TRAININGS == 2
+    assert texts == first + later + later[:500] + later[:500]
+
+    # The lines compressed with the second dictionary are smaller than with the first.
+    def size(s: str | bytes) -> int:
+        return len(s) if isinstance(s, bytes) else len(s.encode())
+
+    by_first = sum(size(s) for s in stored[300 : 300 + 500])
+    by_second = sum(size(s) for s in stored[-500:])
+    assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[1]}
+    assert by_second < by_first
+    assert again == stored[-500:]
