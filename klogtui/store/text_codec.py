@@ -27,6 +27,7 @@ __all__ = [
     "TRAININGS",
     "TextDecoder",
     "TextEncoder",
+    "decoder",
     "is_dictionary",
     "message_sql",
     "register",
@@ -83,16 +84,23 @@ class TextDecoder:
     def __init__(self, lookup: Callable[[int], bytes | None]) -> None:
         self._lookup = lookup
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
+        # The last value and its text: a field condition reads one row's message
+        # several times over (json_type, json_extract, ...), each a call.
+        self._last: tuple[bytes, str] = (b"", "")
 
     def __call__(self, value: str | bytes | int | float | None) -> str | int | float | None:
         if not isinstance(value, bytes):
             return value
+        if value == self._last[0]:
+            return self._last[1]
         try:
-            return self.text(value)
+            text = self.text(value)
         except Exception as e:  # noqa: BLE001 - damaged bytes fail in many ways
             # Never raise: SQLite would end the whole read with a bare "user-defined
             # function raised exception" for one line.
-            return undecodable(str(e) or type(e).__name__)
+            text = undecodable(str(e) or type(e).__name__)
+        self._last = (value, text)
+        return text
 
     def text(self, value: bytes) -> str:
         """The text of a compressed message.
@@ -121,14 +129,19 @@ def is_dictionary(data: bytes) -> bool:
     return data.startswith(_DICT_MAGIC)
 
 
-def register(conn: sqlite3.Connection) -> None:
-    """Give a connection `klogtui_text(message)`, reading dictionaries from its store."""
+def decoder(conn: sqlite3.Connection) -> TextDecoder:
+    """A decoder reading dictionaries from the connection's store."""
 
     def lookup(dict_id: int) -> bytes | None:
         row = conn.execute("SELECT data FROM text_dicts WHERE id = ?", (dict_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    conn.create_function(DECODE_FUNCTION, 1, TextDecoder(lookup), deterministic=True)
+    return TextDecoder(lookup)
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Give a connection `klogtui_text(message)`, reading dictionaries from its store."""
+    conn.create_function(DECODE_FUNCTION, 1, decoder(conn), deterministic=True)
 
 
 class TextEncoder:

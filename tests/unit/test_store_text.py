@@ -142,6 +142,21 @@ def test_queries_find_compressed_lines(compressed: Store, query: str, want: list
     assert sorted(ln.message for ln in got) == sorted(TRICKY[i] for i in want)
 
 
+def test_a_small_source_reads_back_its_compressed_lines(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    _write(store, _training())
+    small = key(pod="web-small")
+    _write(store, [_record(TRAIN_LINES + i, m, small) for i, m in enumerate(TRICKY * 3)])
+    reader = store.reader()
+    try:
+        # A few sources of a big store are read one index walk each, then merged.
+        got = reader.newest("pod=web-small", 2 * len(TRICKY))
+    finally:
+        reader.close()
+    assert _stored_kinds(store.path)["blob"] > TRAIN_LINES
+    assert [ln.message for ln in got] == (TRICKY * 3)[-2 * len(TRICKY) :]
+
+
 def test_field_names_and_values_of_compressed_json_lines(compressed: Store) -> None:
     reader = compressed.reader()
     try:
