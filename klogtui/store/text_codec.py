@@ -5,8 +5,9 @@ store had a dictionary) or a BLOB: one byte naming the dictionary (`text_dicts.i
 then a magicless zstd frame compressed with it. Log lines are short and alike, so a
 dictionary trained on the first lines a store sees takes them to about a third.
 
-The writer's `TextEncoder` trains the dictionary, stores it in the transaction of the
-first rows it compresses, and compresses a transaction's messages in one C call.
+The writer's `TextEncoder` trains a dictionary on the first lines, a second on a wider
+sample of the lines after, stores each in the transaction of the first rows it
+compresses, and compresses a transaction's messages in one C call.
 Every connection (schema.connect) gets the SQL function `klogtui_text(message)`, which
 gives the text back whatever the form; readers select `MESSAGE`, never `l.message`.
 Dictionaries are never changed or deleted: a row names the one it was compressed with.
