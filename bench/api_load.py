@@ -40,6 +40,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 from klogtui.serve.server import announced_port  # noqa: E402
+from klogtui.store import text_codec  # noqa: E402
 
 _WORDS = "timeout refused checkout payment retry cache miss upstream order user".split()
 _QUERIES = (
@@ -218,7 +219,9 @@ def _commit_latencies(db: Path, warmup_seq: int) -> tuple[list[float], int]:
                 committed_at[i] = at
         out = []
         stored = 0
-        for line_id, message in conn.execute("SELECT id, message FROM lines"):
+        text_codec.register(conn)
+        sql = f"SELECT id, {text_codec.message_sql('message')} FROM lines"
+        for line_id, message in conn.execute(sql):
             stored += 1
             seq = int(message.split("seq=", 1)[1].split()[0])
             wrote = int(message.split("wrote=", 1)[1].split()[0])

@@ -28,6 +28,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from klogtui.store import text_codec  # noqa: E402
+
 __all__ = ["VARIANTS", "measure"]
 
 _TX_ROWS = 50_000
@@ -97,8 +101,10 @@ def _size(path: Path) -> int:
 def measure(store: Path, runs: int) -> list[tuple[str, float, float]]:
     """(variant, median rows/s, MB) for each variant, over the store's lines."""
     src = sqlite3.connect(f"{store.absolute().as_uri()}?mode=ro", uri=True)
+    text_codec.register(src)  # the lines' text, as the writer is handed it
     rows: list[Row] = src.execute(
-        "SELECT id, ts, source_id, stream, level, flags, message, fields FROM lines ORDER BY id"
+        "SELECT id, ts, source_id, stream, level, flags, "
+        f"{text_codec.message_sql('message')}, fields FROM lines ORDER BY id"
     ).fetchall()
     src.close()
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}

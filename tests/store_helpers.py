@@ -7,7 +7,7 @@ from pathlib import Path
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, Record, SourceKey, Stream
-from klogtui.store import Store
+from klogtui.store import Store, text_codec
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z, an arbitrary fixed instant
 SEC = 1_000_000_000
@@ -46,8 +46,12 @@ def assert_index_exact(db: Path) -> None:
     try:
         conn.execute("INSERT INTO lines_fts(lines_fts, rank) VALUES ('integrity-check', 0)")
         conn.create_function("strip_ansi", 1, strip_ansi, deterministic=True)
+        text_codec.register(conn)  # compressed lines: the text the writer indexed
         conn.execute("CREATE VIRTUAL TABLE temp.want USING fts5(message)")
-        conn.execute("INSERT INTO want(rowid, message) SELECT id, strip_ansi(message) FROM lines")
+        conn.execute(
+            "INSERT INTO want(rowid, message) SELECT id, strip_ansi(klogtui_text(message)) "
+            "FROM lines"
+        )
         conn.execute("CREATE VIRTUAL TABLE temp.have_terms USING fts5vocab(main, lines_fts, row)")
         conn.execute("CREATE VIRTUAL TABLE temp.want_terms USING fts5vocab(temp, want, row)")
         have = conn.execute("SELECT term, doc, cnt FROM have_terms ORDER BY term").fetchall()

@@ -37,6 +37,7 @@ from klogtui.errors import KlogError, QueryError
 from klogtui.store import commit_log
 from klogtui.store.ids import id_for_ts
 from klogtui.store.schema import connect
+from klogtui.store.text_codec import MESSAGE
 
 __all__ = ["AlertEngine", "generator_url"]
 
@@ -394,7 +395,7 @@ class AlertEngine:
         if rule.condition == "above" and window.newest_id:
             state.line_id = window.newest_id
             row = conn.execute(
-                "SELECT s.namespace, s.pod, l.message FROM lines l JOIN sources s "
+                f"SELECT s.namespace, s.pod, {MESSAGE} FROM lines l JOIN sources s "
                 "ON s.id = l.source_id WHERE l.id = ?",
                 (window.newest_id,),
             ).fetchone()

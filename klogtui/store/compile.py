@@ -26,6 +26,7 @@ from klogtui.query.times import Zone, time_ns
 from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
+from klogtui.store.text_codec import MESSAGE
 
 __all__ = [
     "CompiledQuery",
@@ -283,7 +284,7 @@ class _Compiler:
             return _FTS_IN
         if isinstance(node, Text):  # no tokens: FTS5 cannot see it, use a substring test
             self.params.append(node.value)
-            return "instr(l.message, ?) > 0"
+            return f"instr({MESSAGE}, ?) > 0"
         if isinstance(node, EventField):
             return event_field_sql(node, self.params)
         if isinstance(node, Field):  # stream or level: the only non-source fields

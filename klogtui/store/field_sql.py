@@ -25,6 +25,7 @@ import regex
 from klogtui.query.ast import EventField
 from klogtui.query.keys import NEGATING_OPS
 from klogtui.regex_budget import compile_pattern
+from klogtui.store.text_codec import MESSAGE
 
 __all__ = [
     "FIELDS_SOURCE",
@@ -40,7 +41,7 @@ __all__ = [
 
 # An event's fields as one JSON text, or NULL when it has none (or an invalid object).
 FIELDS_SOURCE = (
-    "CASE WHEN l.fields = '' THEN CASE WHEN json_valid(l.message) THEN l.message END "
+    f"CASE WHEN l.fields = '' THEN CASE WHEN json_valid({MESSAGE}) THEN {MESSAGE} END "
     "ELSE l.fields END"
 )
 REGEXP_FUNCTION = "klogtui_regexp"

@@ -13,10 +13,11 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from klogtui.model import Flag, Level, LogLine, Stream
+from klogtui.store.text_codec import TextDecoder, is_dictionary
 
 __all__ = ["APPLICATION_ID", "PageRows", "is_klogtui_file", "read_rows"]
 
@@ -58,6 +59,10 @@ class PageRows:
     lines: dict[int, LogLine]
     sources: dict[int, SourceRow]
     bad_cells: int = 0
+    # Compressed messages by line id (decompressed once every page is read), and the
+    # `text_dicts` rows they need.
+    compressed: dict[int, bytes] = field(default_factory=dict)
+    dictionaries: dict[int, bytes] = field(default_factory=dict)
 
 
 def is_klogtui_file(path: Path) -> bool:
@@ -100,6 +105,16 @@ def read_rows(path: Path) -> PageRows:
     first = pages.get(1)
     if first is not None and first[100:101] == bytes([_TABLE_LEAF]):
         _leaf(first, pages, page_size, rows, start=100)
+    decoder = TextDecoder(rows.dictionaries.get)
+    for rowid, stored in rows.compressed.items():
+        try:
+            text = decoder.text(stored)
+        except Exception:  # noqa: BLE001 - garbage that looked like a line, or its
+            # dictionary was lost with the damage: unreadable either way
+            del rows.lines[rowid]
+            rows.bad_cells += 1
+        else:
+            rows.lines[rowid] = rows.lines[rowid]._replace(message=text)
     return rows
 
 
@@ -292,12 +307,21 @@ def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
     values = _record(payload, cut)
     if len(values) in _LINE_COLUMNS and _is_line(values):
         _, ts, sid, stream, level, flags, message = values[:7]
-        assert isinstance(ts, int) and isinstance(sid, int) and isinstance(message, str)
+        assert isinstance(ts, int) and isinstance(sid, int)
         assert isinstance(stream, int) and isinstance(level, int) and isinstance(flags, int)
         if cut:
             flags |= Flag.TRUNCATED
         fields = values[7] if len(values) > 7 and isinstance(values[7], str) else None
+        if isinstance(message, bytes) and rowid not in rows.lines:
+            if cut:
+                return  # a compressed message cut short cannot be read at all
+            rows.compressed[rowid] = message
+            message = ""
+        assert isinstance(message, str)
         rows.lines.setdefault(rowid, LogLine(rowid, ts, sid, stream, level, flags, message, fields))
+    elif len(values) == 2 and values[0] is None and isinstance(values[1], bytes):
+        if is_dictionary(values[1]):
+            rows.dictionaries.setdefault(rowid, values[1])
     elif len(values) in _SOURCE_COLUMNS and _is_source(values):
         t = [v if isinstance(v, str) else "" for v in values] + ["", ""]
         restart = values[5]
@@ -314,7 +338,7 @@ def _is_line(v: list[object]) -> bool:
     return (
         v[0] is None
         and all(isinstance(x, int) for x in v[1:6])
-        and isinstance(v[6], str)
+        and isinstance(v[6], str | bytes)
         and v[3] in tuple(Stream)
         and v[4] in tuple(Level)
         and isinstance(v[5], int)

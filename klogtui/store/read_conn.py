@@ -25,9 +25,11 @@ from typing import Any, ParamSpec, TypeAlias, TypeVar
 from klogtui.errors import QueryError, StoreError
 from klogtui.model import LogLine, Source, SourceKey
 from klogtui.query.parsed import ParsedQuery
+from klogtui.store import text_codec
 from klogtui.store.compile import CompiledQuery, compile_query
 from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
+from klogtui.store.text_codec import MESSAGE
 
 __all__ = ["COLS", "MAX_ID", "QueryLike", "ReadConnection", "guarded"]
 
@@ -37,7 +39,10 @@ R = TypeVar("R")
 # A query as readers take it: text (parsed here), the app's one parse, or compiled.
 QueryLike: TypeAlias = str | ParsedQuery | CompiledQuery
 
-COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message, l.fields"
+COLS = f"l.id, l.ts, l.source_id, l.stream, l.level, l.flags, {MESSAGE}, l.fields"
+# The same with the message as stored: a walk per source reads `limit` rows of each
+# source and keeps `limit` in all, so only those are decompressed.
+_STORED_COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message, l.fields"
 MAX_ID = (1 << 63) - 1
 # Above this many selected sources a single scan beats one index walk per source.
 _PER_SOURCE_MAX = 64
@@ -94,6 +99,7 @@ class ReadConnection:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn = connect(self.path, create=False, readonly=True)
+        self._decode = text_codec.decoder(self._conn)
         self._lock = threading.RLock()
         self._sources: list[Source] = []
         self._by_id: dict[int, Source] = {}
@@ -219,7 +225,11 @@ class ReadConnection:
                 and cq.source_ids is not None
                 and self._per_source_wins(cq.source_ids)
             ):
+                cols = "l.id" if ids_only else _STORED_COLS
                 rows = self._merge_per_source(cq, cols, lo, hi, desc, limit)
+                if not ids_only:
+                    decode = self._decode
+                    rows = [(*r[:6], decode(r[6]), r[7]) for r in rows]
             else:
                 rows = self._conn.execute(
                     self._select_sql(cq, cols, desc), self._select_params(cq, lo, hi, limit)

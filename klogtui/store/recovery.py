@@ -19,6 +19,7 @@ from pathlib import Path
 
 from klogtui.errors import StoreError
 from klogtui.model import Batch, Flag, Level, Record, SourceInfo, SourceKey, Stream
+from klogtui.store import text_codec
 from klogtui.store.pages import read_rows
 from klogtui.store.store import Store
 from klogtui.store.writer import Writer
@@ -79,6 +80,7 @@ def _copy_with_sqlite(broken: Path, store: Store) -> bool:
         src = sqlite3.connect(f"file:{broken}?mode=ro", uri=True)
     except sqlite3.Error:
         return False
+    text_codec.register(src)  # compressed lines are copied as their text
     writer = store.start_writer()
     try:
         keys: dict[int, SourceKey] = {}
@@ -123,7 +125,8 @@ def _scan(src: sqlite3.Connection, keys: dict[int, SourceKey], writer: Writer) -
     fields = "fields" if "fields" in columns else "NULL"
     while True:
         rows = src.execute(
-            f"SELECT id, ts, source_id, stream, level, flags, message, {fields} FROM lines "
+            "SELECT id, ts, source_id, stream, level, flags, "
+            f"{text_codec.message_sql('message')}, {fields} FROM lines "
             "WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, _PAGE),
         ).fetchall()

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from klogtui.formats.ansi import strip_ansi
+from klogtui.store.text_codec import message_sql
 
 __all__ = ["MIN_MAX_BYTES", "Pruner", "Retention", "parse_size", "truncate_wal"]
 
@@ -138,7 +139,8 @@ class Retention:
         """Delete up to `batch` oldest lines with id < below_id; call inside a transaction.
         Returns (lines deleted, timestamp of the newest one)."""
         rows = conn.execute(
-            "SELECT id, ts, source_id, stream, level, message FROM lines WHERE id < ? "
+            f"SELECT id, ts, source_id, stream, level, {message_sql('message')} FROM lines "
+            "WHERE id < ? "
             "ORDER BY id LIMIT ?",
             (below_id, self.batch),
         ).fetchall()

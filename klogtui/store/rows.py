@@ -14,13 +14,20 @@ from collections import deque
 
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
+from klogtui.store.text_codec import TextEncoder
 
 __all__ = ["BatchRows"]
 
 _NS_PER_MINUTE = 60_000_000_000
 # A lines row: id, ts, source_id, stream, level, flags, message, fields.
 Row = tuple[int, int, int, int, int, int, str, str | None]
-_COLUMNS = "id, ts, source_id, stream, level, flags, message, fields"
+# A row as inserted: the same, then the message as stored (text_codec.py).
+StoredRow = tuple[int, int, int, int, int, int, str, str | None, str | bytes]
+# Numbered parameters: the plain message (?7) rides along unused, for the text index.
+_INSERT = (
+    "INTO lines(id, ts, source_id, stream, level, flags, fields, message) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9)"
+)
 # Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
 # apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
 _COUNTER_BITS = SLOT_BITS - 5
@@ -59,6 +66,12 @@ class BatchRows:
         self._recent: set[int] = set()  # ids of the transactions in _recent_batches
         self._recent_batches: deque[list[int]] = deque()
         self._recent_count = 0
+        self._encoder = TextEncoder(conn)
+
+    def rolled_back(self) -> None:
+        """Forget what a rolled-back transaction stored: its sources' ids, a dictionary."""
+        self.load_sources()
+        self._encoder.reload(self.conn)
 
     def load_sources(self) -> None:
         """Read the source-id cache from the store (again after a rollback, which voids
@@ -160,12 +173,15 @@ class BatchRows:
             self._recent_count -= len(old)
             self._recent.difference_update(old)
 
-    def insert_lines(self, rows: list[Row]) -> list[Row]:
-        """Insert rows; on an id collision, move the loser to the next free id."""
+    def insert_lines(self, plain: list[Row]) -> list[StoredRow]:
+        """Insert rows, their messages compressed; on an id collision, move the loser to
+        the next free id. Returns the rows as stored, in id order but for moved ones."""
         conn = self.conn
+        stored = self._encoder.encode(conn, [r[6] for r in plain])
+        rows = [(*r, s) for r, s in zip(plain, stored, strict=True)]
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
-        conn.executemany(f"INSERT OR IGNORE INTO lines({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+        conn.executemany(f"INSERT OR IGNORE {_INSERT}", rows)
         if conn.total_changes - before == len(rows):
             conn.execute("RELEASE lines")
             return rows
@@ -183,7 +199,7 @@ class BatchRows:
         }
         # A collision moves its row, and every later row of the same source in the
         # same bucket, to the end of that bucket: the source's lines keep their order.
-        free: list[Row] = []
+        free: list[StoredRow] = []
         losers = []
         moved: set[tuple[int, int]] = set()  # (source id, bucket)
         for row in rows:
@@ -194,11 +210,11 @@ class BatchRows:
             else:
                 taken.add(row[0])
                 free.append(row)
-        conn.executemany(f"INSERT INTO lines({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", free)
+        conn.executemany(f"INSERT {_INSERT}", free)
         # Losers, in id order, take the free ids after the rest of their bucket. A full
         # bucket spills into the next ones: walk the taken ids there in one ordered
         # scan instead of probing id by id (which was quadratic in the overflow).
-        placed: list[Row] = []
+        placed: list[StoredRow] = []
         cursor = -1  # the last id given to a loser
         bucket = -1
         taken_after = _TakenAfter(conn, cursor)
@@ -214,7 +230,7 @@ class BatchRows:
                 taken_after = _TakenAfter(conn, cursor)
             cursor = taken_after.next_free(cursor + 1)
             placed.append((cursor, *row[1:]))
-        conn.executemany(f"INSERT INTO lines({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", placed)
+        conn.executemany(f"INSERT {_INSERT}", placed)
         return free + placed
 
     def _source_id(self, key: SourceKey) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
-from klogtui.store import field_sql
+from klogtui.store import field_sql, text_codec
 from klogtui.store.pages import APPLICATION_ID
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -67,9 +67,11 @@ CREATE TABLE lines(
     message TEXT NOT NULL
 );
 CREATE INDEX lines_source ON lines(source_id);
-CREATE VIRTUAL TABLE lines_fts USING fts5(
-    message, content='lines', content_rowid='id', columnsize=0
-);
+-- Contentless since schema 6: lines.message may be compressed (store/text_codec.py),
+-- so the index is handed each line's text when written and when deleted (retention).
+-- Stores made before keep content='lines': nothing reads the index's content, every
+-- write and delete hands it the text all the same.
+CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='', columnsize=0);
 -- Fewer, larger merges: ingest is the hot path and queries stay sub-millisecond.
 INSERT INTO lines_fts(lines_fts, rank) VALUES('automerge', 16);
 INSERT INTO lines_fts(lines_fts, rank) VALUES('crisismerge', 64);
@@ -166,6 +168,12 @@ def _add_workloads(conn: sqlite3.Connection) -> None:
             db.table("sources").add_column(column, str, not_null_default="")
 
 
+def _add_text_dicts(conn: sqlite3.Connection) -> None:
+    """Version 6 (issue 12, size): the dictionaries compressed messages name
+    (store/text_codec.py). Lines stored before stay TEXT, which every reader takes."""
+    conn.execute(text_codec.DDL)
+
+
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
 # versions 1 to 3, then the steps after them.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -173,6 +181,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_alerts,
     _add_event_fields,
     _add_workloads,
+    _add_text_dicts,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 
@@ -306,6 +315,7 @@ def _connect(
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         field_sql.register(conn)  # `.field=~regex` queries call it
+        text_codec.register(conn)  # every read of a line's text calls it
         if not exists:
             # Retention frees pages; incremental vacuum gives them back to the file
             # system. It only takes effect on a database that has no page written yet.

@@ -285,13 +285,13 @@ class Writer:
         conn.execute("BEGIN IMMEDIATE")
         try:
             slot_state = dict(self._last_slot)
-            rows, counts, touched = self._rows.prepare(batches, slot_state)
+            plain, counts, touched = self._rows.prepare(batches, slot_state)
             # In id order: FTS5 flushes its pending terms to a new segment whenever a
             # rowid is not above the previous one, and batches from different files
             # (or stdout beside stderr) interleave in time. Sorted, one segment per
             # transaction; unsorted, hundreds, and ingest crawls.
-            rows.sort()
-            rows = self._rows.insert_lines(rows)
+            plain.sort()
+            rows = self._rows.insert_lines(plain)
             if len(rows) > 1 and rows[-1][0] < rows[-2][0]:
                 rows.sort()  # colliding rows were moved and appended at the end
             # Indexed without terminal escapes (retention deletes the same text).
@@ -330,8 +330,8 @@ class Writer:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            # Ids cached for sources inserted by the rolled-back transaction are void.
-            self._rows.load_sources()
+            # Ids of sources, and a dictionary, the rolled-back transaction stored are void.
+            self._rows.rolled_back()
             raise
         self._last_slot = slot_state
         self._total += len(rows)

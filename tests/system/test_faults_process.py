@@ -20,6 +20,7 @@ import pytest
 
 from klogtui.collect.runner import CollectOptions, start_collection
 from klogtui.store import Store
+from klogtui.store.schema import connect
 from tests.helpers_faults import (
     Tally,
     collect_argv,
@@ -269,7 +270,10 @@ def test_disk_full_mid_batch(tmp_path: Path, small_fs: Path, then: str) -> None:
             proc.kill()
             proc.wait()
     got = [
-        seq_of(m) for (m,) in sqlite3.connect(db).execute("SELECT message FROM lines ORDER BY id")
+        seq_of(m)
+        for (m,) in connect(db, create=False, readonly=True).execute(
+            "SELECT klogtui_text(message) FROM lines ORDER BY id"
+        )
     ]
     assert got == list(range(n))
     _offset_matches_stored(db, c)

@@ -14,6 +14,7 @@ import pytest
 
 from klogtui.model import Batch
 from klogtui.store import Retention, Store, parse_size
+from klogtui.store.schema import connect
 from tests.helpers_faults import collect_argv, collect_proc, committed_lines, tmpfs
 from tests.helpers_files import Container, seq_of, ts_text
 from tests.store_helpers import SEC, key, rec
@@ -127,13 +128,13 @@ def store_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
 
 def _kept(db: Path) -> tuple[dict[str, list[int]], list[int]]:
     """Stored seqs per pod, and every stored line's ts in id order."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = connect(db, create=False, readonly=True)
     try:
         per_pod: dict[str, list[int]] = {}
         stamps = []
         for pod, msg, ts in conn.execute(
-            "SELECT s.pod, l.message, l.ts FROM lines l JOIN sources s ON s.id = l.source_id "
-            "ORDER BY l.id"
+            "SELECT s.pod, klogtui_text(l.message), l.ts FROM lines l "
+            "JOIN sources s ON s.id = l.source_id ORDER BY l.id"
         ):
             per_pod.setdefault(pod, []).append(seq_of(msg))
             stamps.append(ts)

@@ -19,8 +19,10 @@ from klogtui.query.editing import with_field, without_field
 from klogtui.query.keys import label_name
 from klogtui.query.parser import parse
 from klogtui.query.times import parse_duration_ns
+from klogtui.store import text_codec
 from klogtui.store.compile import CompiledQuery, compile_query, compile_source_predicate
 from klogtui.store.ids import id_for_ts
+from klogtui.store.text_codec import MESSAGE
 
 MIN = 60 * 10**9
 T0 = int(datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()) * 10**9
@@ -66,6 +68,7 @@ def line_id(n: int) -> int:
 
 def _build_db() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
+    text_codec.register(conn)  # compiled queries read the text through it
     conn.executescript(
         """
         CREATE TABLE lines(id INTEGER PRIMARY KEY, ts INTEGER, source_id INTEGER,
@@ -442,7 +445,7 @@ def test_compiled_negation_only_text_uses_not_in() -> None:
 def test_compiled_tokenless_terms_stay_out_of_fts() -> None:
     cq = _c("-> retry")
     assert cq.fts == '"retry"'
-    assert cq.where == "instr(l.message, ?) > 0"
+    assert cq.where == f"instr({MESSAGE}, ?) > 0"
     assert cq.params == ("->",)
     assert cq.highlight == ("->", "retry")
 

@@ -13,7 +13,7 @@ from klogtui.alerts.state import AlertState
 from klogtui.alerts.state_table import read_states, write_states
 from klogtui.store import Store
 from klogtui.store.retention import Retention
-from klogtui.store.schema import SCHEMA_VERSION
+from klogtui.store.schema import SCHEMA_VERSION, connect
 from tests.store_helpers import assert_index_exact
 
 # Written by the store writer of commit 7b9d77c (schema 2): 2000 lines from 3 sources,
@@ -70,7 +70,7 @@ def test_a_schema_2_store_is_migrated_with_every_line(tmp_path: Path) -> None:
     # Indexed again without escapes: the coloured ERROR is found by ERROR.
     assert {ln.id for ln in coloured} == {ln.id for ln in build}
     assert all(ln.message.startswith("\x1b[31mERROR\x1b[0m") for ln in coloured)  # as written
-    assert _version(db) == str(SCHEMA_VERSION) == "5"
+    assert _version(db) == str(SCHEMA_VERSION) == "6"
     conn = sqlite3.connect(db)
     assert read_states(conn) == {}  # the alerts table is there, empty
     conn.close()
@@ -92,7 +92,7 @@ def test_a_schema_3_store_keeps_its_lines_and_alert_states(tmp_path: Path) -> No
         coloured = reader.newest("ERROR", 10**6)
     finally:
         reader.close()
-    assert _version(db) == "5"
+    assert _version(db) == "6"
     assert len(lines) == 2000 and len(coloured) == 500
     assert {ln.fields for ln in lines} == {None}
     conn = sqlite3.connect(db)
@@ -104,7 +104,7 @@ def test_a_schema_3_store_keeps_its_lines_and_alert_states(tmp_path: Path) -> No
 def test_retention_after_the_migration_leaves_the_index_exact(tmp_path: Path) -> None:
     db = _v2_store(tmp_path)
     Store.open(db)  # migrates
-    conn = sqlite3.connect(db, isolation_level=None)
+    conn = connect(db)
     conn.execute("BEGIN")
     below = conn.execute("SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET 1000").fetchone()[0]
     while Retention(batch=300).delete_batch(conn, below)[0]:

@@ -1,0 +1,296 @@
+"""Compressed message text (store/text_codec.py): what goes in reads back, searches and
+field queries find it, retention takes it out of the index, old stores keep working."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from klogtui.formats.fields import stored_fields
+from klogtui.formats.levels import level_of
+from klogtui.model import Batch, Record, SourceKey, Stream
+from klogtui.store import Store
+from klogtui.store.retention import Retention
+from klogtui.store.schema import SCHEMA_VERSION, connect
+from klogtui.store.text_codec import (
+    RETRAIN_STRIDE,
+    TRAIN_LINES,
+    TRAININGS,
+    TextEncoder,
+)
+from tests.store_helpers import SEC, T0, assert_index_exact, key
+
+# Written by the store writer of commit fccaf4f (schema 5): 1200 lines of pods web-0 and
+# web-1 (namespace shop), one second apart; line i is _v5_message(i).
+V5_STORE = Path(__file__).parent.parent / "corpus" / "store_v5.db.gz"
+V5_T0 = 1_764_000_000_000_000_000
+
+TRICKY = [
+    "zoë ünïcödé 日本語 ok 🚀 and a few more words to compress",
+    "\x1b[31mERROR\x1b[0m payment declined for order 42 \x1b[1mbold\x1b[22m",
+    "",
+    "ok",
+    "-> arrow only, then the long tail of a sentence to make it compress",
+    "needle " + "abcdefghij" * 6553 + " haystack",  # a 64 KiB line
+    json.dumps({"level": "error", "msg": "request failed", "status": 503, "user": {"name": "zoë"}}),
+    "multi\nline\nevent with a stack trace\n\tat com.example.Main.run(Main.java:42)",
+]
+
+
+def _record(i: int, message: str, source: SourceKey | None = None) -> Record:
+    level, fields = stored_fields(message, level_of(message.encode(), message))
+    return Record(T0 + i * SEC // 1000, source or key(), Stream.STDOUT, message, level, 0, fields)
+
+
+def _training(n: int = TRAIN_LINES) -> list[Record]:
+    # Lines alike enough to train on, of the kinds TRICKY has, each different.
+    shapes = [
+        "GET /api/v1/orders/{i} 200 {m} ms user={u} trace={t:x}",
+        "zoë ünïcödé 中文 {i} 🚀 served user={u} in {m} ms",
+        "\x1b[33mWARN\x1b[0m refund {i} queued \x1b[1mloud\x1b[22m for user {u}",
+        '{{"lvl": "info", "msg": "job {i} done", "code": 200, "owner": {{"id": {u}}}}}',
+        "event {i} with a traceback\n\tat com.example.Main.run(Main.java:{m})",
+        "pin {t:x} abcdefghijabcdefghij straw {i}",
+    ]
+    return [
+        _record(i, shapes[i % len(shapes)].format(i=i, m=i % 97, u=i % 13, t=i * 7919))
+        for i in range(n)
+    ]
+
+
+def _write(store: Store, records: list[Record]) -> None:
+    writer = store.start_writer()
+    try:
+        for start in range(0, len(records), 5_000):
+            writer.submit(Batch(records[start : start + 5_000]))
+        assert writer.flush(60)
+    finally:
+        writer.close()
+
+
+def _stored_kinds(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT typeof(message), count(*) FROM lines GROUP BY 1"))
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    store = Store.open(tmp_path_factory.mktemp("text") / "store.db")
+    n = TRAIN_LINES
+    _write(store, _training(n))
+    _write(store, [_record(n + i, m) for i, m in enumerate(TRICKY)])
+    return store
+
+
+def test_lines_after_the_first_dictionary_are_stored_in_under_half_the_bytes(
+    compressed: Store,
+) -> None:
+    kinds = _stored_kinds(compressed.path)
+    # The first dictionary is trained on the lines it compresses; a line stays text when
+    # compressed it is no shorter (short lines, some unlike the training lines).
+    assert kinds["blob"] >= TRAIN_LINES + len(TRICKY) // 2
+    conn = connect(compressed.path)
+    try:
+        text, stored = conn.execute(
+            "SELECT sum(length(CAST(klogtui_text(message) AS BLOB))), sum(length(message)) "
+            "FROM lines WHERE typeof(message) = 'blob'"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert stored * 2 < text
+
+
+def test_compressed_lines_read_back_exactly_as_written(compressed: Store) -> None:
+    reader = compressed.reader()
+    try:
+        newest = reader.newest("", len(TRICKY))
+        by_id = [reader.line(ln.id) for ln in newest]
+    finally:
+        reader.close()
+    assert [ln.message for ln in newest] == TRICKY
+    assert [ln.message for ln in by_id if ln is not None] == [ln.message for ln in newest]
+
+
+@pytest.mark.parametrize(
+    ("query", "want"),
+    [
+        ("日本語", [0]),
+        ("declined bold", [1]),  # indexed without the escapes
+        ("haystack needle", [5]),
+        ("->", [4]),  # no tokens: a substring test on the decompressed text
+        ('"stack trace"', [7]),
+        (".status=503", [6]),  # a JSON line's fields are the message itself
+        (".user.name=zoë", [6]),
+        ("level=error request", [6]),
+        ("-> OR ok", [0, 3, 4]),
+    ],
+)
+def test_queries_find_compressed_lines(compressed: Store, query: str, want: list[int]) -> None:
+    reader = compressed.reader()
+    try:
+        got = reader.newest(query, 100)
+    finally:
+        reader.close()
+    assert sorted(ln.message for ln in got) == sorted(TRICKY[i] for i in want)
+
+
+def test_a_small_source_reads_back_its_compressed_lines(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    _write(store, _training())
+    small = key(pod="web-small")
+    _write(store, [_record(TRAIN_LINES + i, m, small) for i, m in enumerate(TRICKY * 3)])
+    reader = store.reader()
+    try:
+        # A few sources of a big store are read one index walk each, then merged.
+        got = reader.newest("pod=web-small", 2 * len(TRICKY))
+    finally:
+        reader.close()
+    assert _stored_kinds(store.path)["blob"] > TRAIN_LINES
+    assert [ln.message for ln in got] == (TRICKY * 3)[-2 * len(TRICKY) :]
+
+
+def test_field_names_and_values_of_compressed_json_lines(compressed: Store) -> None:
+    reader = compressed.reader()
+    try:
+        names = dict(reader.field_names(""))
+        values, _ = reader.field_values("", ".status", 10, 1000)
+    finally:
+        reader.close()
+    assert names.get(".status") == 1 and names.get(".user.name") == 1
+    assert values == [("503", 1)]
+
+
+def test_retention_deletes_compressed_lines_from_the_index(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    _write(store, _training())
+    _write(store, [_record(TRAIN_LINES + i, m) for i, m in enumerate(TRICKY * 50)])
+    assert _stored_kinds(store.path)["blob"] > 0
+    conn = connect(store.path)
+    conn.execute("BEGIN")
+    below = conn.execute(
+        "SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET ?", (TRAIN_LINES + 100,)
+    ).fetchone()[0]
+    while Retention(batch=3000).delete_batch(conn, below)[0]:
+        pass
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT count(*) FROM lines").fetchone() == (len(TRICKY) * 50 - 100,)
+    conn.close()
+    assert_index_exact(store.path)
+
+
+def test_a_line_whose_stored_text_is_damaged_says_so_and_the_rest_reads(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    training = _training()
+    _write(store, training)
+    conn = connect(store.path)
+    first, second = (r[0] for r in conn.execute("SELECT id FROM lines ORDER BY id LIMIT 2"))
+    conn.execute("UPDATE lines SET message = x'07deadbeef' WHERE id = ?", (first,))
+    conn.execute("UPDATE lines SET message = x'01deadbeef' WHERE id = ?", (second,))
+    conn.close()
+    reader = store.reader()
+    try:
+        oldest = reader.oldest("", 3)
+        found = reader.newest('"orders 0 200"', 10)  # the index still has its words
+    finally:
+        reader.close()
+    shown = [ln.message for ln in oldest]
+    assert "cannot be read" in shown[0] and "dictionary 7 is not in the store" in shown[0]
+    assert "cannot be read" in shown[1]
+    assert shown[2] == training[2].message
+    assert [ln.id for ln in found] == [first]
+
+
+def _v5_message(i: int) -> str:
+    """Line i of the v5 corpus store, as its generator wrote it."""
+    if i % 4 == 0:
+        level = "error" if i % 8 == 0 else "info"
+        return json.dumps({"level": level, "msg": f"order {i} failed", "status": 500 + i % 3})
+    if i % 4 == 1:
+        return f"\x1b[31mERROR\x1b[0m payment {i} declined"
+    if i % 4 == 2:
+        return f'level=warn msg="slow query" ms={i}'
+    return f"request {i} served in {i % 50} ms"
+
+
+def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -> None:
+    db = tmp_path / "v5.db"
+    with gzip.open(V5_STORE, "rb") as src, open(db, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    store = Store.open(db)  # migrates
+    new_source = SourceKey("shop", "api-0", "app", 0, "uid-api-0")
+    _write(store, [_record(i, r.message, new_source) for i, r in enumerate(_training())])
+    _write(store, [_record(TRAIN_LINES + i, m, new_source) for i, m in enumerate(TRICKY)])
+    reader = store.reader()
+    try:
+        old = reader.oldest("pod=web-*", 10**6)
+        declined = reader.newest("declined pod=web-*", 10**6)
+        status = reader.newest(".status=501", 10**6)
+        new = reader.newest("pod=api-0", len(TRICKY))
+    finally:
+        reader.close()
+    assert [ln.message for ln in old] == [_v5_message(i) for i in range(1200)]
+    assert len(declined) == 300
+    assert {ln.message for ln in status} == {_v5_message(i) for i in range(1200) if i % 12 == 4}
+    assert [ln.message for ln in new] == TRICKY
+    conn = sqlite3.connect(db)
+    version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    conn.close()
+    assert version == (str(SCHEMA_VERSION),) == ("6",)
+    assert _stored_kinds(db)["blob"] > 0
+    assert_index_exact(db)
+    # Retention takes old text lines and new compressed ones out of the old index.
+    conn = connect(db)
+    conn.execute("BEGIN")
+    below = conn.execute("SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET 1300").fetchone()[0]
+    while Retention(batch=500).delete_batch(conn, below)[0]:
+        pass
+    conn.execute("COMMIT")
+    conn.close()
+    assert_index_exact(db)
+
+
+def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    _write(store, _training())
+    conn = connect(store.path)
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lines_fts'").fetchone()[0]
+    conn.close()
+    assert "content=''" in sql
+    assert_index_exact(store.path)
+
+
+def test_a_second_dictionary_trained_on_a_wider_sample_takes_over(tmp_path: Path) -> None:
+    Store.open(tmp_path / "store.db")
+    conn = connect(tmp_path / "store.db")
+    encoder = TextEncoder(conn, train_lines=300)
+    # The first lines come from one container; the lines after from many.
+    first = [f"GET /healthz 200 {i} ms" + " ok" * 5 for i in range(300)]
+    later = [r.message for r in _training(300 * RETRAIN_STRIDE)]
+    stored = encoder.encode(conn, first)
+    for start in range(0, len(later), 700):  # transactions of different sizes
+        stored += encoder.encode(conn, later[start : start + 700])
+    stored += encoder.encode(conn, later[:500])
+    again = TextEncoder(conn, train_lines=300).encode(conn, later[:500])  # after a restart
+    dicts = [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
+    texts = [conn.execute("SELECT klogtui_text(?)", (s,)).fetchone()[0] for s in stored + again]
+    conn.close()
+    assert len(dicts) == TRAININGS == 2
+    assert texts == first + later + later[:500] + later[:500]
+
+    # The lines compressed with the second dictionary are smaller than with the first.
+    def size(s: str | bytes) -> int:
+        return len(s) if isinstance(s, bytes) else len(s.encode())
+
+    by_first = sum(size(s) for s in stored[300 : 300 + 500])
+    by_second = sum(size(s) for s in stored[-500:])
+    assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[1]}
+    assert by_second < by_first
+    assert again == stored[-500:]
