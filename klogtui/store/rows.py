@@ -175,7 +175,8 @@ class BatchRows:
 
     def insert_lines(self, plain: list[Row]) -> list[StoredRow]:
         """Insert rows, their messages compressed; on an id collision, move the loser to
-        the next free id. Returns the rows as stored, in id order but for moved ones."""
+        the next free id. Returns the rows as stored, in id order (the commit log's ids are
+        read as ascending runs by followers and alerts: out of order, lines are lost)."""
         conn = self.conn
         stored = self._encoder.encode(conn, [r[6] for r in plain])
         rows = [(*r, s) for r, s in zip(plain, stored, strict=True)]
@@ -231,7 +232,9 @@ class BatchRows:
             cursor = taken_after.next_free(cursor + 1)
             placed.append((cursor, *row[1:]))
         conn.executemany(f"INSERT {_INSERT}", placed)
-        return free + placed
+        # Moved rows may land below later free ones (the writer used to check only the
+        # last two rows, and lines were lost).
+        return sorted(free + placed)
 
     def _source_id(self, key: SourceKey) -> int:
         cur = self.conn.execute(

@@ -292,8 +292,6 @@ class Writer:
             # transaction; unsorted, hundreds, and ingest crawls.
             plain.sort()
             rows = self._rows.insert_lines(plain)
-            if len(rows) > 1 and rows[-1][0] < rows[-2][0]:
-                rows.sort()  # colliding rows were moved and appended at the end
             # Indexed without terminal escapes (retention deletes the same text).
             conn.executemany(
                 "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",

@@ -83,6 +83,21 @@ def test_many_sources_at_the_same_instants_in_one_session_keep_every_line_in_ord
     assert len({ln.id for ln in got}) == len(got)
 
 
+def test_a_follower_gets_every_line_of_a_commit_whose_lines_were_moved(store: Store) -> None:
+    web = key(pod="web-1")
+    write(store, Batch([rec(T0, "first 0", web), rec(T0, "first 1", web)]))
+    reader = store.reader()
+    seq = reader.last_commit()
+    # A new writer (after a restart) gives the same instant's ids again: the two
+    # colliding lines are moved, the later line is not, and the commit holds all three.
+    write(
+        store,
+        Batch([rec(T0, "again 0", web), rec(T0, "again 1", web), rec(T0 + SEC, "later", web)]),
+    )
+    got = reader.committed_after("", seq)
+    assert messages(got.lines) == ["again 0", "again 1", "later"]
+
+
 def test_text_search_newest_first_window(store: Store) -> None:
     lines = [
         rec(T0 + i * SEC, f"request {i} {'timeout' if i % 3 == 0 else 'ok'}") for i in range(30)
