@@ -72,14 +72,15 @@ def _build_db() -> sqlite3.Connection:
     conn.executescript(
         """
         CREATE TABLE lines(id INTEGER PRIMARY KEY, ts INTEGER, source_id INTEGER,
-                           stream INTEGER, level INTEGER, flags INTEGER, message TEXT);
+                           stream INTEGER, level INTEGER, flags INTEGER, message TEXT,
+                           fields TEXT);
         CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='lines',
                                                   content_rowid='id', columnsize=0);
         """
     )
     for n, (sid, stream, level, msg) in enumerate(LINES, 1):
         conn.execute(
-            "INSERT INTO lines VALUES(?, ?, ?, ?, ?, 0, ?)",
+            "INSERT INTO lines VALUES(?, ?, ?, ?, ?, 0, ?, NULL)",
             (line_id(n), T0 + n * MIN, sid, stream, level, msg),
         )
         conn.execute("INSERT INTO lines_fts(rowid, message) VALUES(?, ?)", (line_id(n), msg))
@@ -680,6 +681,7 @@ QUERY_TEXT = st.lists(QUERY_PIECES, max_size=16).map("".join) | st.text(max_size
 @example("\\")
 @example("'; DROP TABLE lines; --")
 @example("label.-=a")  # a label named "-": written bare, it read back as a NOT
+@example(".@")  # a field query: the table must have the store's fields column
 def test_any_text_is_a_query_error_or_a_safe_query(db: sqlite3.Connection, text: str) -> None:
     conn = db
     try:
