@@ -13,6 +13,7 @@ from start to exit, and the store it leaves must hold every line.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -100,16 +101,24 @@ def stored_lines(db: Path) -> int:
         conn.close()
 
 
-def klogtui_ingest(ds: Dataset, db: Path) -> float:
+def klogtui_ingest(ds: Dataset, db: Path, code: Path | None = None) -> float:
     """Run `klogtui collect --once` over the tree into a new db; returns wall seconds.
+
+    Args:
+        code: a directory holding another revision's `klogtui` package (run with it on
+            PYTHONPATH) instead of the installed one.
 
     Raises:
         RuntimeError: the collector failed or did not store every line.
     """
     remove_db(db)
     started = time.perf_counter()
+    command = [KLOGTUI] if code is None else [sys.executable, "-m", "klogtui"]
+    env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
     proc = subprocess.run(
-        [KLOGTUI, "collect", "--once", "--log-dir", str(ds.root), "--db", str(db)],
+        [*command, "collect", "--once", "--log-dir", str(ds.root), "--db", str(db)],
+        env=env,
+        cwd=code,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -14,11 +14,11 @@ has all its lines of the last 15 minutes. `collect` runs the same collector, wri
 store as `klogtui --log-dir`; the explorer shows what its store holds, so what is
 queryable is what the explorer can show (its start adds the same to both sides).
 
-The baseline is the same code without recent first (main's behaviour: a full backfill,
-oldest first, then follow): the source tree at the revision given (``git archive``),
+The baseline is the code without recent first (commit fccaf4f, before issue 12: a full
+backfill, oldest first, then follow): the source tree at the revision given (``git archive``),
 run the same way in the same run, alternating with klogtui's.
 
-Run it alone: ``python bench/recent.py [--runs 3] [--baseline-rev main]``.
+Run it alone: ``python bench/recent.py [--runs 3] [--baseline-rev fccaf4f]``.
 """
 
 from __future__ import annotations
@@ -118,6 +118,11 @@ def generate_history(seed: int = 1, data_dir: Path = DATA_DIR) -> tuple[Path, di
     return root, info
 
 
+# The last commit before the work on ingest speed, size and recent first (issue 12): the
+# "before" that bench/run.py and this bench measure beside the code under test.
+BEFORE = "fccaf4f"
+
+
 def baseline_tree(rev: str, dest: Path) -> Path:
     """The package at git revision rev, unpacked in dest (returned: its PYTHONPATH)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -200,7 +205,7 @@ def run_recent(
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--baseline-rev", default="main", help="git revision without recent first")
+    p.add_argument("--baseline-rev", default=BEFORE, help="git revision without recent first")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     r = run_recent(args.runs, args.baseline_rev, args.seed, log=lambda m: print(m, flush=True))
