@@ -168,10 +168,7 @@ class TextEncoder:
     def reload(self, conn: sqlite3.Connection) -> None:
         """Use the store's newest dictionary (again after a rollback, which voids one
         trained and stored by the rolled-back transaction)."""
-        trained = conn.execute("SELECT count(*) FROM text_dicts").fetchone()[0]
-        self._samples = [] if trained < TRAININGS else None
-        self._stride = 1 if trained == 0 else RETRAIN_STRIDE
-        self._seen = 0
+        self._plan_training(conn)
         row = conn.execute("SELECT id, data FROM text_dicts ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             self._dict_id, self._compressor = 0, None
@@ -231,7 +228,12 @@ class TextEncoder:
         if dict_id > _MAX_DICT_ID:
             raise sqlite3.IntegrityError(f"text_dicts: id {dict_id} does not fit the header")
         self._use(dict_id, dictionary)
+        self._plan_training(conn)
+
+    def _plan_training(self, conn: sqlite3.Connection) -> None:
+        """Sample for the next dictionary the store is owed, if any: the first on every
+        line, the next on one in RETRAIN_STRIDE."""
         trained = conn.execute("SELECT count(*) FROM text_dicts").fetchone()[0]
         self._samples = [] if trained < TRAININGS else None
-        self._stride = RETRAIN_STRIDE
+        self._stride = 1 if trained == 0 else RETRAIN_STRIDE
         self._seen = 0

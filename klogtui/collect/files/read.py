@@ -184,7 +184,15 @@ class FileReader:
             return self._consume(st, data[: nl + 1], off)
         if len(data) < LONG_LINE_MAX:
             return 0  # still being written
-        return self._consume(st, data + b"\n", off) - 1
+        return self._consume(st, data + b"\n", off) - 1  # cut at LONG_LINE_MAX
+
+    def _consume_capped(self, st: ContentStream, data: bytes, base: int) -> int:
+        """_consume, and a line of LONG_LINE_MAX bytes or more without its end is cut
+        there and stored (its rest is read as the next line)."""
+        consumed = self._consume(st, data, base)
+        if consumed == 0 and len(data) >= LONG_LINE_MAX:
+            consumed = self._consume(st, data[:LONG_LINE_MAX] + b"\n", base) - 1
+        return consumed
 
     def _read_gz(self, f: LogFile) -> None:
         st = f.stream
@@ -210,9 +218,7 @@ class FileReader:
                         break
                     if buf:
                         data = buf + data
-                    consumed = self._consume(st, data, pos)
-                    if consumed == 0 and len(data) >= LONG_LINE_MAX:
-                        consumed = self._consume(st, data[:LONG_LINE_MAX] + b"\n", pos) - 1
+                    consumed = self._consume_capped(st, data, pos)
                     buf = data[consumed:]
                     pos += consumed
                     st.offset = pos
@@ -292,9 +298,7 @@ class FileReader:
         """Decode data, read from an older range at its offset, as far as it holds
         complete lines; at the range's end its events are whole and handed over."""
         off = rng.offset
-        consumed = self._consume(rng, data, off)
-        if consumed == 0 and len(data) >= LONG_LINE_MAX:
-            consumed = self._consume(rng, data[:LONG_LINE_MAX] + b"\n", off) - 1
+        consumed = self._consume_capped(rng, data, off)
         rng.offset = off + consumed
         if rng.offset >= rng.end:
             self._flush_stream_groups(rng)
