@@ -1,6 +1,9 @@
 """Recent first: a container with much unread history has its newest lines read first,
 then goes live, and its older history is read afterwards, a chunk at a time, only when
-no live line waits.
+no live line waits. The older history of all containers is read side by side in time
+order, as the first backfill reads files: line ids are timestamps, so the store then
+appends; read container after container, every container's lines would land between
+those of the ones read before, and a backfill would take much longer.
 
 At start, for each container whose files hold more than `Tuning.recent_min_bytes`
 unread, the newest files are walked back to the line where its last
@@ -20,17 +23,19 @@ deleted one is drained as every deleted file is.
 from __future__ import annotations
 
 import gzip
+import heapq
+import itertools
 import os
 import threading
 import zlib
-from collections import deque
 from io import BufferedIOBase
 
 from klogtui.collect.base import CollectorStats
+from klogtui.collect.batching import BatchBuilder
 from klogtui.collect.files.identity import Identity
 from klogtui.collect.files.read import CHUNK, LONG_LINE_MAX, FileReader
 from klogtui.collect.files.recent import last_line_end, last_ts, recent_start
-from klogtui.collect.files.tracked import LogFile, OlderRange, Tracked
+from klogtui.collect.files.tracked import ContentStream, LogFile, OlderRange, Tracked
 
 __all__ = ["Backfill"]
 
@@ -43,6 +48,8 @@ class Backfill:
         tracked: the files tracked (and older ranges restored from checkpoints).
         identity: the content streams.
         reader: reads and decodes.
+        batch: the batch being filled (where the time a container's history reached is
+            seen).
         window_s: how much of each container's newest history is read first.
         min_bytes: containers with less unread than this are read oldest first, whole.
     """
@@ -53,6 +60,7 @@ class Backfill:
         tracked: Tracked,
         identity: Identity,
         reader: FileReader,
+        batch: BatchBuilder,
         window_s: float,
         min_bytes: int,
     ) -> None:
@@ -60,10 +68,13 @@ class Backfill:
         self._tracked = tracked
         self._identity = identity
         self._reader = reader
+        self._batch = batch
         self._window_ns = int(window_s * 1e9)
         self._min_bytes = min_bytes
-        self._ranges: deque[OlderRange] = deque()
-        self._files: deque[LogFile] = deque()
+        # What is left to read, ranges and deferred files, as a heap of (timestamp of
+        # the last line read from it, 0 until read; order found; the range or file).
+        self._queue: list[tuple[int, int, OlderRange | LogFile]] = []
+        self._order = itertools.count()
         self._lock = threading.Lock()  # the progress figures are read by the UI's thread
         self._total = 0  # bytes of older history found
         self._done = 0  # ... read (or lost)
@@ -118,7 +129,7 @@ class Backfill:
             st = f.stream
             if f in recent or st in recent_streams:
                 continue
-            self._files.append(f)
+            heapq.heappush(self._queue, (0, next(self._order), f))
             self._tracked.to_read.discard(f)
             if st is not None:
                 st.backfill = True
@@ -143,7 +154,7 @@ class Backfill:
     @property
     def pending(self) -> bool:
         """Older history is left to read."""
-        return bool(self._ranges or self._files or self._tracked.older)
+        return bool(self._queue or self._tracked.older)
 
     def progress(self) -> tuple[int, int]:
         """(bytes read, bytes found) of the older history."""
@@ -151,33 +162,51 @@ class Backfill:
             return self._done, self._total
 
     def turn(self) -> None:
-        """Read one chunk of older history: the ranges first, then deferred files."""
+        """Read one chunk of older history: of the range or deferred file whose lines
+        read so far are the oldest (one not read yet goes first)."""
         while self._tracked.older:
             rng = self._tracked.older.pop()
-            self._ranges.append(rng)
+            heapq.heappush(self._queue, (0, next(self._order), rng))
             with self._lock:
                 self._total += rng.end - rng.offset
-        if self._ranges:
-            self._range_turn(self._ranges[0])
-        elif self._files:
-            self._file_turn(self._files[0])
+        if not self._queue:
+            return
+        last_ts, order, item = heapq.heappop(self._queue)
+        records, before = self._batch.records, len(self._batch.records)
+        if isinstance(item, OlderRange):
+            more = self._range_turn(item)
+            st: ContentStream | None = item
+        else:
+            st = item.stream
+            more = self._file_turn(item)
+        if not more:
+            return
+        # The newest line this turn handed over, if it is this history's (a batch
+        # handed to the sink meanwhile holds the turn's lines from its start).
+        new = self._batch.records[0 if self._batch.records is not records else before :]
+        if new and st is not None and new[-1].source == st.source:
+            last_ts = new[-1].ts
+        heapq.heappush(self._queue, (last_ts, order, item))
 
-    def _range_turn(self, rng: OlderRange) -> None:
+    def _range_turn(self, rng: OlderRange) -> bool:
+        """Read a chunk of the range; False once it is read whole (or lost)."""
         off = rng.offset
         want = min(CHUNK, rng.end - off)
         data = self._range_bytes(rng, off, want)
         if data is not None and b"\n" not in data and len(data) == want < rng.end - off:
             data = self._range_bytes(rng, off, min(LONG_LINE_MAX, rng.end - off))
         if data is None:
-            return
+            return False
         if not data:
             self._lose(rng, "the file was cut shorter before they were read")
-            return
+            return False
         self._reader.read_older(rng, data)
         with self._lock:
             self._done += rng.offset - off
         if rng.offset >= rng.end:
             self._end_range(rng)
+            return False
+        return True
 
     def _range_bytes(self, rng: OlderRange, off: int, n: int) -> bytes | None:
         """n bytes of the range's content at off; None if they are lost (reported)."""
@@ -214,7 +243,6 @@ class Backfill:
         self._end_range(rng)
 
     def _end_range(self, rng: OlderRange) -> None:
-        self._ranges.remove(rng)
         if rng.handle is not None:
             rng.handle.close()
             rng.handle = None
@@ -224,12 +252,12 @@ class Backfill:
         if not owner.members:
             self._identity.orphan_check(owner)
 
-    def _file_turn(self, f: LogFile) -> None:
+    def _file_turn(self, f: LogFile) -> bool:
+        """Read a chunk of a deferred file; False once it is read whole."""
         st = f.stream
         before = _unread(f)
         more = not f.gone and self._reader.read(f, turns=1)
         if not more:
-            self._files.popleft()
             if f.stream is not None:
                 f.stream.backfill = False
                 self._reader.finish_groups(f.stream)
@@ -237,6 +265,7 @@ class Backfill:
             self._done += max(0, before - (_unread(f) if more else 0))
         if st is not None and st is not f.stream:
             st.backfill = False
+        return more
 
 
 def _unread(f: LogFile) -> int:

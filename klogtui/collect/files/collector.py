@@ -191,6 +191,7 @@ class FileCollector:
             tracked,
             self._identity,
             self._reader,
+            self._batch,
             t.recent_window_s,
             t.recent_min_bytes,
         )
