@@ -136,6 +136,14 @@ class Running:
         """True once every collector handed over what existed when it started."""
         return all(c.caught_up() for c in self._collectors)
 
+    def recent_read(self) -> bool:
+        """True once every collector handed over what existed when it started, but the
+        older history still loading behind the newest lines (see collect/files/backfill)."""
+        return all(
+            c.recent_read() if isinstance(c, FileCollector) else c.caught_up()
+            for c in self._collectors
+        )
+
     def failure(self) -> BaseException | None:
         """Why a collector stopped on its own, if one did."""
         for c in self._collectors:

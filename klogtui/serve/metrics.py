@@ -92,6 +92,12 @@ class IngestMetrics(Collector):
             "The store's size on disk (-wal and -shm included)",
             value=self._store_bytes(),
         )
+        loading = running.history_loading()
+        yield GaugeMetricFamily(
+            "klogtui_history_loaded_ratio",
+            "Share of the older history loaded behind the newest lines (1: all loaded)",
+            value=1.0 if loading is None else loading,
+        )
         yield GaugeMetricFamily(
             "klogtui_writer_queue_lines",
             "Lines handed to the writer and not yet committed",

@@ -291,6 +291,7 @@ class Api:
         self._tails = threading.BoundedSemaphore(opts.limits.tails)
         self._running: Running | None = None
         self._ready = False
+        self._ready_at: int | None = None  # lines handed over when the newest were read
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -348,11 +349,19 @@ class Api:
         if running is None or not self.store.exists():
             return False, "store not open"
         if not self._ready:
-            # Caught up means handed to the writer; ready means committed too: only then
-            # does a query see what the node held when the collector started.
-            if not running.caught_up() or running.writer.pending_lines:
-                return False, "first scan of the log files not done"
+            # Ready: every container's newest lines are committed, so a query sees what
+            # the node held when the collector started, but the older history, which
+            # recent first loads behind them (said in the answer and in /metrics).
+            if self._ready_at is None:
+                if not running.recent_read():
+                    return False, "first scan of the log files not done"
+                self._ready_at = running.writer.handed_over()[0]
+            if running.writer.handed_over()[1] < self._ready_at:
+                return False, "first scan of the log files not stored yet"
             self._ready = True
+        loading = running.history_loading()
+        if loading is not None:
+            return True, f"ok; older history loading: {loading:.0%}"
         return True, "ok"
 
     def metrics_answer(self, token: str | None) -> Answer:

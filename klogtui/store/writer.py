@@ -95,6 +95,7 @@ class Writer:
         self._queue: queue.Queue[object] = queue.Queue()
         self._max_pending = max_pending_lines
         self._pending = 0  # lines submitted and not yet committed
+        self._submitted = 0  # lines submitted since the start (committed: less _pending)
         self._room = threading.Condition()
         self._on_commit = on_commit
         self._on_error = on_error
@@ -135,12 +136,21 @@ class Writer:
             if self.failure is not None:
                 raise StoreError(f"the store's writer stopped: {self.failure!r}")
             self._pending += n
+            self._submitted += n
         self._queue.put(batch)
 
     @property
     def pending_lines(self) -> int:
         """Lines submitted and not yet committed: the queue's depth."""
         return self._pending
+
+    def handed_over(self) -> tuple[int, int]:
+        """(lines submitted since the start, how many of them are committed). Lines
+        commit in the order submitted: once the second figure reaches a first one seen
+        earlier, every line submitted before then is committed (without waiting for
+        an empty queue, which a busy writer may never have)."""
+        with self._room:
+            return self._submitted, self._submitted - self._pending
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed; False on timeout or if
