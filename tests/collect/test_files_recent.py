@@ -82,6 +82,27 @@ def test_the_newest_lines_of_every_container_are_stored_before_the_older(tmp_pat
     assert sorted(order[:first_old]) == sorted(list(recent) * 2)
 
 
+@pytest.mark.usefixtures("small_chunks")
+def test_the_older_history_of_all_containers_loads_side_by_side_in_time(tmp_path: Path) -> None:
+    # Three containers of the same 4 s: while their older history loads, each reaches
+    # back as far as the others (the store appends), not one container after another.
+    written = _history(tmp_path / "logs", pods=3)
+    sinks: list[Recording] = []
+
+    def sink(w: Writer) -> Recording:
+        sinks.append(Recording(w))
+        return sinks[0]
+
+    with Run(tmp_path / "logs", tmp_path / "db", RECENT, sink=sink).caught_up(30) as run:
+        assert _by_pod(run) == written
+    newest = 2 * 2_000 - 1
+    older = [s for b in sinks[0].batches for s in b if s < newest - 1_000]
+    assert len(older) == 3 * (newest - 1_000)
+    # Read a chunk (8 KiB, ~100 lines) at a time: the time handed over never goes
+    # back by more than a chunk or two (container after container: by ~3,000 lines).
+    assert max(a - b for a, b in zip(older, older[1:], strict=False)) < 300
+
+
 def test_ordering_of_query_results_is_unchanged(tmp_path: Path) -> None:
     _history(tmp_path / "logs")
     with Run(tmp_path / "logs", tmp_path / "db", RECENT).caught_up(30) as run:

@@ -31,11 +31,10 @@ import zlib
 from io import BufferedIOBase
 
 from klogtui.collect.base import CollectorStats
-from klogtui.collect.batching import BatchBuilder
 from klogtui.collect.files.identity import Identity
 from klogtui.collect.files.read import CHUNK, LONG_LINE_MAX, FileReader
-from klogtui.collect.files.recent import last_line_end, last_ts, recent_start
-from klogtui.collect.files.tracked import ContentStream, LogFile, OlderRange, Tracked
+from klogtui.collect.files.recent import first_ts, last_line_end, last_ts, recent_start
+from klogtui.collect.files.tracked import LogFile, OlderRange, Tracked
 
 __all__ = ["Backfill"]
 
@@ -48,8 +47,6 @@ class Backfill:
         tracked: the files tracked (and older ranges restored from checkpoints).
         identity: the content streams.
         reader: reads and decodes.
-        batch: the batch being filled (where the time a container's history reached is
-            seen).
         window_s: how much of each container's newest history is read first.
         min_bytes: containers with less unread than this are read oldest first, whole.
     """
@@ -60,7 +57,6 @@ class Backfill:
         tracked: Tracked,
         identity: Identity,
         reader: FileReader,
-        batch: BatchBuilder,
         window_s: float,
         min_bytes: int,
     ) -> None:
@@ -68,11 +64,10 @@ class Backfill:
         self._tracked = tracked
         self._identity = identity
         self._reader = reader
-        self._batch = batch
         self._window_ns = int(window_s * 1e9)
         self._min_bytes = min_bytes
         # What is left to read, ranges and deferred files, as a heap of (timestamp of
-        # the last line read from it, 0 until read; order found; the range or file).
+        # its next line, 0 if not known; order found; the range or file).
         self._queue: list[tuple[int, int, OlderRange | LogFile]] = []
         self._order = itertools.count()
         self._lock = threading.Lock()  # the progress figures are read by the UI's thread
@@ -129,7 +124,7 @@ class Backfill:
             st = f.stream
             if f in recent or st in recent_streams:
                 continue
-            heapq.heappush(self._queue, (0, next(self._order), f))
+            heapq.heappush(self._queue, (_next_ts(f), next(self._order), f))
             self._tracked.to_read.discard(f)
             if st is not None:
                 st.backfill = True
@@ -162,31 +157,22 @@ class Backfill:
             return self._done, self._total
 
     def turn(self) -> None:
-        """Read one chunk of older history: of the range or deferred file whose lines
-        read so far are the oldest (one not read yet goes first)."""
+        """Read one chunk of older history: of the range or deferred file whose next
+        line is the oldest (one whose next line's time is not known goes first)."""
         while self._tracked.older:
             rng = self._tracked.older.pop()
-            heapq.heappush(self._queue, (0, next(self._order), rng))
+            heapq.heappush(self._queue, (_next_ts(rng), next(self._order), rng))
             with self._lock:
                 self._total += rng.end - rng.offset
         if not self._queue:
             return
-        last_ts, order, item = heapq.heappop(self._queue)
-        records, before = self._batch.records, len(self._batch.records)
+        ts, order, item = heapq.heappop(self._queue)
         if isinstance(item, OlderRange):
             more = self._range_turn(item)
-            st: ContentStream | None = item
         else:
-            st = item.stream
             more = self._file_turn(item)
-        if not more:
-            return
-        # The newest line this turn handed over, if it is this history's (a batch
-        # handed to the sink meanwhile holds the turn's lines from its start).
-        new = self._batch.records[0 if self._batch.records is not records else before :]
-        if new and st is not None and new[-1].source == st.source:
-            last_ts = new[-1].ts
-        heapq.heappush(self._queue, (last_ts, order, item))
+        if more:
+            heapq.heappush(self._queue, (_next_ts(item) or ts, order, item))
 
     def _range_turn(self, rng: OlderRange) -> bool:
         """Read a chunk of the range; False once it is read whole (or lost)."""
@@ -266,6 +252,19 @@ class Backfill:
         if st is not None and st is not f.stream:
             st.backfill = False
         return more
+
+
+def _next_ts(item: OlderRange | LogFile) -> int:
+    """The time of the next line a range or deferred file holds (0 if not known: a
+    compressed file, one not open, a line longer than a probe)."""
+    if isinstance(item, OlderRange):
+        fds = [m.fd for m in item.owner.members if m.fd is not None and not m.compressed]
+        fd, offset = (fds[0] if fds else None), item.offset
+    else:
+        fd = None if item.compressed else item.fd
+        offset = item.stream.offset if item.stream else 0
+    ts = None if fd is None else first_ts(fd, offset)
+    return ts or 0
 
 
 def _unread(f: LogFile) -> int:

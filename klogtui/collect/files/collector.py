@@ -191,7 +191,6 @@ class FileCollector:
             tracked,
             self._identity,
             self._reader,
-            self._batch,
             t.recent_window_s,
             t.recent_min_bytes,
         )

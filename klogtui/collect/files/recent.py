@@ -13,7 +13,7 @@ from klogtui.formats import LineDecoder
 from klogtui.formats.line_formats import parse_cri, parse_docker
 from klogtui.formats.multiline import Grouper
 
-__all__ = ["last_line_end", "last_ts", "recent_start"]
+__all__ = ["first_ts", "last_line_end", "last_ts", "recent_start"]
 
 _PROBE = 16 << 10  # bytes read at a probe of the binary search (a line is found in them)
 _LINEAR = 32 << 10  # below this span the search reads lines one by one
@@ -45,6 +45,22 @@ def last_ts(fd: int, end: int) -> int | None:
     lines = os.pread(fd, end - start, start).split(b"\n")
     lines.pop()  # empty: end is a line end
     for raw in reversed(lines if start == 0 else lines[1:]):
+        ts = _line_ts(raw)
+        if ts is not None:
+            return ts
+    return None
+
+
+def first_ts(fd: int, start: int) -> int | None:
+    """The timestamp of the first stamped line from `start` (a line start), if one is in
+    the probe read there; None too if the file cannot be read."""
+    try:
+        data = os.pread(fd, _PROBE, start)
+    except OSError:
+        return None
+    lines = data.split(b"\n")
+    lines.pop()  # the end of the probe: part of a line, or empty
+    for raw in lines:
         ts = _line_ts(raw)
         if ts is not None:
             return ts
