@@ -60,3 +60,10 @@ def test_every_leaf_is_found() -> None:
 def test_query_command_starts_without_the_app() -> None:
     loaded = _loaded_after_import("klogtui.query_cmd")
     assert "klogtui.ui.app" not in loaded and "rich" not in loaded
+
+
+def test_the_local_explorer_starts_without_the_kubernetes_client() -> None:
+    # Importing it took ~0.6 s of the explorer's start, racing its collector for the
+    # first screen; only remote mode and API-backed collection need it.
+    loaded = _loaded_after_import("klogtui.ui.app")
+    assert "kubernetes" not in loaded
