@@ -10,7 +10,8 @@ unread, the newest files are walked back to the line where its last
 `Tuning.recent_window_s` begin (see recent). The file holding that line is split: its
 content stream reads on from there, and the bytes before it become the stream's
 `OlderRange`, saved in the stream's checkpoint with it. Older files are *deferred*:
-their streams are read by the backfill, after the recent lines, newest first.
+their streams are read by the backfill after the recent lines, in time order with the
+ranges (see above).
 
 Exactly once: a range's position is in its owner's checkpoint, committed with the lines
 it read, like any stream's. A range reads through a descriptor of its own, so a rotation
