@@ -30,7 +30,6 @@ from klogtui.errors import QueryError
 from klogtui.export import SAVE_LIMIT, OutputFormat, export_lines
 from klogtui.privacy import open_private
 from klogtui.query.parsed import EMPTY, ParsedQuery
-from klogtui.remote.reader import RemoteSource
 from klogtui.store import CommitInfo, Store
 from klogtui.store.owner import pid_alive
 from klogtui.store.reads import LogReader, ReaderSource
@@ -170,7 +169,9 @@ class KlogApp(App[int]):
             self._reader("histogram"), lambda: self.query_bar.applied, self.log_view, id="histogram"
         )
         self._store_watch = StoreWatch(self, self._reader("aux"))
-        nodes = self.store.nodes if isinstance(self.store, RemoteSource) else None
+        # Over a cluster's collectors (RemoteSource: not imported here, its Kubernetes
+        # client takes about a second to import) the status line counts the nodes.
+        nodes: int | None = getattr(self.store, "nodes", None)
         self.status_bar = StatusBar(
             collecting=self.collection is not None, nodes=nodes, id="status"
         )
