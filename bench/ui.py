@@ -3,7 +3,8 @@
 Two child modes (``python bench/ui.py --child MODE ...``), each printing one JSON
 object on its last stdout line:
 
-- ``open DB RUNS``: open a store to the first painted screen (the newest lines in
+- ``open DB RUNS``: open a store as `klogtui --db` does (its writer started, checking the
+  store on its thread) to the first painted screen (the newest lines in
   the log pane's rendered rows), then jump top/bottom (``g``/``G``) RUNS times each
   and page down 100 times from the top. Times are from the key press to the pane
   holding the requested lines and the screen having processed the update.
@@ -105,7 +106,10 @@ async def _child_open(db: Path, runs: int, process_start: float) -> dict[str, ob
     from klogtui.ui.app import KlogApp
 
     started = time.perf_counter()
-    store = Store.open(db)
+    # As `klogtui --db` opens it: the integrity check runs on the writer's thread
+    # (which writes nothing here) while the first screen is read.
+    store = Store.open(db, check=False)
+    writer = store.start_writer()
     app = KlogApp(store, history_path=None)
     out: dict[str, object] = {}
     async with app.run_test(size=SIZE) as pilot:
@@ -182,6 +186,7 @@ async def _child_open(db: Path, runs: int, process_start: float) -> dict[str, ob
         out["repressed"] = repressed
         with open("/proc/self/status") as f:
             out["rss_kb"] = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+    writer.close()
     return out
 
 
@@ -192,7 +197,7 @@ async def _child_follow(
     from klogtui.store import Store
     from klogtui.ui.app import KlogApp
 
-    store = Store.open(db)
+    store = Store.open(db, check=False)  # as `klogtui --log-dir` opens it
     app = KlogApp(store, history_path=None, query=query)
     app.collection = start_collection(
         CollectOptions(log_dir=log_dir, db=db), store, on_commit=app.committed

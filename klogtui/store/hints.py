@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from klogtui.errors import QueryError
 from klogtui.model import Source
@@ -61,8 +60,7 @@ _SEPARATORS = "-._/:"
 _SUGGESTIONS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Hint:
+class Hint(NamedTuple):
     """What a query probably meant by one of its conditions.
 
     Attributes:

@@ -17,13 +17,19 @@ __all__ = ["Store"]
 class Store:
     """A klogtui store file. Cheap to hold; connections are opened on demand."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, unchecked: bool = False) -> None:
         self.path = Path(path)
+        # Opened without the integrity check: its writers run it before writing.
+        self._unchecked = unchecked
 
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> Store:
+    def open(cls, path: str | Path, *, readonly: bool = False, check: bool = True) -> Store:
         """Open (creating or migrating) the store at path; with readonly, only check
         that it can be read (nothing is created or written).
+
+        The integrity check (up to CHECK_BUDGET_S on a big store) runs here, or with
+        check=False on the writer's thread before its first write: the explorer shows
+        the store meanwhile, and damage stops the writer (its on_error says so).
 
         Raises:
             StoreError: not a klogtui store, damaged (BrokenStoreError), or not
@@ -32,11 +38,11 @@ class Store:
         path = Path(path).expanduser()
         conn = connect(path, create=not readonly, readonly=readonly)
         try:
-            if not readonly:
+            if not readonly and check:
                 check_integrity(conn, path)  # never write on into a damaged file
         finally:
             conn.close()
-        return cls(path)
+        return cls(path, unchecked=not readonly and not check)
 
     def start_writer(
         self,
@@ -52,6 +58,7 @@ class Store:
             on_error=on_error,
             retention=retention,
             on_notice=on_notice,
+            check_first=self._unchecked,
         )
 
     def reader(self) -> Reader:

@@ -21,6 +21,7 @@ from klogtui.errors import StoreError
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch
 from klogtui.store import commit_log
+from klogtui.store.integrity import check_integrity
 from klogtui.store.retention import Pruner, Retention, truncate_wal
 from klogtui.store.rows import BatchRows
 from klogtui.store.schema import WAL_LIMIT_BYTES, connect
@@ -80,6 +81,8 @@ class Writer:
         max_pending_lines: lines that may wait before submit() blocks (back-pressure:
             bounds memory whatever the producers' batch sizes).
         retention: limits enforced between transactions, a small batch at a time.
+        check_first: run the store's integrity check on the writer thread before the
+            first write (a store opened with check=False); damage stops the writer.
     """
 
     def __init__(
@@ -90,8 +93,10 @@ class Writer:
         max_pending_lines: int = 100_000,
         retention: Retention | None = None,
         on_notice: Callable[[str], None] | None = None,
+        check_first: bool = False,
     ) -> None:
         self._path = path
+        self._check_first = check_first
         self._queue: queue.Queue[object] = queue.Queue()
         self._max_pending = max_pending_lines
         self._pending = 0  # lines submitted and not yet committed
@@ -181,6 +186,10 @@ class Writer:
 
     def _run(self) -> None:
         try:
+            if self._check_first:
+                # The store was opened without its integrity check (the explorer shows
+                # it meanwhile): nothing is written before the check passes.
+                check_integrity(self._conn, self._path)
             self._loop()
         except Exception as e:
             # A bug, or a store that cannot be written any more (not a condition that

@@ -33,7 +33,9 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
 
     notices: list[str] = []
     try:
-        store = Store.open(opts.db, readonly=not collect)
+        # The integrity check of a big store takes up to a second: it runs on the
+        # writer's thread, before its first write, while the first screen is read.
+        store = Store.open(opts.db, readonly=not collect, check=False)
     except ReadOnlyStoreError as e:
         # Still worth showing: what it holds can be read.
         store = Store.open(opts.db, readonly=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import AsyncIterator
@@ -630,6 +631,56 @@ async def test_collector_lines_and_errors_reach_the_screen(tmp_path: Path) -> No
             assert any("web-1_shop_app-0123abcd.log" in e.where for e in app.screen.errors)
     finally:
         app.collection.stop()
+
+
+def _damage_an_index_page(db: Path) -> None:
+    """Break the lines_source index's root page: the lines still read by id, but
+    SQLite's integrity check finds the damage."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name='lines_source'"
+    ).fetchone()
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\x00")  # no such page type
+
+
+async def test_explorer_over_a_damaged_store_shows_it_and_never_writes_into_it(
+    tmp_path: Path,
+) -> None:
+    # The explorer opens its store without waiting for the integrity check (a second on
+    # a big store): the writer runs it before its first write.
+    db = tmp_path / "demo.db"
+    build_demo_store(db)
+    _damage_an_index_page(db)
+    damaged = db.read_bytes()
+    pod_dir = tmp_path / "logs" / "pods" / "shop_web-1_uid1" / "app"
+    pod_dir.mkdir(parents=True)
+    (pod_dir / "0.log").write_text("2026-11-18T11:06:40.000000000Z stdout F never stored\n")
+    store = Store.open(db, check=False)
+    app = KlogApp(store, now_ns=FIXED_NOW)
+    app.collection = start_collection(
+        CollectOptions(log_dir=tmp_path / "logs", db=db), store, on_commit=app.committed
+    )
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            # The writer stops (then the file collector whose lines it refuses: one or
+            # two errors, depending on when the status line looks).
+            await until(pilot, lambda: "collector error" in status(app), timeout=30)
+            await settle(pilot)
+            assert messages(app)[-1] == ESCAPE_SHOWN
+            await pilot.press("e")
+            await pilot.pause()
+            assert isinstance(app.screen, ErrorLogScreen)
+            assert any(f"{db}: is damaged" in e.message for e in app.screen.errors)
+    finally:
+        app.collection.stop()
+    assert db.read_bytes() == damaged
+    wal = Path(f"{db}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 @pytest.mark.parametrize("first", ["log load", "store status"])
