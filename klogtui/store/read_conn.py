@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeAlias, TypeVar
 from klogtui.errors import QueryError, StoreError
 from klogtui.model import LogLine, Source, SourceKey
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store import text_codec
+from klogtui.store import text_codec, text_terms
 from klogtui.store.compile import CompiledQuery, compile_query
 from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
@@ -100,6 +100,7 @@ class ReadConnection:
         self.path = Path(path)
         self._conn = connect(self.path, create=False, readonly=True)
         self._decode = text_codec.decoder(self._conn)
+        self._positions = text_terms.keeps_positions(self._conn)
         self._lock = threading.RLock()
         self._sources: list[Source] = []
         self._by_id: dict[int, Source] = {}
@@ -199,7 +200,12 @@ class ReadConnection:
             cq = self._compiled.get(query.canonical)
             if cq is None:
                 cq = compile_query(
-                    query.ast, self._sources, time.time_ns(), query.typed, query.zone
+                    query.ast,
+                    self._sources,
+                    time.time_ns(),
+                    query.typed,
+                    query.zone,
+                    positions=self._positions,
                 )
                 # `since:15m` means fifteen minutes before *now*: never reuse it.
                 if not query.has_time_bound:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
-from klogtui.store import field_sql, text_codec
+from klogtui.store import field_sql, text_codec, text_terms
 from klogtui.store.pages import APPLICATION_ID
 
 __all__ = [
@@ -71,7 +71,10 @@ CREATE INDEX lines_source ON lines(source_id);
 -- so the index is handed each line's text when written and when deleted (retention).
 -- Stores made before keep content='lines': nothing reads the index's content, every
 -- write and delete hands it the text all the same.
-CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='', columnsize=0);
+-- Without token positions (detail=none) since schema 7: a third smaller, phrases are
+-- checked on the candidate lines' text (store/text_terms.py). Stores made before
+-- keep detail=full, and the readers ask the index which it has.
+CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='', columnsize=0, detail=none);
 -- Fewer, larger merges: ingest is the hot path and queries stay sub-millisecond.
 INSERT INTO lines_fts(lines_fts, rank) VALUES('automerge', 16);
 INSERT INTO lines_fts(lines_fts, rank) VALUES('crisismerge', 64);
@@ -316,6 +319,7 @@ def _connect(
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         field_sql.register(conn)  # `.field=~regex` queries call it
         text_codec.register(conn)  # every read of a line's text calls it
+        text_terms.register(conn)  # phrases on a store whose index keeps no positions
         if not exists:
             # Retention frees pages; incremental vacuum gives them back to the file
             # system. It only takes effect on a database that has no page written yet.
