@@ -6,6 +6,10 @@ ahead, everything. `klogtui query -f` follows this log instead: a commit's seq i
 every earlier commit's whatever the timestamps of its lines. The writer appends a row
 per commit and drops rows older than KEEP_NS; a follower that fell further behind than
 that is told how many commits it missed.
+
+A row's ids are 8-byte little-endian integers in one zstd frame (since schema 7; raw
+before, and the migration compresses what it finds): ids stored together share their
+high bytes, so a backfill's log takes ~3 bytes an id instead of 8.
 """
 
 from __future__ import annotations
@@ -15,28 +19,52 @@ import sys
 from array import array
 from collections.abc import Sequence
 
+import zstandard
+
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS
 
-__all__ = ["KEEP_NS", "last_seq", "read_after", "record", "runs", "trim"]
+__all__ = ["KEEP_NS", "compress_raw_rows", "last_seq", "read_after", "record", "runs", "trim"]
 
 KEEP_NS = 60 * 1_000_000_000
 # Ids closer than this (10 s of timestamps) are read with one range scan.
 _RUN_GAP = ((10 * 1_000_000_000) // BUCKET_NS) << SLOT_BITS
 
 
-def _pack(ids: Sequence[int]) -> bytes:
+# Level 1: a backfill's 1M ids in ~0.1 s of the writer's time, 8 MB -> ~3.2 MB.
+_COMPRESSOR = zstandard.ZstdCompressor(level=1, write_checksum=False)
+_DECOMPRESSOR = zstandard.ZstdDecompressor()
+
+
+def _raw(ids: Sequence[int]) -> bytes:
     packed = array("q", ids)
     if sys.byteorder == "big":  # the file is little-endian wherever it was written
         packed.byteswap()
     return packed.tobytes()
 
 
-def _unpack(blob: bytes) -> list[int]:
+def _pack(ids: Sequence[int]) -> bytes:
+    return _COMPRESSOR.compress(_raw(ids))
+
+
+def _from_raw(raw: bytes) -> list[int]:
     ids = array("q")
-    ids.frombytes(blob)
+    ids.frombytes(raw)
     if sys.byteorder == "big":
         ids.byteswap()
     return ids.tolist()
+
+
+def _unpack(blob: bytes) -> list[int]:
+    return _from_raw(_DECOMPRESSOR.decompress(blob))
+
+
+def compress_raw_rows(conn: sqlite3.Connection) -> None:
+    """Schema 7's migration: rows logged before, ids raw, compressed as record() does."""
+    rows = conn.execute("SELECT seq, ids FROM commit_log").fetchall()
+    conn.executemany(
+        "UPDATE commit_log SET ids = ? WHERE seq = ?",
+        [(_pack(_from_raw(blob)), seq) for seq, blob in rows],
+    )
 
 
 def record(conn: sqlite3.Connection, ids: Sequence[int], now_ns: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
-from klogtui.store import field_sql, text_codec, text_terms
+from klogtui.store import commit_log, field_sql, text_codec, text_terms
 from klogtui.store.pages import APPLICATION_ID
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -177,6 +177,13 @@ def _add_text_dicts(conn: sqlite3.Connection) -> None:
     conn.execute(text_codec.DDL)
 
 
+def _compact_bytes(conn: sqlite3.Connection) -> None:
+    """Version 7 (issue 12, size): the commit log's ids compressed (store/commit_log.py).
+    New stores also index without token positions (_DDL_V1); a store made before keeps
+    its index as it is (store/text_terms.py reads which it has)."""
+    commit_log.compress_raw_rows(conn)
+
+
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
 # versions 1 to 3, then the steps after them.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -185,6 +192,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_event_fields,
     _add_workloads,
     _add_text_dicts,
+    _compact_bytes,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 

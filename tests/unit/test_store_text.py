@@ -14,7 +14,7 @@ import pytest
 from klogtui.formats.fields import stored_fields
 from klogtui.formats.levels import level_of
 from klogtui.model import Batch, Record, SourceKey, Stream
-from klogtui.store import Store
+from klogtui.store import Store, commit_log
 from klogtui.store.retention import Retention
 from klogtui.store.schema import SCHEMA_VERSION, connect
 from klogtui.store.text_codec import (
@@ -23,6 +23,7 @@ from klogtui.store.text_codec import (
     TRAININGS,
     TextEncoder,
 )
+from klogtui.store.text_terms import keeps_positions
 from tests.store_helpers import SEC, T0, assert_index_exact, key
 
 # Written by the store writer of commit fccaf4f (schema 5): 1200 lines of pods web-0 and
@@ -225,7 +226,19 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     db = tmp_path / "v5.db"
     with gzip.open(V5_STORE, "rb") as src, open(db, "wb") as dst:
         shutil.copyfileobj(src, dst)
+    conn = sqlite3.connect(db)
+    logged = conn.execute("SELECT seq, ids FROM commit_log").fetchall()
+    conn.close()
     store = Store.open(db)  # migrates
+    conn = connect(db)
+    # The commit log's ids, raw before, read back the same once compressed.
+    assert [(seq, len(ids) // 8) for seq, ids in logged] == [(1, 1200)]
+    ids = [r[0] for r in conn.execute("SELECT id FROM lines ORDER BY id")]
+    assert commit_log.read_after(conn, 0, 10) == [(1, ids)]
+    assert sum(len(r[0]) for r in conn.execute("SELECT ids FROM commit_log")) < 1200 * 4
+    # The old index keeps its positions: FTS5 matches phrases itself there.
+    assert keeps_positions(conn)
+    conn.close()
     new_source = SourceKey("shop", "api-0", "app", 0, "uid-api-0")
     _write(store, [_record(i, r.message, new_source) for i, r in enumerate(_training())])
     _write(store, [_record(TRAIN_LINES + i, m, new_source) for i, m in enumerate(TRICKY)])
@@ -233,18 +246,20 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     try:
         old = reader.oldest("pod=web-*", 10**6)
         declined = reader.newest("declined pod=web-*", 10**6)
+        phrase = reader.newest('"payment 5 declined"', 10)
         status = reader.newest(".status=501", 10**6)
         new = reader.newest("pod=api-0", len(TRICKY))
     finally:
         reader.close()
     assert [ln.message for ln in old] == [_v5_message(i) for i in range(1200)]
     assert len(declined) == 300
+    assert [ln.message for ln in phrase] == [_v5_message(5)]
     assert {ln.message for ln in status} == {_v5_message(i) for i in range(1200) if i % 12 == 4}
     assert [ln.message for ln in new] == TRICKY
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     conn.close()
-    assert version == (str(SCHEMA_VERSION),) == ("6",)
+    assert version == (str(SCHEMA_VERSION),) == ("7",)
     assert _stored_kinds(db)["blob"] > 0
     assert_index_exact(db)
     # Retention takes old text lines and new compressed ones out of the old index.
