@@ -43,15 +43,17 @@ _ASCII_TOKEN = regex.compile(r"[a-z0-9]+")
 class _Tokenizer(threading.local):
     """SQLite's own unicode61 tokenizer, for text beyond ASCII: which characters it
     takes as letters (Unicode 6.1's, and every one unassigned then) and how it folds
-    them is in its tables, not in Python's. One small in-memory index per thread."""
+    them is in its tables, not in Python's. One small in-memory index per thread,
+    made the first time the thread needs it."""
 
-    def __init__(self) -> None:
-        self.conn = sqlite3.connect(":memory:", isolation_level=None)
-        self.conn.execute("CREATE VIRTUAL TABLE t USING fts5(m, detail=full, columnsize=0)")
-        self.conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+    conn: sqlite3.Connection | None = None
 
     def tokens(self, text: str) -> list[str]:
         conn = self.conn
+        if conn is None:
+            conn = self.conn = sqlite3.connect(":memory:", isolation_level=None)
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(m, detail=full, columnsize=0)")
+            conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
         conn.execute("BEGIN")
         try:
             conn.execute("INSERT INTO t(rowid, m) VALUES (1, ?)", (text,))
