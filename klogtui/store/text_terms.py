@@ -100,7 +100,25 @@ def _encoded(node: Node) -> object:
     raise TypeError(f"not a text term: {node!r}")
 
 
-_Test = Callable[[list[str]], bool]
+class _Line:
+    """One line's text as the tests read it: an ASCII line lower-cased (searched with a
+    pattern per phrase), any other as its tokens (made once, when first asked)."""
+
+    __slots__ = ("_tokens", "ascii", "lower", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ascii = text.isascii()
+        self.lower = text.lower() if self.ascii else ""
+        self._tokens: list[str] | None = None
+
+    def tokens(self) -> list[str]:
+        if self._tokens is None:
+            self._tokens = tokens(self.text)
+        return self._tokens
+
+
+_Test = Callable[[_Line], bool]
 
 
 def _phrase_test(words: list[str], prefix: bool) -> _Test:
@@ -108,11 +126,21 @@ def _phrase_test(words: list[str], prefix: bool) -> _Test:
     prefix (FTS5's `"a b" *`)."""
     *head, last = words
     n = len(head)
+    # On ASCII text tokens are runs of [a-z0-9] once lower-cased: adjacent tokens are
+    # the words with only other characters between them (one search, not a token list).
+    pattern = regex.compile(
+        "(?<![a-z0-9])"
+        + "[^a-z0-9]+".join(regex.escape(w) for w in words)
+        + ("" if prefix else "(?![a-z0-9])")
+    )
 
-    def test(line: list[str]) -> bool:
-        for i in range(len(line) - n):
-            got = line[i + n]
-            if (got == last or (prefix and got.startswith(last))) and line[i : i + n] == head:
+    def test(line: _Line) -> bool:
+        if line.ascii:
+            return pattern.search(line.lower) is not None
+        found = line.tokens()
+        for i in range(len(found) - n):
+            got = found[i + n]
+            if (got == last or (prefix and got.startswith(last))) and found[i : i + n] == head:
                 return True
         return False
 
@@ -143,7 +171,7 @@ def _compiled(terms: str) -> _Test:
 
 def matches(text: str, terms: str) -> bool:
     """Whether a line's text satisfies encoded terms (see encode)."""
-    return _compiled(terms)(tokens(text))
+    return _compiled(terms)(_Line(text))
 
 
 def _sql_match(text: object, terms: object) -> int:
