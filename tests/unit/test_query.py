@@ -320,6 +320,9 @@ def test_error_column(text: str, column: int, message: str) -> None:
         ('"the connection w"*', {11}),
         ("cafe", {8}),  # unicode61 folds accents
         ("café CRÈME", {8}),
+        ('"CAFE crème"', {8}),  # a phrase, folded as unicode61 folds it
+        ('"crème café"', set()),
+        ('-"cafe creme" cafe', set()),
         ("payment -timeout", {2}),
         ("-healthz", ALL - {1, 12}),
         ("-healthz -timeout", ALL - {1, 4, 5, 12}),
