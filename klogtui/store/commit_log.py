@@ -24,7 +24,16 @@ import zstandard
 
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS
 
-__all__ = ["KEEP_NS", "compress_raw_rows", "last_seq", "read_after", "record", "runs", "trim"]
+__all__ = [
+    "KEEP_NS",
+    "compress_raw_rows",
+    "ids_of",
+    "last_seq",
+    "read_after",
+    "record",
+    "runs",
+    "trim",
+]
 
 KEEP_NS = 60 * 1_000_000_000
 # Ids closer than this (10 s of timestamps) are read with one range scan.
@@ -56,7 +65,8 @@ def _from_raw(raw: bytes) -> list[int]:
     return ids.tolist()
 
 
-def _unpack(blob: bytes) -> list[int]:
+def ids_of(blob: bytes) -> list[int]:
+    """The ids a commit_log row's `ids` holds, in the order logged."""
     planes = _DECOMPRESSOR.decompress(blob)
     n = len(planes) // 8
     raw = bytearray(len(planes))
@@ -96,7 +106,7 @@ def read_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int
     rows = conn.execute(
         "SELECT seq, ids FROM commit_log WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
     ).fetchall()
-    return [(int(s), _unpack(blob)) for s, blob in rows]
+    return [(int(s), ids_of(blob)) for s, blob in rows]
 
 
 def runs(ids: Sequence[int]) -> list[tuple[int, int]]:
