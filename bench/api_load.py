@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-from array import array
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +39,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 from klogtui.serve.server import announced_port  # noqa: E402
-from klogtui.store import text_codec  # noqa: E402
+from klogtui.store import commit_log, text_codec  # noqa: E402
 
 _WORDS = "timeout refused checkout payment retry cache miss upstream order user".split()
 _QUERIES = (
@@ -213,9 +212,7 @@ def _commit_latencies(db: Path, warmup_seq: int) -> tuple[list[float], int]:
     try:
         committed_at: dict[int, int] = {}
         for at, blob in conn.execute("SELECT at, ids FROM commit_log"):
-            ids = array("q")
-            ids.frombytes(blob)
-            for i in ids:
+            for i in commit_log.ids_of(blob):
                 committed_at[i] = at
         out = []
         stored = 0

@@ -104,7 +104,8 @@ def measure(store: Path, runs: int) -> list[tuple[str, float, float]]:
     text_codec.register(src)  # the lines' text, as the writer is handed it
     rows: list[Row] = src.execute(
         "SELECT id, ts, source_id, stream, level, flags, "
-        f"{text_codec.message_sql('message')}, fields FROM lines ORDER BY id"
+        f"{text_codec.message_sql('message')}, {text_codec.message_sql('fields')} FROM lines "
+        "ORDER BY id"
     ).fetchall()
     src.close()
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}

@@ -8,6 +8,7 @@ from pathlib import Path
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.store import Store, text_codec
+from klogtui.store.text_terms import keeps_positions
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z, an arbitrary fixed instant
 SEC = 1_000_000_000
@@ -47,7 +48,8 @@ def assert_index_exact(db: Path) -> None:
         conn.execute("INSERT INTO lines_fts(lines_fts, rank) VALUES ('integrity-check', 0)")
         conn.create_function("strip_ansi", 1, strip_ansi, deterministic=True)
         text_codec.register(conn)  # compressed lines: the text the writer indexed
-        conn.execute("CREATE VIRTUAL TABLE temp.want USING fts5(message)")
+        detail = "full" if keeps_positions(conn) else "none"  # as the store's index
+        conn.execute(f"CREATE VIRTUAL TABLE temp.want USING fts5(message, detail={detail})")
         conn.execute(
             "INSERT INTO want(rowid, message) SELECT id, strip_ansi(klogtui_text(message)) "
             "FROM lines"

@@ -2,8 +2,10 @@
 
 Source conditions (namespace, pod, container, node, workload, kind, restart, labels) are
 evaluated here on the stored sources and become a set of source ids; text terms become an
-FTS5 MATCH; stream, level and time bounds become conditions on the line's columns, `.field`
-conditions conditions on its fields (klogtui.store.field_sql). A query's regexes and
+FTS5 MATCH (on a store whose index keeps no positions, a phrase's tokens, the phrase then
+checked on the candidate lines' text: klogtui.store.text_terms); stream, level and time
+bounds become conditions on the line's columns, `.field` conditions conditions on its
+fields (klogtui.store.field_sql). A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
 message instead of hanging.
 """
@@ -27,6 +29,7 @@ from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, search
 from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 from klogtui.store.text_codec import MESSAGE
+from klogtui.store.text_terms import MATCH_FUNCTION, encode, has_phrase, tokens
 
 __all__ = [
     "CompiledQuery",
@@ -103,19 +106,44 @@ def _has_tokens(value: str) -> bool:
     return any(ch.isalnum() for ch in value)
 
 
-def _fts_literal(t: Text) -> str:
+def _fts_string(value: str, prefix: bool) -> str:
     # A string literal is the one FTS5 construct with no syntax inside: every user
     # character is data. NUL would end the string early; it separates tokens anyway.
-    lit = '"' + t.value.replace('"', '""').replace("\x00", " ") + '"'
-    return lit + " *" if t.prefix else lit
+    lit = '"' + value.replace('"', '""').replace("\x00", " ") + '"'
+    return lit + " *" if prefix else lit
 
 
-def _fts_expr(node: Node) -> str | None:
-    """node as one parenthesized FTS5 expression, or None if FTS5 cannot express it."""
+def _fts_literal(t: Text, positions: bool) -> str:
+    """A text term for FTS5: as a phrase when the index keeps positions, else the AND
+    of its tokens (more lines than the phrase: the caller checks it on their text)."""
+    if positions or not has_phrase(t):
+        return _fts_string(t.value, t.prefix)
+    words = tokens(t.value)  # folded: the terms the index holds
+    last = len(words) - 1
+    return (
+        "("
+        + " AND ".join(_fts_string(w, t.prefix and i == last) for i, w in enumerate(words))
+        + ")"
+    )
+
+
+def _exact_fts(node: Node, positions: bool) -> str | None:
+    """node as an FTS5 expression matching exactly its lines, or None."""
+    if not positions and has_phrase(node):
+        return None
+    return _fts_expr(node, positions)
+
+
+def _fts_expr(node: Node, positions: bool = True) -> str | None:
+    """node as one parenthesized FTS5 expression, or None if FTS5 cannot express it.
+
+    Without positions, a phrase becomes the AND of its tokens: the expression then
+    matches the node's lines and more (exactly them when has_phrase(node) is False).
+    """
     if isinstance(node, Text):
-        return _fts_literal(node) if _has_tokens(node.value) else None
+        return _fts_literal(node, positions) if _has_tokens(node.value) else None
     if isinstance(node, Or):
-        parts = [_fts_expr(i) for i in node.items]
+        parts = [_fts_expr(i, positions) for i in node.items]
         if any(p is None for p in parts):
             return None
         return "(" + " OR ".join(p for p in parts if p) + ")"
@@ -124,12 +152,12 @@ def _fts_expr(node: Node) -> str | None:
         neg: list[str] = []
         for item in node.items:
             if isinstance(item, Not):
-                e = _fts_expr(item.item)
+                e = _exact_fts(item.item, positions)  # less subtracted would be fewer lines
                 if e is None:
                     return None
                 neg.append(e)
             else:
-                e = _fts_expr(item)
+                e = _fts_expr(item, positions)
                 if e is None:
                     return None
                 pos.append(e)
@@ -263,13 +291,24 @@ def _domain_values(f: Field, budget: Budget) -> set[int]:
 
 class _Compiler:
     def __init__(
-        self, sources: Sequence[Source], now_ns: int, budget: Budget, zone: Zone = "utc"
+        self,
+        sources: Sequence[Source],
+        now_ns: int,
+        budget: Budget,
+        zone: Zone = "utc",
+        positions: bool = False,
     ) -> None:
         self.sources = sources
         self.now_ns = now_ns
         self.zone = zone
         self.budget = budget
+        self.positions = positions
         self.params: list[str] = []
+
+    def text_match(self, node: Node) -> str:
+        """A text-only node checked on the line's text (klogtui.store.text_terms)."""
+        self.params.append(encode(node))
+        return f"{MATCH_FUNCTION}({MESSAGE}, ?)"
 
     def source_ids(self, pred: SourcePredicate) -> set[int]:
         return {s.id for s in self.sources if pred(s)}
@@ -278,10 +317,12 @@ class _Compiler:
         pred = _source_pred(node, self.budget)
         if pred is not None:
             return _ids_in("l.source_id", self.source_ids(pred))
-        fts = _fts_expr(node)
+        fts = _exact_fts(node, self.positions)
         if fts is not None:
             self.params.append(fts)
             return _FTS_IN
+        if _fts_expr(node) is not None:  # text terms only, with a phrase FTS5 cannot match
+            return self.text_match(node)
         if isinstance(node, Text):  # no tokens: FTS5 cannot see it, use a substring test
             self.params.append(node.value)
             return f"instr({MESSAGE}, ?) > 0"
@@ -300,7 +341,7 @@ class _Compiler:
                 bound = f"l.id < {id_before_ts(ts)}"
             return f"({bound} AND {exact})" if exact else bound
         if isinstance(node, Not):
-            inner_fts = _fts_expr(node.item)
+            inner_fts = _exact_fts(node.item, self.positions)
             if inner_fts is not None:
                 self.params.append(inner_fts)
                 return _FTS_NOT_IN
@@ -335,7 +376,12 @@ def _texts(node: Node, positive: bool, out: list[str], seen: set[str]) -> bool:
 
 
 def compile_query(
-    q: Query, sources: Sequence[Source], now_ns: int, text: str = "", zone: Zone = "utc"
+    q: Query,
+    sources: Sequence[Source],
+    now_ns: int,
+    text: str = "",
+    zone: Zone = "utc",
+    positions: bool = False,
 ) -> CompiledQuery:
     """Compile a parsed query against the store schema.
 
@@ -345,6 +391,10 @@ def compile_query(
         now_ns: "now" in UTC ns, for since:/until: durations.
         text: the query as typed, for error messages.
         zone: where since:/until: times without a zone are (see query.times).
+        positions: whether the store's text index keeps token positions (see
+            text_terms.keeps_positions) and so matches phrases itself; without, a
+            phrase's tokens are matched and the phrase checked on the lines' text,
+            which gives the same lines on any store.
 
     Returns:
         The compiled query. Source conditions depend on `sources` and durations on
@@ -357,15 +407,15 @@ def compile_query(
         return _EMPTY
     budget = Budget(regex_budget.REGEX_BUDGET_S)
     try:
-        return _compile(q, sources, now_ns, budget, zone)
+        return _compile(q, sources, now_ns, budget, zone, positions)
     except BudgetExceeded as e:
         raise _budget_error(e, budget, text or str(q)) from None
 
 
 def _compile(
-    q: Node, sources: Sequence[Source], now_ns: int, budget: Budget, zone: Zone
+    q: Node, sources: Sequence[Source], now_ns: int, budget: Budget, zone: Zone, positions: bool
 ) -> CompiledQuery:
-    comp = _Compiler(sources, now_ns, budget, zone)
+    comp = _Compiler(sources, now_ns, budget, zone, positions)
     fts_pos: list[str] = []
     fts_neg: list[str] = []
     where: list[str] = []
@@ -387,9 +437,11 @@ def _compile(
                 max_id = line_id if max_id is None else min(max_id, line_id)
         elif (pred := _source_pred(c, budget)) is not None:
             src_preds.append(pred)
-        elif (e := _fts_expr(c)) is not None:
+        elif (e := _fts_expr(c, positions)) is not None:
             fts_pos.append(e)
-        elif isinstance(c, Not) and (e := _fts_expr(c.item)) is not None:
+            if not positions and has_phrase(c):  # e matched the tokens: check the phrase
+                where.append(comp.text_match(c))
+        elif isinstance(c, Not) and (e := _exact_fts(c.item, positions)) is not None:
             fts_neg.append(e)
         else:
             where.append(comp.sql(c))

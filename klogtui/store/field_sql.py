@@ -25,7 +25,7 @@ import regex
 from klogtui.query.ast import EventField
 from klogtui.query.keys import NEGATING_OPS
 from klogtui.regex_budget import compile_pattern
-from klogtui.store.text_codec import MESSAGE
+from klogtui.store.text_codec import FIELDS, MESSAGE
 
 __all__ = [
     "FIELDS_SOURCE",
@@ -42,7 +42,7 @@ __all__ = [
 # An event's fields as one JSON text, or NULL when it has none (or an invalid object).
 FIELDS_SOURCE = (
     f"CASE WHEN l.fields = '' THEN CASE WHEN json_valid({MESSAGE}) THEN {MESSAGE} END "
-    "ELSE l.fields END"
+    f"ELSE {FIELDS} END"
 )
 REGEXP_FUNCTION = "klogtui_regexp"
 # The longest one field value may take to match: a real pattern takes microseconds on

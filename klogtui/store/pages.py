@@ -10,6 +10,7 @@ longer say. The file format: https://www.sqlite.org/fileformat2.html
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import struct
 from collections.abc import Iterator
@@ -59,9 +60,10 @@ class PageRows:
     lines: dict[int, LogLine]
     sources: dict[int, SourceRow]
     bad_cells: int = 0
-    # Compressed messages by line id (decompressed once every page is read), and the
-    # `text_dicts` rows they need.
+    # Compressed messages and fields by line id (decompressed once every page is read),
+    # and the `text_dicts` rows they need.
     compressed: dict[int, bytes] = field(default_factory=dict)
+    compressed_fields: dict[int, bytes] = field(default_factory=dict)
     dictionaries: dict[int, bytes] = field(default_factory=dict)
 
 
@@ -115,6 +117,11 @@ def read_rows(path: Path) -> PageRows:
             rows.bad_cells += 1
         else:
             rows.lines[rowid] = rows.lines[rowid]._replace(message=text)
+    for rowid, stored in rows.compressed_fields.items():
+        if rowid in rows.lines:
+            # Fields that cannot be read are dropped; the line is kept, as written.
+            with contextlib.suppress(Exception):
+                rows.lines[rowid] = rows.lines[rowid]._replace(fields=decoder.text(stored))
     return rows
 
 
@@ -312,6 +319,10 @@ def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
         if cut:
             flags |= Flag.TRUNCATED
         fields = values[7] if len(values) > 7 and isinstance(values[7], str) else None
+        if len(values) > 7 and isinstance(values[7], bytes) and not cut:
+            # Decompressed with the messages; cut short they cannot be read: dropped.
+            if rowid not in rows.lines:
+                rows.compressed_fields[rowid] = values[7]
         if isinstance(message, bytes) and rowid not in rows.lines:
             if cut:
                 return  # a compressed message cut short cannot be read at all

@@ -25,11 +25,11 @@ from typing import Any, ParamSpec, TypeAlias, TypeVar
 from klogtui.errors import QueryError, StoreError
 from klogtui.model import LogLine, Source, SourceKey
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store import text_codec
+from klogtui.store import text_codec, text_terms
 from klogtui.store.compile import CompiledQuery, compile_query
 from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
-from klogtui.store.text_codec import MESSAGE
+from klogtui.store.text_codec import FIELDS, MESSAGE
 
 __all__ = ["COLS", "MAX_ID", "QueryLike", "ReadConnection", "guarded"]
 
@@ -39,9 +39,9 @@ R = TypeVar("R")
 # A query as readers take it: text (parsed here), the app's one parse, or compiled.
 QueryLike: TypeAlias = str | ParsedQuery | CompiledQuery
 
-COLS = f"l.id, l.ts, l.source_id, l.stream, l.level, l.flags, {MESSAGE}, l.fields"
-# The same with the message as stored: a walk per source reads `limit` rows of each
-# source and keeps `limit` in all, so only those are decompressed.
+COLS = f"l.id, l.ts, l.source_id, l.stream, l.level, l.flags, {MESSAGE}, {FIELDS}"
+# The same with the message and fields as stored: a walk per source reads `limit` rows
+# of each source and keeps `limit` in all, so only those are decompressed.
 _STORED_COLS = "l.id, l.ts, l.source_id, l.stream, l.level, l.flags, l.message, l.fields"
 MAX_ID = (1 << 63) - 1
 # Above this many selected sources a single scan beats one index walk per source.
@@ -100,6 +100,7 @@ class ReadConnection:
         self.path = Path(path)
         self._conn = connect(self.path, create=False, readonly=True)
         self._decode = text_codec.decoder(self._conn)
+        self._positions = text_terms.keeps_positions(self._conn)
         self._lock = threading.RLock()
         self._sources: list[Source] = []
         self._by_id: dict[int, Source] = {}
@@ -199,7 +200,12 @@ class ReadConnection:
             cq = self._compiled.get(query.canonical)
             if cq is None:
                 cq = compile_query(
-                    query.ast, self._sources, time.time_ns(), query.typed, query.zone
+                    query.ast,
+                    self._sources,
+                    time.time_ns(),
+                    query.typed,
+                    query.zone,
+                    positions=self._positions,
                 )
                 # `since:15m` means fifteen minutes before *now*: never reuse it.
                 if not query.has_time_bound:
@@ -229,7 +235,7 @@ class ReadConnection:
                 rows = self._merge_per_source(cq, cols, lo, hi, desc, limit)
                 if not ids_only:
                     decode = self._decode
-                    rows = [(*r[:6], decode(r[6]), r[7]) for r in rows]
+                    rows = [(*r[:6], decode(r[6]), decode(r[7])) for r in rows]
             else:
                 rows = self._conn.execute(
                     self._select_sql(cq, cols, desc), self._select_params(cq, lo, hi, limit)

@@ -122,7 +122,7 @@ def _scan(src: sqlite3.Connection, keys: dict[int, SourceKey], writer: Writer) -
     cursor = -1
     # A store from before schema 4 has no fields column.
     columns = {r[1] for r in src.execute("PRAGMA table_info(lines)")}
-    fields = "fields" if "fields" in columns else "NULL"
+    fields = text_codec.message_sql("fields") if "fields" in columns else "NULL"
     while True:
         rows = src.execute(
             "SELECT id, ts, source_id, stream, level, flags, "

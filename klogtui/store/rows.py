@@ -21,12 +21,13 @@ __all__ = ["BatchRows"]
 _NS_PER_MINUTE = 60_000_000_000
 # A lines row: id, ts, source_id, stream, level, flags, message, fields.
 Row = tuple[int, int, int, int, int, int, str, str | None]
-# A row as inserted: the same, then the message as stored (text_codec.py).
-StoredRow = tuple[int, int, int, int, int, int, str, str | None, str | bytes]
-# Numbered parameters: the plain message (?7) rides along unused, for the text index.
+# A row as inserted: the same, then the message and the fields as stored (text_codec.py).
+StoredRow = tuple[int, int, int, int, int, int, str, str | None, str | bytes, str | bytes | None]
+# Numbered parameters: the plain message (?7) rides along unused, for the text index,
+# and so do the plain fields (?8).
 _INSERT = (
     "INTO lines(id, ts, source_id, stream, level, flags, fields, message) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9)"
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?9)"
 )
 # Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
 # apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
@@ -174,12 +175,13 @@ class BatchRows:
             self._recent.difference_update(old)
 
     def insert_lines(self, plain: list[Row]) -> list[StoredRow]:
-        """Insert rows, their messages compressed; on an id collision, move the loser to
+        """Insert rows, their messages and fields compressed; on an id collision, move the loser to
         the next free id. Returns the rows as stored, in id order (the commit log's ids are
         read as ascending runs by followers and alerts: out of order, lines are lost)."""
         conn = self.conn
         stored = self._encoder.encode(conn, [r[6] for r in plain])
-        rows = [(*r, s) for r, s in zip(plain, stored, strict=True)]
+        fields = self._encoder.encode_fields([r[7] for r in plain])
+        rows = [(*r, s, f) for r, s, f in zip(plain, stored, fields, strict=True)]
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
         conn.executemany(f"INSERT OR IGNORE {_INSERT}", rows)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
-from klogtui.store import field_sql, text_codec
+from klogtui.store import commit_log, field_sql, text_codec, text_terms
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -70,7 +70,10 @@ CREATE INDEX lines_source ON lines(source_id);
 -- so the index is handed each line's text when written and when deleted (retention).
 -- Stores made before keep content='lines': nothing reads the index's content, every
 -- write and delete hands it the text all the same.
-CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='', columnsize=0);
+-- Without token positions (detail=none) since schema 7: a third smaller, phrases are
+-- checked on the candidate lines' text (store/text_terms.py). Stores made before
+-- keep detail=full, and the readers ask the index which it has.
+CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='', columnsize=0, detail=none);
 -- Fewer, larger merges: ingest is the hot path and queries stay sub-millisecond.
 INSERT INTO lines_fts(lines_fts, rank) VALUES('automerge', 16);
 INSERT INTO lines_fts(lines_fts, rank) VALUES('crisismerge', 64);
@@ -173,6 +176,13 @@ def _add_text_dicts(conn: sqlite3.Connection) -> None:
     conn.execute(text_codec.DDL)
 
 
+def _compact_bytes(conn: sqlite3.Connection) -> None:
+    """Version 7 (issue 12, size): the commit log's ids compressed (store/commit_log.py).
+    New stores also index without token positions (_DDL_V1); a store made before keeps
+    its index as it is (store/text_terms.py reads which it has)."""
+    commit_log.compress_raw_rows(conn)
+
+
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
 # versions 1 to 3, then the steps after them.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -181,6 +191,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_event_fields,
     _add_workloads,
     _add_text_dicts,
+    _compact_bytes,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 
@@ -315,6 +326,7 @@ def _connect(
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         field_sql.register(conn)  # `.field=~regex` queries call it
         text_codec.register(conn)  # every read of a line's text calls it
+        text_terms.register(conn)  # phrases on a store whose index keeps no positions
         if not exists:
             # Retention frees pages; incremental vacuum gives them back to the file
             # system. It only takes effect on a database that has no page written yet.

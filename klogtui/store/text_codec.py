@@ -2,14 +2,17 @@
 
 `lines.message` holds TEXT (a short line, a line stored before schema 6 or before the
 store had a dictionary) or a BLOB: one byte naming the dictionary (`text_dicts.id`),
-then a magicless zstd frame compressed with it. Log lines are short and alike, so a
-dictionary trained on the first lines a store sees takes them to about a third.
+then a magicless zstd frame compressed with it. `lines.fields` (a JSON object's text)
+is stored the same way since schema 7, with the same dictionaries. Log lines are short
+and alike, so a dictionary trained on the first lines a store sees takes them to about
+a third.
 
 The writer's `TextEncoder` trains a dictionary on the first lines, a second on a wider
 sample of the lines after, stores each in the transaction of the first rows it
 compresses, and compresses a transaction's messages in one C call.
 Every connection (schema.connect) gets the SQL function `klogtui_text(message)`, which
-gives the text back whatever the form; readers select `MESSAGE`, never `l.message`.
+gives the text back whatever the form; readers select `MESSAGE` and `FIELDS`, never
+`l.message` or `l.fields`.
 Dictionaries are never changed or deleted: a row names the one it was compressed with.
 """
 
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 import zstandard
 
 __all__ = [
     "DDL",
     "DECODE_FUNCTION",
+    "FIELDS",
     "MESSAGE",
     "RETRAIN_STRIDE",
     "TRAININGS",
@@ -47,6 +52,8 @@ def message_sql(column: str = "l.message") -> str:
 
 # A line's text in SQL over alias `l`, as every reader selects and filters it.
 MESSAGE = message_sql()
+# A line's fields (NULL, "" for "in the message", or a JSON object's text), the same way.
+FIELDS = message_sql("l.fields")
 DDL = "CREATE TABLE IF NOT EXISTS text_dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 
 # Lines sampled before the first dictionary is trained (about 0.25 s of the writer's
@@ -190,13 +197,27 @@ class TextEncoder:
             self._sample(self._samples, raw)
             if len(self._samples) >= self._train_lines:
                 self._train(conn, self._samples)
+        stored: list[str | bytes] = list(messages)
+        self._compress(stored, raw)
+        return stored
+
+    def encode_fields(self, fields: list[str | None]) -> list[str | bytes | None]:
+        """What to store for each line's fields, with the dictionary the messages use
+        now (fields are not sampled: a dictionary is trained on messages, which hold
+        the same keys and values)."""
+        stored: list[str | bytes | None] = list(fields)
+        raw = [b"" if f is None else f.encode("utf-8", "surrogatepass") for f in fields]
+        self._compress(stored, raw)
+        return stored
+
+    def _compress(self, stored: list[Any], raw: list[bytes]) -> None:
+        """Replace stored[i] with raw[i] compressed, where that is shorter."""
         compressor = self._compressor
         if compressor is None:
-            return list(messages)
+            return
         picked = [i for i, data in enumerate(raw) if len(data) >= _MIN_BYTES]
-        stored: list[str | bytes] = list(messages)
         if not picked:
-            return stored
+            return
         # One C call for the whole transaction (the GIL released while it works).
         frames = compressor.multi_compress_to_buffer([raw[i] for i in picked], threads=0)
         header = bytes((self._dict_id,))
@@ -204,7 +225,6 @@ class TextEncoder:
             frame = frames[k]
             if len(frame) + 1 < len(raw[i]):
                 stored[i] = header + frame.tobytes()
-        return stored
 
     def _sample(self, samples: list[bytes], raw: list[bytes]) -> None:
         first = -self._seen % self._stride  # the stride runs on across transactions

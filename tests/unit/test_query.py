@@ -19,10 +19,11 @@ from klogtui.query.editing import with_field, without_field
 from klogtui.query.keys import label_name
 from klogtui.query.parser import parse
 from klogtui.query.times import parse_duration_ns
-from klogtui.store import text_codec
+from klogtui.store import text_codec, text_terms
 from klogtui.store.compile import CompiledQuery, compile_query, compile_source_predicate
 from klogtui.store.ids import id_for_ts
 from klogtui.store.text_codec import MESSAGE
+from klogtui.store.text_terms import MATCH_FUNCTION
 
 MIN = 60 * 10**9
 T0 = int(datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()) * 10**9
@@ -66,16 +67,20 @@ def line_id(n: int) -> int:
     return id_for_ts(T0 + n * MIN)
 
 
-def _build_db() -> sqlite3.Connection:
+def _build_db(detail: str) -> sqlite3.Connection:
+    """The lines in a table and a text index with `detail` (full: stores made before
+    schema 7, which match phrases in FTS5; none: since, phrases checked on the text)."""
     conn = sqlite3.connect(":memory:")
     text_codec.register(conn)  # compiled queries read the text through it
+    text_terms.register(conn)  # and check phrases through it
     conn.executescript(
-        """
+        f"""
         CREATE TABLE lines(id INTEGER PRIMARY KEY, ts INTEGER, source_id INTEGER,
                            stream INTEGER, level INTEGER, flags INTEGER, message TEXT,
                            fields TEXT);
         CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='lines',
-                                                  content_rowid='id', columnsize=0);
+                                                  content_rowid='id', columnsize=0,
+                                                  detail={detail});
         """
     )
     for n, (sid, stream, level, msg) in enumerate(LINES, 1):
@@ -87,11 +92,16 @@ def _build_db() -> sqlite3.Connection:
     return conn
 
 
-@pytest.fixture(scope="module")
-def db() -> Iterator[sqlite3.Connection]:
-    conn = _build_db()
+@pytest.fixture(scope="module", params=["full", "none"])
+def db(request: pytest.FixtureRequest) -> Iterator[sqlite3.Connection]:
+    conn = _build_db(request.param)
     yield conn
     conn.close()
+
+
+def compiled(conn: sqlite3.Connection, q: Query) -> CompiledQuery:
+    """q compiled for conn's text index, as a reader compiles it for its store."""
+    return compile_query(q, SOURCES, NOW, positions=text_terms.keeps_positions(conn))
 
 
 def run(conn: sqlite3.Connection, cq: CompiledQuery) -> set[int]:
@@ -123,7 +133,7 @@ def run(conn: sqlite3.Connection, cq: CompiledQuery) -> set[int]:
 
 
 def rows(conn: sqlite3.Connection, text: str) -> set[int]:
-    return run(conn, compile_query(parse(text), SOURCES, NOW))
+    return run(conn, compiled(conn, parse(text)))
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -310,6 +320,9 @@ def test_error_column(text: str, column: int, message: str) -> None:
         ('"the connection w"*', {11}),
         ("cafe", {8}),  # unicode61 folds accents
         ("café CRÈME", {8}),
+        ('"CAFE crème"', {8}),  # a phrase, folded as unicode61 folds it
+        ('"crème café"', set()),
+        ('-"cafe creme" cafe', set()),
         ("payment -timeout", {2}),
         ("-healthz", ALL - {1, 12}),
         ("-healthz -timeout", ALL - {1, 4, 5, 12}),
@@ -416,7 +429,8 @@ def test_nasty_strings_find_themselves(db: sqlite3.Connection) -> None:
 
 
 def _c(text: str) -> CompiledQuery:
-    return compile_query(parse(text), SOURCES, NOW)
+    """text compiled for a store whose index matches phrases itself (before schema 7)."""
+    return compile_query(parse(text), SOURCES, NOW, positions=True)
 
 
 def test_compiled_text_goes_to_one_fts_expression() -> None:
@@ -432,6 +446,26 @@ def test_compiled_text_goes_to_one_fts_expression() -> None:
 
 def test_compiled_quotes_are_doubled_in_fts() -> None:
     assert _c(r'"say \"hi\""').fts == '"say ""hi"""'
+
+
+def test_without_positions_a_phrase_is_its_tokens_then_checked_on_the_text() -> None:
+    """Since schema 7 the index keeps no positions: FTS5 gets the phrase's tokens (the
+    last a prefix for `"..."*`), and the phrase is checked on the lines it finds."""
+    q = parse('timeout "Connection refused" "pay ser"* -healthz')
+    cq = compile_query(q, SOURCES, NOW)
+    assert cq.fts == (
+        '("timeout" AND ("connection" AND "refused") AND ("pay" AND "ser" *)) NOT ("healthz")'
+    )
+    assert cq.where == (f"{MATCH_FUNCTION}({MESSAGE}, ?) AND {MATCH_FUNCTION}({MESSAGE}, ?)")
+    assert cq.highlight == (
+        "timeout",
+        "Connection refused",
+        "pay ser",
+    )
+    # A phrase FTS5 cannot subtract is subtracted on the text.
+    cq = compile_query(parse('timeout -"connection refused"'), SOURCES, NOW)
+    assert cq.fts == '"timeout"'
+    assert cq.where == f"NOT ({MATCH_FUNCTION}({MESSAGE}, ?))"
 
 
 def test_compiled_negation_only_text_uses_not_in() -> None:
@@ -682,6 +716,7 @@ QUERY_TEXT = st.lists(QUERY_PIECES, max_size=16).map("".join) | st.text(max_size
 @example("'; DROP TABLE lines; --")
 @example("label.-=a")  # a label named "-": written bare, it read back as a NOT
 @example(".@")  # a field query: the table must have the store's fields column
+@example("0\x1b\U000191d3")  # one token to Python's Unicode, two to unicode61's
 def test_any_text_is_a_query_error_or_a_safe_query(db: sqlite3.Connection, text: str) -> None:
     conn = db
     try:
@@ -690,7 +725,7 @@ def test_any_text_is_a_query_error_or_a_safe_query(db: sqlite3.Connection, text:
         assert 0 <= e.column <= len(text)
         return
     assert parse(to_text(q)) == q
-    run(conn, compile_query(q, SOURCES, NOW))
+    run(conn, compiled(conn, q))
     assert conn.execute("SELECT count(*) FROM lines").fetchone()[0] == len(LINES)
 
 
@@ -800,5 +835,5 @@ def _ref_time(text: str) -> int:
 @settings(max_examples=300, deadline=None)
 @given(_trees(_leaves()))
 def test_sql_agrees_with_reference_semantics(db: sqlite3.Connection, tree: Node) -> None:
-    got = run(db, compile_query(tree, SOURCES, NOW))
+    got = run(db, compiled(db, tree))
     assert got == {n for n in ALL if _ref(tree, n)}

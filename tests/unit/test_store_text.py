@@ -14,7 +14,7 @@ import pytest
 from klogtui.formats.fields import stored_fields
 from klogtui.formats.levels import level_of
 from klogtui.model import Batch, Record, SourceKey, Stream
-from klogtui.store import Store
+from klogtui.store import Store, commit_log
 from klogtui.store.retention import Retention
 from klogtui.store.schema import SCHEMA_VERSION, connect
 from klogtui.store.text_codec import (
@@ -23,6 +23,7 @@ from klogtui.store.text_codec import (
     TRAININGS,
     TextEncoder,
 )
+from klogtui.store.text_terms import keeps_positions
 from tests.store_helpers import SEC, T0, assert_index_exact, key
 
 # Written by the store writer of commit fccaf4f (schema 5): 1200 lines of pods web-0 and
@@ -198,7 +199,8 @@ def test_a_line_whose_stored_text_is_damaged_says_so_and_the_rest_reads(tmp_path
     reader = store.reader()
     try:
         oldest = reader.oldest("", 3)
-        found = reader.newest('"orders 0 200"', 10)  # the index still has its words
+        # The index still has its words (a phrase is checked on the text, which is gone).
+        found = reader.oldest("orders 0 200", 1)
     finally:
         reader.close()
     shown = [ln.message for ln in oldest]
@@ -224,7 +226,19 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     db = tmp_path / "v5.db"
     with gzip.open(V5_STORE, "rb") as src, open(db, "wb") as dst:
         shutil.copyfileobj(src, dst)
+    conn = sqlite3.connect(db)
+    logged = conn.execute("SELECT seq, ids FROM commit_log").fetchall()
+    conn.close()
     store = Store.open(db)  # migrates
+    conn = connect(db)
+    # The commit log's ids, raw before, read back the same once compressed.
+    assert [(seq, len(ids) // 8) for seq, ids in logged] == [(1, 1200)]
+    ids = [r[0] for r in conn.execute("SELECT id FROM lines ORDER BY id")]
+    assert commit_log.read_after(conn, 0, 10) == [(1, ids)]
+    assert sum(len(r[0]) for r in conn.execute("SELECT ids FROM commit_log")) < 1200 * 4
+    # The old index keeps its positions: FTS5 matches phrases itself there.
+    assert keeps_positions(conn)
+    conn.close()
     new_source = SourceKey("shop", "api-0", "app", 0, "uid-api-0")
     _write(store, [_record(i, r.message, new_source) for i, r in enumerate(_training())])
     _write(store, [_record(TRAIN_LINES + i, m, new_source) for i, m in enumerate(TRICKY)])
@@ -232,18 +246,20 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     try:
         old = reader.oldest("pod=web-*", 10**6)
         declined = reader.newest("declined pod=web-*", 10**6)
+        phrase = reader.newest('"payment 5 declined"', 10)
         status = reader.newest(".status=501", 10**6)
         new = reader.newest("pod=api-0", len(TRICKY))
     finally:
         reader.close()
     assert [ln.message for ln in old] == [_v5_message(i) for i in range(1200)]
     assert len(declined) == 300
+    assert [ln.message for ln in phrase] == [_v5_message(5)]
     assert {ln.message for ln in status} == {_v5_message(i) for i in range(1200) if i % 12 == 4}
     assert [ln.message for ln in new] == TRICKY
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     conn.close()
-    assert version == (str(SCHEMA_VERSION),) == ("6",)
+    assert version == (str(SCHEMA_VERSION),) == ("7",)
     assert _stored_kinds(db)["blob"] > 0
     assert_index_exact(db)
     # Retention takes old text lines and new compressed ones out of the old index.
@@ -263,7 +279,7 @@ def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
     conn = connect(store.path)
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lines_fts'").fetchone()[0]
     conn.close()
-    assert "content=''" in sql
+    assert "content=''" in sql and "detail=none" in sql
     assert_index_exact(store.path)
 
 
@@ -294,3 +310,36 @@ def test_a_second_dictionary_trained_on_a_wider_sample_takes_over(tmp_path: Path
     assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[1]}
     assert by_second < by_first
     assert again == stored[-500:]
+
+
+def test_fields_are_stored_compressed_and_read_back_exactly(tmp_path: Path) -> None:
+    """A logfmt line's fields (a JSON object's text beside the message) are compressed
+    with the messages' dictionary since schema 7; every read gives them back as written,
+    and field queries, the facets and the walk per source read them."""
+    store = Store.open(tmp_path / "store.db")
+    _write(store, _training())
+    small = key(pod="web-logfmt")
+    lines = [
+        f'level=warn msg="slow query {i}" ms={i % 50} user=user{i % 7} path=/api/v1/orders/{i}'
+        for i in range(60)
+    ]
+    records = [_record(TRAIN_LINES + i, m, small) for i, m in enumerate(lines)]
+    _write(store, records)
+    conn = sqlite3.connect(store.path)
+    kinds = dict(conn.execute("SELECT typeof(fields), count(*) FROM lines GROUP BY 1"))
+    conn.close()
+    reader = store.reader()
+    try:
+        walked = reader.newest("pod=web-logfmt", 100)  # one index walk per source
+        scanned = reader.newest("slow query", 100)  # the text index
+        by_field = reader.newest(".user=user3", 100)
+        values = reader.field_values("pod=web-logfmt", ".user", 10)
+    finally:
+        reader.close()
+    assert kinds["blob"] >= len(lines)
+    want = {r.message: r.fields for r in records}
+    assert all(r.fields for r in records)
+    assert {ln.message: ln.fields for ln in walked} == want
+    assert {ln.message: ln.fields for ln in scanned} == want
+    assert sorted(ln.message for ln in by_field) == sorted(lines[3::7])
+    assert dict(values[0]) == {f"user{u}": len(lines[u::7]) for u in range(7)}
