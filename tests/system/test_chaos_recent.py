@@ -20,7 +20,7 @@ from klogtui.collect.files.identity import CHECKPOINT_PREFIX
 from klogtui.model import Flag
 from klogtui.store import Store
 from tests.helpers_faults import collect_proc
-from tests.helpers_files import T0, seq_of, stored, ts_text
+from tests.helpers_files import T0, assert_indexed_exactly, seq_of, stored, ts_text
 
 STEP_NS = 20_000_000  # 20 ms between lines: 45,000 lines are 15 minutes
 PAD = "x" * 40
@@ -92,6 +92,7 @@ def _chaos(tmp_path: Path, kills: int, seed: int) -> None:
     for h in pods:
         seqs = [seq_of(ln.message) for ln in lines if ln.key.pod == h.pod]
         assert seqs == list(range(h.seq)), f"{h.pod}: {len(seqs)} stored of {h.seq}"
+    assert_indexed_exactly(db, "seq")
 
 
 @pytest.mark.slow
