@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -118,6 +119,24 @@ class Container:
 
 def seq_of(message: str) -> int:
     return int(message.split("seq=", 1)[1].split()[0])
+
+
+def assert_indexed_exactly(db: Path, token: str) -> None:
+    """The text index holds exactly the stored lines, each of which says `token`: a
+    search for it finds every line once and nothing else. (A crash between a line's
+    commit and its indexing would lose the hit; one of a rolled-back line, add one.)"""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        ids = [r[0] for r in conn.execute("SELECT id FROM lines ORDER BY id")]
+        hits = [
+            r[0]
+            for r in conn.execute(
+                "SELECT rowid FROM lines_fts WHERE lines_fts MATCH ? ORDER BY rowid", (token,)
+            )
+        ]
+    finally:
+        conn.close()
+    assert hits == ids, f"{len(hits)} search hits for {len(ids)} lines"
 
 
 @dataclass(frozen=True)

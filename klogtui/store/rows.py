@@ -2,8 +2,15 @@
 
 Sources are resolved to ids (inserted when new, their details updated), each line gets
 its id (rowid = time, see ids.py) with per-minute counts and each source's time range
-aggregated, and the rows are inserted with id collisions moved to the next free ids.
-The caller owns the transaction; nothing here commits.
+aggregated, and the rows are inserted with id collisions moved to the next free ids,
+then indexed. The caller owns the transaction; nothing here commits.
+
+A transaction's rows are first put into an in-memory staging table, and the lines table
+and the text index are then filled from it by one `INSERT ... SELECT` each. Binding the
+rows (Python, holding the GIL) is then the cheap part; the B-tree and FTS5 work runs in
+two long SQLite calls that release the GIL, so the file reader parses the next batches on
+the other core meanwhile. With `executemany` on the tables themselves, the GIL was
+dropped and taken back for every row and the two threads took turns on one core.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
+from itertools import chain
 
+from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 from klogtui.store.text_codec import TextEncoder
@@ -19,6 +28,7 @@ from klogtui.store.text_codec import TextEncoder
 __all__ = ["BatchRows"]
 
 _NS_PER_MINUTE = 60_000_000_000
+_STRIP_FUNCTION = "klogtui_strip_ansi"
 # A lines row: id, ts, source_id, stream, level, flags, message, fields.
 Row = tuple[int, int, int, int, int, int, str, str | None]
 # A row as inserted: the same, then the message and the fields as stored (text_codec.py).
@@ -28,6 +38,31 @@ StoredRow = tuple[int, int, int, int, int, int, str, str | None, str | bytes, st
 _INSERT = (
     "INTO lines(id, ts, source_id, stream, level, flags, fields, message) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?9)"
+)
+# A StoredRow's columns in its order (the plain fields ride along unused).
+_STAGE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage(id INTEGER, ts INTEGER, "
+    "source_id INTEGER, stream INTEGER, level INTEGER, flags INTEGER, text TEXT, "
+    "plain_fields TEXT, message ANY, fields ANY) STRICT"
+)
+_STAGE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Rows staged per statement: each step of a statement gives up the GIL and takes it
+# back, and with the file reader's thread running, taking it back waits. 256 rows of 10
+# values each stay far below SQLite's limit of 32,766 parameters.
+_STAGE_CHUNK = 256
+_STAGE_MANY = "INSERT INTO temp.stage VALUES " + ", ".join([_STAGE_ROW] * _STAGE_CHUNK)
+_STAGE_ONE = "INSERT INTO temp.stage VALUES " + _STAGE_ROW
+_FROM_STAGE = (
+    "INTO lines(id, ts, source_id, stream, level, flags, fields, message) "
+    "SELECT id, ts, source_id, stream, level, flags, fields, message FROM temp.stage "
+    "ORDER BY rowid"
+)
+# Indexed without terminal escapes (retention deletes the same text): the few lines
+# holding an ESC or a C1 CSI go through strip_ansi, the rest are handed over as they are.
+_INDEX_FROM_STAGE = (
+    "INSERT INTO lines_fts(rowid, message) SELECT id, CASE WHEN instr(text, char(27)) "
+    f"OR instr(text, char(155)) THEN {_STRIP_FUNCTION}(text) ELSE text END FROM temp.stage "
+    "ORDER BY rowid"
 )
 # Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
 # apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
@@ -61,13 +96,33 @@ class BatchRows:
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+        self._conn = conn
+        self._staging(conn)
         self._source_ids: dict[SourceKey, int] = {}
         self.load_sources()
         self._recent: set[int] = set()  # ids of the transactions in _recent_batches
         self._recent_batches: deque[list[int]] = deque()
         self._recent_count = 0
         self._encoder = TextEncoder(conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._conn
+
+    @conn.setter
+    def conn(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._staging(conn)
+
+    @staticmethod
+    def _staging(conn: sqlite3.Connection) -> None:
+        """The staging table and what indexing from it calls, on this connection."""
+        conn.execute("PRAGMA temp_store=MEMORY")
+        # Emptied after each use, and with auto_vacuum the memory goes back at commit
+        # instead of staying with the table at the size of the largest transaction.
+        conn.execute("PRAGMA temp.auto_vacuum=FULL")
+        conn.execute(_STAGE_DDL)
+        conn.create_function(_STRIP_FUNCTION, 1, strip_ansi, deterministic=True)
 
     def rolled_back(self) -> None:
         """Forget what a rolled-back transaction stored: its sources' ids, a dictionary."""
@@ -182,11 +237,13 @@ class BatchRows:
         stored = self._encoder.encode(conn, [r[6] for r in plain])
         fields = self._encoder.encode_fields([r[7] for r in plain])
         rows = [(*r, s, f) for r, s, f in zip(plain, stored, fields, strict=True)]
+        self._stage(rows)
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
-        conn.executemany(f"INSERT OR IGNORE {_INSERT}", rows)
+        conn.execute(f"INSERT OR IGNORE {_FROM_STAGE}")
         if conn.total_changes - before == len(rows):
             conn.execute("RELEASE lines")
+            self._index_staged()
             return rows
         # Rare: two lines landed on one id (same 10 µs bucket and the same low source
         # bits, a burst past a source's slots, a restart re-reading into a used bucket).
@@ -236,7 +293,30 @@ class BatchRows:
         conn.executemany(f"INSERT {_INSERT}", placed)
         # Moved rows may land below later free ones (the writer used to check only the
         # last two rows, and lines were lost).
-        return sorted(free + placed)
+        rows = sorted(free + placed)
+        self._stage(rows)
+        self._index_staged()
+        return rows
+
+    def _stage(self, rows: list[StoredRow]) -> None:
+        """Rows (in id order) into the staging table, in place of the last ones."""
+        conn = self.conn
+        conn.execute("DELETE FROM temp.stage")
+        whole = len(rows) - len(rows) % _STAGE_CHUNK
+        conn.executemany(
+            _STAGE_MANY,
+            [
+                list(chain.from_iterable(rows[at : at + _STAGE_CHUNK]))
+                for at in range(0, whole, _STAGE_CHUNK)
+            ],
+        )
+        conn.executemany(_STAGE_ONE, rows[whole:])
+
+    def _index_staged(self) -> None:
+        """The staged rows' text into the index, in id order (FTS5 starts a new segment
+        whenever a rowid is not above the previous one)."""
+        self.conn.execute(_INDEX_FROM_STAGE)
+        self.conn.execute("DELETE FROM temp.stage")
 
     def _source_id(self, key: SourceKey) -> int:
         cur = self.conn.execute(

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from klogtui.errors import StoreError
-from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch
 from klogtui.store import commit_log
 from klogtui.store.integrity import check_integrity
@@ -311,11 +310,6 @@ class Writer:
             # transaction; unsorted, hundreds, and ingest crawls.
             plain.sort()
             rows = self._rows.insert_lines(plain)
-            # Indexed without terminal escapes (retention deletes the same text).
-            conn.executemany(
-                "INSERT INTO lines_fts(rowid, message) VALUES (?, ?)",
-                [(r[0], strip_ansi(r[6])) for r in rows],
-            )
             now_ns = time.time_ns()
             commit_log.record(conn, [r[0] for r in rows], now_ns)
             commit_log.trim(conn, now_ns)

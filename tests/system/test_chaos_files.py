@@ -23,7 +23,7 @@ import pytest
 from klogtui.model import Flag
 from klogtui.store import Store
 from tests.helpers_faults import collect_proc
-from tests.helpers_files import seq_of, stored
+from tests.helpers_files import assert_indexed_exactly, seq_of, stored
 
 WRITER = r"""
 import gzip, json, os, random, shutil, sys, time
@@ -167,6 +167,7 @@ def _chaos(tmp_path: Path, seconds: float, seed: int) -> tuple[int, int]:
         restarts = sorted({ln.key.restart for ln in mine})
         seqs = [seq_of(ln.message) for r in restarts for ln in mine if ln.key.restart == r]
         assert seqs == list(range(n)), f"{pod}: {len(seqs)} stored of {n}"
+    assert_indexed_exactly(db, "seq")
     return kills, sum(counts.values())
 
 

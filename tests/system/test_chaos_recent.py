@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from klogtui.collect.files.identity import CHECKPOINT_PREFIX
 from klogtui.model import Flag
 from klogtui.store import Store
 from tests.helpers_faults import collect_proc
-from tests.helpers_files import T0, seq_of, stored, ts_text
+from tests.helpers_files import T0, assert_indexed_exactly, seq_of, stored, ts_text
+from tests.waiting import wait_for
 
 STEP_NS = 20_000_000  # 20 ms between lines: 45,000 lines are 15 minutes
 PAD = "x" * 40
@@ -59,6 +61,20 @@ class History:
         os.rename(self.dir / "0.log", self.dir / f"0.log.20261119-{self.stamps:06d}")
 
 
+def _older_range_saved(db: Path) -> bool:
+    """Whether a committed file checkpoint says an older range is still to be read."""
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = conn.execute("SELECT key, value FROM checkpoints").fetchall()
+    except sqlite3.OperationalError:  # the collector is still creating the store
+        return False
+    finally:
+        conn.close()
+    return any(k.startswith(CHECKPOINT_PREFIX) and "older" in json.loads(v) for k, v in rows)
+
+
 def _chaos(tmp_path: Path, kills: int, seed: int) -> None:
     log_dir = tmp_path / "logs"
     db = tmp_path / "store.db"
@@ -69,9 +85,14 @@ def _chaos(tmp_path: Path, kills: int, seed: int) -> None:
         h.rotate()
         h.write(60_000)  # 20 minutes: its older 5 are its checkpoint's second range
     in_backfill = 0  # kills that left an older range to resume
-    for _ in range(kills):
+    for k in range(kills):
         collector = collect_proc(log_dir, db)
-        time.sleep(rng.uniform(0.5, 2.5))
+        if k == 0:
+            # The first kill waits until an older range is committed as still to read,
+            # so at least one kill falls inside the backfill whatever the machine's speed.
+            wait_for(lambda: _older_range_saved(db), timeout=60, what="an older range saved")
+        else:
+            time.sleep(rng.uniform(0.5, 2.5))
         collector.kill()
         collector.wait()
         if db.exists():
@@ -92,6 +113,7 @@ def _chaos(tmp_path: Path, kills: int, seed: int) -> None:
     for h in pods:
         seqs = [seq_of(ln.message) for ln in lines if ln.key.pod == h.pod]
         assert seqs == list(range(h.seq)), f"{h.pod}: {len(seqs)} stored of {h.seq}"
+    assert_indexed_exactly(db, "seq")
 
 
 @pytest.mark.slow
