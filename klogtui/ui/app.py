@@ -85,6 +85,15 @@ class Collection(Protocol):
     def stop(self) -> bool: ...
 
 
+def _nodes_of(source: ReaderSource) -> int | None:
+    """How many nodes a cluster's collectors are, for the status line (None: not one)."""
+    # Imported here: it brings the kubernetes client (~0.6 s), which a local store's
+    # explorer, racing its collector to the first screen, does without.
+    from klogtui.remote.reader import RemoteSource
+
+    return source.nodes if isinstance(source, RemoteSource) else None
+
+
 class KlogApp(App[int]):
     """The explorer over one store.
 
@@ -169,14 +178,7 @@ class KlogApp(App[int]):
             self._reader("histogram"), lambda: self.query_bar.applied, self.log_view, id="histogram"
         )
         self._store_watch = StoreWatch(self, self._reader("aux"))
-        nodes = None
-        if not isinstance(self.store, Store):
-            # Imported here: it brings the kubernetes client (~0.6 s), which a local
-            # store's explorer, racing its collector to the first screen, does without.
-            from klogtui.remote.reader import RemoteSource
-
-            if isinstance(self.store, RemoteSource):
-                nodes = self.store.nodes
+        nodes = None if isinstance(self.store, Store) else _nodes_of(self.store)
         self.status_bar = StatusBar(
             collecting=self.collection is not None, nodes=nodes, id="status"
         )
