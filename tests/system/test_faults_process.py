@@ -242,7 +242,7 @@ def test_disk_full_mid_batch(tmp_path: Path, small_fs: Path, then: str) -> None:
     the committed offset covers. The collector waits and retries; when space comes
     back (or after a kill -9 and a restart) every line is stored once."""
     c = Container(tmp_path / "logs")
-    n = 40_000  # far more than 3 MiB of store
+    n = 100_000  # far more than 3 MiB of store (40,000 lines take 2.9 MB since schema 7)
     c.append(lines(range(n)))
     db = small_fs / "store.db"
     proc = collect_proc(c.log_dir, db)
