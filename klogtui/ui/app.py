@@ -87,6 +87,8 @@ class Collection(Protocol):
 
 def _nodes_of(source: ReaderSource) -> int | None:
     """How many nodes a cluster's collectors are, for the status line (None: not one)."""
+    if isinstance(source, Store):
+        return None
     # Imported here: it brings the kubernetes client (~0.6 s), which a local store's
     # explorer, racing its collector to the first screen, does without.
     from klogtui.remote.reader import RemoteSource
@@ -178,9 +180,8 @@ class KlogApp(App[int]):
             self._reader("histogram"), lambda: self.query_bar.applied, self.log_view, id="histogram"
         )
         self._store_watch = StoreWatch(self, self._reader("aux"))
-        nodes = None if isinstance(self.store, Store) else _nodes_of(self.store)
         self.status_bar = StatusBar(
-            collecting=self.collection is not None, nodes=nodes, id="status"
+            collecting=self.collection is not None, nodes=_nodes_of(self.store), id="status"
         )
         yield self.query_bar
         with Horizontal(id="body"):
