@@ -12,11 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 _CEILING_VARIANTS = (
     "lines table (+ source index), no text index",
-    "FTS5 alone, store ids",
-    "FTS5 alone, consecutive rowids",
-    "FTS5 alone, detail=column, store ids",
-    "FTS5 alone, detail=none, store ids",
-    "lines + FTS5, one transaction (the writer's SQL)",
+    "text index alone, line ids (schema 7)",
+    "text index alone, 10 us buckets (schema 8)",
+    "text index alone, consecutive rowids",
+    "lines + text index by bucket, one transaction (the writer's SQL)",
 )
 
 
