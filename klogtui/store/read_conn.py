@@ -296,11 +296,18 @@ class ReadConnection:
 
         FTS5 hands the keys newest first, but SQLite reads each key's lines upward (it
         will not order them downward without sorting every hit). When LIMIT cut the
-        last key short, it kept that key's oldest lines: read the key whole instead.
+        last key short, it kept that key's oldest lines: read the key whole instead
+        (only if it holds a line above the last one read: a probe, then rarely that).
         """
-        if len(rows) == limit:
-            shift = self._keys.shift
-            last = rows[-1][0] >> shift
+        shift = self._keys.shift
+        last = rows[-1][0] >> shift if rows else 0
+        if (
+            len(rows) == limit
+            and self._conn.execute(
+                "SELECT 1 FROM lines WHERE id > ? AND id < ? LIMIT 1",
+                (rows[-1][0], min(hi, (last + 1) << shift)),
+            ).fetchone()
+        ):
             rows = [r for r in rows if r[0] >> shift != last]
             rows += self._conn.execute(
                 self._select_sql(cq, cols, desc=True),
