@@ -160,3 +160,23 @@ def test_an_alert_counts_each_line_of_a_bucket(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert counted == {"beta": 1, "-beta": 2, "alpha": 2, "connection": 2}
+
+
+def test_a_coloured_line_is_checked_on_its_text_without_escapes(tmp_path: Path) -> None:
+    """The index holds a line's text without terminal escapes: so does the check on a
+    line sharing its bucket, and the check of a phrase on a line alone."""
+    store = Store.open(tmp_path / "s.db")
+    coloured = "\x1b[31mERROR\x1b[0m Failed to resolve"
+    write(
+        store,
+        Batch(
+            [
+                rec(T0, coloured, A),
+                rec(T0 + 1, "plain neighbour", B),
+                rec(T0 + SEC, f"{coloured} again", C),
+            ]
+        ),
+    )
+    assert _messages(store, "error") == [coloured, f"{coloured} again"]
+    assert _messages(store, '"error failed"') == [coloured, f"{coloured} again"]
+    assert _messages(store, "-error") == ["plain neighbour"]
