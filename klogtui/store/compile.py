@@ -5,9 +5,8 @@ evaluated here on the stored sources and become a set of source ids; text terms 
 FTS5 MATCH (on a store whose index keeps no positions, a phrase's tokens, the phrase then
 checked on the candidate lines' text: klogtui.store.text_terms; on a store whose index is
 keyed by bucket, every term on lines that share their bucket: klogtui.store.text_keys);
-stream, level and time
-bounds become conditions on the line's columns, `.field` conditions conditions on its
-fields (klogtui.store.field_sql). A query's regexes and
+stream, level and time bounds become conditions on the line's columns, `.field`
+conditions conditions on its fields (klogtui.store.field_sql). A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
 message instead of hanging.
 """
