@@ -90,7 +90,7 @@ def _layout_key() -> str:
 
     h = hashlib.sha256()
     pkg = Path(store_pkg.__file__).parent
-    for name in ("schema.py", "writer.py", "ids.py"):
+    for name in ("schema.py", "writer.py", "rows.py", "ids.py", "text_keys.py"):
         h.update((pkg / name).read_bytes())
     return h.hexdigest()[:12]
 

@@ -30,7 +30,7 @@ from klogtui.collect.files.watch import Watches
 from klogtui.collect.pod_meta import PodMetaFeed
 from klogtui.model import Batch, Sink, Source, SourceKey
 from klogtui.paths import parse_pod_log_path
-from klogtui.store import Store, Writer
+from klogtui.store import Store, Writer, text_keys
 from tests.waiting import wait_for
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-19T07:46:40Z
@@ -123,11 +123,13 @@ def seq_of(message: str) -> int:
 
 def assert_indexed_exactly(db: Path, token: str) -> None:
     """The text index holds exactly the stored lines, each of which says `token`: a
-    search for it finds every line once and nothing else. (A crash between a line's
-    commit and its indexing would lose the hit; one of a rolled-back line, add one.)"""
+    search for it finds every line's text key (text_keys.py: its id, or its bucket) once
+    and nothing else. (A crash between a line's commit and its indexing would lose the
+    hit; one of a rolled-back line, add one.)"""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        ids = [r[0] for r in conn.execute("SELECT id FROM lines ORDER BY id")]
+        key = text_keys.of(conn).key_of("id")
+        ids = [r[0] for r in conn.execute(f"SELECT DISTINCT {key} FROM lines ORDER BY 1")]
         hits = [
             r[0]
             for r in conn.execute(

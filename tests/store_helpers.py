@@ -7,7 +7,7 @@ from pathlib import Path
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, Record, SourceKey, Stream
-from klogtui.store import Store, text_codec
+from klogtui.store import Store, text_codec, text_keys
 from klogtui.store.text_terms import keeps_positions
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z, an arbitrary fixed instant
@@ -42,7 +42,8 @@ def write(store: Store, *batches: Batch) -> None:
 
 def assert_index_exact(db: Path) -> None:
     """The text index is sound and holds exactly each line's text without escapes
-    (term by term, line counts and occurrences), as retention will delete it."""
+    (term by term, line counts and occurrences), as retention will delete it: under
+    each line's text key (text_keys.py), a key's lines' text joined."""
     conn = sqlite3.connect(db)
     try:
         conn.execute("INSERT INTO lines_fts(lines_fts, rank) VALUES ('integrity-check', 0)")
@@ -50,9 +51,10 @@ def assert_index_exact(db: Path) -> None:
         text_codec.register(conn)  # compressed lines: the text the writer indexed
         detail = "full" if keeps_positions(conn) else "none"  # as the store's index
         conn.execute(f"CREATE VIRTUAL TABLE temp.want USING fts5(message, detail={detail})")
+        key = text_keys.of(conn).key_of("id")
         conn.execute(
-            "INSERT INTO want(rowid, message) SELECT id, strip_ansi(klogtui_text(message)) "
-            "FROM lines"
+            f"INSERT INTO want(rowid, message) SELECT {key}, "
+            "group_concat(strip_ansi(klogtui_text(message)), char(10)) FROM lines GROUP BY 1"
         )
         conn.execute("CREATE VIRTUAL TABLE temp.have_terms USING fts5vocab(main, lines_fts, row)")
         conn.execute("CREATE VIRTUAL TABLE temp.want_terms USING fts5vocab(temp, want, row)")

@@ -34,7 +34,7 @@ from klogtui.alerts.state import AlertState, advance
 from klogtui.alerts.state_table import delete_states, read_states, write_states
 from klogtui.alerts.window import Window
 from klogtui.errors import KlogError, QueryError
-from klogtui.store import commit_log
+from klogtui.store import commit_log, text_keys
 from klogtui.store.ids import id_for_ts
 from klogtui.store.schema import connect
 from klogtui.store.text_codec import MESSAGE
@@ -269,9 +269,10 @@ class AlertEngine:
         if signature == self._signature and now - self._compiled_ns < _RECOMPILE_NS:
             return
         sources = load_sources(conn)
+        keys = text_keys.of(conn)
         for rule in list(self._rules):
             try:
-                self._matchers[rule.name].compile(sources, now)
+                self._matchers[rule.name].compile(sources, now, keys)
             except QueryError as e:
                 self._on_error("alerts", f"alert {rule.name!r}: {e.message}; rule skipped")
                 self._rules.remove(rule)

@@ -14,6 +14,7 @@ from klogtui.query.ast import And, Node, Not, Or, TimeBound
 from klogtui.query.parser import parse
 from klogtui.query.times import parse_duration_ns
 from klogtui.store.compile import CompiledQuery, compile_query
+from klogtui.store.text_keys import BY_ID, TextKeys
 
 __all__ = ["CompiledQuery", "check_rule_query", "compile_rule_query", "duration_ns"]
 
@@ -41,13 +42,16 @@ def check_rule_query(text: str) -> None:
         )
 
 
-def compile_rule_query(text: str, sources: Sequence[Source], now_ns: int) -> CompiledQuery:
-    """The rule's query compiled against the store's current sources.
+def compile_rule_query(
+    text: str, sources: Sequence[Source], now_ns: int, keys: TextKeys = BY_ID
+) -> CompiledQuery:
+    """The rule's query compiled against the store's current sources, for a text index
+    keyed as `keys` says (text_keys.of).
 
     Raises:
         QueryError: the text does not parse, or its regexes ran past their budget.
     """
-    return compile_query(parse(text), sources, now_ns, text)
+    return compile_query(parse(text), sources, now_ns, text, keys=keys)
 
 
 def _time_bound(node: Node) -> TimeBound | None:

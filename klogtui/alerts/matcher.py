@@ -21,6 +21,7 @@ from typing import NamedTuple
 from klogtui.alerts.language import CompiledQuery, compile_rule_query
 from klogtui.model import Source, SourceKey
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS
+from klogtui.store.text_keys import BY_ID, TextKeys
 
 _NS = 1_000_000_000
 
@@ -52,7 +53,8 @@ def group_lines(
     """Group the lines of these id ranges by source, level, stream and second: all of
     them (text ALL_LINES) and those matching each FTS expression in `texts`. Grouped
     rules count over these few rows instead of reading the lines again each. A
-    temporary table of this connection: no lock on the store."""
+    temporary table of this connection: no lock on the store. (Only rules on a store
+    keyed by line id group by text: keyed by bucket, a rule's lines are checked.)"""
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {_GROUPS}(fts TEXT, source_id INTEGER, "
         "level INTEGER, stream INTEGER, second INTEGER, n INTEGER, newest INTEGER)"
@@ -125,18 +127,20 @@ class RuleMatcher:
         self._rows_sql = ""
         self.group_text: str | None = None
 
-    def compile(self, sources: Sequence[Source], now_ns: int) -> None:
-        """(Re)compile against the store's sources.
+    def compile(self, sources: Sequence[Source], now_ns: int, keys: TextKeys = BY_ID) -> None:
+        """(Re)compile against the store's sources and the way its text index keys lines
+        (text_keys.of).
 
         Raises:
             QueryError: the query's regexes ran past their budget.
         """
-        cq = compile_rule_query(self.query, sources, now_ns)
+        cq = compile_rule_query(self.query, sources, now_ns, keys)
         self._cq = cq
         self.group_text = None
         if cq.fts is not None and cq.where == "1" and cq.source_ids is None:
             # Text alone: the FTS index answers without reading a line; a line's id
-            # holds its timestamp (store/ids.py), so the id gives its second.
+            # holds its timestamp (store/ids.py), so the id gives its second. (Keyed
+            # by bucket, `where` checks the lines that share one: never here.)
             second = f"(rowid >> {SLOT_BITS}) / {_NS // BUCKET_NS}"
             fts_only = "FROM lines_fts WHERE lines_fts MATCH ? AND rowid >= ? AND rowid <= ?"
             self._count_sql = f"SELECT {second}, count(*), max(rowid) {fts_only} GROUP BY 1"
@@ -152,10 +156,12 @@ class RuleMatcher:
                 f"WHERE l.fts = ? AND ({cq.where}){sources_in} GROUP BY 1"
             )
         if cq.fts is not None:
-            # FTS outer: its doclist is in rowid order and the range is a seek.
+            # FTS outer: its doclist is in key order and the range is a seek. Keyed by
+            # bucket, the keys' range holds more ids than the range: bound those too.
+            ids = " AND l.id >= ? AND l.id <= ?" if keys.shared else ""
             head = (
-                "FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
-                "WHERE lines_fts MATCH ? AND f.rowid >= ? AND f.rowid <= ?"
+                f"FROM lines_fts f CROSS JOIN lines l ON {keys.lines_of_key('f.rowid')} "
+                f"WHERE lines_fts MATCH ? AND f.rowid >= ? AND f.rowid <= ?{ids}"
             )
         else:
             head = "FROM lines l WHERE l.id >= ? AND l.id <= ?"
@@ -171,7 +177,10 @@ class RuleMatcher:
         cq = self._cq
         if cq is None or cq.source_ids == frozenset():
             return None  # no source can match
-        head: tuple[object, ...] = (cq.fts, lo, hi) if cq.fts is not None else (lo, hi)
+        head: tuple[object, ...] = (lo, hi)
+        if cq.fts is not None:
+            shift = cq.keys.shift
+            head = (cq.fts, lo >> shift, hi >> shift, *(head if shift else ()))
         return (*head, *cq.params)
 
     def count(self, conn: sqlite3.Connection, lo: int, hi: int) -> list[Counted]:

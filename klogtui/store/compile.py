@@ -3,9 +3,10 @@
 Source conditions (namespace, pod, container, node, workload, kind, restart, labels) are
 evaluated here on the stored sources and become a set of source ids; text terms become an
 FTS5 MATCH (on a store whose index keeps no positions, a phrase's tokens, the phrase then
-checked on the candidate lines' text: klogtui.store.text_terms); stream, level and time
-bounds become conditions on the line's columns, `.field` conditions conditions on its
-fields (klogtui.store.field_sql). A query's regexes and
+checked on the candidate lines' text: klogtui.store.text_terms; on a store whose index is
+keyed by bucket, every term on lines that share their bucket: klogtui.store.text_keys);
+stream, level and time bounds become conditions on the line's columns, `.field`
+conditions conditions on its fields (klogtui.store.field_sql). A query's regexes and
 globs get one second of matching in all (regex_budget), past which it fails with a
 message instead of hanging.
 """
@@ -29,6 +30,7 @@ from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, search
 from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 from klogtui.store.text_codec import MESSAGE
+from klogtui.store.text_keys import BY_ID, TextKeys
 from klogtui.store.text_terms import MATCH_FUNCTION, encode, has_phrase, tokens
 
 __all__ = [
@@ -47,7 +49,9 @@ class CompiledQuery(NamedTuple):
     A line matches when ALL of these hold (`full_where` gives them as one expression):
 
     Attributes:
-        fts: an FTS5 MATCH expression over lines_fts (rowid = l.id), or None.
+        fts: an FTS5 MATCH expression over lines_fts (rowid = the line's text key, see
+            `keys`), or None. Keyed by bucket, it may match more lines (`where` checks
+            them).
         where: SQL boolean over alias `l` with `?` placeholders; "1" when empty. It only
             reads l.id, l.source_id, l.stream, l.level, l.message, l.fields and (past
             2059) l.ts.
@@ -58,6 +62,7 @@ class CompiledQuery(NamedTuple):
         max_id: exclusive upper bound on l.id (from until:), or None.
         highlight: positive text terms and phrases to highlight (prefixes without "*").
         is_text: whether the query has any text term.
+        keys: how the store's text index keys lines (text_keys.py).
     """
 
     fts: str | None
@@ -68,13 +73,14 @@ class CompiledQuery(NamedTuple):
     max_id: int | None
     highlight: tuple[str, ...]
     is_text: bool
+    keys: TextKeys = BY_ID
 
     def full_where(self) -> tuple[str, tuple[str, ...]]:
         """The whole query as one SQL boolean over `l`, with its parameters."""
         parts: list[str] = []
         params: list[str] = []
         if self.fts is not None:
-            parts.append(_FTS_IN)
+            parts.append(_fts_in(self.keys))
             params.append(self.fts)
         if self.source_ids is not None:
             parts.append(_ids_in("l.source_id", self.source_ids))
@@ -87,7 +93,11 @@ class CompiledQuery(NamedTuple):
         return " AND ".join(f"({p})" for p in parts), tuple(params)
 
 
-_FTS_IN = "l.id IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH ?)"
+def _fts_in(keys: TextKeys) -> str:
+    """SQL: the line's key is among the hits of an FTS5 expression (the `?`)."""
+    return f"{keys.key_of('l.id')} IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH ?)"
+
+
 _FTS_NOT_IN = "l.id NOT IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH ?)"
 _EMPTY = CompiledQuery(None, "1", (), None, None, None, (), False)
 
@@ -134,16 +144,19 @@ def _exact_fts(node: Node, positions: bool) -> str | None:
     return _fts_expr(node, positions)
 
 
-def _fts_expr(node: Node, positions: bool = True) -> str | None:
+def _fts_expr(node: Node, positions: bool = True, superset: bool = False) -> str | None:
     """node as one parenthesized FTS5 expression, or None if FTS5 cannot express it.
 
     Without positions, a phrase becomes the AND of its tokens: the expression then
     matches the node's lines and more (exactly them when has_phrase(node) is False).
+    With superset, the exclusions inside are left out (more lines again): on an index
+    keyed by bucket, only an expression without NOT matches every bucket that holds a
+    matching line.
     """
     if isinstance(node, Text):
         return _fts_literal(node, positions) if _has_tokens(node.value) else None
     if isinstance(node, Or):
-        parts = [_fts_expr(i, positions) for i in node.items]
+        parts = [_fts_expr(i, positions, superset) for i in node.items]
         if any(p is None for p in parts):
             return None
         return "(" + " OR ".join(p for p in parts if p) + ")"
@@ -152,12 +165,14 @@ def _fts_expr(node: Node, positions: bool = True) -> str | None:
         neg: list[str] = []
         for item in node.items:
             if isinstance(item, Not):
+                if superset:
+                    continue
                 e = _exact_fts(item.item, positions)  # less subtracted would be fewer lines
                 if e is None:
                     return None
                 neg.append(e)
             else:
-                e = _fts_expr(item, positions)
+                e = _fts_expr(item, positions, superset)
                 if e is None:
                     return None
                 pos.append(e)
@@ -297,18 +312,37 @@ class _Compiler:
         budget: Budget,
         zone: Zone = "utc",
         positions: bool = False,
+        keys: TextKeys = BY_ID,
     ) -> None:
         self.sources = sources
         self.now_ns = now_ns
         self.zone = zone
         self.budget = budget
         self.positions = positions
+        self.keys = keys
         self.params: list[str] = []
 
     def text_match(self, node: Node) -> str:
         """A text-only node checked on the line's text (klogtui.store.text_terms)."""
         self.params.append(encode(node))
         return f"{MATCH_FUNCTION}({MESSAGE}, ?)"
+
+    def fts_in(self, node: Node) -> str:
+        """SQL: the line satisfies node, a text-only node with an exact FTS5 expression."""
+        if not self.keys.shared:
+            self.params.append(_exact_fts(node, self.positions) or "")
+            return _fts_in(self.keys)
+        self.params.append(_fts_expr(node, self.positions, superset=True) or "")
+        return f"({_fts_in(self.keys)} AND {self.line_check(node)})"
+
+    def line_check(self, node: Node) -> str:
+        """SQL: a line whose key matched node's superset expression (_fts_expr) satisfies
+        node itself. A line alone in its bucket needs no look at its text when that
+        expression is exact; one sharing it always does."""
+        check = self.text_match(node)
+        if _fts_expr(node, self.positions, superset=True) == _exact_fts(node, self.positions):
+            return f"({self.keys.alone()} OR {check})"
+        return check
 
     def source_ids(self, pred: SourcePredicate) -> set[int]:
         return {s.id for s in self.sources if pred(s)}
@@ -317,10 +351,8 @@ class _Compiler:
         pred = _source_pred(node, self.budget)
         if pred is not None:
             return _ids_in("l.source_id", self.source_ids(pred))
-        fts = _exact_fts(node, self.positions)
-        if fts is not None:
-            self.params.append(fts)
-            return _FTS_IN
+        if _exact_fts(node, self.positions) is not None:
+            return self.fts_in(node)
         if _fts_expr(node) is not None:  # text terms only, with a phrase FTS5 cannot match
             return self.text_match(node)
         if isinstance(node, Text):  # no tokens: FTS5 cannot see it, use a substring test
@@ -341,10 +373,6 @@ class _Compiler:
                 bound = f"l.id < {id_before_ts(ts)}"
             return f"({bound} AND {exact})" if exact else bound
         if isinstance(node, Not):
-            inner_fts = _exact_fts(node.item, self.positions)
-            if inner_fts is not None:
-                self.params.append(inner_fts)
-                return _FTS_NOT_IN
             return f"NOT ({self.sql(node.item)})"
         joiner = " AND " if isinstance(node, And) else " OR "
         return "(" + joiner.join(self.sql(i) for i in node.items) + ")"
@@ -382,6 +410,7 @@ def compile_query(
     text: str = "",
     zone: Zone = "utc",
     positions: bool = False,
+    keys: TextKeys = BY_ID,
 ) -> CompiledQuery:
     """Compile a parsed query against the store schema.
 
@@ -395,6 +424,8 @@ def compile_query(
             text_terms.keeps_positions) and so matches phrases itself; without, a
             phrase's tokens are matched and the phrase checked on the lines' text,
             which gives the same lines on any store.
+        keys: how the store's text index keys lines (text_keys.of): keyed by bucket,
+            text terms are checked on the lines that share their bucket.
 
     Returns:
         The compiled query. Source conditions depend on `sources` and durations on
@@ -407,17 +438,24 @@ def compile_query(
         return _EMPTY
     budget = Budget(regex_budget.REGEX_BUDGET_S)
     try:
-        return _compile(q, sources, now_ns, budget, zone, positions)
+        return _compile(q, sources, now_ns, budget, zone, positions, keys)
     except BudgetExceeded as e:
         raise _budget_error(e, budget, text or str(q)) from None
 
 
 def _compile(
-    q: Node, sources: Sequence[Source], now_ns: int, budget: Budget, zone: Zone, positions: bool
+    q: Node,
+    sources: Sequence[Source],
+    now_ns: int,
+    budget: Budget,
+    zone: Zone,
+    positions: bool,
+    keys: TextKeys,
 ) -> CompiledQuery:
-    comp = _Compiler(sources, now_ns, budget, zone, positions)
+    comp = _Compiler(sources, now_ns, budget, zone, positions, keys)
     fts_pos: list[str] = []
     fts_neg: list[str] = []
+    alone_exact: list[Node] = []  # keyed by bucket: text a key hit decides for a lone line
     where: list[str] = []
     src_preds: list[SourcePredicate] = []
     min_id: int | None = None
@@ -438,13 +476,27 @@ def _compile(
         elif (pred := _source_pred(c, budget)) is not None:
             src_preds.append(pred)
         elif (e := _fts_expr(c, positions)) is not None:
-            fts_pos.append(e)
-            if not positions and has_phrase(c):  # e matched the tokens: check the phrase
+            if keys.shared:
+                # A key hit says some line of the bucket matches: the expression keeps
+                # no NOT, and lines are checked (see _Compiler.line_check).
+                e = _fts_expr(c, positions, superset=True) or e
+                if e == _exact_fts(c, positions):
+                    alone_exact.append(c)
+                else:
+                    where.append(comp.text_match(c))
+            elif not positions and has_phrase(c):  # e matched the tokens: check the phrase
                 where.append(comp.text_match(c))
+            fts_pos.append(e)
         elif isinstance(c, Not) and (e := _exact_fts(c.item, positions)) is not None:
-            fts_neg.append(e)
+            if keys.shared:  # a key's NOT would drop the lines beside a line that has it
+                where.append(f"NOT {comp.fts_in(c.item)}")
+            else:
+                fts_neg.append(e)
         else:
             where.append(comp.sql(c))
+    if alone_exact:
+        node = alone_exact[0] if len(alone_exact) == 1 else And(tuple(alone_exact))
+        where.append(comp.line_check(node))
     fts: str | None = None
     if fts_pos:
         fts = _fts_and_not(fts_pos, fts_neg)
@@ -465,6 +517,7 @@ def _compile(
         max_id=max_id,
         highlight=tuple(highlight),
         is_text=is_text,
+        keys=keys,
     )
 
 

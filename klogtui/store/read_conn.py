@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeAlias, TypeVar
 from klogtui.errors import QueryError, StoreError
 from klogtui.model import LogLine, Source, SourceKey
 from klogtui.query.parsed import ParsedQuery
-from klogtui.store import text_codec, text_terms
+from klogtui.store import text_codec, text_keys, text_terms
 from klogtui.store.compile import CompiledQuery, compile_query
 from klogtui.store.field_sql import REGEX_VALUE_S, RegexTooSlow
 from klogtui.store.schema import broken_store, connect
@@ -101,6 +101,7 @@ class ReadConnection:
         self._conn = connect(self.path, create=False, readonly=True)
         self._decode = text_codec.decoder(self._conn)
         self._positions = text_terms.keeps_positions(self._conn)
+        self._keys = text_keys.of(self._conn)
         self._lock = threading.RLock()
         self._sources: list[Source] = []
         self._by_id: dict[int, Source] = {}
@@ -206,6 +207,7 @@ class ReadConnection:
                     query.typed,
                     query.zone,
                     positions=self._positions,
+                    keys=self._keys,
                 )
                 # `since:15m` means fifteen minutes before *now*: never reuse it.
                 if not query.has_time_bound:
@@ -240,6 +242,8 @@ class ReadConnection:
                 rows = self._conn.execute(
                     self._select_sql(cq, cols, desc), self._select_params(cq, lo, hi, limit)
                 ).fetchall()
+                if desc and cq.fts is not None and self._keys.shared:
+                    rows = self._newest_first_in_keys(cq, cols, rows, lo, hi, limit)
         if ids_only:
             return rows
         return [LogLine._make(r) for r in rows]
@@ -254,14 +258,20 @@ class ReadConnection:
         return lo, hi
 
     def _select_sql(self, cq: CompiledQuery, cols: str, desc: bool) -> str:
-        """One statement for matches with lo < id < hi (see _select_params), in order."""
+        """One statement for matches with lo < id < hi (see _select_params), in order
+        (keyed by bucket and newest first: a key's lines oldest first, see
+        _newest_first_in_keys)."""
         order = "DESC" if desc else "ASC"
         if cq.fts is not None:
-            # FTS outer (CROSS JOIN keeps that order): its doclist is in id order,
-            # so the first `limit` hits that pass the filters end the scan.
+            # FTS outer (CROSS JOIN keeps that order): its doclist is in key order,
+            # so the first `limit` hits that pass the filters end the scan. Keyed by
+            # bucket, the key bounds are wider than the ids': the ids are bounded too.
+            keys = self._keys
+            ids = " AND l.id > ? AND l.id < ?" if keys.shared else ""
             return (
-                f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
-                f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? "
+                f"SELECT {cols} FROM lines_fts f CROSS JOIN lines l "
+                f"ON {keys.lines_of_key('f.rowid')} "
+                f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ?{ids} "
                 f"AND ({cq.where}){self._source_filter(cq)} "
                 f"ORDER BY f.rowid {order} LIMIT ?"
             )
@@ -270,10 +280,43 @@ class ReadConnection:
             f"AND ({cq.where}){self._source_filter(cq)} ORDER BY l.id {order} LIMIT ?"
         )
 
-    @staticmethod
-    def _select_params(cq: CompiledQuery, lo: int, hi: int, limit: int) -> tuple[object, ...]:
-        head: tuple[object, ...] = (cq.fts, lo, hi) if cq.fts is not None else (lo, hi)
+    def _select_params(self, cq: CompiledQuery, lo: int, hi: int, limit: int) -> tuple[object, ...]:
+        head: tuple[object, ...] = (lo, hi)
+        if cq.fts is not None:
+            keys = self._keys
+            head = (cq.fts, keys.key_above(lo), keys.key_below(hi))
+            if keys.shared:
+                head = (*head, lo, hi)
         return (*head, *cq.params, limit)
+
+    def _newest_first_in_keys(
+        self, cq: CompiledQuery, cols: str, rows: list[Any], lo: int, hi: int, limit: int
+    ) -> list[Any]:
+        """Rows of a newest-first select keyed by bucket, newest first within keys too.
+
+        FTS5 hands the keys newest first, but SQLite reads each key's lines upward (it
+        will not order them downward without sorting every hit). When LIMIT cut the
+        last key short, it kept that key's oldest lines: read the key whole instead
+        (only if it holds a line above the last one read: a probe, then rarely that).
+        """
+        shift = self._keys.shift
+        last = rows[-1][0] >> shift if rows else 0
+        if (
+            len(rows) == limit
+            and self._conn.execute(
+                "SELECT 1 FROM lines WHERE id > ? AND id < ? LIMIT 1",
+                (rows[-1][0], min(hi, (last + 1) << shift)),
+            ).fetchone()
+        ):
+            rows = [r for r in rows if r[0] >> shift != last]
+            rows += self._conn.execute(
+                self._select_sql(cq, cols, desc=True),
+                self._select_params(
+                    cq, max(lo, (last << shift) - 1), min(hi, (last + 1) << shift), -1
+                ),
+            ).fetchall()
+        rows.sort(key=itemgetter(0), reverse=True)
+        return rows[:limit]
 
     @staticmethod
     def _source_filter(cq: CompiledQuery) -> str:

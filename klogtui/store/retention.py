@@ -1,7 +1,8 @@
 """Retention: drop the oldest lines by age or by store size, a short step at a time.
 
 The FTS5 index has external content, so each deleted line is removed from the index
-with its exact old text first (anything else corrupts the index). Counts and source
+with its exact old text first (anything else corrupts the index); keyed by bucket, whole
+buckets go, each with all its lines' text (text_keys.py). Counts and source
 totals are decremented in the same transaction, so facets stay exact.
 
 Such a removal does not shrink the index: it adds a delete marker that only goes away
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from klogtui.formats.ansi import strip_ansi
+from klogtui.store import text_keys
 from klogtui.store.text_codec import message_sql
 
 __all__ = ["MIN_MAX_BYTES", "Pruner", "Retention", "parse_size", "truncate_wal"]
@@ -138,18 +140,24 @@ class Retention:
     def delete_batch(self, conn: sqlite3.Connection, below_id: int) -> tuple[int, int]:
         """Delete up to `batch` oldest lines with id < below_id; call inside a transaction.
         Returns (lines deleted, timestamp of the newest one)."""
+        select = f"SELECT id, ts, source_id, stream, level, {message_sql('message')} FROM lines"
         rows = conn.execute(
-            f"SELECT id, ts, source_id, stream, level, {message_sql('message')} FROM lines "
-            "WHERE id < ? "
-            "ORDER BY id LIMIT ?",
-            (below_id, self.batch),
+            f"{select} WHERE id < ? ORDER BY id LIMIT ?", (below_id, self.batch)
         ).fetchall()
         if not rows:
             return 0, 0
+        keys = text_keys.of(conn)
+        if keys.shared:
+            # Whole keys only: the rest of the last line's bucket goes too (lines within
+            # 10 µs of the cutoff), so every key is deleted with all its lines' text.
+            last = rows[-1][0]
+            rows += conn.execute(
+                f"{select} WHERE id > ? AND id <= ? ORDER BY id",
+                (last, last | ((1 << keys.shift) - 1)),
+            ).fetchall()
         conn.executemany(
             "INSERT INTO lines_fts(lines_fts, rowid, message) VALUES ('delete', ?, ?)",
-            # Exactly the text the writer indexed: without terminal escapes.
-            [(r[0], strip_ansi(r[5])) for r in rows],
+            _indexed(rows, keys.shift),
         )
         conn.execute("DELETE FROM lines WHERE id <= ?", (rows[-1][0],))
         counts: dict[tuple[int, int, int, int], int] = {}
@@ -174,6 +182,16 @@ class Retention:
 
 
 _NO_ID = (1 << 63) - 1  # above every id: all lines go
+
+
+def _indexed(rows: list[tuple[int, int, int, int, int, str]], shift: int) -> list[tuple[int, str]]:
+    """(key, text) as the writer indexed the lines (rows in id order, whole keys):
+    without terminal escapes, a key's lines joined by newlines (FTS5 then deletes the
+    union of their tokens, all the rows the key was indexed as; text_keys.py)."""
+    texts: dict[int, list[str]] = {}
+    for row in rows:
+        texts.setdefault(row[0] >> shift, []).append(strip_ansi(row[5]))
+    return [(key, "\n".join(parts)) for key, parts in texts.items()]
 
 
 @dataclass(frozen=True, slots=True)

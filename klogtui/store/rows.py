@@ -22,8 +22,10 @@ from itertools import chain
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, SourceInfo, SourceKey
+from klogtui.store import text_keys
 from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
 from klogtui.store.text_codec import TextEncoder
+from klogtui.store.text_keys import TextKeys
 
 __all__ = ["BatchRows"]
 
@@ -59,11 +61,28 @@ _FROM_STAGE = (
 )
 # Indexed without terminal escapes (retention deletes the same text): the few lines
 # holding an ESC or a C1 CSI go through strip_ansi, the rest are handed over as they are.
-_INDEX_FROM_STAGE = (
-    "INSERT INTO lines_fts(rowid, message) SELECT id, CASE WHEN instr(text, char(27)) "
-    f"OR instr(text, char(155)) THEN {_STRIP_FUNCTION}(text) ELSE text END FROM temp.stage "
-    "ORDER BY rowid"
+_INDEXED_TEXT = (
+    f"CASE WHEN instr(text, char(27)) OR instr(text, char(155)) THEN {_STRIP_FUNCTION}(text) "
+    "ELSE text END"
 )
+
+
+def _index_from_stage(keys: TextKeys) -> str:
+    """The staged rows' text into the index, in key order (FTS5 starts a new segment
+    whenever a rowid is not above the previous one). Keyed by bucket, a bucket's lines
+    go in as one row (text_keys.py): repeating a rowid within a transaction makes FTS5
+    several times slower."""
+    if not keys.shared:
+        return (
+            f"INSERT INTO lines_fts(rowid, message) SELECT id, {_INDEXED_TEXT} "
+            "FROM temp.stage ORDER BY rowid"
+        )
+    return (
+        f"INSERT INTO lines_fts(rowid, message) SELECT {keys.key_of('id')}, "
+        f"group_concat({_INDEXED_TEXT}, char(10)) FROM temp.stage GROUP BY 1 ORDER BY 1"
+    )
+
+
 # Slots within a 10 µs bucket: the low 5 bits of the source id keep different sources
 # apart, a per-source counter keeps one source's same-timestamp lines in arrival order.
 _COUNTER_BITS = SLOT_BITS - 5
@@ -104,6 +123,7 @@ class BatchRows:
         self._recent_batches: deque[list[int]] = deque()
         self._recent_count = 0
         self._encoder = TextEncoder(conn)
+        self._index_sql = _index_from_stage(text_keys.of(conn))
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -313,9 +333,8 @@ class BatchRows:
         conn.executemany(_STAGE_ONE, rows[whole:])
 
     def _index_staged(self) -> None:
-        """The staged rows' text into the index, in id order (FTS5 starts a new segment
-        whenever a rowid is not above the previous one)."""
-        self.conn.execute(_INDEX_FROM_STAGE)
+        """The staged rows' text into the index (see _index_from_stage)."""
+        self.conn.execute(self._index_sql)
         self.conn.execute("DELETE FROM temp.stage")
 
     def _source_id(self, key: SourceKey) -> int:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
-from klogtui.store import commit_log, field_sql, text_codec, text_terms
+from klogtui.store import commit_log, field_sql, text_codec, text_keys, text_terms
+from klogtui.store.ids import SLOT_BITS
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -134,7 +135,8 @@ def _add_event_fields(conn: sqlite3.Connection) -> None:
     Older lines keep fields NULL. Their index entries held escapes as written; each such
     line is taken out of the index with the text it was indexed with and put back
     without escapes, so that retention, which deletes what `strip_ansi` gives, removes
-    exactly what is indexed.
+    exactly what is indexed. (A store this old keys its index by line id, text_keys.py;
+    a new store runs this step before its first line.)
     """
     # Imported here: they take a while to import, and only a migration needs them.
     import sqlite_utils
@@ -183,6 +185,12 @@ def _compact_bytes(conn: sqlite3.Connection) -> None:
     commit_log.compress_raw_rows(conn)
 
 
+def _key_text_by_bucket(conn: sqlite3.Connection) -> None:
+    """Version 8 (issue 12, size): new stores key the text index by each line's 10 µs
+    bucket (store/text_keys.py), which the `meta` table says when the store is made. A
+    store made before keeps rowid = line id, and nothing changes in it."""
+
+
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
 # versions 1 to 3, then the steps after them.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -192,6 +200,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_workloads,
     _add_text_dicts,
     _compact_bytes,
+    _key_text_by_bucket,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 
@@ -389,7 +398,11 @@ def _check_or_create_schema(conn: sqlite3.Connection, path: Path, readonly: bool
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # ours, even damaged
                 conn.executemany(
                     "INSERT INTO meta VALUES(?, ?)",
-                    [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))],
+                    [
+                        ("app", APP_ID),
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        (text_keys.META_KEY, str(SLOT_BITS)),
+                    ],
                 )
             conn.execute("COMMIT")
         except BaseException:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import regex
 
+from klogtui.formats.ansi import strip_ansi
 from klogtui.query.ast import And, Node, Not, Or, Text
 
 __all__ = [
@@ -170,8 +171,9 @@ def _compiled(terms: str) -> _Test:
 
 
 def matches(text: str, terms: str) -> bool:
-    """Whether a line's text satisfies encoded terms (see encode)."""
-    return _compiled(terms)(_Line(text))
+    """Whether a line's text satisfies encoded terms (see encode). The text is taken as
+    the index holds it: without terminal escapes (`\x1b[31mERROR` says `error`)."""
+    return _compiled(terms)(_Line(strip_ansi(text)))
 
 
 def _sql_match(text: object, terms: object) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -19,9 +20,9 @@ from klogtui.query.editing import with_field, without_field
 from klogtui.query.keys import label_name
 from klogtui.query.parser import parse
 from klogtui.query.times import parse_duration_ns
-from klogtui.store import text_codec, text_terms
+from klogtui.store import text_codec, text_keys, text_terms
 from klogtui.store.compile import CompiledQuery, compile_query, compile_source_predicate
-from klogtui.store.ids import id_for_ts
+from klogtui.store.ids import SLOT_BITS, id_for_ts
 from klogtui.store.text_codec import MESSAGE
 from klogtui.store.text_terms import MATCH_FUNCTION
 
@@ -67,41 +68,66 @@ def line_id(n: int) -> int:
     return id_for_ts(T0 + n * MIN)
 
 
-def _build_db(detail: str) -> sqlite3.Connection:
+# A key shift that puts these lines (a minute apart) two to four to a key: the worst
+# case of a store keyed by 10 µs bucket (SLOT_BITS), where most lines are alone.
+SHARED_SHIFT = 39
+
+
+def _build_db(detail: str, shift: int = 0) -> sqlite3.Connection:
     """The lines in a table and a text index with `detail` (full: stores made before
-    schema 7, which match phrases in FTS5; none: since, phrases checked on the text)."""
+    schema 7, which match phrases in FTS5; none: since, phrases checked on the text),
+    its rows keyed by line id >> shift (text_keys.py; 0: by line id, the stores made
+    before schema 8). Each line is its own row, so lines sharing a key are in the
+    index as a bucket written by several transactions is."""
     conn = sqlite3.connect(":memory:")
     text_codec.register(conn)  # compiled queries read the text through it
     text_terms.register(conn)  # and check phrases through it
+    content = "content=''" if shift else "content='lines', content_rowid='id'"
     conn.executescript(
         f"""
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE lines(id INTEGER PRIMARY KEY, ts INTEGER, source_id INTEGER,
                            stream INTEGER, level INTEGER, flags INTEGER, message TEXT,
                            fields TEXT);
-        CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='lines',
-                                                  content_rowid='id', columnsize=0,
+        CREATE VIRTUAL TABLE lines_fts USING fts5(message, {content}, columnsize=0,
                                                   detail={detail});
         """
     )
+    if shift:
+        conn.execute("INSERT INTO meta VALUES(?, ?)", (text_keys.META_KEY, str(shift)))
     for n, (sid, stream, level, msg) in enumerate(LINES, 1):
         conn.execute(
             "INSERT INTO lines VALUES(?, ?, ?, ?, ?, 0, ?, NULL)",
             (line_id(n), T0 + n * MIN, sid, stream, level, msg),
         )
-        conn.execute("INSERT INTO lines_fts(rowid, message) VALUES(?, ?)", (line_id(n), msg))
+        conn.execute(
+            "INSERT INTO lines_fts(rowid, message) VALUES(?, ?)", (line_id(n) >> shift, msg)
+        )
     return conn
 
 
-@pytest.fixture(scope="module", params=["full", "none"])
+@pytest.fixture(
+    scope="module",
+    params=[("full", 0), ("none", 0), ("none", SLOT_BITS), ("none", SHARED_SHIFT)],
+    ids=["by-id-positions", "by-id", "by-bucket", "shared-keys"],
+)
 def db(request: pytest.FixtureRequest) -> Iterator[sqlite3.Connection]:
-    conn = _build_db(request.param)
+    conn = _build_db(*request.param)
     yield conn
     conn.close()
 
 
+def test_shared_keys_hold_lines_alone_and_together() -> None:
+    """The shared-keys store has both kinds of key, so both paths of the check run."""
+    sizes = Counter(line_id(n) >> SHARED_SHIFT for n in ALL).values()
+    assert min(sizes) == 1 and max(sizes) > 1
+
+
 def compiled(conn: sqlite3.Connection, q: Query) -> CompiledQuery:
     """q compiled for conn's text index, as a reader compiles it for its store."""
-    return compile_query(q, SOURCES, NOW, positions=text_terms.keeps_positions(conn))
+    return compile_query(
+        q, SOURCES, NOW, positions=text_terms.keeps_positions(conn), keys=text_keys.of(conn)
+    )
 
 
 def run(conn: sqlite3.Connection, cq: CompiledQuery) -> set[int]:
@@ -119,11 +145,15 @@ def run(conn: sqlite3.Connection, cq: CompiledQuery) -> set[int]:
     if cq.source_ids is not None:
         src = f" AND l.source_id IN ({','.join(map(str, cq.source_ids)) or 'NULL'})"
     if cq.fts is not None:
+        keys = cq.keys
         split_sql = (
-            "SELECT l.id FROM lines_fts f CROSS JOIN lines l ON l.id = f.rowid "
-            f"WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? AND ({cq.where}){src}"
+            f"SELECT l.id FROM lines_fts f CROSS JOIN lines l ON {keys.lines_of_key('f.rowid')} "
+            "WHERE lines_fts MATCH ? AND f.rowid > ? AND f.rowid < ? AND l.id > ? AND l.id < ? "
+            f"AND ({cq.where}){src}"
         )
-        args: tuple[object, ...] = (cq.fts, lo, hi, *cq.params)
+        args: tuple[object, ...] = (
+            cq.fts, keys.key_above(lo), keys.key_below(hi), lo, hi, *cq.params
+        )  # fmt: skip
     else:
         split_sql = f"SELECT l.id FROM lines l WHERE l.id > ? AND l.id < ? AND ({cq.where}){src}"
         args = (lo, hi, *cq.params)
@@ -329,6 +359,8 @@ def test_error_column(text: str, column: int, message: str) -> None:
         ("NOT healthz NOT payment", ALL - {1, 2, 5, 12}),
         ("payment OR invoice", {2, 4, 5}),
         ("(payment OR invoice) -failed", {2, 4}),
+        # A NOT under an OR: keyed by bucket, line 4's key also holds line 5 (failed).
+        ("(timeout -failed) OR healthz", {1, 4, 12}),
         ("timeout -(payment OR invoice)", set()),
         ("-(payment invoice)", ALL),
         ("-(payment timeout)", ALL - {5}),

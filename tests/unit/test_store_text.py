@@ -14,7 +14,7 @@ import pytest
 from klogtui.formats.fields import stored_fields
 from klogtui.formats.levels import level_of
 from klogtui.model import Batch, Record, SourceKey, Stream
-from klogtui.store import Store, commit_log
+from klogtui.store import Store, commit_log, text_keys
 from klogtui.store.retention import Retention
 from klogtui.store.schema import SCHEMA_VERSION, connect
 from klogtui.store.text_codec import (
@@ -236,8 +236,10 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     ids = [r[0] for r in conn.execute("SELECT id FROM lines ORDER BY id")]
     assert commit_log.read_after(conn, 0, 10) == [(1, ids)]
     assert sum(len(r[0]) for r in conn.execute("SELECT ids FROM commit_log")) < 1200 * 4
-    # The old index keeps its positions: FTS5 matches phrases itself there.
+    # The old index keeps its positions: FTS5 matches phrases itself there; and its
+    # rows keep the line id as rowid.
     assert keeps_positions(conn)
+    assert text_keys.of(conn) == text_keys.BY_ID
     conn.close()
     new_source = SourceKey("shop", "api-0", "app", 0, "uid-api-0")
     _write(store, [_record(i, r.message, new_source) for i, r in enumerate(_training())])
@@ -259,7 +261,7 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     conn.close()
-    assert version == (str(SCHEMA_VERSION),) == ("7",)
+    assert version == (str(SCHEMA_VERSION),) == ("8",)
     assert _stored_kinds(db)["blob"] > 0
     assert_index_exact(db)
     # Retention takes old text lines and new compressed ones out of the old index.
@@ -278,8 +280,9 @@ def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
     _write(store, _training())
     conn = connect(store.path)
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lines_fts'").fetchone()[0]
-    conn.close()
     assert "content=''" in sql and "detail=none" in sql
+    assert text_keys.of(conn) == text_keys.BY_BUCKET
+    conn.close()
     assert_index_exact(store.path)
 
 
