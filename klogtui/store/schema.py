@@ -16,6 +16,7 @@ from pathlib import Path
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
 from klogtui.store import commit_log, field_sql, text_codec, text_terms
+from klogtui.store.ids import TS_FROM_REMAINDER
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 APP_ID = "klogtui"
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BUSY_TIMEOUT_MS = 10_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _IO_RETRIES = 4
@@ -56,9 +57,13 @@ CREATE TABLE sources(
     lines INTEGER NOT NULL DEFAULT 0,
     UNIQUE(namespace, pod, pod_uid, container, restart)
 );
+-- Since schema 8 the timestamp is stored as its remainder past the id's bucket start
+-- and `ts` computed from it (store/ids.py): every reader selects and filters l.ts as
+-- before. Stores made before keep a stored ts: the writer asks which it has (rows.py).
 CREATE TABLE lines(
     id INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
+    ts_rem INTEGER NOT NULL,
+    ts INTEGER GENERATED ALWAYS AS ({TS_FROM_REMAINDER}) VIRTUAL,
     source_id INTEGER NOT NULL,
     stream INTEGER NOT NULL,
     level INTEGER NOT NULL,
@@ -86,7 +91,7 @@ CREATE TABLE counts(
     PRIMARY KEY(minute, source_id, level, stream)
 ) WITHOUT ROWID;
 CREATE TABLE checkpoints(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-"""
+""".replace("{TS_FROM_REMAINDER}", TS_FROM_REMAINDER)
 
 # Version 2. The ids each commit stored, in commit order (store/commit_log.py), so that
 # `klogtui query -f` prints what is new whatever its timestamps. AUTOINCREMENT: a seq
@@ -183,6 +188,13 @@ def _compact_bytes(conn: sqlite3.Connection) -> None:
     commit_log.compress_raw_rows(conn)
 
 
+def _ts_remainders(conn: sqlite3.Connection) -> None:
+    """Version 8 (issue 12, size): new stores keep each line's timestamp as its remainder
+    past the id's bucket start (_DDL_V1). A store made before keeps its ts column as it
+    is (rewriting every row would take minutes); the writer asks which it has."""
+    del conn
+
+
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
 # versions 1 to 3, then the steps after them.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -192,6 +204,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_workloads,
     _add_text_dicts,
     _compact_bytes,
+    _ts_remainders,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 

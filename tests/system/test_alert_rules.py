@@ -179,7 +179,7 @@ def test_a_version_2_store_is_upgraded_with_an_empty_alerts_table(tmp_path: Path
     conn = connect(db)
     assert read_states(conn) == {}
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert version == (str(SCHEMA_VERSION),) == ("7",)
+    assert version == (str(SCHEMA_VERSION),) == ("8",)
     write_states(conn, [AlertState("a", "pending", 5)])
     assert read_states(conn)["a"].phase == "pending"
     conn.close()

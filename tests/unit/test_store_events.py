@@ -70,7 +70,7 @@ def test_a_schema_2_store_is_migrated_with_every_line(tmp_path: Path) -> None:
     # Indexed again without escapes: the coloured ERROR is found by ERROR.
     assert {ln.id for ln in coloured} == {ln.id for ln in build}
     assert all(ln.message.startswith("\x1b[31mERROR\x1b[0m") for ln in coloured)  # as written
-    assert _version(db) == str(SCHEMA_VERSION) == "7"
+    assert _version(db) == str(SCHEMA_VERSION) == "8"
     conn = sqlite3.connect(db)
     assert read_states(conn) == {}  # the alerts table is there, empty
     conn.close()
@@ -92,7 +92,7 @@ def test_a_schema_3_store_keeps_its_lines_and_alert_states(tmp_path: Path) -> No
         coloured = reader.newest("ERROR", 10**6)
     finally:
         reader.close()
-    assert _version(db) == "7"
+    assert _version(db) == "8"
     assert len(lines) == 2000 and len(coloured) == 500
     assert {ln.fields for ln in lines} == {None}
     conn = sqlite3.connect(db)

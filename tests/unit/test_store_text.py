@@ -259,7 +259,7 @@ def test_a_schema_5_store_migrates_and_reads_old_and_new_lines(tmp_path: Path) -
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     conn.close()
-    assert version == (str(SCHEMA_VERSION),) == ("7",)
+    assert version == (str(SCHEMA_VERSION),) == ("8",)
     assert _stored_kinds(db)["blob"] > 0
     assert_index_exact(db)
     # Retention takes old text lines and new compressed ones out of the old index.

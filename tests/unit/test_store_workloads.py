@@ -118,7 +118,7 @@ def test_a_schema_4_store_is_migrated_keeping_lines_labels_and_fields(tmp_path: 
         str(SCHEMA_VERSION),
     )
     conn.close()
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     assert_index_exact(db)
     # The migrated store takes workloads like a new one.
     writer = store.start_writer()
