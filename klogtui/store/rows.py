@@ -260,7 +260,7 @@ class BatchRows:
         read as ascending runs by followers and alerts: out of order, lines are lost)."""
         conn = self.conn
         stored = self._encoder.encode(conn, [r[6] for r in plain])
-        fields = self._encoder.encode_fields([r[7] for r in plain])
+        fields = self._encoder.encode_fields(conn, [r[7] for r in plain])
         rows = [(*r, s, f) for r, s, f in zip(plain, stored, fields, strict=True)]
         self._stage(rows)
         before = conn.total_changes
