@@ -283,7 +283,7 @@ def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
 
 
 # TRAININGS' shape, on fewer lines.
-_SMALL_PLAN = (Training(300, 1), Training(300, 2), Training(300, 10))
+_SMALL_PLAN = (Training(300, 1), Training(300, 3), Training(300, 10))
 
 
 def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -> None:
@@ -295,7 +295,7 @@ def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -
     later = [r.message for r in _training(5_000)]  # more than the plan samples
     stored = encoder.encode(conn, first)
     # Transactions of different sizes: the first 500 lines, all compressed with the first
-    # dictionary (the second takes 600 lines to sample), then larger ones.
+    # dictionary (the second takes 900 lines to sample), then larger ones.
     starts = [*range(0, 500, 100), *range(500, len(later), 700)]
     for start, end in zip(starts, [*starts[1:], len(later)], strict=True):
         stored += encoder.encode(conn, later[start:end])
