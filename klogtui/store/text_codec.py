@@ -3,9 +3,9 @@
 `lines.message` holds TEXT (a short line, a line stored before schema 6 or before the
 store had a dictionary) or a BLOB: one byte naming the dictionary (`text_dicts.id`),
 then a magicless zstd frame compressed with it. `lines.fields` (a JSON object's text)
-is stored the same way since schema 7, with the messages' dictionaries, and since schema 8
-with one trained on fields. Log lines are short and alike, so a dictionary trained on
-the store's own lines takes them to about a third.
+is stored the same way since schema 7, with the messages' dictionaries until the
+store has one trained on fields (written since schema 8). Log lines are short and
+alike, so a dictionary trained on the store's own lines takes them to about a third.
 
 The writer's `TextEncoder` trains a few dictionaries on samples of the lines as they
 come (TRAININGS, FIELDS_TRAINING), stores each in the transaction of the first rows it
