@@ -7,7 +7,16 @@ off the FTS5 doclist (ordered by rowid) instead of sorting by a timestamp column
 
 from __future__ import annotations
 
-__all__ = ["BUCKET_NS", "SLOT_BITS", "id_before_ts", "id_for_ts", "past_last_bucket", "ts_of_id"]
+__all__ = [
+    "BUCKET_NS",
+    "SLOT_BITS",
+    "TS_FROM_REMAINDER",
+    "id_before_ts",
+    "id_for_ts",
+    "past_last_bucket",
+    "remainder_sql",
+    "ts_of_id",
+]
 
 BUCKET_NS = 10_000
 SLOT_BITS = 15
@@ -48,3 +57,16 @@ def id_before_ts(ts_ns: int) -> int:
 def ts_of_id(line_id: int) -> int:
     """The (bucket-rounded) timestamp an id stands for."""
     return (line_id >> SLOT_BITS) * BUCKET_NS
+
+
+# Since schema 8 a `lines` row keeps its timestamp as the remainder past the start of
+# its id's bucket (`ts_rem`, usually 0..9,999: 2 bytes where ts took 8), and `ts` is a
+# virtual column computed from the two. The remainder is just an integer: a line moved
+# up into a later bucket (a collision) has a negative one, a line clamped into the
+# first or last bucket (before 1970, past 2059) a large one, and ts stays exact.
+TS_FROM_REMAINDER = f"(id >> {SLOT_BITS}) * {BUCKET_NS} + ts_rem"
+
+
+def remainder_sql(line_id: str, ts_ns: str) -> str:
+    """SQL for `ts_rem` from SQL for a line's id and its timestamp (ts_of_id in SQL)."""
+    return f"{ts_ns} - ({line_id} >> {SLOT_BITS}) * {BUCKET_NS}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from klogtui.model import Flag, Level, LogLine, Stream
+from klogtui.store.ids import ts_of_id
 from klogtui.store.text_codec import TextDecoder, is_dictionary
 
 __all__ = ["APPLICATION_ID", "PageRows", "is_klogtui_file", "read_rows"]
@@ -28,8 +29,9 @@ _MAGIC = b"SQLite format 3\x00"
 _SIGNATURES = (b"CREATE VIRTUAL TABLE lines_fts USING fts5", b"CREATE TABLE checkpoints(")
 _TABLE_LEAF = 0x0D
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
-# id (NULL: an alias of the rowid), ts, source_id, stream, level, flags, message, and
-# since schema 4 fields (rows written before it have 7 columns)
+# id (NULL: an alias of the rowid), ts (since schema 8 its remainder), source_id,
+# stream, level, flags, message, and since schema 4 fields (rows written before it have 7
+# columns)
 _LINE_COLUMNS = (7, 8)
 # The sources row's 14 columns, and since schema 5 workload_kind and workload (rows
 # written before it have 14 until they are rewritten)
@@ -313,8 +315,9 @@ def _record(payload: bytes, cut: bool) -> list[object]:
 def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
     values = _record(payload, cut)
     if len(values) in _LINE_COLUMNS and _is_line(values):
-        _, ts, sid, stream, level, flags, message = values[:7]
-        assert isinstance(ts, int) and isinstance(sid, int)
+        _, stored_ts, sid, stream, level, flags, message = values[:7]
+        assert isinstance(stored_ts, int) and isinstance(sid, int)
+        ts = _timestamp(rowid, stored_ts)
         assert isinstance(stream, int) and isinstance(level, int) and isinstance(flags, int)
         if cut:
             flags |= Flag.TRUNCATED
@@ -343,6 +346,16 @@ def _keep(rowid: int, payload: bytes, cut: bool, rows: PageRows) -> None:
                 rowid, t[1], t[2], t[3], t[4], restart, t[6], t[7], t[8], t[9], t[10], t[14], t[15]
             ),
         )
+
+
+def _timestamp(rowid: int, stored: int) -> int:
+    """A line's timestamp from what its row stores in that place: the timestamp itself
+    (schema 7 and before) or its remainder past the id's bucket start (schema 8, ids.py).
+    Damage may have taken the schema's text, so the row says which: the id tells about
+    when the line was stamped, and of the two readings the one nearer to it is right
+    (a remainder is near 0; a timestamp near the id's time, years from 0 either way)."""
+    start = ts_of_id(rowid)
+    return stored if abs(stored - start) <= abs(stored) else start + stored
 
 
 def _is_line(v: list[object]) -> bool:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
+from dataclasses import dataclass
 from itertools import chain
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store import text_keys
-from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of
+from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of, remainder_sql
 from klogtui.store.text_codec import TextEncoder
 from klogtui.store.text_keys import TextKeys
 
@@ -36,10 +37,10 @@ Row = tuple[int, int, int, int, int, int, str, str | None]
 # A row as inserted: the same, then the message and the fields as stored (text_codec.py).
 StoredRow = tuple[int, int, int, int, int, int, str, str | None, str | bytes, str | bytes | None]
 # Numbered parameters: the plain message (?7) rides along unused, for the text index,
-# and so do the plain fields (?8).
+# and so do the plain fields (?8). {ts} is the stored timestamp's column and value.
 _INSERT = (
-    "INTO lines(id, ts, source_id, stream, level, flags, fields, message) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?9)"
+    "INTO lines(id, {ts}, source_id, stream, level, flags, fields, message) "
+    "VALUES (?1, {ts_value}, ?3, ?4, ?5, ?6, ?10, ?9)"
 )
 # A StoredRow's columns in its order (the plain fields ride along unused).
 _STAGE_DDL = (
@@ -55,8 +56,8 @@ _STAGE_CHUNK = 256
 _STAGE_MANY = "INSERT INTO temp.stage VALUES " + ", ".join([_STAGE_ROW] * _STAGE_CHUNK)
 _STAGE_ONE = "INSERT INTO temp.stage VALUES " + _STAGE_ROW
 _FROM_STAGE = (
-    "INTO lines(id, ts, source_id, stream, level, flags, fields, message) "
-    "SELECT id, ts, source_id, stream, level, flags, fields, message FROM temp.stage "
+    "INTO lines(id, {ts}, source_id, stream, level, flags, fields, message) "
+    "SELECT id, {ts_value}, source_id, stream, level, flags, fields, message FROM temp.stage "
     "ORDER BY rowid"
 )
 # Indexed without terminal escapes (retention deletes the same text): the few lines
@@ -93,6 +94,28 @@ _COUNTER_BITS = SLOT_BITS - 5
 _START_STEP_BITS = _COUNTER_BITS - 5
 
 
+@dataclass(frozen=True, slots=True)
+class _LineInserts:
+    """The two inserts of `lines` rows, for the store's layout: since schema 8 a row
+    stores its timestamp as the remainder past its id's bucket start (ids.py), before
+    as itself. Rows are staged and handed over with the timestamp either way."""
+
+    one: str  # a StoredRow's values
+    from_stage: str  # the staged rows
+
+    @staticmethod
+    def of(conn: sqlite3.Connection) -> _LineInserts:
+        columns = {r[1] for r in conn.execute("PRAGMA table_xinfo(lines)")}
+        if "ts_rem" in columns:
+            return _LineInserts(
+                _INSERT.format(ts="ts_rem", ts_value=remainder_sql("?1", "?2")),
+                _FROM_STAGE.format(ts="ts_rem", ts_value=remainder_sql("id", "ts")),
+            )
+        return _LineInserts(
+            _INSERT.format(ts="ts", ts_value="?2"), _FROM_STAGE.format(ts="ts", ts_value="ts")
+        )
+
+
 def _slot_base(sid: int) -> int:
     """Where a source's slots start in every bucket (see above)."""
     return ((sid & 31) << _COUNTER_BITS) + (((sid >> 5) & 31) << _START_STEP_BITS)
@@ -117,6 +140,7 @@ class BatchRows:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._staging(conn)
+        self._inserts = _LineInserts.of(conn)
         self._source_ids: dict[SourceKey, int] = {}
         self.load_sources()
         self._recent: set[int] = set()  # ids of the transactions in _recent_batches
@@ -133,6 +157,7 @@ class BatchRows:
     def conn(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._staging(conn)
+        self._inserts = _LineInserts.of(conn)
 
     @staticmethod
     def _staging(conn: sqlite3.Connection) -> None:
@@ -255,12 +280,12 @@ class BatchRows:
         read as ascending runs by followers and alerts: out of order, lines are lost)."""
         conn = self.conn
         stored = self._encoder.encode(conn, [r[6] for r in plain])
-        fields = self._encoder.encode_fields([r[7] for r in plain])
+        fields = self._encoder.encode_fields(conn, [r[7] for r in plain])
         rows = [(*r, s, f) for r, s, f in zip(plain, stored, fields, strict=True)]
         self._stage(rows)
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
-        conn.execute(f"INSERT OR IGNORE {_FROM_STAGE}")
+        conn.execute(f"INSERT OR IGNORE {self._inserts.from_stage}")
         if conn.total_changes - before == len(rows):
             conn.execute("RELEASE lines")
             self._index_staged()
@@ -290,7 +315,7 @@ class BatchRows:
             else:
                 taken.add(row[0])
                 free.append(row)
-        conn.executemany(f"INSERT {_INSERT}", free)
+        conn.executemany(f"INSERT {self._inserts.one}", free)
         # Losers, in id order, take the free ids after the rest of their bucket. A full
         # bucket spills into the next ones: walk the taken ids there in one ordered
         # scan instead of probing id by id (which was quadratic in the overflow).
@@ -310,7 +335,7 @@ class BatchRows:
                 taken_after = _TakenAfter(conn, cursor)
             cursor = taken_after.next_free(cursor + 1)
             placed.append((cursor, *row[1:]))
-        conn.executemany(f"INSERT {_INSERT}", placed)
+        conn.executemany(f"INSERT {self._inserts.one}", placed)
         # Moved rows may land below later free ones (the writer used to check only the
         # last two rows, and lines were lost).
         rows = sorted(free + placed)

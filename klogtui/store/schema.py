@@ -16,7 +16,7 @@ from pathlib import Path
 from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.privacy import make_private_dirs
 from klogtui.store import commit_log, field_sql, text_codec, text_keys, text_terms
-from klogtui.store.ids import SLOT_BITS
+from klogtui.store.ids import SLOT_BITS, TS_FROM_REMAINDER
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -57,9 +57,13 @@ CREATE TABLE sources(
     lines INTEGER NOT NULL DEFAULT 0,
     UNIQUE(namespace, pod, pod_uid, container, restart)
 );
+-- Since schema 8 the timestamp is stored as its remainder past the id's bucket start
+-- and `ts` computed from it (store/ids.py): every reader selects and filters l.ts as
+-- before. Stores made before keep a stored ts: the writer asks which it has (rows.py).
 CREATE TABLE lines(
     id INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
+    ts_rem INTEGER NOT NULL,
+    ts INTEGER GENERATED ALWAYS AS ({TS_FROM_REMAINDER}) VIRTUAL,
     source_id INTEGER NOT NULL,
     stream INTEGER NOT NULL,
     level INTEGER NOT NULL,
@@ -87,7 +91,7 @@ CREATE TABLE counts(
     PRIMARY KEY(minute, source_id, level, stream)
 ) WITHOUT ROWID;
 CREATE TABLE checkpoints(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-"""
+""".replace("{TS_FROM_REMAINDER}", TS_FROM_REMAINDER)
 
 # Version 2. The ids each commit stored, in commit order (store/commit_log.py), so that
 # `klogtui query -f` prints what is new whatever its timestamps. AUTOINCREMENT: a seq
@@ -185,10 +189,13 @@ def _compact_bytes(conn: sqlite3.Connection) -> None:
     commit_log.compress_raw_rows(conn)
 
 
-def _key_text_by_bucket(conn: sqlite3.Connection) -> None:
+def _smaller_index_and_rows(conn: sqlite3.Connection) -> None:
     """Version 8 (issue 12, size): new stores key the text index by each line's 10 µs
-    bucket (store/text_keys.py), which the `meta` table says when the store is made. A
-    store made before keeps rowid = line id, and nothing changes in it."""
+    bucket (store/text_keys.py; the `meta` table says so when the store is made) and keep
+    each line's timestamp as its remainder past the id's bucket start (_DDL_V1). A store
+    made before keeps rowid = line id and its ts column (rewriting every row would take
+    minutes): readers and the writer ask which it has, and nothing changes in it."""
+    del conn
 
 
 # Index i upgrades a store from version i+1 to i+2; a new store is made by the DDL of
@@ -200,7 +207,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_workloads,
     _add_text_dicts,
     _compact_bytes,
-    _key_text_by_bucket,
+    _smaller_index_and_rows,
 ]
 _CREATED_WHOLE = 3  # the version _DDL_V1 + _DDL_V2 + _DDL_V3 make
 

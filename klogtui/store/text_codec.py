@@ -3,12 +3,12 @@
 `lines.message` holds TEXT (a short line, a line stored before schema 6 or before the
 store had a dictionary) or a BLOB: one byte naming the dictionary (`text_dicts.id`),
 then a magicless zstd frame compressed with it. `lines.fields` (a JSON object's text)
-is stored the same way since schema 7, with the same dictionaries. Log lines are short
-and alike, so a dictionary trained on the first lines a store sees takes them to about
-a third.
+is stored the same way since schema 7, with the messages' dictionaries until the
+store has one trained on fields (written since schema 8). Log lines are short and
+alike, so a dictionary trained on the store's own lines takes them to about a third.
 
-The writer's `TextEncoder` trains a dictionary on the first lines, a second on a wider
-sample of the lines after, stores each in the transaction of the first rows it
+The writer's `TextEncoder` trains a few dictionaries on samples of the lines as they
+come (TRAININGS, FIELDS_TRAINING), stores each in the transaction of the first rows it
 compresses, and compresses a transaction's messages in one C call.
 Every connection (schema.connect) gets the SQL function `klogtui_text(message)`, which
 gives the text back whatever the form; readers select `MESSAGE` and `FIELDS`, never
@@ -18,8 +18,10 @@ Dictionaries are never changed or deleted: a row names the one it was compressed
 
 from __future__ import annotations
 
+import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import zstandard
@@ -29,10 +31,12 @@ __all__ = [
     "DECODE_FUNCTION",
     "FIELDS",
     "MESSAGE",
-    "RETRAIN_STRIDE",
+    "FIELDS_TRAINING",
     "TRAININGS",
+    "TRAIN_LINES",
     "TextDecoder",
     "TextEncoder",
+    "Training",
     "decoder",
     "is_dictionary",
     "message_sql",
@@ -56,14 +60,35 @@ MESSAGE = message_sql()
 FIELDS = message_sql("l.fields")
 DDL = "CREATE TABLE IF NOT EXISTS text_dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 
-# Lines sampled before the first dictionary is trained (about 0.25 s of the writer's
-# time for 20,000 lines and a 64 KiB dictionary); until then lines are stored as TEXT.
-TRAIN_LINES = 20_000
 _DICT_BYTES = 64 * 1024
-# Dictionaries a store trains (the first on its first lines, then one on a wider
-# sample), and the stride of that wider sample: one line in 10 of the next 200,000.
-TRAININGS = 2
-RETRAIN_STRIDE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    """When a dictionary is trained: on `samples` lines, one in `stride` of the lines the
+    store gets after the previous training (lines under _MIN_BYTES are not sampled)."""
+
+    samples: int
+    stride: int
+
+
+# The message dictionaries a store trains, in order. The first comes early so that few
+# lines are stored as TEXT, but with recent first the first lines are the newest of a
+# few containers only (12 of 58 in the bench's 1M tree) and it compresses the others
+# poorly; the second, sampled from the next ~60,000 lines, has seen many more, and the
+# third, sampled from the ~200,000 after, more still. ~0.06 + 0.25 + 0.25 s of the writer.
+# (Sampling the second from ~45,000 lines gave 51.0 MB in one arrival order of the 1M
+# tree and 54.7 MB in another; from ~60,000, 51.5 and 51.8.)
+TRAININGS = (Training(5_000, 1), Training(20_000, 3), Training(20_000, 10))
+TRAIN_LINES = TRAININGS[0].samples  # lines sampled before the first dictionary
+# Fields (JSON objects' text: keys and values, little prose) get a dictionary of their
+# own, trained on the first ones: half the bytes they take with the messages' dictionary
+# (8.4 -> 4.6 MB in the 1M tree). Until it is trained, they use the messages'.
+FIELDS_TRAINING = Training(5_000, 1)
+# zstd's id of a dictionary, in its header (frames do not carry it): what a store's
+# dictionary was trained on. Message dictionaries of stores made before have random ids.
+_MESSAGES_ZSTD_ID = 0x6B6C6F6D  # "klom"
+_FIELDS_ZSTD_ID = 0x6B6C6F66  # "klof"
 # Below this many bytes a line is stored as TEXT: the frame header and the dictionary
 # byte would eat most of what compression saves, and reads skip the decompression.
 _MIN_BYTES = 24
@@ -153,66 +178,94 @@ def register(conn: sqlite3.Connection) -> None:
 
 
 class TextEncoder:
-    """The writer's side: messages to what `lines.message` stores, on its connection.
+    """The writer's side: messages and fields to what `lines` stores, on its connection.
 
-    The first dictionary is trained on the first lines the store gets, which may come
-    from a few containers only; a second one, trained on one line in RETRAIN_STRIDE of
-    the lines after, then takes over (stores of many containers: -20% bytes).
-
-    Args:
-        train_lines: lines sampled for each dictionary.
+    Each kind is compressed with its newest dictionary; dictionaries are trained as
+    `trainings` (messages) and `fields_training` plan them.
     """
 
-    def __init__(self, conn: sqlite3.Connection, train_lines: int = TRAIN_LINES) -> None:
-        self._train_lines = train_lines
-        self._samples: list[bytes] | None = []  # None: no more training
-        self._stride = 1  # sample one line in this many
-        self._seen = 0  # lines offered for sampling since the last training
-        self._dict_id = 0
-        self._compressor: zstandard.ZstdCompressor | None = None
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        trainings: Sequence[Training] = TRAININGS,
+        fields_training: Training = FIELDS_TRAINING,
+    ) -> None:
+        self._messages = _Kind(trainings, _MESSAGES_ZSTD_ID)
+        self._fields = _Kind([fields_training], _FIELDS_ZSTD_ID)
         self.reload(conn)
 
     def reload(self, conn: sqlite3.Connection) -> None:
-        """Use the store's newest dictionary (again after a rollback, which voids one
+        """Use the store's newest dictionaries (again after a rollback, which voids one
         trained and stored by the rolled-back transaction)."""
-        self._plan_training(conn)
-        row = conn.execute("SELECT id, data FROM text_dicts ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            self._dict_id, self._compressor = 0, None
+        dictionaries = [
+            (dict_id, zstandard.ZstdCompressionDict(bytes(data)))
+            for dict_id, data in conn.execute("SELECT id, data FROM text_dicts ORDER BY id")
+        ]
+        fields = [d[1].dict_id() == _FIELDS_ZSTD_ID for d in dictionaries]
+        self._messages.load([d for d, f in zip(dictionaries, fields, strict=True) if not f])
+        self._fields.load([d for d, f in zip(dictionaries, fields, strict=True) if f])
+
+    def encode(self, conn: sqlite3.Connection, messages: list[str]) -> list[str | bytes]:
+        """What to store for each message, inside the caller's transaction (which may
+        store a newly trained dictionary)."""
+        raw = [m.encode("utf-8", "surrogatepass") for m in messages]
+        self._messages.sample(conn, raw)
+        stored: list[str | bytes] = list(messages)
+        self._messages.compress(stored, raw)
+        return stored
+
+    def encode_fields(
+        self, conn: sqlite3.Connection, fields: list[str | None]
+    ) -> list[str | bytes | None]:
+        """What to store for each line's fields, like `encode`."""
+        stored: list[str | bytes | None] = list(fields)
+        raw = [b"" if f is None else f.encode("utf-8", "surrogatepass") for f in fields]
+        self._fields.sample(conn, raw)
+        kind = self._fields if self._fields.compressor is not None else self._messages
+        kind.compress(stored, raw)
+        return stored
+
+
+class _Kind:
+    """What one kind of text (messages, fields) is compressed with now, and the sample
+    for its next dictionary."""
+
+    def __init__(self, plan: Sequence[Training], zstd_id: int) -> None:
+        self._plan = plan
+        self._zstd_id = zstd_id
+        self._dict_id = 0  # text_dicts.id of the dictionary in use
+        self.compressor: zstandard.ZstdCompressor | None = None
+        self._samples: list[bytes] | None = None  # None: no more training
+        self._training = plan[0]
+        self._seen = 0  # lines offered for sampling since the last training
+        self._trained = 0  # dictionaries of this kind in the store
+
+    def load(self, dictionaries: list[tuple[int, zstandard.ZstdCompressionDict]]) -> None:
+        """Use the newest of this kind's dictionaries (in id order) and sample for the
+        next one the plan owes the store, if any."""
+        if dictionaries:
+            self._use(*dictionaries[-1])
         else:
-            self._use(row[0], zstandard.ZstdCompressionDict(row[1]))
+            self._dict_id, self.compressor = 0, None
+        self._plan_next(len(dictionaries))
+
+    def _plan_next(self, trained: int) -> None:
+        """Sample for the dictionary after `trained` of this kind, if the plan has one."""
+        self._samples = [] if trained < len(self._plan) else None
+        self._training = self._plan[min(trained, len(self._plan) - 1)]
+        self._seen = 0
+        self._trained = trained
 
     def _use(self, dict_id: int, dictionary: zstandard.ZstdCompressionDict) -> None:
         params = zstandard.ZstdCompressionParameters.from_level(
             _LEVEL, format=_FORMAT, write_checksum=0, write_dict_id=0, write_content_size=1
         )
         self._dict_id = dict_id
-        self._compressor = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params)
+        self.compressor = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params)
 
-    def encode(self, conn: sqlite3.Connection, messages: list[str]) -> list[str | bytes]:
-        """What to store for each message, inside the caller's transaction (which may
-        store a newly trained dictionary)."""
-        raw = [m.encode("utf-8", "surrogatepass") for m in messages]
-        if self._samples is not None:
-            self._sample(self._samples, raw)
-            if len(self._samples) >= self._train_lines:
-                self._train(conn, self._samples)
-        stored: list[str | bytes] = list(messages)
-        self._compress(stored, raw)
-        return stored
-
-    def encode_fields(self, fields: list[str | None]) -> list[str | bytes | None]:
-        """What to store for each line's fields, with the dictionary the messages use
-        now (fields are not sampled: a dictionary is trained on messages, which hold
-        the same keys and values)."""
-        stored: list[str | bytes | None] = list(fields)
-        raw = [b"" if f is None else f.encode("utf-8", "surrogatepass") for f in fields]
-        self._compress(stored, raw)
-        return stored
-
-    def _compress(self, stored: list[Any], raw: list[bytes]) -> None:
+    def compress(self, stored: list[Any], raw: list[bytes]) -> None:
         """Replace stored[i] with raw[i] compressed, where that is shorter."""
-        compressor = self._compressor
+        compressor = self.compressor
         if compressor is None:
             return
         picked = [i for i, data in enumerate(raw) if len(data) >= _MIN_BYTES]
@@ -226,18 +279,28 @@ class TextEncoder:
             if len(frame) + 1 < len(raw[i]):
                 stored[i] = header + frame.tobytes()
 
-    def _sample(self, samples: list[bytes], raw: list[bytes]) -> None:
-        first = -self._seen % self._stride  # the stride runs on across transactions
+    def sample(self, conn: sqlite3.Connection, raw: list[bytes]) -> None:
+        """Sample lines for the next dictionary; once there are enough, train it, store
+        it and compress with it from now on (these lines too)."""
+        samples = self._samples
+        if samples is None:
+            return
+        stride = self._training.stride
+        first = -self._seen % stride  # the stride runs on across transactions
         self._seen += len(raw)
-        room = self._train_lines - len(samples)
-        samples.extend(
-            [data for data in raw[first :: self._stride] if len(data) >= _MIN_BYTES][:room]
-        )
+        room = self._training.samples - len(samples)
+        samples.extend([data for data in raw[first::stride] if len(data) >= _MIN_BYTES][:room])
+        if len(samples) >= self._training.samples:
+            self._train(conn, samples)
 
     def _train(self, conn: sqlite3.Connection, samples: list[bytes]) -> None:
-        """Train a dictionary on the samples, store it and compress with it from now on."""
+        # zstd tries its parameters on the last quarter of the samples, trained on the
+        # rest: in arrival order that quarter holds other containers' lines and the
+        # parameters it picks fit neither (in the 1M tree, 77 MB of messages where the
+        # same sample shuffled gives 51 MB).
+        random.Random(0).shuffle(samples)
         try:
-            dictionary = zstandard.train_dictionary(_DICT_BYTES, [*samples])
+            dictionary = zstandard.train_dictionary(_DICT_BYTES, [*samples], dict_id=self._zstd_id)
         except zstandard.ZstdError:
             # Too little variety to train on: sample the next lines instead.
             samples.clear()
@@ -248,12 +311,4 @@ class TextEncoder:
         if dict_id > _MAX_DICT_ID:
             raise sqlite3.IntegrityError(f"text_dicts: id {dict_id} does not fit the header")
         self._use(dict_id, dictionary)
-        self._plan_training(conn)
-
-    def _plan_training(self, conn: sqlite3.Connection) -> None:
-        """Sample for the next dictionary the store is owed, if any: the first on every
-        line, the next on one in RETRAIN_STRIDE."""
-        trained = conn.execute("SELECT count(*) FROM text_dicts").fetchone()[0]
-        self._samples = [] if trained < TRAININGS else None
-        self._stride = 1 if trained == 0 else RETRAIN_STRIDE
-        self._seen = 0
+        self._plan_next(self._trained + 1)

@@ -18,10 +18,9 @@ from klogtui.store import Store, commit_log, text_keys
 from klogtui.store.retention import Retention
 from klogtui.store.schema import SCHEMA_VERSION, connect
 from klogtui.store.text_codec import (
-    RETRAIN_STRIDE,
     TRAIN_LINES,
-    TRAININGS,
     TextEncoder,
+    Training,
 )
 from klogtui.store.text_terms import keeps_positions
 from tests.store_helpers import SEC, T0, assert_index_exact, key
@@ -286,32 +285,40 @@ def test_a_new_store_indexes_without_a_copy_of_the_text(tmp_path: Path) -> None:
     assert_index_exact(store.path)
 
 
-def test_a_second_dictionary_trained_on_a_wider_sample_takes_over(tmp_path: Path) -> None:
+# TRAININGS' shape, on fewer lines.
+_SMALL_PLAN = (Training(300, 1), Training(300, 3), Training(300, 10))
+
+
+def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -> None:
     Store.open(tmp_path / "store.db")
     conn = connect(tmp_path / "store.db")
-    encoder = TextEncoder(conn, train_lines=300)
+    encoder = TextEncoder(conn, _SMALL_PLAN)
     # The first lines come from one container; the lines after from many.
     first = [f"GET /healthz 200 {i} ms" + " ok" * 5 for i in range(300)]
-    later = [r.message for r in _training(300 * RETRAIN_STRIDE)]
+    later = [r.message for r in _training(5_000)]  # more than the plan samples
     stored = encoder.encode(conn, first)
-    for start in range(0, len(later), 700):  # transactions of different sizes
-        stored += encoder.encode(conn, later[start : start + 700])
+    # Transactions of different sizes: the first 500 lines, all compressed with the first
+    # dictionary (the second takes 900 lines to sample), then larger ones.
+    starts = [*range(0, 500, 100), *range(500, len(later), 700)]
+    for start, end in zip(starts, [*starts[1:], len(later)], strict=True):
+        stored += encoder.encode(conn, later[start:end])
     stored += encoder.encode(conn, later[:500])
-    again = TextEncoder(conn, train_lines=300).encode(conn, later[:500])  # after a restart
+    again = TextEncoder(conn, _SMALL_PLAN).encode(conn, later[:500])  # after a restart
     dicts = [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
     texts = [conn.execute("SELECT klogtui_text(?)", (s,)).fetchone()[0] for s in stored + again]
     conn.close()
-    assert len(dicts) == TRAININGS == 2
+    assert len(dicts) == len(_SMALL_PLAN)
     assert texts == first + later + later[:500] + later[:500]
 
-    # The lines compressed with the second dictionary are smaller than with the first.
+    # The lines compressed with the last dictionary are smaller than with the first.
     def size(s: str | bytes) -> int:
         return len(s) if isinstance(s, bytes) else len(s.encode())
 
     by_first = sum(size(s) for s in stored[300 : 300 + 500])
-    by_second = sum(size(s) for s in stored[-500:])
-    assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[1]}
-    assert by_second < by_first
+    by_last = sum(size(s) for s in stored[-500:])
+    assert {s[0] for s in stored[300 : 300 + 500] if isinstance(s, bytes)} == {dicts[0]}
+    assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[-1]}
+    assert by_last < by_first
     assert again == stored[-500:]
 
 
@@ -346,3 +353,39 @@ def test_fields_are_stored_compressed_and_read_back_exactly(tmp_path: Path) -> N
     assert {ln.message: ln.fields for ln in scanned} == want
     assert sorted(ln.message for ln in by_field) == sorted(lines[3::7])
     assert dict(values[0]) == {f"user{u}": len(lines[u::7]) for u in range(7)}
+
+
+def _fields_stored(db: Path, fields_training: Training) -> tuple[list[str | bytes | None], int]:
+    """The fields of 1,200 logfmt lines as an encoder with this fields plan stores them
+    (after the messages' dictionary, trained on those lines), and the bytes the last
+    400 take."""
+    Store.open(db)
+    conn = connect(db)
+    encoder = TextEncoder(conn, _SMALL_PLAN[:1], fields_training)
+    records = [
+        _record(i, f'level=warn msg="slow query {i}" ms={i % 50} user=user{i % 7} path=/o/{i}')
+        for i in range(1_200)
+    ]
+    encoder.encode(conn, [r.message for r in records])  # the messages' dictionary
+    fields = [r.fields for r in records]
+    stored: list[str | bytes | None] = []
+    for start in range(0, len(fields), 400):
+        stored += encoder.encode_fields(conn, fields[start : start + 400])
+    texts = [conn.execute("SELECT klogtui_text(?)", (s,)).fetchone()[0] for s in stored]
+    again = TextEncoder(conn, _SMALL_PLAN[:1], fields_training).encode_fields(conn, fields[-400:])
+    conn.close()
+    assert texts == fields and all(fields)
+    assert again == stored[-400:]  # a restart goes on with the same dictionary
+    return stored, sum(len(s) for s in stored[-400:] if s is not None)
+
+
+def test_fields_get_a_dictionary_of_their_own(tmp_path: Path) -> None:
+    own, own_bytes = _fields_stored(tmp_path / "own.db", Training(300, 1))
+    shared, shared_bytes = _fields_stored(tmp_path / "shared.db", Training(10**9, 1))
+    conn = sqlite3.connect(tmp_path / "own.db")
+    dicts = [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
+    conn.close()
+    assert len(dicts) == 2  # the messages' and the fields'
+    assert {s[0] for s in own[-400:] if isinstance(s, bytes)} == {dicts[1]}
+    assert {s[0] for s in shared[-400:] if isinstance(s, bytes)} <= {dicts[0]}
+    assert own_bytes * 3 < shared_bytes * 2
