@@ -324,7 +324,11 @@ def _start(
     if alerts is not None:
         on_commit = _also_wake(alerts, on_commit)
     writer = store.start_writer(
-        on_commit=on_commit, on_error=on_error, retention=opts.retention, on_notice=on_notice
+        on_commit=on_commit,
+        on_error=on_error,
+        retention=opts.retention,
+        on_notice=on_notice,
+        compact_before_close=opts.once,
     )
     collectors: list[Collector] = []
     try:

@@ -31,7 +31,16 @@ from klogtui.formats.ansi import strip_ansi
 from klogtui.store import text_keys
 from klogtui.store.text_codec import message_sql
 
-__all__ = ["MIN_MAX_BYTES", "Pruner", "Retention", "parse_size", "truncate_wal"]
+__all__ = [
+    "MIN_MAX_BYTES",
+    "Pruner",
+    "Retention",
+    "bound_wal",
+    "give_back",
+    "merge_step",
+    "parse_size",
+    "truncate_wal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -322,9 +331,9 @@ class Pruner:
             self.phase = Phase.MEASURE if size_over and not self._clean else Phase.DROP
             self._cutoff = None
             return True
-        _bound_wal(conn)
+        bound_wal(conn)
         if self.phase is Phase.MEASURE:
-            if not _merge_step(conn):
+            if not merge_step(conn):
                 self._clean = True
                 self.phase = Phase.DROP
             return True
@@ -350,10 +359,10 @@ class Pruner:
             return True
         # RECLAIM
         if not self._clean:
-            if _merge_step(conn):
+            if merge_step(conn):
                 return True
             self._clean = True
-        _give_back(conn)
+        give_back(conn)
         self._cutoff = None
         self.phase = Phase.IDLE
         if self._dropped and time.monotonic() >= self._next_report:
@@ -372,7 +381,7 @@ class Pruner:
         self._on_notice(text)
 
 
-def _merge_step(conn: sqlite3.Connection) -> bool:
+def merge_step(conn: sqlite3.Connection) -> bool:
     """Merge a few hundred pages of the FTS index's segments towards one, which drops
     the delete markers; False once there was nothing left to merge."""
     structure = "SELECT block FROM lines_fts_data WHERE id = ?"
@@ -385,7 +394,7 @@ def _merge_step(conn: sqlite3.Connection) -> bool:
     return bool(before != after)
 
 
-def _bound_wal(conn: sqlite3.Connection) -> None:
+def bound_wal(conn: sqlite3.Connection) -> None:
     """Truncate the WAL once it passed _WAL_BOUND_BYTES (see there)."""
     frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     if frames * conn.execute("PRAGMA page_size").fetchone()[0] > _WAL_BOUND_BYTES:
@@ -404,7 +413,7 @@ def truncate_wal(conn: sqlite3.Connection) -> None:
 _VACUUM_CHUNK_PAGES = 512  # 2 MiB of WAL per step with 4 KiB pages
 
 
-def _give_back(conn: sqlite3.Connection) -> None:
+def give_back(conn: sqlite3.Connection) -> None:
     """Return free pages to the file system and shrink the WAL, so the size a user
     sees on disk follows the limit."""
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
@@ -415,7 +424,7 @@ def _give_back(conn: sqlite3.Connection) -> None:
     while free and conn.execute("PRAGMA auto_vacuum").fetchone()[0]:
         # execute() steps a row-less PRAGMA once (one page); a script runs it to the end.
         conn.executescript(f"PRAGMA incremental_vacuum({_VACUUM_CHUNK_PAGES});")
-        _bound_wal(conn)
+        bound_wal(conn)
         left = conn.execute("PRAGMA freelist_count").fetchone()[0]
         if left >= free:
             break  # nothing more to give back

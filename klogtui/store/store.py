@@ -50,6 +50,7 @@ class Store:
         on_error: Callable[[WriteError], None] | None = None,
         retention: Retention | None = None,
         on_notice: Callable[[str], None] | None = None,
+        compact_before_close: bool = False,
     ) -> Writer:
         """Start the store's single writer thread (see Writer for the arguments)."""
         return Writer(
@@ -59,6 +60,7 @@ class Store:
             retention=retention,
             on_notice=on_notice,
             check_first=self._unchecked,
+            compact_before_close=compact_before_close,
         )
 
     def reader(self) -> Reader:

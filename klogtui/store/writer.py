@@ -20,6 +20,7 @@ from pathlib import Path
 from klogtui.errors import StoreError
 from klogtui.model import Batch
 from klogtui.store import commit_log
+from klogtui.store.index_compaction import IndexCompaction
 from klogtui.store.integrity import check_integrity
 from klogtui.store.retention import Pruner, Retention, truncate_wal
 from klogtui.store.rows import BatchRows
@@ -37,6 +38,12 @@ _IDLE_S = 1.0
 # full ingest transaction, so neither starves the other.
 _RETENTION_SLICE_S = 0.3
 _RETENTION_FINISH_S = 60.0
+# The text index is merged into one segment once this many lines were committed and the
+# queue is found empty (a backfill is over) or the writer closes (index_compaction.py);
+# in slices this long between transactions meanwhile.
+_COMPACT_AFTER_LINES = 100_000
+_COMPACT_SLICE_S = 0.1
+_COMPACT_FINISH_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,8 @@ class Writer:
         retention: limits enforced between transactions, a small batch at a time.
         check_first: run the store's integrity check on the writer thread before the
             first write (a store opened with check=False); damage stops the writer.
+        compact_before_close: close() waits for the text index's compaction if it is
+            due (`collect --once`); otherwise one under way is left where it is.
     """
 
     def __init__(
@@ -93,9 +102,11 @@ class Writer:
         retention: Retention | None = None,
         on_notice: Callable[[str], None] | None = None,
         check_first: bool = False,
+        compact_before_close: bool = False,
     ) -> None:
         self._path = path
         self._check_first = check_first
+        self._compact_before_close = compact_before_close
         self._queue: queue.Queue[object] = queue.Queue()
         self._max_pending = max_pending_lines
         self._pending = 0  # lines submitted and not yet committed
@@ -105,6 +116,7 @@ class Writer:
         self._on_error = on_error
         self._last_slot: dict[int, tuple[int, int]] = {}  # source id -> (bucket, counter)
         self._total = 0
+        self._compaction = IndexCompaction(_COMPACT_AFTER_LINES)
         self._closed = False
         self.error: WriteError | None = None  # the latest unresolved failure, if any
         self.failure: BaseException | None = None  # what stopped the writer thread
@@ -222,11 +234,15 @@ class Writer:
             if self._pruner is not None:
                 wait = self._pruner.next_check - time.monotonic()
                 wait = max(0.0, min(_IDLE_S, wait))
+            if self._compaction.merging:
+                wait = 0.0
             try:
                 item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
             except queue.Empty:
                 self._check_files()
                 self._enforce_retention(after_commit=False)
+                self._compaction.quiet(self._total)
+                self._compaction.work(self._conn, _COMPACT_SLICE_S)
                 continue
             batches: list[Batch] = []
             markers: list[_Flush] = []
@@ -257,8 +273,11 @@ class Writer:
                 if self._pruner is not None:
                     # `collect --once` ends within the limits it was given.
                     self._pruner.finish(self._conn, _RETENTION_FINISH_S)
+                if self._compact_before_close:
+                    self._compaction.finish(self._conn, self._total, _COMPACT_FINISH_S)
                 break
             self._enforce_retention(after_commit=bool(batches))
+            self._compaction.work(self._conn, _COMPACT_SLICE_S)
 
     def _enforce_retention(self, after_commit: bool) -> None:
         """A slice of retention work: limits are checked after every commit (so a fast
