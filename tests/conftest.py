@@ -25,17 +25,29 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 2 * len(os.sched_getaffinity(0))
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No test reads or writes the real user's data dir or kubeconfig."""
-    home = tmp_path_factory.mktemp("home")
+def _isolate_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the real user's data dir or kubeconfig."""
+    _isolate_home(monkeypatch, tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same for a module-scoped fixture (set up before any test's own): processes it
+    starts, which a module's tests share, see a home of their own too."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate_home(monkeypatch, tmp_path_factory.mktemp("home"))
+        yield
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,27 @@ def _fill(node: ApiNode) -> None:
     node.container("data", "db-0").append(lines(range(4000, 6000)))
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[ApiNode]:
-    n = ApiNode(tmp_path / "node")
+@contextmanager
+def _filled_node(root: Path) -> Iterator[ApiNode]:
+    n = ApiNode(root)
     _fill(n)
     with n:
         n.wait_ready()
+        yield n
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[ApiNode]:
+    """A node of its own, for a test that writes lines."""
+    with _filled_node(tmp_path / "node") as n:
+        yield n
+
+
+@pytest.fixture(scope="module")
+def read_node(tmp_path_factory: pytest.TempPathFactory, module_home: None) -> Iterator[ApiNode]:
+    """One node shared by the tests that only read it (its start and ingest are most of
+    such a test's time)."""
+    with _filled_node(tmp_path_factory.mktemp("node")) as n:
         yield n
 
 
@@ -64,12 +80,12 @@ def _in_store(node: ApiNode) -> int:
         conn.close()
 
 
-def test_pages_backwards_and_forwards_give_every_line_once_in_order(node: ApiNode) -> None:
+def test_pages_backwards_and_forwards_give_every_line_once_in_order(read_node: ApiNode) -> None:
     back: list[dict[str, object]] = []
     before = None
     while True:
         params = {"limit": 700} | ({} if before is None else {"before": before})
-        page = node.get("/api/v1/lines", params).lines()
+        page = read_node.get("/api/v1/lines", params).lines()
         if not page:
             break
         back = page + back
@@ -81,7 +97,7 @@ def test_pages_backwards_and_forwards_give_every_line_once_in_order(node: ApiNod
     after = "0"  # from the oldest
     while True:
         params = {"limit": 999, "after": after}
-        page = node.get("/api/v1/lines", params).lines()
+        page = read_node.get("/api/v1/lines", params).lines()
         if not page:
             break
         fwd += page
@@ -89,10 +105,10 @@ def test_pages_backwards_and_forwards_give_every_line_once_in_order(node: ApiNod
     assert fwd == back
 
 
-def test_a_line_is_what_klogtui_query_prints_plus_its_cursor(node: ApiNode) -> None:
-    api = node.get("/api/v1/lines", {"q": "ns=data", "limit": 3}).lines()
+def test_a_line_is_what_klogtui_query_prints_plus_its_cursor(read_node: ApiNode) -> None:
+    api = read_node.get("/api/v1/lines", {"q": "ns=data", "limit": 3}).lines()
     printed = subprocess.run(
-        [sys.executable, "-m", "klogtui", "query", "--db", str(node.db), "-o", "jsonl"]
+        [sys.executable, "-m", "klogtui", "query", "--db", str(read_node.db), "-o", "jsonl"]
         + ["--limit", "3", "ns=data"],
         capture_output=True,
         text=True,
@@ -105,8 +121,8 @@ def test_a_line_is_what_klogtui_query_prints_plus_its_cursor(node: ApiNode) -> N
     assert [seq_of(x["message"]) for x in api] == [5997, 5998, 5999]
 
 
-def test_a_huge_limit_is_cut_to_the_maximum_and_says_so(node: ApiNode) -> None:
-    reply = node.get("/api/v1/lines", {"limit": 10**30})
+def test_a_huge_limit_is_cut_to_the_maximum_and_says_so(read_node: ApiNode) -> None:
+    reply = read_node.get("/api/v1/lines", {"limit": 10**30})
     assert reply.status == 200
     assert reply.headers["x-klogtui-limit"] == "5000"
     assert [seq_of(x["message"]) for x in reply.lines()] == list(range(1000, 6000))
@@ -115,29 +131,29 @@ def test_a_huge_limit_is_cut_to_the_maximum_and_says_so(node: ApiNode) -> None:
 @pytest.mark.parametrize(
     ("q", "column"), [("ns=shop level=bogus", 14), ("pod=~(", 5), ("since:xyz", 6)]
 )
-def test_a_bad_query_is_400_with_its_column(node: ApiNode, q: str, column: int) -> None:
+def test_a_bad_query_is_400_with_its_column(read_node: ApiNode, q: str, column: int) -> None:
     for path in ("/api/v1/lines", "/api/v1/facets", "/api/v1/histogram", "/api/v1/tail"):
-        reply = node.get(path, {"q": q})
+        reply = read_node.get(path, {"q": q})
         assert reply.status == 400, path
         body = reply.json()
         assert body["column"] == column and body["error"], body
 
 
-def test_bad_parameters_are_400_with_a_message(node: ApiNode) -> None:
+def test_bad_parameters_are_400_with_a_message(read_node: ApiNode) -> None:
     for params in ({"limit": "ten"}, {"before": "1", "after": "2"}, {"limit": "-1"}):
-        reply = node.get("/api/v1/lines", params)
+        reply = read_node.get("/api/v1/lines", params)
         assert reply.status == 400 and reply.json()["error"], params
-    assert node.get("/api/v1/histogram", {"buckets": 0}).status == 400
-    assert node.get("/api/v1/facets", {"field": "colour"}).status == 400
-    assert node.get("/api/v1/nothing").status == 404
+    assert read_node.get("/api/v1/histogram", {"buckets": 0}).status == 400
+    assert read_node.get("/api/v1/facets", {"field": "colour"}).status == 400
+    assert read_node.get("/api/v1/nothing").status == 404
 
 
-def test_facets_histogram_and_sources_count_what_is_stored(node: ApiNode) -> None:
-    facets = node.get("/api/v1/facets", {"q": "", "field": "namespace"}).json()
+def test_facets_histogram_and_sources_count_what_is_stored(read_node: ApiNode) -> None:
+    facets = read_node.get("/api/v1/facets", {"q": "", "field": "namespace"}).json()
     assert facets == {"facets": {"namespace": [["shop", 4000], ["data", 2000]]}, "exact": True}
-    hist = node.get("/api/v1/histogram", {"q": "ns=data", "buckets": 4}).json()
+    hist = read_node.get("/api/v1/histogram", {"q": "ns=data", "buckets": 4}).json()
     assert sum(b["total"] for b in hist["buckets"]) == 2000 and len(hist["buckets"]) == 4
-    sources = node.get("/api/v1/sources").json()["sources"]
+    sources = read_node.get("/api/v1/sources").json()["sources"]
     assert sorted((s["namespace"], s["pod"], s["lines"]) for s in sources) == [
         ("data", "db-0", 2000),
         ("shop", "web-1", 4000),
@@ -282,8 +298,8 @@ def test_a_catastrophic_regex_costs_its_budget_and_no_more(tmp_path: Path) -> No
         assert n.get("/api/v1/lines", {"limit": 1}).status == 200
 
 
-def test_promtool_accepts_the_metrics(node: ApiNode) -> None:
-    reply = node.get("/metrics")
+def test_promtool_accepts_the_metrics(read_node: ApiNode) -> None:
+    reply = read_node.get("/metrics")
     assert reply.status == 200 and reply.headers["content-type"].startswith("text/plain")
     text = reply.body.decode()
     assert 'klogtui_events_ingested_total{source="shop/web-1/app#0"} 4000.0' in text
@@ -309,7 +325,9 @@ def test_a_port_beyond_loopback_without_api_access_is_refused(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
-def test_kubectl_reads_the_api_through_the_doubles_pod_proxy(node: ApiNode, tmp_path: Path) -> None:
+def test_kubectl_reads_the_api_through_the_doubles_pod_proxy(
+    read_node: ApiNode, tmp_path: Path
+) -> None:
     with KubeDouble(FakeCluster(), tls=True) as double:
         double.cluster.pod_hosts[("klogtui", "collector-a")] = "127.0.0.1"
         kubeconfig = double.kubeconfig(tmp_path / "config")
@@ -317,7 +335,7 @@ def test_kubectl_reads_the_api_through_the_doubles_pod_proxy(node: ApiNode, tmp_
             ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache")]
             + ["get", "--raw"]
             + [
-                f"/api/v1/namespaces/klogtui/pods/collector-a:{node.port}/proxy/api/v1/lines"
+                f"/api/v1/namespaces/klogtui/pods/collector-a:{read_node.port}/proxy/api/v1/lines"
                 "?q=ns%3Ddata&limit=2"
             ],
             capture_output=True,

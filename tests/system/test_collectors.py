@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from tests.helpers_files import seq_of
 from tests.kube_double import FakeCluster, KubeDouble
 
 
-@pytest.fixture
-def double() -> Iterator[KubeDouble]:
+@contextmanager
+def _users_double() -> Iterator[KubeDouble]:
     cluster = FakeCluster(token="collector-token")
     users = cluster.users
     users.add("alice", "alice-token", logs_in=("shop",), proxy_in=(NS,))
@@ -27,14 +28,34 @@ def double() -> Iterator[KubeDouble]:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, double: KubeDouble) -> Iterator[Cluster]:
+def double() -> Iterator[KubeDouble]:
+    with _users_double() as d:
+        yield d
+
+
+def _three_nodes(root: Path, double: KubeDouble) -> Cluster:
     """Three nodes; each holds every third line of shop/web and of data/db (the seqs
     are the lines' timestamps, so the merged timeline interleaves all three)."""
-    c = Cluster(tmp_path, double, 3)
+    c = Cluster(root, double, 3)
     for i in range(3):
         c.write(i, f"shop/web-{i}", range(i, 900, 3))
         c.write(i, f"data/db-{i}", range(1000 + i, 1300, 3))
-    with c:
+    return c
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, double: KubeDouble) -> Iterator[Cluster]:
+    """The three nodes, fresh for a test that changes them (stops one, adds a pod,
+    writes lines)."""
+    with _three_nodes(tmp_path, double) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def read_nodes(tmp_path_factory: pytest.TempPathFactory, module_home: None) -> Iterator[Cluster]:
+    """The same three nodes shared by the tests that only read them: starting three
+    collectors and their ingest is most of such a test's time."""
+    with _users_double() as d, _three_nodes(tmp_path_factory.mktemp("nodes"), d) as c:
         yield c
 
 
@@ -44,12 +65,12 @@ def _query(c: Cluster, user: str, token: str | None, *args: str):  # type: ignor
     )
 
 
-def test_three_nodes_print_one_timeline_each_line_once_in_order(nodes: Cluster) -> None:
-    done = _query(nodes, "root", "root-token", "-o", "jsonl", "--limit", "0")
+def test_three_nodes_print_one_timeline_each_line_once_in_order(read_nodes: Cluster) -> None:
+    done = _query(read_nodes, "root", "root-token", "-o", "jsonl", "--limit", "0")
     assert done.returncode == 0, done.stderr
     printed = done.stdout.splitlines()
     # Exactly the union of the three stores read locally, in time order.
-    assert printed == nodes.local_jsonl()
+    assert printed == read_nodes.local_jsonl()
     seqs = [seq_of(json.loads(x)["message"]) for x in printed]
     assert seqs == [*range(900), *range(1000, 1300)]
     assert {json.loads(x)["pod"] for x in printed} == {
@@ -58,8 +79,8 @@ def test_three_nodes_print_one_timeline_each_line_once_in_order(nodes: Cluster) 
     }
 
 
-def test_the_newest_n_are_the_newest_of_the_whole_cluster(nodes: Cluster) -> None:
-    done = _query(nodes, "root", "root-token", "--limit", "7", "ns=shop")
+def test_the_newest_n_are_the_newest_of_the_whole_cluster(read_nodes: Cluster) -> None:
+    done = _query(read_nodes, "root", "root-token", "--limit", "7", "ns=shop")
     assert done.returncode == 0, done.stderr
     assert [seq_of(x) for x in done.stdout.splitlines()] == list(range(893, 900))
     assert all(" shop/web-" in x for x in done.stdout.splitlines())
@@ -92,30 +113,30 @@ def test_a_collector_pod_not_ready_is_named_as_missing(nodes: Cluster, double: K
     assert len(done.stdout.splitlines()) == 900
 
 
-def test_each_user_sees_only_the_namespaces_they_may_read(nodes: Cluster) -> None:
-    alice = _query(nodes, "alice", "alice-token", "--limit", "0")
-    bob = _query(nodes, "bob", "bob-token", "--limit", "0")
+def test_each_user_sees_only_the_namespaces_they_may_read(read_nodes: Cluster) -> None:
+    alice = _query(read_nodes, "alice", "alice-token", "--limit", "0")
+    bob = _query(read_nodes, "bob", "bob-token", "--limit", "0")
     assert alice.returncode == 0 and bob.returncode == 0, (alice.stderr, bob.stderr)
     assert [seq_of(x) for x in alice.stdout.splitlines()] == list(range(900))
     assert [seq_of(x) for x in bob.stdout.splitlines()] == list(range(1000, 1300))
     # Naming another namespace is refused, not answered with nothing.
-    denied = _query(nodes, "alice", "alice-token", "ns=data")
+    denied = _query(read_nodes, "alice", "alice-token", "ns=data")
     assert denied.returncode == 1 and "namespace 'data'" in denied.stderr
     assert denied.stdout == ""
 
 
-def test_without_pods_proxy_the_message_names_the_permission(nodes: Cluster) -> None:
-    done = _query(nodes, "carol", "carol-token", "--limit", "0")
+def test_without_pods_proxy_the_message_names_the_permission(read_nodes: Cluster) -> None:
+    done = _query(read_nodes, "carol", "carol-token", "--limit", "0")
     assert done.returncode == 1 and done.stdout == ""
     assert "pods/proxy" in done.stderr and "klogtui-reader" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_without_a_token_nothing_is_read_and_the_user_is_told_why(nodes: Cluster) -> None:
-    done = _query(nodes, "dave", None, "--limit", "0")
+def test_without_a_token_nothing_is_read_and_the_user_is_told_why(read_nodes: Cluster) -> None:
+    done = _query(read_nodes, "dave", None, "--limit", "0")
     assert done.returncode == 1 and done.stdout == ""
     assert "kubectl create token" in done.stderr and "Traceback" not in done.stderr
-    forged = _query(nodes, "eve", "forged-token", "--limit", "0")
+    forged = _query(read_nodes, "eve", "forged-token", "--limit", "0")
     assert forged.returncode == 1 and forged.stdout == ""
     assert "Traceback" not in forged.stderr
 
