@@ -6,8 +6,6 @@ import re
 from enum import Enum
 from typing import NamedTuple
 
-import regex
-
 from klogtui.errors import QueryError
 from klogtui.query.ast import EventField, Field, Node, Text, TimeBound, negatable_at
 from klogtui.query.keys import (
@@ -243,6 +241,8 @@ class Lexer:
                 op_col,
             )
         elif op in ("=~", "!~"):
+            import regex  # imported by the first regex (see klogtui.regex_budget)
+
             try:
                 compile_pattern(value, domain is not None)
             except (regex.error, OverflowError, RecursionError, ValueError) as e:

@@ -5,9 +5,9 @@ evaluated here on the stored sources and become a set of source ids; text terms 
 FTS5 MATCH (on a store whose index keeps no positions, a phrase's tokens, the phrase then
 checked on the candidate lines' text: klogtui.store.text_terms); stream, level and time
 bounds become conditions on the line's columns, `.field` conditions conditions on its
-fields (klogtui.store.field_sql). A query's regexes and
-globs get one second of matching in all (regex_budget), past which it fails with a
-message instead of hanging.
+fields (klogtui.store.field_sql). A query's regexes get one second of matching in all
+(regex_budget), past which it fails with a message instead of hanging; globs are
+matched without a regex, and nothing backtracks.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeAlias
-
-import regex
 
 from klogtui import regex_budget
 from klogtui.errors import QueryError
@@ -174,19 +172,41 @@ def _fts_and_not(pos: list[str], neg: list[str]) -> str:
     return expr
 
 
-def _glob(value: str) -> str:
-    return "(?s:" + ".*".join(regex.escape(part) for part in value.split("*")) + ")"
+def _glob_test(glob: str, ignore_case: bool) -> Callable[[str], bool]:
+    """A test: whether a whole string matches glob (`*`: any characters, newlines too).
+
+    Without a regex: each part between stars is found left to right after the one
+    before, the first at the start and the last at the end. Nothing backtracks (a regex
+    does on `*a*a*b`), and `klogtui query pod=web-*` is spared the regex module's import.
+    """
+
+    def fold(s: str) -> str:
+        return s.casefold() if ignore_case else s
+
+    first, *middle, last = (fold(part) for part in glob.split("*"))
+    least = len(first) + len(last)
+
+    def test(s: str) -> bool:
+        s = fold(s)
+        if len(s) < least or not s.startswith(first) or not s.endswith(last):
+            return False
+        at, end = len(first), len(s) - len(last)
+        for part in middle:
+            at = s.find(part, at, end)
+            if at < 0:
+                return False
+            at += len(part)
+        return True
+
+    return test
 
 
 def matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[[str], bool]:
-    """The positive form (= or =~) of op as a test on strings, within budget.
-
-    A glob is a regex too (`*a*a*b` backtracks), so both share the query's budget.
-    """
+    """The positive form (= or =~) of op as a test on strings; a regex within budget."""
     if op in ("=~", "!~"):
         return searcher(compile_pattern(value, ignore_case), budget)
     if "*" in value:
-        return searcher(compile_pattern(_glob(value), ignore_case), budget, full=True)
+        return _glob_test(value, ignore_case)
     if ignore_case:
         folded = value.casefold()
         return lambda s: s.casefold() == folded
@@ -401,7 +421,7 @@ def compile_query(
         `now_ns`: compile again when either should change.
 
     Raises:
-        QueryError: its regexes and globs ran past regex_budget.REGEX_BUDGET_S.
+        QueryError: its regexes ran past regex_budget.REGEX_BUDGET_S.
     """
     if q is None:
         return _EMPTY
