@@ -21,7 +21,6 @@ from klogtui.query.keys import (
     Op,
     TimeKind,
 )
-from klogtui.query.times import parse_time
 from klogtui.regex_budget import compile_pattern
 
 __all__ = ["MAX_DEPTH", "Kind", "Lexer", "Token", "lexes_to"]
@@ -150,6 +149,10 @@ class Lexer:
             if (kind := _TIME_KINDS.get(low)) is not None:
                 if op_end == k_end and k_end < n and text[k_end] == ":":
                     value, v_col, end = self.value(k_end + 1, f"{low}:", k_end)
+                    # Imported by the first time bound: its patterns take ~1 ms to
+                    # compile, of each `klogtui query` process.
+                    from klogtui.query.times import parse_time
+
                     try:
                         parse_time(value)
                     except ValueError as e:

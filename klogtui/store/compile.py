@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from klogtui import regex_budget
 from klogtui.errors import QueryError
@@ -22,12 +22,14 @@ from klogtui.model import Source
 from klogtui.query.ast import And, EventField, Field, Node, Not, Or, Query, Text, TimeBound
 from klogtui.query.editing import conjuncts
 from klogtui.query.keys import DOMAINS, LINE_KEYS, NEGATING_OPS, TimeKind, label_name
-from klogtui.query.times import Zone, time_ns
 from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 from klogtui.store.text_codec import MESSAGE
 from klogtui.store.text_terms import MATCH_FUNCTION, encode, has_phrase, tokens
+
+if TYPE_CHECKING:
+    from klogtui.query.times import Zone
 
 __all__ = [
     "CompiledQuery",
@@ -351,6 +353,8 @@ class _Compiler:
         if isinstance(node, Field):  # stream or level: the only non-source fields
             return _ids_in(f"l.{node.key}", _domain_values(node, self.budget))
         if isinstance(node, TimeBound):
+            from klogtui.query.times import time_ns  # see _compile
+
             ts = time_ns(node.text, self.now_ns, self.zone)
             exact = _past_ids_pred(node.kind, ts)
             if node.kind == "until" and exact:
@@ -444,6 +448,10 @@ def _compile(
     max_id: int | None = None
     for c in conjuncts(q):
         if isinstance(c, TimeBound):
+            # Imported by the first time bound: its patterns take ~1 ms to compile, of
+            # each `klogtui query` process.
+            from klogtui.query.times import time_ns
+
             ts = time_ns(c.text, now_ns, zone)
             if exact := _past_ids_pred(c.kind, ts):
                 where.append(exact)
