@@ -89,7 +89,8 @@ def _loaded_by_query(db: Path, query: str, listing: Path) -> tuple[str, set[str]
 def test_the_query_command_loads_only_what_it_uses(store: Store, tmp_path: Path) -> None:
     # Every module is import time out of each `klogtui query` process (see BENCHMARKS.md):
     # the regex module alone took ~10 ms of ~85, for a glob that needs no regex; the
-    # time grammar's patterns ~1 ms, for a query without since:/until:.
+    # time grammar's patterns ~1 ms, for a query without since:/until:; shutil (for
+    # argparse's terminal width) ~2 ms.
     web, db = key(pod="web-7d9f"), key(pod="db-0")
     write(
         store,
@@ -101,7 +102,7 @@ def test_the_query_command_loads_only_what_it_uses(store: Store, tmp_path: Path)
     printed, loaded = _loaded_by_query(store.path, "pod=web-*", tmp_path / "modules")
     assert '"message": "serving"' in printed and "ready" not in printed
     never = (
-        *("regex", "signal", "klogtui.query.times"),
+        *("regex", "signal", "shutil", "klogtui.query.times"),
         *("textual", "rich", "kubernetes", "klogtui.ui", "klogtui.collect", "klogtui.alerts"),
     )
     assert not {m for m in loaded if m.startswith(never)}
