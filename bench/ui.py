@@ -232,8 +232,8 @@ async def _child_follow(
 
 def _child(argv: list[str]) -> None:
     # As `klogtui` sets it for the explorer and its collector (cli.py). With Python's
-    # default (700) the follow child made 10-11 full collections in 25 s, ~200 ms each
-    # at load 9-10, each stalling the screen: pauses the app as run does not have.
+    # default (700) the follow child made 10-14 full collections in 25 s, 140-270 ms
+    # each at load 8-11, each stalling the screen: pauses the app as run does not have.
     gc.set_threshold(100_000, 50, 100)
     mode = argv[0]
     if mode == "open":
