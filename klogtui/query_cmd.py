@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 import time
@@ -94,7 +93,10 @@ def run_query(args: argparse.Namespace) -> int:
             printer.write(reader.newest(query, args.limit))
     if args.follow:
         # Until now Ctrl-C ended the process at once (__main__.py); following ends on
-        # KeyboardInterrupt, with exit 0.
+        # KeyboardInterrupt, with exit 0. (`signal` is imported only here: a query
+        # that does not follow does without it.)
+        import signal
+
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)
         try:

@@ -1,4 +1,4 @@
-"""Regex matching under a time budget, for the query language's `=~`, `!~` and globs.
+"""Regex matching under a time budget, for the query language's `=~` and `!~`.
 
 Python's `re` can take exponential time on a pattern such as `(a|a)+$` and holds the GIL
 while it does, so one bad query froze every thread, the TUI's event loop included. The
@@ -6,14 +6,20 @@ while it does, so one bad query froze every thread, the TUI's event loop include
 the GIL while it matches: a bad pattern costs at most its budget and never stalls the
 UI. Each distinct value is matched once per compiled query (names repeat across
 containers and restarts).
+
+`regex` is imported by the first pattern compiled, not with this module: it takes
+~10 ms of CPU to import, a seventh of a `klogtui query` process, and most queries
+have no regex.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 __all__ = ["REGEX_BUDGET_S", "Budget", "BudgetExceeded", "compile_pattern", "searcher"]
 
@@ -57,6 +63,8 @@ def compile_pattern(pattern: str, ignore_case: bool) -> regex.Pattern[str]:
     Raises:
         regex.error, OverflowError, RecursionError, ValueError: the pattern is invalid.
     """
+    import regex
+
     return regex.compile(pattern, regex.VERSION0 | (regex.IGNORECASE if ignore_case else 0))
 
 

@@ -43,8 +43,8 @@ StatefulSet, ... or the bare pod's name), kind (the workload's kind), stream, le
 other key is a pod label (`app=web`; `label.app=web` says the same, and `label.pod=x`
 names a label that shares a name with a key). Values are globs for `=`/`!=` (only `*` is
 special) and Python regexes, searched anywhere in the value, for `=~`/`!~`; a query's
-regexes and globs get one second of matching in all (regex_budget), past which the query
-fails with a message instead of hanging. Names, nodes and labels match case-sensitively;
+regexes get one second of matching in all (regex_budget), past which the query fails
+with a message instead of hanging. Names, nodes and labels match case-sensitively;
 kind (Deployment, StatefulSet, ...), stream (stdout, stderr, raw, combined) and level
 (none, trace, debug, info, warn, error, fatal; aliases warning, err, critical, unknown)
 case-insensitively.

@@ -6,8 +6,6 @@ import re
 from enum import Enum
 from typing import NamedTuple
 
-import regex
-
 from klogtui.errors import QueryError
 from klogtui.query.ast import EventField, Field, Node, Text, TimeBound, negatable_at
 from klogtui.query.keys import (
@@ -23,7 +21,6 @@ from klogtui.query.keys import (
     Op,
     TimeKind,
 )
-from klogtui.query.times import parse_time
 from klogtui.regex_budget import compile_pattern
 
 __all__ = ["MAX_DEPTH", "Kind", "Lexer", "Token", "lexes_to"]
@@ -152,6 +149,10 @@ class Lexer:
             if (kind := _TIME_KINDS.get(low)) is not None:
                 if op_end == k_end and k_end < n and text[k_end] == ":":
                     value, v_col, end = self.value(k_end + 1, f"{low}:", k_end)
+                    # Imported by the first time bound: its patterns take ~1 ms to
+                    # compile, of each `klogtui query` process.
+                    from klogtui.query.times import parse_time
+
                     try:
                         parse_time(value)
                     except ValueError as e:
@@ -243,6 +244,8 @@ class Lexer:
                 op_col,
             )
         elif op in ("=~", "!~"):
+            import regex  # imported by the first regex (see klogtui.regex_budget)
+
             try:
                 compile_pattern(value, domain is not None)
             except (regex.error, OverflowError, RecursionError, ValueError) as e:

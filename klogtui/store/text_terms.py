@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
-
-import regex
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.query.ast import And, Node, Not, Or, Text
@@ -38,7 +37,7 @@ __all__ = [
 MATCH_FUNCTION = "klogtui_text_match"
 
 # unicode61 on ASCII: tokens are runs of letters and digits, folded to lower case.
-_ASCII_TOKEN = regex.compile(r"[a-z0-9]+")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 class _Tokenizer(threading.local):
@@ -129,9 +128,9 @@ def _phrase_test(words: list[str], prefix: bool) -> _Test:
     n = len(head)
     # On ASCII text tokens are runs of [a-z0-9] once lower-cased: adjacent tokens are
     # the words with only other characters between them (one search, not a token list).
-    pattern = regex.compile(
+    pattern = re.compile(
         "(?<![a-z0-9])"
-        + "[^a-z0-9]+".join(regex.escape(w) for w in words)
+        + "[^a-z0-9]+".join(re.escape(w) for w in words)
         + ("" if prefix else "(?![a-z0-9])")
     )
 

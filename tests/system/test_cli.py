@@ -42,6 +42,46 @@ def test_every_command_has_help(command: list[str]) -> None:
         assert option in out
 
 
+def _help_on_a_terminal(columns: int) -> list[str]:
+    """`klogtui query --help` printed on a pseudo-terminal `columns` wide."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "klogtui", "query", "--help"], stdout=slave, env=env
+    )
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    # The usage and the options, as argparse wraps them (descriptions and the epilog
+    # keep their own line breaks).
+    lines = out.decode().splitlines()
+    lines = lines[: lines.index("commands:")]
+    return [line for line in lines if line.startswith(("usage:", " "))]
+
+
+def test_help_fits_the_terminal() -> None:
+    narrow, wide = _help_on_a_terminal(60), _help_on_a_terminal(150)
+    assert narrow[0].startswith("usage: klogtui query")
+    assert max(map(len, narrow)) <= 60
+    assert 80 < max(map(len, wide)) <= 150  # wider than a width it did not ask for
+    assert len(wide) < len(narrow)
+
+
 def test_version() -> None:
     assert klogtui("--version", check=True).stdout.startswith("klogtui ")
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import klogtui
+from klogtui.model import Batch, SourceInfo
+from klogtui.store import Store
+from tests.store_helpers import SEC, T0, key, rec, write
 
 HEADLESS = sorted(
     m.name
@@ -67,3 +71,41 @@ def test_the_local_explorer_starts_without_the_kubernetes_client() -> None:
     # first screen; only remote mode and API-backed collection need it.
     loaded = _loaded_after_import("klogtui.ui.app")
     assert "kubernetes" not in loaded
+
+
+def _loaded_by_query(db: Path, query: str, listing: Path) -> tuple[str, set[str]]:
+    """What `klogtui query QUERY --db db` printed, and the modules it had loaded."""
+    code = (
+        "import sys; from klogtui.cli import main; rc = main(sys.argv[2:]); "
+        "open(sys.argv[1], 'w').write('\\n'.join(sys.modules)); sys.exit(rc)"
+    )
+    argv = [str(listing), "query", query, "--db", str(db), "-o", "jsonl"]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+    )
+    return out.stdout, set(listing.read_text().split())
+
+
+def test_the_query_command_loads_only_what_it_uses(store: Store, tmp_path: Path) -> None:
+    # Every module is import time out of each `klogtui query` process (see BENCHMARKS.md):
+    # the regex module alone took ~10 ms of ~85, for a glob that needs no regex; the
+    # time grammar's patterns ~1 ms, for a query without since:/until:; shutil (for
+    # argparse's terminal width) ~2 ms.
+    web, db = key(pod="web-7d9f"), key(pod="db-0")
+    write(
+        store,
+        Batch(
+            [rec(T0, "serving", web), rec(T0 + SEC, "ready", db)],
+            sources=[SourceInfo(web), SourceInfo(db)],
+        ),
+    )
+    printed, loaded = _loaded_by_query(store.path, "pod=web-*", tmp_path / "modules")
+    assert '"message": "serving"' in printed and "ready" not in printed
+    never = (
+        *("regex", "signal", "shutil", "klogtui.query.times"),
+        *("textual", "rich", "kubernetes", "klogtui.ui", "klogtui.collect", "klogtui.alerts"),
+    )
+    assert not {m for m in loaded if m.startswith(never)}
+    # A regex brings it in when the query has one.
+    printed, loaded = _loaded_by_query(store.path, "pod=~^web", tmp_path / "modules")
+    assert '"message": "serving"' in printed and "regex" in loaded

@@ -20,8 +20,14 @@ from klogtui.query.editing import with_field, without_field
 from klogtui.query.keys import label_name
 from klogtui.query.parser import parse
 from klogtui.query.times import parse_duration_ns
+from klogtui.regex_budget import Budget
 from klogtui.store import text_codec, text_keys, text_terms
-from klogtui.store.compile import CompiledQuery, compile_query, compile_source_predicate
+from klogtui.store.compile import (
+    CompiledQuery,
+    compile_query,
+    compile_source_predicate,
+    matcher,
+)
 from klogtui.store.ids import SLOT_BITS, id_for_ts
 from klogtui.store.text_codec import MESSAGE
 from klogtui.store.text_terms import MATCH_FUNCTION
@@ -560,6 +566,32 @@ def test_source_predicate_for_the_ui() -> None:
     assert compile_source_predicate(parse("timeout level=error")) is None
     assert compile_source_predicate(parse("pod=a OR timeout")) is None
     assert compile_source_predicate(None) is None
+
+
+def _glob_as_regex(glob: str) -> re.Pattern[str]:
+    """What a glob meant when it was matched as a regex: only `*` special, whole value."""
+    return re.compile("(?s:" + ".*".join(re.escape(p) for p in glob.split("*")) + ")")
+
+
+@given(
+    st.lists(st.text("ab-*\n", max_size=4), min_size=2, max_size=5).map("*".join),
+    st.text("ab-\n", max_size=12),
+)
+@example("ab*ba", "aba")  # the start and the end may not share a character
+@example("a*a*a", "aa")
+@example("*", "")
+def test_globs_match_the_names_their_regex_matched(glob: str, name: str) -> None:
+    expected = _glob_as_regex(glob).fullmatch(name) is not None
+    assert matcher("=", glob, False, Budget(1.0))(name) == expected
+
+
+def test_a_backtracking_glob_spends_no_regex_budget() -> None:
+    # As a regex, `*a*a*a*a*b` against 40 a's backtracks; the budget is already spent,
+    # so anything that still needed a regex would fail the query.
+    spent = Budget(0.0)
+    assert not matcher("=", "*a*a*a*a*b", False, spent)("a" * 40)
+    assert matcher("=", "*a*a*a*a*b", False, spent)("a" * 40 + "b")
+    assert matcher("=", "DEPLOY*", True, spent)("Deployment")  # kind= folds case
 
 
 def test_parse_duration_ns() -> None:

@@ -355,3 +355,33 @@ def test_newer_schema_is_refused(store: Store) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer klogtui"):
         Store.open(store.path)
+
+
+def test_the_walk_per_source_pages_as_a_scan_of_every_line_would(tmp_path: Path) -> None:
+    """A query on a small share of the sources walks each one's index and merges the
+    walks: its pages, newest, older and from the start, with and without a condition on
+    the line, hold the lines a scan of every line would select, in order."""
+    store = Store.open(tmp_path / "store.db")
+    sources = [key(pod=f"web-{i}") for i in range(3)] + [key(pod=f"db-{i}") for i in range(17)]
+    records = [
+        # 20 µs apart: ids (10 µs buckets) follow the records' order.
+        rec(T0 + i * 20_000, f"line {i}", sources[i % 20], level=Level.ERROR * (i % 3 == 0))
+        for i in range(4_000)
+    ]
+    write(store, Batch(records, sources=[SourceInfo(s) for s in sources]))
+    reader = store.reader()
+    try:
+        for text, wanted in [
+            ("pod=web-*", lambda r: r.source.pod.startswith("web-")),
+            ("pod=web-* level=error", lambda r: r.source.pod.startswith("web-") and r.level),
+            ("pod=web-1", lambda r: r.source.pod == "web-1"),
+        ]:
+            want = [r.message for r in records if wanted(r)]
+            newest = reader.newest(text, 50)
+            older = reader.window_before(text, newest[0].id, 50)
+            first = reader.window_after(text, None, 50)
+            assert [ln.message for ln in newest] == want[-50:], text
+            assert [ln.message for ln in older] == want[-100:-50], text
+            assert [ln.message for ln in first] == want[:50], text
+    finally:
+        reader.close()
