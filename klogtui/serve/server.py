@@ -44,7 +44,7 @@ from klogtui.serve.routes import (
     query_error,
     scoped_query,
 )
-from klogtui.serve.tail import CommitSignal, follow
+from klogtui.serve.tail import CommitSignal, follow, start
 from klogtui.store import CommitInfo
 from klogtui.store.compile import CompiledQuery
 from klogtui.store.reader import Reader
@@ -227,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
                         raise _Refusal(_error(403, str(e))) from None
                     except TimedOut:
                         raise _Refusal(_error(503, "the query ran past its time limit")) from None
+                    begin = start(reader, api.signal)
                     self.send_response(200)
                     self.send_header("Content-Type", NDJSON)
                     self.send_header("Transfer-Encoding", "chunked")
@@ -245,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
                     # The caller lost access, the store broke, a read ran too long: the
                     # stream ends (its status is sent already).
                     with contextlib.suppress(_Refusal, TimedOut, KlogError, sqlite3.Error):
-                        follow(reader, query, api.signal, write, self._client_gone)
+                        follow(reader, query, api.signal, write, self._client_gone, begin)
                     with contextlib.suppress(OSError):
                         self.wfile.write(b"0\r\n\r\n")
                 finally:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from klogtui.export import Printer
 from klogtui.store.compile import CompiledQuery
 from klogtui.store.reader import Reader
 
-__all__ = ["CommitSignal", "follow"]
+__all__ = ["CommitSignal", "Start", "follow", "start"]
 
 
 class CommitSignal:
@@ -50,25 +51,40 @@ class CommitSignal:
             return None if self._closed else self._generation
 
 
+class Start(NamedTuple):
+    """Where a tail starts: what it has seen of the signal and of the commit log."""
+
+    generation: int
+    seq: int
+
+
+def start(reader: Reader, signal: CommitSignal) -> Start:
+    """The tail's starting point, taken before its client is answered: every commit after
+    the answer is then streamed (taken after, a commit in between was lost)."""
+    generation = signal.generation  # before the seq: a commit in between is read, not lost
+    return Start(generation, reader.last_commit())
+
+
 def follow(
     reader: Reader,
     query: Callable[[], CompiledQuery],
     signal: CommitSignal,
     write: Callable[[bytes], None],
     client_gone: Callable[[], bool],
+    begin: Start,
     idle_check_s: float = 1.0,
 ) -> None:
-    """Write the matching lines of every commit from now on, each once, in commit order,
-    until the client goes or the signal closes.
+    """Write the matching lines of every commit after `begin`, each once, in commit
+    order, until the client goes or the signal closes.
 
     Args:
         query: the caller's query compiled for its current scope (asked again after each
             commit: new sources, or namespaces the caller lost or gained).
         write: sends one chunk (raises OSError once the client is gone or stuck).
+        begin: start(), taken before the client was answered.
     """
     printer = Printer(reader, io.StringIO(), "jsonl", color=False)  # only its jsonl()
-    seen = signal.generation  # before the seq: a commit in between is read, not lost
-    seq = reader.last_commit()
+    seen, seq = begin
     while True:
         now = signal.wait(seen, idle_check_s)
         if now is None:
