@@ -554,7 +554,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
             if _offer_recovery(e):
-                return _main(argv)
+                if not e.printed_some:
+                    return _main(argv)
+                # Its lines get new ids in the rebuilt store (and damage may have changed
+                # some timestamps): going on from the last one printed could skip or repeat.
+                print(
+                    "klogtui: the lines above stop where the damage was met; "
+                    "run the command again for every line the rebuilt store holds",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"klogtui: {e}", file=sys.stderr)
             return 1
     except KeyboardInterrupt:  # while parsing arguments or answering the recovery offer

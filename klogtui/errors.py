@@ -21,6 +21,9 @@ class BrokenStoreError(StoreError):
     def __init__(self, message: str, path: Path) -> None:
         super().__init__(message)
         self.path = path
+        # The command had printed lines before it met the damage: run again on the
+        # rebuilt store, it would print them twice.
+        self.printed_some = False
 
 
 class CollectorError(KlogError):

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from klogtui.errors import StoreError
+from klogtui.errors import BrokenStoreError, StoreError
 from klogtui.export import OutputFormat, Printer
 from klogtui.model import LogLine
 from klogtui.query.parsed import ParsedQuery
@@ -84,13 +84,20 @@ def run_query(args: argparse.Namespace) -> int:
     for hint in hints_for(query, reader):
         # On stderr: the hint is advice, and stdout may be piped (`klogtui query | jq`).
         print(f"klogtui: hint: {hint.message}", file=sys.stderr)
-    with reader.snapshot():  # what is printed now and where following starts agree
-        seq = reader.last_commit()
-        if args.limit == 0:
-            for page in _all_matches(reader, query):
-                printer.write(page)
-        else:
-            printer.write(reader.newest(query, args.limit))
+    printed = False
+    try:
+        with reader.snapshot():  # what is printed now and where following starts agree
+            seq = reader.last_commit()
+            if args.limit == 0:
+                for page in _all_matches(reader, query):
+                    printer.write(page)
+                    printed = printed or bool(page)
+            else:
+                printer.write(reader.newest(query, args.limit))
+    except BrokenStoreError as e:
+        out.flush()
+        e.printed_some = printed
+        raise
     if args.follow:
         # Until now Ctrl-C ended the process at once (__main__.py); following ends on
         # KeyboardInterrupt, with exit 0. (`signal` is imported only here: a query

@@ -283,8 +283,12 @@ def test_flipped_bytes_are_reported_with_what_to_do_never_a_traceback(
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
     db.write_bytes(data)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    structure_ok = conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
-    conn.close()
+    try:
+        structure_ok = conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    except sqlite3.DatabaseError:  # damage the check itself cannot get past
+        structure_ok = False
+    finally:
+        conn.close()
     logs = tmp_path / "logs" / "pods" / "shop_new_uid" / "app"
     logs.mkdir(parents=True)
     (logs / "0.log").write_text("2026-11-18T11:06:40.000000000Z stdout F new line\n")
@@ -370,7 +374,16 @@ def test_recovery_copies_every_line_still_in_the_file(
     db.write_bytes(data)
     intact = _intact_messages(bytes(data), pristine)
     code, tty, out = _answer_recovery_offer(db, b"y\n")
-    assert code == 0 and "Traceback" not in tty, tty
+    assert "Traceback" not in tty, tty
+    if code == 1:
+        # The damage was met after lines were printed: the listing stops there (each
+        # line once) and says to run it again, which reads the rebuilt store.
+        assert "run the command again" in tty, tty
+        assert len(set(out.splitlines())) == len(out.splitlines())
+        again = _klogtui("query", "--db", str(db), "--limit", "0")
+        assert again.returncode == 0, again.stderr
+        out = again.stdout
+    assert code in (0, 1), tty
     (moved,) = [p for p in tmp_path.glob("s.db.broken-*") if not p.name.endswith(("-wal", "-shm"))]
     assert moved.read_bytes() == data  # kept as it was, next to the new store
     printed = [line.split(" ", 2)[2] for line in out.splitlines()]
