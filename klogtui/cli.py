@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from klogtui import __version__
+from klogtui.cli_parsing import HelpFormatter, RawHelpFormatter, limit, seconds
 from klogtui.errors import BrokenStoreError, KlogError, QueryError
 from klogtui.remote.options import add_collectors_options
 
@@ -136,42 +137,13 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _columns() -> int:
-    """The terminal's width, found as shutil.get_terminal_size() finds it."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0 and sys.__stdout__ is not None:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's help, told the terminal's width rather than asking shutil for it.
-
-    argparse makes a formatter for every option added, and the first one imports
-    shutil (with bz2, lzma and zlib): ~2 ms of each `klogtui query` process.
-    """
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_columns() - 2)  # argparse's own margin
-
-
-class _RawHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The same, keeping the description's and epilog's own line breaks."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="klogtui",
         description="Terminal log explorer for Kubernetes: every line kept, merged by time, "
         "searchable, live.",
         epilog=_EPILOG,
-        formatter_class=_RawHelpFormatter,
+        formatter_class=RawHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"klogtui {__version__}")
     parser.add_argument(
@@ -185,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = sub.add_parser(
         "collect",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="run the collector headless",
         description="Collect logs into the store without the UI. Runs "
         "until SIGINT/SIGTERM, then flushes and exits 0.",
@@ -201,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig or --in-cluster every caller's token is checked)",
     )
     collect.add_argument(
+        "--query-time-limit",
+        metavar="SECONDS",
+        type=seconds,
+        help="how long one request to the query API may read the store before it is "
+        "answered 503 (default: 10)",
+    )
+    collect.add_argument(
         "--progress",
         action="store_true",
         help="print backfill progress on stderr even when it is not a terminal",
@@ -211,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="search the store",
         description="Print stored lines matching QUERY, oldest first.",
         epilog=_EPILOG,
-        formatter_class=_RawHelpFormatter,
+        formatter_class=RawHelpFormatter,
     )
     query.add_argument(
         "query",
@@ -228,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument(
         "--limit",
-        type=_limit,
+        type=limit,
         default=1000,
         metavar="N",
         help="keep the newest N matches (default 1000; 0 = all)",
@@ -255,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_collectors_options(query)
     alerts = sub.add_parser(
         "alerts",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
         help="list the alert rules and their state",
         description="List the config file's alert rules with their state (inactive, "
         "pending, firing since), or check the rules with --check.",
@@ -272,17 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="store whose alert state to show (default: the most recently written store)",
     )
     return parser
-
-
-def _limit(text: str) -> int:
-    """--limit N: 0 (everything) or a positive count; a count past any store means all."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (all) or a positive number, not {n}")
-    return 0 if n > sys.maxsize else n  # SQLite counts in 64 bits
 
 
 def _query_words_last(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
@@ -504,68 +472,15 @@ def _importing() -> Iterator[None]:
             gc.enable()
 
 
-def _offer_recovery(error: BrokenStoreError) -> bool:
-    """Ask (on a terminal only) to move a damaged store aside and rebuild it; True if done."""
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return False
-    print(f"klogtui: {error}", file=sys.stderr)
-    # On stderr, like the question's reason: stdout may be piped (`klogtui query | grep`).
-    print(
-        "Move it aside and start a new store with every line still readable? [y/N] ",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
-    answer = sys.stdin.readline()
-    if answer.strip().lower() not in ("y", "yes"):
-        return False
-    from klogtui.store.recovery import recover
-
-    salvage = recover(error.path)
-    print(
-        f"klogtui: moved the damaged store to {salvage.moved_to}; copied {salvage.lines:,} "
-        f"lines from {salvage.sources} sources",
-        file=sys.stderr,
-    )
-    if not salvage.complete:
-        lost = f"{salvage.damaged_rows:,} damaged rows could not be read; " * bool(
-            salvage.damaged_rows
-        )
-        print(
-            f"klogtui: {lost}lines still in the log files are read again (some may appear twice)",
-            file=sys.stderr,
-        )
-    return True
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run klogtui; returns the process exit code."""
     try:
         try:
             return _main(argv)
         except BrokenStoreError as e:
-            from klogtui.store.pages import is_klogtui_file
+            from klogtui.damaged_store import answer_damage
 
-            if not is_klogtui_file(e.path):  # someone else's file: say so, touch nothing
-                print(
-                    f"klogtui: {e.path}: is not a klogtui store; klogtui leaves it alone "
-                    "(pass --db to use another file)",
-                    file=sys.stderr,
-                )
-                return 1
-            if _offer_recovery(e):
-                if not e.printed_some:
-                    return _main(argv)
-                # Its lines get new ids in the rebuilt store (and damage may have changed
-                # some timestamps): going on from the last one printed could skip or repeat.
-                print(
-                    "klogtui: the lines above stop where the damage was met; "
-                    "run the command again for every line the rebuilt store holds",
-                    file=sys.stderr,
-                )
-                return 1
-            print(f"klogtui: {e}", file=sys.stderr)
-            return 1
+            return answer_damage(e, lambda: _main(argv))
     except KeyboardInterrupt:  # while parsing arguments or answering the recovery offer
         return 130
 
@@ -628,7 +543,14 @@ def _main(argv: Sequence[str] | None) -> int:
                 return run_collect(opts)
             from klogtui.serve.access import query_api
 
-            api = query_api(args.listen, opts.db, args.kubeconfig, args.context, args.in_cluster)
+            api = query_api(
+                args.listen,
+                opts.db,
+                args.kubeconfig,
+                args.context,
+                args.in_cluster,
+                args.query_time_limit,
+            )
             return run_collect(opts, api)
         from klogtui.ui.run import run_app
 

@@ -9,6 +9,7 @@ store file's directory if it were theirs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from klogtui.collect.kube.api import KubeApi, KubeConnError, transport_reason
 from klogtui.collect.kube.connect import connect
 from klogtui.errors import KlogError
 from klogtui.serve.auth import Authorizer, Reviewer, ReviewFailed
+from klogtui.serve.limits import REQUEST_S, Limits
 from klogtui.serve.server import Api, is_loopback, parse_listen
 
 __all__ = ["query_api"]
@@ -68,18 +70,25 @@ def _poster(api: KubeApi) -> Reviewer:
 
 
 def query_api(
-    listen: str, store: Path, kubeconfig: str | None, context: str | None, in_cluster: bool
+    listen: str,
+    store: Path,
+    kubeconfig: str | None,
+    context: str | None,
+    in_cluster: bool,
+    request_s: float | None = None,
 ) -> Api:
     """The API `klogtui collect --listen` asks for.
 
     Args:
         kubeconfig: given (even empty: the default file) or None for no API access.
+        request_s: the time limit on one request's reads (--query-time-limit; None:
+            the default, limits.REQUEST_S).
 
     Raises:
         KlogError: a bad address, or one beyond loopback without a way to check callers.
     """
     try:
-        opts = parse_listen(listen)
+        opts = replace(parse_listen(listen), limits=Limits(request_s=request_s or REQUEST_S))
     except ValueError as e:
         raise KlogError(str(e)) from None
     if kubeconfig is None and not in_cluster:
