@@ -30,6 +30,15 @@ def rec(
     return Record(ts, source or key(), stream, message, level)
 
 
+def newest_messages(store: Store, query: str, limit: int = 100) -> list[str]:
+    """The messages of the newest `limit` lines matching `query`, oldest first."""
+    reader = store.reader()
+    try:
+        return [ln.message for ln in reader.newest(query, limit)]
+    finally:
+        reader.close()
+
+
 def write(store: Store, *batches: Batch) -> None:
     writer = store.start_writer()
     try:

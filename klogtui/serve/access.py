@@ -17,7 +17,7 @@ from klogtui.collect.kube.api import KubeApi, KubeConnError, transport_reason
 from klogtui.collect.kube.connect import connect
 from klogtui.errors import KlogError
 from klogtui.serve.auth import Authorizer, Reviewer, ReviewFailed
-from klogtui.serve.limits import REQUEST_S, Limits
+from klogtui.serve.limits import Limits
 from klogtui.serve.server import Api, is_loopback, parse_listen
 
 __all__ = ["query_api"]
@@ -82,15 +82,17 @@ def query_api(
     Args:
         kubeconfig: given (even empty: the default file) or None for no API access.
         request_s: the time limit on one request's reads (--query-time-limit; None:
-            the default, limits.REQUEST_S).
+            Limits' default).
 
     Raises:
         KlogError: a bad address, or one beyond loopback without a way to check callers.
     """
     try:
-        opts = replace(parse_listen(listen), limits=Limits(request_s=request_s or REQUEST_S))
+        opts = parse_listen(listen)
     except ValueError as e:
         raise KlogError(str(e)) from None
+    if request_s is not None:
+        opts = replace(opts, limits=Limits(request_s=request_s))
     if kubeconfig is None and not in_cluster:
         if not is_loopback(opts.host):
             raise KlogError(

@@ -17,9 +17,7 @@ from pathlib import Path
 
 from klogtui.store.reader import Reader
 
-__all__ = ["REQUEST_S", "Busy", "Limits", "ReaderPool", "TimedOut", "time_limited"]
-
-REQUEST_S = 10.0  # the default time limit on one request's reads (--query-time-limit)
+__all__ = ["Busy", "Limits", "ReaderPool", "TimedOut", "time_limited"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +37,7 @@ class Limits:
     queries: int = 2
     tails: int = 16
     connections: int = 64
-    request_s: float = REQUEST_S
+    request_s: float = 10.0
     socket_s: float = 10.0
     max_limit: int = 5_000
 

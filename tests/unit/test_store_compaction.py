@@ -10,7 +10,7 @@ from pathlib import Path
 from klogtui.model import Batch
 from klogtui.store import Store
 from klogtui.store.writer import Writer
-from tests.store_helpers import T0, assert_index_exact, key, rec
+from tests.store_helpers import T0, assert_index_exact, key, newest_messages, rec
 
 _BACKFILL = 110_000  # past the writer's threshold (a backfill's worth of lines)
 _PER_TX = 5_000
@@ -38,14 +38,6 @@ def _backfill(writer: Writer, lines: int, first: int = 0) -> None:
         assert writer.flush(60)
 
 
-def _newest(store: Store, query: str) -> list[str]:
-    reader = store.reader()
-    try:
-        return [ln.message for ln in reader.newest(query, 3)]
-    finally:
-        reader.close()
-
-
 def test_collect_once_leaves_the_index_of_a_backfill_in_one_segment(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.db")
     writer = store.start_writer(compact_before_close=True)
@@ -56,8 +48,10 @@ def test_collect_once_leaves_the_index_of_a_backfill_in_one_segment(tmp_path: Pa
         writer.close(120)
     assert _segments(store.path) == 1
     assert_index_exact(store.path)
-    assert _newest(store, "n12345") == ["alpha request n12345"]
-    assert _newest(store, "echo") == [f"echo request n{i}" for i in (109_989, 109_994, 109_999)]
+    assert newest_messages(store, "n12345", 3) == ["alpha request n12345"]
+    assert newest_messages(store, "echo", 3) == [
+        f"echo request n{i}" for i in (109_989, 109_994, 109_999)
+    ]
 
 
 def test_a_running_writer_compacts_once_the_backfill_is_over(tmp_path: Path) -> None:
@@ -71,7 +65,7 @@ def test_a_running_writer_compacts_once_the_backfill_is_over(tmp_path: Path) -> 
             assert time.monotonic() < deadline, "the index was not compacted"
             time.sleep(0.05)
         _backfill(writer, 10, first=_BACKFILL)  # live lines after it
-        assert _newest(store, "n110007") == ["charlie request n110007"]
+        assert newest_messages(store, "n110007", 3) == ["charlie request n110007"]
     finally:
         writer.close()
     assert_index_exact(store.path)
@@ -87,4 +81,4 @@ def test_a_writer_that_took_a_few_lines_leaves_the_index_as_it_is(tmp_path: Path
     finally:
         writer.close()
     assert _segments(store.path) > 1
-    assert _newest(store, "n555") == ["alpha request n555"]
+    assert newest_messages(store, "n555", 3) == ["alpha request n555"]

@@ -17,17 +17,9 @@ from klogtui.store import Store, text_keys
 from klogtui.store.ids import SLOT_BITS
 from klogtui.store.retention import Retention
 from klogtui.store.schema import connect
-from tests.store_helpers import SEC, T0, assert_index_exact, key, rec, write
+from tests.store_helpers import SEC, T0, assert_index_exact, key, newest_messages, rec, write
 
 A, B, C = key(pod="a"), key(pod="b"), key(pod="c")
-
-
-def _messages(store: Store, query: str, limit: int = 100) -> list[str]:
-    reader = store.reader()
-    try:
-        return [ln.message for ln in reader.newest(query, limit)]
-    finally:
-        reader.close()
 
 
 def _ids(db: Path) -> list[int]:
@@ -63,15 +55,15 @@ def test_lines_sharing_a_bucket_are_searched_each_on_its_own_text(tmp_path: Path
         "beta: connection reset",
         "alpha again, alone",
     )
-    assert _messages(store, "alpha") == [shared_a, alone]
-    assert _messages(store, "-alpha") == [shared_b]
-    assert _messages(store, "beta") == [shared_b]
-    assert _messages(store, "connection -beta") == [shared_a]
-    assert _messages(store, "alpha OR beta") == [shared_a, shared_b, alone]
-    assert _messages(store, "(alpha -refused) OR reset") == [shared_b, alone]
-    assert _messages(store, '"connection refused"') == [shared_a]
-    assert _messages(store, '-"connection refused"') == [shared_b, alone]
-    assert _messages(store, "alpha pod=b") == []
+    assert newest_messages(store, "alpha") == [shared_a, alone]
+    assert newest_messages(store, "-alpha") == [shared_b]
+    assert newest_messages(store, "beta") == [shared_b]
+    assert newest_messages(store, "connection -beta") == [shared_a]
+    assert newest_messages(store, "alpha OR beta") == [shared_a, shared_b, alone]
+    assert newest_messages(store, "(alpha -refused) OR reset") == [shared_b, alone]
+    assert newest_messages(store, '"connection refused"') == [shared_a]
+    assert newest_messages(store, '-"connection refused"') == [shared_b, alone]
+    assert newest_messages(store, "alpha pod=b") == []
     assert_index_exact(store.path)
 
 
@@ -122,10 +114,10 @@ def test_a_line_added_to_an_indexed_bucket_later_is_found(tmp_path: Path) -> Non
     write(store, Batch([rec(T0 + 5_000, "beta late", B)]))
     first, late = _ids(store.path)
     assert first >> SLOT_BITS == late >> SLOT_BITS
-    assert _messages(store, "alpha") == ["alpha first"]
-    assert _messages(store, "beta") == ["beta late"]
-    assert _messages(store, "-alpha") == ["beta late"]
-    assert _messages(store, "alpha OR beta") == ["alpha first", "beta late"]
+    assert newest_messages(store, "alpha") == ["alpha first"]
+    assert newest_messages(store, "beta") == ["beta late"]
+    assert newest_messages(store, "-alpha") == ["beta late"]
+    assert newest_messages(store, "alpha OR beta") == ["alpha first", "beta late"]
     assert_index_exact(store.path)
 
 
@@ -143,7 +135,7 @@ def test_retention_takes_a_shared_bucket_whole_and_leaves_no_stale_hit(tmp_path:
     finally:
         conn.close()
     assert _ids(store.path) == [kept]
-    assert _messages(store, "alpha OR beta") == ["alpha kept"]
+    assert newest_messages(store, "alpha OR beta") == ["alpha kept"]
     assert_index_exact(store.path)  # integrity-check, and no word of the bucket left
 
 
@@ -177,6 +169,6 @@ def test_a_coloured_line_is_checked_on_its_text_without_escapes(tmp_path: Path) 
             ]
         ),
     )
-    assert _messages(store, "error") == [coloured, f"{coloured} again"]
-    assert _messages(store, '"error failed"') == [coloured, f"{coloured} again"]
-    assert _messages(store, "-error") == ["plain neighbour"]
+    assert newest_messages(store, "error") == [coloured, f"{coloured} again"]
+    assert newest_messages(store, '"error failed"') == [coloured, f"{coloured} again"]
+    assert newest_messages(store, "-error") == ["plain neighbour"]
