@@ -44,14 +44,22 @@ class Printer:
         return self.reader.source(line.source_id)
 
     def write(self, lines: Iterable[LogLine]) -> None:
-        write = self.out.write
+        # The page in one write: an unbuffered stdout (PYTHONUNBUFFERED, python -u) would
+        # otherwise make two system calls a line.
+        formatted: list[str] = []
         for line in lines:
             try:
-                write(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
+                formatted.append(self.jsonl(line) if self.fmt == "jsonl" else self.text(line))
             except (TypeError, ValueError, OverflowError) as e:
                 # Only damage makes a stored line unprintable (a level of 7, a text ts).
+                # The lines before it are written, as they would have been one by one.
+                self._write(formatted)
                 raise broken_store(self.reader.path, f"is damaged (line {line.id}: {e})") from e
-            write("\n")
+        self._write(formatted)
+
+    def _write(self, formatted: list[str]) -> None:
+        if formatted:
+            self.out.write("\n".join(formatted) + "\n")
         self.out.flush()
 
     def jsonl(self, line: LogLine, cursor: bool = False) -> str:

@@ -18,11 +18,9 @@ Dictionaries are never changed or deleted: a row names the one it was compressed
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import zstandard
 
@@ -63,8 +61,9 @@ DDL = "CREATE TABLE IF NOT EXISTS text_dicts(id INTEGER PRIMARY KEY, data BLOB N
 _DICT_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Training:
+# A NamedTuple, not a dataclass: `dataclasses` imports `inspect`, ~4 ms of every
+# `klogtui query` process, which reads and never trains.
+class Training(NamedTuple):
     """When a dictionary is trained: on `samples` lines, one in `stride` of the lines the
     store gets after the previous training (lines under _MIN_BYTES are not sampled)."""
 
@@ -297,7 +296,9 @@ class _Kind:
         # zstd tries its parameters on the last quarter of the samples, trained on the
         # rest: in arrival order that quarter holds other containers' lines and the
         # parameters it picks fit neither (in the 1M tree, 77 MB of messages where the
-        # same sample shuffled gives 51 MB).
+        # same sample shuffled gives 51 MB). (`random` imported here: readers never train.)
+        import random
+
         random.Random(0).shuffle(samples)
         try:
             dictionary = zstandard.train_dictionary(_DICT_BYTES, [*samples], dict_id=self._zstd_id)

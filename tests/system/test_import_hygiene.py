@@ -90,7 +90,9 @@ def test_the_query_command_loads_only_what_it_uses(store: Store, tmp_path: Path)
     # Every module is import time out of each `klogtui query` process (see BENCHMARKS.md):
     # the regex module alone took ~10 ms of ~85, for a glob that needs no regex; the
     # time grammar's patterns ~1 ms, for a query without since:/until:; shutil (for
-    # argparse's terminal width) ~2 ms.
+    # argparse's terminal width) ~2 ms; dataclasses (with inspect, for two small records
+    # of the store's text) ~4 ms; the log file decoder, imported by the formats package
+    # for its ANSI stripping, ~2 ms; random (only training a dictionary uses it) ~1 ms.
     web, db = key(pod="web-7d9f"), key(pod="db-0")
     write(
         store,
@@ -103,6 +105,7 @@ def test_the_query_command_loads_only_what_it_uses(store: Store, tmp_path: Path)
     assert '"message": "serving"' in printed and "ready" not in printed
     never = (
         *("regex", "signal", "shutil", "klogtui.query.times"),
+        *("dataclasses", "inspect", "random", "klogtui.formats.decoder"),
         *("textual", "rich", "kubernetes", "klogtui.ui", "klogtui.collect", "klogtui.alerts"),
     )
     assert not {m for m in loaded if m.startswith(never)}
