@@ -497,6 +497,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(
         _query_words_last(parser, list(sys.argv[1:] if argv is None else argv))
     )
+    gc.enable()  # off while klogtui started (__main__.py)
     # What the command line set, before the config file's defaults fill the rest in.
     args.given = {d for _, d, _ in _MODE_BOUND if getattr(args, d, None) not in (None, False, [])}
     # Command line first, then the config file, then our own defaults.

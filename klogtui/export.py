@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable
 from typing import Literal, TextIO
 
-from klogtui.gaps import parse_gap
 from klogtui.model import Flag, Level, LogLine, Source, Stream
 from klogtui.query.parsed import ParsedQuery
 from klogtui.store.reads import LogReader
@@ -95,10 +94,14 @@ class Printer:
                 obj["fields"] = fields
         if line.flags:
             obj["flags"] = flag_names(line.flags)
-            gap = parse_gap(line.message) if line.flags & Flag.GAP else None
-            if gap is not None:
-                # Not a line the container wrote: the range its lines may be missing in.
-                obj["gap"] = {"from": format_ts(gap.start_ns), "to": format_ts(gap.end_ns)}
+            if line.flags & Flag.GAP:
+                # Imported here: only a gap's line needs it (`klogtui query` starts faster).
+                from klogtui.gaps import parse_gap
+
+                gap = parse_gap(line.message)
+                if gap is not None:
+                    # Not a line the container wrote: the range its lines may be missing in.
+                    obj["gap"] = {"from": format_ts(gap.start_ns), "to": format_ts(gap.end_ns)}
         if cursor:
             obj["cursor"] = str(line.id)  # text: ids pass 2**53, where JSON readers round
         # json.dumps escapes C0 controls but keeps DEL and C1 (0x9b is CSI on some
