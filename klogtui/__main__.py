@@ -39,7 +39,13 @@ def run() -> int:
     gc.disable()
     from klogtui.cli import main
 
-    return main()
+    code = main()
+    # Exiting: Python's finalization would collect garbage over every object the process
+    # made (~6 ms of CPU of each `klogtui query`) only to free what exiting frees anyway.
+    # Frozen objects are left out of collections; atexit handlers and stdio flushes still
+    # run (klogtui keeps nothing that needs a collection to be closed: no __del__).
+    gc.freeze()
+    return code
 
 
 if __name__ == "__main__":
