@@ -212,10 +212,22 @@ async def _child_follow(
             print("ready", flush=True)
             # Lines arrive until the parent's writer stops; keep looking a little longer.
             deadline = time.monotonic() + seconds + drain
+            shown: tuple[object, ...] = ()
             while time.monotonic() < deadline:
                 if not watch:  # a memory run: keep no bookkeeping of our own in the app
                     await asyncio.sleep(0.5)
                     continue
+                # The rows are read again only when the lines held or the scroll position
+                # changed (nothing else moves a line on or off the screen while following):
+                # rendering the 45 rows every 10 ms took about a fifth of the app's main
+                # thread (py-spy, load ~8), time and GIL no user's terminal takes from it.
+                window = view.window
+                ends = (window[0].id, window[-1].id) if window else ()
+                now_showing = (view.scroll_y, len(window), ends)
+                if now_showing == shown:
+                    await asyncio.sleep(0.01)
+                    continue
+                shown = now_showing
                 now = time.time_ns()
                 for row in view.rendered_rows():
                     m = _ROW_RE.search(row)

@@ -9,7 +9,10 @@ alike, so a dictionary trained on the store's own lines takes them to about a th
 
 The writer's `TextEncoder` trains a few dictionaries on samples of the lines as they
 come (TRAININGS, FIELDS_TRAINING), stores each in the transaction of the first rows it
-compresses, and compresses a transaction's messages in one C call.
+compresses, and compresses a transaction's messages in one C call. A kind's first
+dictionary is trained in the transaction whose lines complete its sample (until then
+lines are stored as text); a later one, which replaces a dictionary that works, on a
+thread of its own while transactions go on with the one before.
 Every connection (schema.connect) gets the SQL function `klogtui_text(message)`, which
 gives the text back whatever the form; readers select `MESSAGE` and `FIELDS`, never
 `l.message` or `l.fields`.
@@ -19,6 +22,7 @@ Dictionaries are never changed or deleted: a row names the one it was compressed
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -193,6 +197,12 @@ class TextEncoder:
         self._fields = _Kind([fields_training], _FIELDS_ZSTD_ID)
         self.reload(conn)
 
+    @property
+    def training(self) -> bool:
+        """Whether a dictionary is being trained on a thread now (the next transaction
+        after it is ready stores it)."""
+        return self._messages.training or self._fields.training
+
     def reload(self, conn: sqlite3.Connection) -> None:
         """Use the store's newest dictionaries (again after a rollback, which voids one
         trained and stored by the rolled-back transaction)."""
@@ -238,6 +248,7 @@ class _Kind:
         self._training = plan[0]
         self._seen = 0  # lines offered for sampling since the last training
         self._trained = 0  # dictionaries of this kind in the store
+        self._trainer: _Trainer | None = None  # the next dictionary, being trained
 
     def load(self, dictionaries: list[tuple[int, zstandard.ZstdCompressionDict]]) -> None:
         """Use the newest of this kind's dictionaries (in id order) and sample for the
@@ -246,6 +257,7 @@ class _Kind:
             self._use(*dictionaries[-1])
         else:
             self._dict_id, self.compressor = 0, None
+        self._trainer = None  # sampled anew: what it trains on may be rolled back
         self._plan_next(len(dictionaries))
 
     def _plan_next(self, trained: int) -> None:
@@ -278,9 +290,21 @@ class _Kind:
             if len(frame) + 1 < len(raw[i]):
                 stored[i] = header + frame.tobytes()
 
+    @property
+    def training(self) -> bool:
+        """Whether a dictionary of this kind is being trained on a thread now."""
+        return self._trainer is not None and not self._trainer.done()
+
     def sample(self, conn: sqlite3.Connection, raw: list[bytes]) -> None:
         """Sample lines for the next dictionary; once there are enough, train it, store
-        it and compress with it from now on (these lines too)."""
+        it and compress with it from now on: a first dictionary at once (these lines
+        too), a later one on a thread, from the first transaction after it is ready."""
+        trainer = self._trainer
+        if trainer is not None:
+            if not trainer.done():
+                return
+            self._trainer = None
+            self._store(conn, trainer.dictionary)
         samples = self._samples
         if samples is None:
             return
@@ -289,22 +313,23 @@ class _Kind:
         self._seen += len(raw)
         room = self._training.samples - len(samples)
         samples.extend([data for data in raw[first::stride] if len(data) >= _MIN_BYTES][:room])
-        if len(samples) >= self._training.samples:
-            self._train(conn, samples)
+        if len(samples) < self._training.samples:
+            return
+        if self.compressor is None:
+            # Until it is there lines are stored as text; on a small sample it is quick.
+            self._store(conn, _train(samples, self._zstd_id))
+        else:
+            # A quarter of a second of CPU or more: on the writer's thread it held every
+            # commit back that long, and the explorer's follow jumped past lines.
+            self._trainer = _Trainer(samples, self._zstd_id)
 
-    def _train(self, conn: sqlite3.Connection, samples: list[bytes]) -> None:
-        # zstd tries its parameters on the last quarter of the samples, trained on the
-        # rest: in arrival order that quarter holds other containers' lines and the
-        # parameters it picks fit neither (in the 1M tree, 77 MB of messages where the
-        # same sample shuffled gives 51 MB). (`random` imported here: readers never train.)
-        import random
-
-        random.Random(0).shuffle(samples)
-        try:
-            dictionary = zstandard.train_dictionary(_DICT_BYTES, [*samples], dict_id=self._zstd_id)
-        except zstandard.ZstdError:
-            # Too little variety to train on: sample the next lines instead.
-            samples.clear()
+    def _store(
+        self, conn: sqlite3.Connection, dictionary: zstandard.ZstdCompressionDict | None
+    ) -> None:
+        """Store a trained dictionary and compress with it (None: the sample had too
+        little variety to train on: sample the next lines instead)."""
+        if dictionary is None:
+            self._samples = []
             return
         dict_id = conn.execute(
             "INSERT INTO text_dicts(data) VALUES (?) RETURNING id", (dictionary.as_bytes(),)
@@ -313,3 +338,36 @@ class _Kind:
             raise sqlite3.IntegrityError(f"text_dicts: id {dict_id} does not fit the header")
         self._use(dict_id, dictionary)
         self._plan_next(self._trained + 1)
+
+
+class _Trainer:
+    """One dictionary trained on a thread of its own (zstd lets the GIL go meanwhile)."""
+
+    def __init__(self, samples: list[bytes], zstd_id: int) -> None:
+        self.dictionary: zstandard.ZstdCompressionDict | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(samples, zstd_id), name="klogtui-dictionary", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, samples: list[bytes], zstd_id: int) -> None:
+        self.dictionary = _train(samples, zstd_id)
+
+    def done(self) -> bool:
+        """Whether the training ended (`dictionary` is then set, or None if it failed)."""
+        return not self._thread.is_alive()
+
+
+def _train(samples: list[bytes], zstd_id: int) -> zstandard.ZstdCompressionDict | None:
+    """A dictionary trained on samples (shuffled in place); None: too little variety."""
+    # zstd tries its parameters on the last quarter of the samples, trained on the
+    # rest: in arrival order that quarter holds other containers' lines and the
+    # parameters it picks fit neither (in the 1M tree, 77 MB of messages where the
+    # same sample shuffled gives 51 MB). (`random` imported here: readers never train.)
+    import random
+
+    random.Random(0).shuffle(samples)
+    try:
+        return zstandard.train_dictionary(_DICT_BYTES, [*samples], dict_id=zstd_id)
+    except zstandard.ZstdError:
+        return None

@@ -169,6 +169,12 @@ class InFlight:
     busy: bool = False
     dirty: bool = False
 
+    def behind(self) -> bool:
+        """Whether a read is in flight; if so, it runs again after it."""
+        if self.busy:
+            self.dirty = True
+        return self.busy
+
     def start(self) -> bool:
         """Whether to start the read now (else it runs again after the one in flight)."""
         if self.busy:
@@ -320,7 +326,10 @@ class LogWindow:
         if not self.loaded_once:
             return None
         if self.follow:
-            return "follow"
+            # With a refresh in flight, the next one starts when it is done (follow_done):
+            # asked for now it could not start, yet its throttle would count it as run
+            # and hold the next one back for another interval.
+            return None if self.follow_reads.behind() else "follow"
         self.at_bottom = False
         return "count"
 

@@ -37,6 +37,10 @@ class Throttle:
             run: the refresh.
             interval: this call's interval, if not the usual one.
         """
+        if self.scheduled:
+            # The run at the interval's end is coming (a busy event loop fires its timer
+            # late): running now as well would make it a second run, right after.
+            return
         now = time.monotonic()
         wait = self.last + (self.interval if interval is None else interval) - now
         if wait <= 0:

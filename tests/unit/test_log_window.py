@@ -285,6 +285,21 @@ def test_following_rereads_the_newest_lines_one_read_at_a_time() -> None:
     assert not w.follow_done()  # nothing asked meanwhile
 
 
+def test_lines_committed_during_a_follow_refresh_are_read_right_after_it() -> None:
+    w = LogWindow()
+    w.load("newest", ROWS, follow=True)
+    w.apply_window(Window(lines(0, 30), True, True, (), {}, follow=True))
+    assert w.data_changed() == "follow"
+    assert w.follow_read(ROWS) is not None
+    # A refresh asked for now could not start (and would count as one in its throttle,
+    # holding the next back): the one in flight runs again instead, when it is done.
+    assert w.data_changed() is None
+    assert w.apply_follow(Window(lines(0, 33), True, True, (), {}, follow=True))
+    assert w.follow_done()
+    assert w.follow_read(ROWS) is not None
+    assert not w.follow_done()
+
+
 def test_a_follow_refresh_does_not_replace_a_paused_window() -> None:
     w = LogWindow()
     w.load("newest", ROWS, follow=True)

@@ -7,9 +7,12 @@ import gzip
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+import zstandard
 
 from klogtui.formats.fields import stored_fields
 from klogtui.formats.levels import level_of
@@ -18,12 +21,14 @@ from klogtui.store import Store, commit_log, text_keys
 from klogtui.store.retention import Retention
 from klogtui.store.schema import SCHEMA_VERSION, connect
 from klogtui.store.text_codec import (
+    FIELDS_TRAINING,
     TRAIN_LINES,
     TextEncoder,
     Training,
 )
 from klogtui.store.text_terms import keeps_positions
 from tests.store_helpers import SEC, T0, assert_index_exact, key
+from tests.waiting import wait_for
 
 # Written by the store writer of commit fccaf4f (schema 5): 1200 lines of pods web-0 and
 # web-1 (namespace shop), one second apart; line i is _v5_message(i).
@@ -296,13 +301,21 @@ def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -
     # The first lines come from one container; the lines after from many.
     first = [f"GET /healthz 200 {i} ms" + " ok" * 5 for i in range(300)]
     later = [r.message for r in _training(5_000)]  # more than the plan samples
-    stored = encoder.encode(conn, first)
+
+    def encode(lines: list[str]) -> list[str | bytes]:
+        # A later dictionary is trained on a thread and taken up by the first
+        # transaction after it is ready: here, always the next one.
+        stored = encoder.encode(conn, lines)
+        wait_for(lambda: not encoder.training, 60, "the dictionary's training")
+        return stored
+
+    stored = encode(first)
     # Transactions of different sizes: the first 500 lines, all compressed with the first
     # dictionary (the second takes 900 lines to sample), then larger ones.
     starts = [*range(0, 500, 100), *range(500, len(later), 700)]
     for start, end in zip(starts, [*starts[1:], len(later)], strict=True):
-        stored += encoder.encode(conn, later[start:end])
-    stored += encoder.encode(conn, later[:500])
+        stored += encode(later[start:end])
+    stored += encode(later[:500])
     again = TextEncoder(conn, _SMALL_PLAN).encode(conn, later[:500])  # after a restart
     dicts = [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
     texts = [conn.execute("SELECT klogtui_text(?)", (s,)).fetchone()[0] for s in stored + again]
@@ -320,6 +333,73 @@ def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -
     assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[-1]}
     assert by_last < by_first
     assert again == stored[-500:]
+
+
+def test_lines_are_committed_while_a_later_dictionary_is_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training a later dictionary takes a quarter of a second of CPU or more: the
+    writer's transactions go on with the dictionary before (when they waited for it,
+    the explorer's follow jumped past the lines that piled up meanwhile)."""
+    release, trained = threading.Event(), threading.Event()
+    trainings: list[int] = []
+    train = zstandard.train_dictionary
+
+    def held_training(*args: Any, **kwargs: Any) -> zstandard.ZstdCompressionDict:
+        trainings.append(len(args[1]))
+        if len(trainings) == 1:  # the first: in the transaction completing its sample
+            return train(*args, **kwargs)
+        release.wait(120)  # a later one: held until the test lets it go
+        try:
+            return train(*args, **kwargs)
+        finally:
+            trained.set()
+
+    monkeypatch.setattr(zstandard, "train_dictionary", held_training)
+    monkeypatch.setattr(TextEncoder.__init__, "__defaults__", (_SMALL_PLAN, FIELDS_TRAINING))
+    store = Store.open(tmp_path / "store.db")
+    records = _training(4_000)
+    sent = 0
+
+    def commit(lines: int) -> None:
+        nonlocal sent
+        writer.submit(Batch(records[sent : sent + lines]))
+        sent += lines
+        assert writer.flush(30), "a transaction waited for a dictionary's training"
+
+    def dictionaries() -> list[int]:
+        conn = sqlite3.connect(store.path)
+        try:
+            return [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
+        finally:
+            conn.close()
+
+    writer = store.start_writer()
+    try:
+        # The first dictionary after 300 lines, the second's sample after 900 more.
+        while sent < 2_000:
+            commit(100)
+        wait_for(lambda: len(trainings) == 2, 30, "the second dictionary's training")
+        assert len(dictionaries()) == 1
+        release.set()
+        wait_for(trained.is_set, 30, "the second dictionary's training")
+        # Taken up by the first transaction after the training thread ends.
+        while len(dictionaries()) < 2 and sent < len(records):
+            commit(100)
+    finally:
+        release.set()
+        writer.close()
+    assert len(dictionaries()) == 2
+    reader = store.reader()
+    try:
+        newest = reader.newest("", sent)
+    finally:
+        reader.close()
+    assert [ln.message for ln in newest] == [r.message for r in records[:sent]]
+    conn = sqlite3.connect(store.path)
+    last = conn.execute("SELECT message FROM lines ORDER BY id DESC LIMIT 50").fetchall()
+    conn.close()
+    assert {m[0] for (m,) in last if isinstance(m, bytes)} == {dictionaries()[1]}
 
 
 def test_fields_are_stored_compressed_and_read_back_exactly(tmp_path: Path) -> None:

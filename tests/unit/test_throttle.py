@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from klogtui.ui import throttle as throttle_module
 from klogtui.ui.throttle import Throttle
 
 HOUR = 3600.0  # an interval no test outlasts: "within the interval" holds on any machine
@@ -59,3 +62,30 @@ def test_a_run_outside_the_throttle_restarts_the_interval() -> None:
     throttle.ran()
     throttle(lambda: runs.append(1))
     assert runs == [] and len(timers.pending) == 1
+
+
+class Clock:
+    """Stands in for the time module's monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_an_ask_while_a_run_is_scheduled_waits_for_that_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock, timers, runs = Clock(), Timers(), []
+    monkeypatch.setattr(throttle_module, "time", clock)
+    throttle = Throttle(1.0, timers)
+    throttle(lambda: runs.append("now"))
+    throttle(lambda: runs.append("later"))
+    # The interval is over but the event loop, busy, has not fired the timer yet: the
+    # ask is that run, not a second one right before it.
+    clock.now += 1.5
+    throttle(lambda: runs.append("again"))
+    assert runs == ["now"]
+    timers.fire()
+    assert runs == ["now", "later"] and timers.pending == []

@@ -205,7 +205,10 @@ class SourcesTree(Tree[Selection]):
             paths += [(*at, s.pod), (*at, s.pod, s.container)]
             for path in paths:
                 groups.setdefault(path, _Group()).sources.append(s)
-        self.root.expand()
+        if not self.root.is_expanded:
+            # Not on every redraw (each second while lines come in): expanding redraws
+            # the whole tree and lays out the whole screen again, open or not.
+            self.root.expand()
         for path in sorted(groups, key=lambda p: (len(p), p)):
             group = groups[path]
             label, tail = self._label(path, group, now)
