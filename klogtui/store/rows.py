@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, SourceInfo, SourceKey
@@ -40,14 +41,14 @@ _STRIP_FUNCTION = "klogtui_strip_ansi"
 Row = tuple[int, int, int, int, int, int, str, str | None]
 # A row as staged and inserted: id, ts, source_id, stream, level, flags, the plain
 # message (for the text index), then the message and the fields as stored
-# (text_codec.py), no fields as NO_FIELDS.
+# (text_codec.py), no fields as _NO_FIELDS.
 StagedRow = tuple[int, int, int, int, int, int, str, str | bytearray, str | bytearray | int]
-NO_FIELDS = 0
+_NO_FIELDS = 0
 # Numbered parameters: the plain message (?7) rides along unused, for the text index.
 # {ts} is the stored timestamp's column and value.
 _INSERT = (
     "INTO lines(id, {ts}, source_id, stream, level, flags, fields, message) "
-    f"VALUES (?1, {{ts_value}}, ?3, ?4, ?5, ?6, nullif(?9, {NO_FIELDS}), ?8)"
+    f"VALUES (?1, {{ts_value}}, ?3, ?4, ?5, ?6, nullif(?9, {_NO_FIELDS}), ?8)"
 )
 # A StagedRow's columns in its order.
 _STAGE_DDL = (
@@ -55,7 +56,8 @@ _STAGE_DDL = (
     "source_id INTEGER, stream INTEGER, level INTEGER, flags INTEGER, text TEXT, "
     "message ANY, fields ANY) STRICT"
 )
-_STAGE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STAGE_WIDTH = 9
+_STAGE_ROW = "(" + ", ".join(["?"] * _STAGE_WIDTH) + ")"
 # Rows staged per statement: each step of a statement gives up the GIL and takes it
 # back, and with the file reader's thread running, taking it back waits. 256 rows of 9
 # values each stay far below SQLite's limit of 32,766 parameters.
@@ -65,7 +67,7 @@ _STAGE_ONE = "INSERT INTO temp.stage VALUES " + _STAGE_ROW
 _FROM_STAGE = (
     "INTO lines(id, {ts}, source_id, stream, level, flags, fields, message) "
     "SELECT id, {ts_value}, source_id, stream, level, flags, "
-    f"nullif(fields, {NO_FIELDS}), message FROM temp.stage "
+    f"nullif(fields, {_NO_FIELDS}), message FROM temp.stage "
     "ORDER BY rowid"
 )
 # Indexed without terminal escapes (retention deletes the same text): the few lines
@@ -289,21 +291,20 @@ class BatchRows:
         ids, tss, sids, streams, levels, flags, messages, fields = zip(*plain, strict=True)
         stored = self._encoder.encode(conn, messages)
         stored_fields = [
-            NO_FIELDS if f is None else f for f in self._encoder.encode_fields(conn, fields)
+            _NO_FIELDS if f is None else f for f in self._encoder.encode_fields(conn, fields)
         ]
-        rows: list[StagedRow] = list(
-            zip(
-                ids, tss, sids, streams, levels, flags, messages, stored, stored_fields, strict=True
-            )
-        )
-        self._stage(rows)
+        columns = (ids, tss, sids, streams, levels, flags, messages, stored, stored_fields)
+        # Staged from an iterator: zip reuses its tuple, so no row tuple is made (50,000
+        # more objects a transaction for the garbage collector to walk).
+        self._stage(zip(*columns, strict=True), len(ids))
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
         conn.execute(f"INSERT OR IGNORE {self._inserts.from_stage}")
-        if conn.total_changes - before == len(rows):
+        if conn.total_changes - before == len(ids):
             conn.execute("RELEASE lines")
             self._index_staged()
             return list(ids)
+        rows: list[StagedRow] = list(zip(*columns, strict=True))
         # Rare: two lines landed on one id (same 10 µs bucket and the same low source
         # bits, a burst past a source's slots, a restart re-reading into a used bucket).
         # Redo the batch: rows whose id is free go in bulk, only the losers are moved.
@@ -353,23 +354,22 @@ class BatchRows:
         # Moved rows may land below later free ones (the writer used to check only the
         # last two rows, and lines were lost).
         rows = sorted(free + placed)
-        self._stage(rows)
+        self._stage(rows, len(rows))
         self._index_staged()
         return [r[0] for r in rows]
 
-    def _stage(self, rows: list[StagedRow]) -> None:
-        """Rows (in id order) into the staging table, in place of the last ones."""
+    def _stage(self, rows: Iterable[StagedRow], n: int) -> None:
+        """n rows (in id order) into the staging table, in place of the last ones."""
         conn = self.conn
         conn.execute("DELETE FROM temp.stage")
-        whole = len(rows) - len(rows) % _STAGE_CHUNK
+        values = chain.from_iterable(rows)
+        width = _STAGE_WIDTH * _STAGE_CHUNK
         conn.executemany(
-            _STAGE_MANY,
-            [
-                list(chain.from_iterable(rows[at : at + _STAGE_CHUNK]))
-                for at in range(0, whole, _STAGE_CHUNK)
-            ],
+            _STAGE_MANY, [list(islice(values, width)) for _ in range(n // _STAGE_CHUNK)]
         )
-        conn.executemany(_STAGE_ONE, rows[whole:])
+        conn.executemany(
+            _STAGE_ONE, [list(islice(values, _STAGE_WIDTH)) for _ in range(n % _STAGE_CHUNK)]
+        )
 
     def _index_staged(self) -> None:
         """The staged rows' text into the index (see _index_from_stage)."""
