@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BUCKET_NS",
+    "MAX_BUCKET",
     "SLOT_BITS",
     "TS_FROM_REMAINDER",
     "id_before_ts",
@@ -22,7 +23,7 @@ BUCKET_NS = 10_000
 SLOT_BITS = 15
 # Timestamps past 2059 all share the last bucket; the spare buckets above it leave
 # room for a collision there to move up without passing 2**63.
-_MAX_BUCKET = (1 << (63 - SLOT_BITS)) - 1 - 4096
+MAX_BUCKET = (1 << (63 - SLOT_BITS)) - 1 - 4096
 
 
 def bucket_of(ts_ns: int) -> int:
@@ -31,13 +32,13 @@ def bucket_of(ts_ns: int) -> int:
 
 
 def _clamped(bucket: int) -> int:
-    return 0 if bucket < 0 else (_MAX_BUCKET if bucket > _MAX_BUCKET else bucket)
+    return 0 if bucket < 0 else (MAX_BUCKET if bucket > MAX_BUCKET else bucket)
 
 
 def past_last_bucket(ts_ns: int) -> bool:
     """Whether ts_ns is at or past the last bucket (2059): ids cannot order lines there
     by time, so a time bound at such an instant must also test the timestamp."""
-    return ts_ns // BUCKET_NS >= _MAX_BUCKET
+    return ts_ns // BUCKET_NS >= MAX_BUCKET
 
 
 def id_for_ts(ts_ns: int) -> int:

@@ -11,6 +11,10 @@ rows (Python, holding the GIL) is then the cheap part; the B-tree and FTS5 work 
 two long SQLite calls that release the GIL, so the file reader parses the next batches on
 the other core meanwhile. With `executemany` on the tables themselves, the GIL was
 dropped and taken back for every row and the two threads took turns on one core.
+Binding is still a good part of the writer's Python, so a staged row holds only values
+sqlite3 binds without looking for an adapter (ints, str, bytearray): a compressed value
+is a bytearray (text_codec.py) and no fields is 0, where bytes or None would cost ~0.3-0.6
+us each for the adapter lookup.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 
 from klogtui.formats.ansi import strip_ansi
 from klogtui.model import Batch, SourceInfo, SourceKey
 from klogtui.store import text_keys
-from klogtui.store.ids import BUCKET_NS, SLOT_BITS, bucket_of, remainder_sql
+from klogtui.store.ids import BUCKET_NS, MAX_BUCKET, SLOT_BITS, bucket_of, remainder_sql
 from klogtui.store.text_codec import TextEncoder
 from klogtui.store.text_keys import TextKeys
 
@@ -34,30 +39,35 @@ _NS_PER_MINUTE = 60_000_000_000
 _STRIP_FUNCTION = "klogtui_strip_ansi"
 # A lines row: id, ts, source_id, stream, level, flags, message, fields.
 Row = tuple[int, int, int, int, int, int, str, str | None]
-# A row as inserted: the same, then the message and the fields as stored (text_codec.py).
-StoredRow = tuple[int, int, int, int, int, int, str, str | None, str | bytes, str | bytes | None]
-# Numbered parameters: the plain message (?7) rides along unused, for the text index,
-# and so do the plain fields (?8). {ts} is the stored timestamp's column and value.
+# A row as staged and inserted: id, ts, source_id, stream, level, flags, the plain
+# message (for the text index), then the message and the fields as stored
+# (text_codec.py), no fields as _NO_FIELDS.
+StagedRow = tuple[int, int, int, int, int, int, str, str | bytearray, str | bytearray | int]
+_NO_FIELDS = 0
+# Numbered parameters: the plain message (?7) rides along unused, for the text index.
+# {ts} is the stored timestamp's column and value.
 _INSERT = (
     "INTO lines(id, {ts}, source_id, stream, level, flags, fields, message) "
-    "VALUES (?1, {ts_value}, ?3, ?4, ?5, ?6, ?10, ?9)"
+    f"VALUES (?1, {{ts_value}}, ?3, ?4, ?5, ?6, nullif(?9, {_NO_FIELDS}), ?8)"
 )
-# A StoredRow's columns in its order (the plain fields ride along unused).
+# A StagedRow's columns in its order.
 _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS stage(id INTEGER, ts INTEGER, "
     "source_id INTEGER, stream INTEGER, level INTEGER, flags INTEGER, text TEXT, "
-    "plain_fields TEXT, message ANY, fields ANY) STRICT"
+    "message ANY, fields ANY) STRICT"
 )
-_STAGE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STAGE_WIDTH = 9
+_STAGE_ROW = "(" + ", ".join(["?"] * _STAGE_WIDTH) + ")"
 # Rows staged per statement: each step of a statement gives up the GIL and takes it
-# back, and with the file reader's thread running, taking it back waits. 256 rows of 10
+# back, and with the file reader's thread running, taking it back waits. 256 rows of 9
 # values each stay far below SQLite's limit of 32,766 parameters.
 _STAGE_CHUNK = 256
 _STAGE_MANY = "INSERT INTO temp.stage VALUES " + ", ".join([_STAGE_ROW] * _STAGE_CHUNK)
 _STAGE_ONE = "INSERT INTO temp.stage VALUES " + _STAGE_ROW
 _FROM_STAGE = (
     "INTO lines(id, {ts}, source_id, stream, level, flags, fields, message) "
-    "SELECT id, {ts_value}, source_id, stream, level, flags, fields, message FROM temp.stage "
+    "SELECT id, {ts_value}, source_id, stream, level, flags, "
+    f"nullif(fields, {_NO_FIELDS}), message FROM temp.stage "
     "ORDER BY rowid"
 )
 # Indexed without terminal escapes (retention deletes the same text): the few lines
@@ -100,7 +110,7 @@ class _LineInserts:
     stores its timestamp as the remainder past its id's bucket start (ids.py), before
     as itself. Rows are staged and handed over with the timestamp either way."""
 
-    one: str  # a StoredRow's values
+    one: str  # a StagedRow's values
     from_stage: str  # the staged rows
 
     @staticmethod
@@ -208,18 +218,23 @@ class BatchRows:
         sid_bits = 0
         bucket = prev_bucket = -1
         counter = 0
+        # A run of one source's lines: how many, and its first and last timestamps,
+        # added to `touched` when the run ends (a tuple a line costs ~0.3 us).
+        run_lines = run_lo = run_hi = 0
         for b in batches:
-            for r in b.records:
-                if r.source is not last_key:
+            # Unpacked: a Record's fields by name cost a descriptor call each.
+            for ts, source, stream, message, level, flags, fields in b.records:
+                if source is not last_key:
                     if last_key is not None:
                         slot_state[sid] = (prev_bucket, counter)
-                    last_key = r.source
+                        _add_run(touched, sid, run_lines, run_lo, run_hi)
+                    last_key = source
                     sid = ids.get(last_key) or source_id(last_key)
                     sid_bits = _slot_base(sid)
                     prev_bucket, counter = slot_state.get(sid, (-1, 0))
-                ts = r.ts
+                    run_lines, run_lo, run_hi = 0, ts, ts
                 bucket = ts // BUCKET_NS
-                if bucket != prev_bucket:
+                if bucket != prev_bucket and not 0 <= bucket <= MAX_BUCKET:
                     # Clamped (past 2059): compare it as stored, or every line of a
                     # source there would restart at slot 0 and collide.
                     bucket = bucket_of(ts)
@@ -239,27 +254,17 @@ class BatchRows:
                         counter += 1
                 recent.add(line_id)
                 give(line_id)
-                append(
-                    (
-                        line_id,
-                        ts,
-                        sid,
-                        r.stream,
-                        r.level,
-                        r.flags,
-                        r.message,
-                        r.fields,
-                    )
-                )
-                key = (ts // _NS_PER_MINUTE, sid, r.level, r.stream)
+                append((line_id, ts, sid, stream, level, flags, message, fields))
+                key = (ts // _NS_PER_MINUTE, sid, level, stream)
                 counts[key] = counts.get(key, 0) + 1
-                t = touched.get(sid)
-                if t is None:
-                    touched[sid] = (1, ts, ts)
-                else:
-                    touched[sid] = (t[0] + 1, ts if ts < t[1] else t[1], ts if ts > t[2] else t[2])
+                run_lines += 1
+                if ts > run_hi:
+                    run_hi = ts
+                elif ts < run_lo:
+                    run_lo = ts
         if last_key is not None:
             slot_state[sid] = (prev_bucket, counter)
+            _add_run(touched, sid, run_lines, run_lo, run_hi)
         self._remember(given)
         return rows, counts, touched
 
@@ -274,22 +279,32 @@ class BatchRows:
             self._recent_count -= len(old)
             self._recent.difference_update(old)
 
-    def insert_lines(self, plain: list[Row]) -> list[StoredRow]:
-        """Insert rows, their messages and fields compressed; on an id collision, move the loser to
-        the next free id. Returns the rows as stored, in id order (the commit log's ids are
-        read as ascending runs by followers and alerts: out of order, lines are lost)."""
+    def insert_lines(self, plain: list[Row]) -> list[int]:
+        """Insert rows (in id order), their messages and fields compressed; on an id
+        collision, move the loser to the next free id. Returns the ids as stored, in
+        ascending order (the commit log's ids are read as ascending runs by followers
+        and alerts: out of order, lines are lost)."""
+        if not plain:
+            return []
         conn = self.conn
-        stored = self._encoder.encode(conn, [r[6] for r in plain])
-        fields = self._encoder.encode_fields(conn, [r[7] for r in plain])
-        rows = [(*r, s, f) for r, s, f in zip(plain, stored, fields, strict=True)]
-        self._stage(rows)
+        # Column by column (zip builds the tuples in C): the row's parts as stored.
+        ids, tss, sids, streams, levels, flags, messages, fields = zip(*plain, strict=True)
+        stored = self._encoder.encode(conn, messages)
+        stored_fields = [
+            _NO_FIELDS if f is None else f for f in self._encoder.encode_fields(conn, fields)
+        ]
+        columns = (ids, tss, sids, streams, levels, flags, messages, stored, stored_fields)
+        # Staged from an iterator: zip reuses its tuple, so no row tuple is made (50,000
+        # more objects a transaction for the garbage collector to walk).
+        self._stage(zip(*columns, strict=True), len(ids))
         before = conn.total_changes
         conn.execute("SAVEPOINT lines")
         conn.execute(f"INSERT OR IGNORE {self._inserts.from_stage}")
-        if conn.total_changes - before == len(rows):
+        if conn.total_changes - before == len(ids):
             conn.execute("RELEASE lines")
             self._index_staged()
-            return rows
+            return list(ids)
+        rows: list[StagedRow] = list(zip(*columns, strict=True))
         # Rare: two lines landed on one id (same 10 µs bucket and the same low source
         # bits, a burst past a source's slots, a restart re-reading into a used bucket).
         # Redo the batch: rows whose id is free go in bulk, only the losers are moved.
@@ -304,7 +319,7 @@ class BatchRows:
         }
         # A collision moves its row, and every later row of the same source in the
         # same bucket, to the end of that bucket: the source's lines keep their order.
-        free: list[StoredRow] = []
+        free: list[StagedRow] = []
         losers = []
         moved: set[tuple[int, int]] = set()  # (source id, bucket)
         for row in rows:
@@ -319,7 +334,7 @@ class BatchRows:
         # Losers, in id order, take the free ids after the rest of their bucket. A full
         # bucket spills into the next ones: walk the taken ids there in one ordered
         # scan instead of probing id by id (which was quadratic in the overflow).
-        placed: list[StoredRow] = []
+        placed: list[StagedRow] = []
         cursor = -1  # the last id given to a loser
         bucket = -1
         taken_after = _TakenAfter(conn, cursor)
@@ -339,23 +354,22 @@ class BatchRows:
         # Moved rows may land below later free ones (the writer used to check only the
         # last two rows, and lines were lost).
         rows = sorted(free + placed)
-        self._stage(rows)
+        self._stage(rows, len(rows))
         self._index_staged()
-        return rows
+        return [r[0] for r in rows]
 
-    def _stage(self, rows: list[StoredRow]) -> None:
-        """Rows (in id order) into the staging table, in place of the last ones."""
+    def _stage(self, rows: Iterable[StagedRow], n: int) -> None:
+        """n rows (in id order) into the staging table, in place of the last ones."""
         conn = self.conn
         conn.execute("DELETE FROM temp.stage")
-        whole = len(rows) - len(rows) % _STAGE_CHUNK
+        values = chain.from_iterable(rows)
+        width = _STAGE_WIDTH * _STAGE_CHUNK
         conn.executemany(
-            _STAGE_MANY,
-            [
-                list(chain.from_iterable(rows[at : at + _STAGE_CHUNK]))
-                for at in range(0, whole, _STAGE_CHUNK)
-            ],
+            _STAGE_MANY, [list(islice(values, width)) for _ in range(n // _STAGE_CHUNK)]
         )
-        conn.executemany(_STAGE_ONE, rows[whole:])
+        conn.executemany(
+            _STAGE_ONE, [list(islice(values, _STAGE_WIDTH)) for _ in range(n % _STAGE_CHUNK)]
+        )
 
     def _index_staged(self) -> None:
         """The staged rows' text into the index (see _index_from_stage)."""
@@ -398,6 +412,12 @@ class BatchRows:
             args.append(json.dumps(info.labels, sort_keys=True))
         if sets:
             self.conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, sid))
+
+
+def _add_run(touched: dict[int, tuple[int, int, int]], sid: int, n: int, lo: int, hi: int) -> None:
+    """Add a run of a source's lines to its (lines, first ts, last ts)."""
+    t = touched.get(sid)
+    touched[sid] = (n, lo, hi) if t is None else (t[0] + n, min(t[1], lo), max(t[2], hi))
 
 
 class _TakenAfter:

@@ -328,9 +328,9 @@ class Writer:
             # (or stdout beside stderr) interleave in time. Sorted, one segment per
             # transaction; unsorted, hundreds, and ingest crawls.
             plain.sort()
-            rows = self._rows.insert_lines(plain)
+            ids = self._rows.insert_lines(plain)
             now_ns = time.time_ns()
-            commit_log.record(conn, [r[0] for r in rows], now_ns)
+            commit_log.record(conn, ids, now_ns)
             commit_log.trim(conn, now_ns)
             conn.executemany(
                 "INSERT INTO counts VALUES (?,?,?,?,?) "
@@ -364,11 +364,11 @@ class Writer:
             self._rows.rolled_back()
             raise
         self._last_slot = slot_state
-        self._total += len(rows)
+        self._total += len(ids)
         if self._on_commit is not None:
-            max_id = max((r[0] for r in rows), default=0)
+            max_id = ids[-1] if ids else 0  # ascending
             self._on_commit(
-                CommitInfo(len(rows), self._total, max_id, time.perf_counter() - started)
+                CommitInfo(len(ids), self._total, max_id, time.perf_counter() - started)
             )
 
     def _connect(self) -> sqlite3.Connection:

@@ -324,13 +324,13 @@ def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -
     assert texts == first + later + later[:500] + later[:500]
 
     # The lines compressed with the last dictionary are smaller than with the first.
-    def size(s: str | bytes) -> int:
-        return len(s) if isinstance(s, bytes) else len(s.encode())
+    def size(s: str | bytearray) -> int:
+        return len(s) if isinstance(s, bytearray) else len(s.encode())
 
     by_first = sum(size(s) for s in stored[300 : 300 + 500])
     by_last = sum(size(s) for s in stored[-500:])
-    assert {s[0] for s in stored[300 : 300 + 500] if isinstance(s, bytes)} == {dicts[0]}
-    assert {s[0] for s in stored[-500:] if isinstance(s, bytes)} == {dicts[-1]}
+    assert {s[0] for s in stored[300 : 300 + 500] if isinstance(s, bytearray)} == {dicts[0]}
+    assert {s[0] for s in stored[-500:] if isinstance(s, bytearray)} == {dicts[-1]}
     assert by_last < by_first
     assert again == stored[-500:]
 
@@ -435,7 +435,7 @@ def test_fields_are_stored_compressed_and_read_back_exactly(tmp_path: Path) -> N
     assert dict(values[0]) == {f"user{u}": len(lines[u::7]) for u in range(7)}
 
 
-def _fields_stored(db: Path, fields_training: Training) -> tuple[list[str | bytes | None], int]:
+def _fields_stored(db: Path, fields_training: Training) -> tuple[list[str | bytearray | None], int]:
     """The fields of 1,200 logfmt lines as an encoder with this fields plan stores them
     (after the messages' dictionary, trained on those lines), and the bytes the last
     400 take."""
@@ -448,7 +448,7 @@ def _fields_stored(db: Path, fields_training: Training) -> tuple[list[str | byte
     ]
     encoder.encode(conn, [r.message for r in records])  # the messages' dictionary
     fields = [r.fields for r in records]
-    stored: list[str | bytes | None] = []
+    stored: list[str | bytearray | None] = []
     for start in range(0, len(fields), 400):
         stored += encoder.encode_fields(conn, fields[start : start + 400])
     texts = [conn.execute("SELECT klogtui_text(?)", (s,)).fetchone()[0] for s in stored]
@@ -466,6 +466,6 @@ def test_fields_get_a_dictionary_of_their_own(tmp_path: Path) -> None:
     dicts = [r[0] for r in conn.execute("SELECT id FROM text_dicts ORDER BY id")]
     conn.close()
     assert len(dicts) == 2  # the messages' and the fields'
-    assert {s[0] for s in own[-400:] if isinstance(s, bytes)} == {dicts[1]}
-    assert {s[0] for s in shared[-400:] if isinstance(s, bytes)} <= {dicts[0]}
+    assert {s[0] for s in own[-400:] if isinstance(s, bytearray)} == {dicts[1]}
+    assert {s[0] for s in shared[-400:] if isinstance(s, bytearray)} <= {dicts[0]}
     assert own_bytes * 3 < shared_bytes * 2
