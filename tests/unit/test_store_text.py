@@ -302,7 +302,7 @@ def test_later_dictionaries_trained_on_wider_samples_take_over(tmp_path: Path) -
     first = [f"GET /healthz 200 {i} ms" + " ok" * 5 for i in range(300)]
     later = [r.message for r in _training(5_000)]  # more than the plan samples
 
-    def encode(lines: list[str]) -> list[str | bytes]:
+    def encode(lines: list[str]) -> list[str | bytearray]:
         # A later dictionary is trained on a thread and taken up by the first
         # transaction after it is ready: here, always the next one.
         stored = encoder.encode(conn, lines)
