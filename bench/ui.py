@@ -236,9 +236,9 @@ def _child(argv: list[str]) -> None:
     # each at load 8-11, each stalling the screen: pauses the app as run does not have.
     gc.set_threshold(100_000, 50, 100)
     # And its malloc settings (klogtui.ui.run.run_app), before any thread starts.
-    from klogtui.ui.allocator import give_back_freed_memory
+    from klogtui.ui.allocator import share_one_arena
 
-    give_back_freed_memory()
+    share_one_arena()
     mode = argv[0]
     if mode == "open":
         result = asyncio.run(_child_open(Path(argv[1]), int(argv[2]), float(argv[3])))

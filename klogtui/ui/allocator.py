@@ -1,14 +1,14 @@
-"""The explorer's malloc settings: memory freed while following goes back to the system.
+"""The explorer's malloc settings: memory one thread frees, the others can use again.
 
 Following thousands of lines a second, the collector's batches, SQLite and zstd make
-and free buffers of a few hundred KB all the time, on several threads. glibc's malloc
-raises its mmap threshold to the largest such buffer freed (up to 32 MB), after which
-they come from the heap, and gives each thread that allocates an arena of its own: the
-freed space stays in those heaps, the process's RSS climbing for minutes after start
-(bench/ui.py's follow row). A fixed threshold keeps big buffers in mmap (unmapped when
-freed) and one arena keeps the small ones in one heap. Following 5,000 lines/s over
-the 5M store, the one arena took the last quarter of a minute's RSS from ~118-123 MB to
-~101-103 MB (the threshold alone: ~119-121 MB). Elsewhere (musl, macOS) nothing is
+and free buffers all the time, on several threads (the writer, the file collector,
+the UI's thread workers). glibc's malloc gives each thread that allocates an arena of
+its own, up to 8 per core, and the space freed in one arena is kept for that arena:
+the process's RSS climbed for minutes after start (bench/ui.py's follow row). One
+arena keeps it in one heap, which every thread allocates from. Following 5,000
+lines/s over the 5M store, it took the last quarter of a minute's RSS from ~118-123 MB
+to ~102-103 MB, for ~0-2% more CPU (a fixed 128 KB mmap threshold on top saved ~1 MB
+more for ~3-5%, and two arenas left ~109 MB). Elsewhere (musl, macOS) nothing is
 changed.
 """
 
@@ -17,22 +17,18 @@ from __future__ import annotations
 import ctypes
 import sys
 
-__all__ = ["give_back_freed_memory"]
+__all__ = ["share_one_arena"]
 
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
-_M_ARENA_MAX = -8
-_MMAP_THRESHOLD = 128 * 1024  # glibc's starting value, kept from rising
-_ARENAS = 1
+_M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
-def give_back_freed_memory() -> None:
-    """Set glibc's malloc for a long-running, following process; call it before any
-    thread starts (an arena a thread already has stays)."""
+def share_one_arena() -> None:
+    """Make every thread allocate from glibc's one main arena. Call it before any thread
+    starts: an arena a thread already has stays its own."""
     if not sys.platform.startswith("linux"):
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return  # no C library to ask, or one without mallopt
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    mallopt(_M_ARENA_MAX, _ARENAS)
+    mallopt(_M_ARENA_MAX, 1)
