@@ -1,4 +1,4 @@
-"""The explorer's malloc settings: memory one thread frees, the others can use again.
+"""The explorer's malloc setting: memory one thread frees, the others can use again.
 
 Following thousands of lines a second, the collector's batches, SQLite and zstd make
 and free buffers all the time, on several threads (the writer, the file collector,
