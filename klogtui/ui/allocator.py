@@ -7,9 +7,9 @@ its own, up to 8 per core, and the space freed in one arena is kept for that are
 the process's RSS climbed for minutes after start (bench/ui.py's follow row). One
 arena keeps it in one heap, which every thread allocates from. Following 5,000
 lines/s over the 5M store, it took the last quarter of a minute's RSS from ~118-123 MB
-to ~102-103 MB, for ~0-2% more CPU (a fixed 128 KB mmap threshold on top saved ~1 MB
-more for ~3-5%, and two arenas left ~109 MB). Elsewhere (musl, macOS) nothing is
-changed.
+to ~102-103 MB, for ~2% more CPU, within the runs' spread (a fixed 128 KB mmap
+threshold on top saved ~1 MB more for ~3-5%; two arenas left ~109 MB). Elsewhere
+(musl, macOS) nothing is changed.
 """
 
 from __future__ import annotations
