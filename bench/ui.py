@@ -247,6 +247,10 @@ def _child(argv: list[str]) -> None:
     # default (700) the follow child made 10-14 full collections in 25 s, 140-270 ms
     # each at load 8-11, each stalling the screen: pauses the app as run does not have.
     gc.set_threshold(100_000, 50, 100)
+    # And its malloc setting (klogtui.ui.run.run_app), before any thread starts.
+    from klogtui.ui.allocator import share_one_arena
+
+    share_one_arena()
     mode = argv[0]
     if mode == "open":
         result = asyncio.run(_child_open(Path(argv[1]), int(argv[2]), float(argv[3])))

@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from klogtui.store import Store
+from klogtui.ui.allocator import share_one_arena
 
 if TYPE_CHECKING:
     from klogtui.collect.runner import CollectOptions, Running
@@ -32,6 +33,7 @@ def run_app(opts: CollectOptions, *, collect: bool = True) -> int:
     from klogtui.store.owner import CollectingElsewhere
     from klogtui.store.schema import ReadOnlyStoreError
 
+    share_one_arena()  # before the collector's and the UI's threads start
     notices: list[str] = []
     try:
         # The integrity check of a big store takes up to a second: it runs on the

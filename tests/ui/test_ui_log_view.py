@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import re
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from textual.events import MouseScrollDown
 from textual.pilot import Pilot
+from textual.strip import Strip
 
 from klogtui.model import Batch, Record, SourceKey, Stream
 from klogtui.query.parsed import ParsedQuery
@@ -25,6 +28,7 @@ from tests.ui_fixtures import (
     build_demo_store,
     build_numbered_store,
     settle,
+    until,
 )
 
 
@@ -175,6 +179,39 @@ async def test_follow_shows_new_lines_and_pause_counts_them(tmp_path: Path) -> N
         await settle(pilot)
         assert messages(app.view)[-1] == "new 111"
         assert app.view.new_lines == 0
+
+
+def shows_last(view: LogView, message: str) -> bool:
+    return messages(view)[-1] == message
+
+
+def strips_alive() -> int:
+    gc.collect()  # Textual's strips cache themselves: freed only by the cycle collector
+    return sum(1 for o in gc.get_objects() if isinstance(o, Strip))
+
+
+async def test_following_holds_no_more_rendered_rows_as_more_lines_pass(tmp_path: Path) -> None:
+    # Each round brings a screenful of new lines, every one of them drawn once.
+    store = build_numbered_store(tmp_path / "s.db", 10, sources=1)
+    app = LogHost(store)
+    async with app.run_test(size=(100, 200)) as pilot:
+        await settle(pilot)
+        view = app.view
+        shown = 10
+
+        async def follow(rounds: int) -> None:
+            nonlocal shown
+            for _ in range(rounds):
+                append(store, shown, view.size.height)
+                shown += view.size.height
+                view.data_changed()
+                await until(pilot, functools.partial(shows_last, view, f"new {shown - 1}"), 60)
+
+        window = view.max_window()
+        await follow(window // view.size.height + 1)  # the window full of drawn lines
+        held = strips_alive()
+        await follow(2 * window // view.size.height)  # twice as many lines again
+        assert strips_alive() <= held * 1.1, "memory grows with the lines followed"
 
 
 async def test_horizontal_scroll_survives_new_lines(tmp_path: Path) -> None:

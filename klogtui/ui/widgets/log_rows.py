@@ -27,7 +27,7 @@ from textual.strip import Strip
 from klogtui.model import LogLine
 from klogtui.ui.field_text import column_width
 from klogtui.ui.line_text import format_parts, source_tag
-from klogtui.ui.log_window import LogWindow
+from klogtui.ui.log_window import LogWindow, max_window
 
 __all__ = ["LogRows"]
 
@@ -72,7 +72,12 @@ class LogRows(ScrollView):
         self._max_width = 0
         self._source_width = 0
         self._column_widths: tuple[tuple[str, int], ...] = ()
-        self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(4096)
+        # One entry a window line: strips of lines the window no longer holds are only
+        # used again if they come back. Following thousands of lines a second, a cap of
+        # 4,096 filled in seconds with lines that had scrolled away: ~7 KB an entry at
+        # 200 columns (Textual's strips keep their crops), 18 MB more than this cap.
+        # _rebuild sizes it to the window the screen allows.
+        self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(max_window(0))
         self._adjusting = False
         self._wrap_width = 0  # the width the window was wrapped to
         self._rewrap = False
@@ -112,6 +117,10 @@ class LogRows(ScrollView):
     def _rebuild(self) -> None:
         """Recompute row offsets and the virtual size after the window or settings changed."""
         self._wrap_width = self._content_width()
+        if self._cache.maxsize != max_window(self._page_rows()):
+            # A screen over ~190 rows tall holds a bigger window (LRUCache does not grow
+            # once it has been full).
+            self._cache = LRUCache(max_window(self._page_rows()))
         if self.show_source and self._model.lines:
             widest = max(
                 len(source_tag(self._model.sources.get(sid), sid))
