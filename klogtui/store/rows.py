@@ -234,9 +234,10 @@ class BatchRows:
                     prev_bucket, counter = slot_state.get(sid, (-1, 0))
                     run_lines, run_lo, run_hi = 0, ts, ts
                 bucket = ts // BUCKET_NS
-                if bucket != prev_bucket and not 0 <= bucket <= MAX_BUCKET:
-                    # Clamped (past 2059): compare it as stored, or every line of a
-                    # source there would restart at slot 0 and collide.
+                if not 0 <= bucket <= MAX_BUCKET:
+                    # Clamped (before 1970, past 2059): compare it as stored, or every
+                    # line of a source there would restart at slot 0 and collide. Always:
+                    # the bucket just before 1970 is -1, prev_bucket's "none yet".
                     bucket = bucket_of(ts)
                 if bucket == prev_bucket:
                     counter += 1

@@ -114,6 +114,17 @@ def test_a_new_store_shows_exact_times_on_edges_and_where_ids_clamp(new_store: S
     assert [ts for ts, _ in past] == EDGE_STAMPS[-2:]
 
 
+def test_a_source_whose_first_lines_are_in_the_last_10_us_before_1970_is_shown(
+    tmp_path: Path,
+) -> None:
+    # That bucket is -1, which the writer's slot state also used for "no bucket yet".
+    store = Store.open(tmp_path / "store.db")
+    key = SourceKey("shop", "epoch-0", "app", 0, "uid-epoch-0")
+    records = [Record(ts, key, Stream.STDOUT, f"at {ts}", 0) for ts in (-5, -4, 0)]
+    write(store, Batch(records))
+    assert _shown(store, "pod=epoch-0") == _stamped(records)
+
+
 def test_lines_whose_ids_leave_their_bucket_keep_their_instant(new_store: Store) -> None:
     reader = new_store.reader()
     try:
