@@ -177,8 +177,7 @@ class InFlight:
 
     def start(self) -> bool:
         """Whether to start the read now (else it runs again after the one in flight)."""
-        if self.busy:
-            self.dirty = True
+        if self.behind():
             return False
         self.busy = True
         return True

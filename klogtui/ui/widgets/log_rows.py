@@ -117,10 +117,11 @@ class LogRows(ScrollView):
     def _rebuild(self) -> None:
         """Recompute row offsets and the virtual size after the window or settings changed."""
         self._wrap_width = self._content_width()
-        if self._cache.maxsize != max_window(self._page_rows()):
+        window = max_window(self._page_rows())
+        if self._cache.maxsize != window:
             # A screen over ~190 rows tall holds a bigger window (LRUCache does not grow
             # once it has been full).
-            self._cache = LRUCache(max_window(self._page_rows()))
+            self._cache = LRUCache(window)
         if self.show_source and self._model.lines:
             widest = max(
                 len(source_tag(self._model.sources.get(sid), sid))
